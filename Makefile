@@ -1,0 +1,46 @@
+# mediaedge — two commands do all the set-up on a fresh Debian machine:
+#   make run    installs what is missing, builds, and serves on the embedded store
+#   make test   installs what is missing, starts a real Cassandra, runs every test
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/mediaedge
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+export MEDIAEDGE_CASSANDRA ?= 127.0.0.1
+# Race-detector runs on 2 cores are slow; one package at a time keeps Cassandra,
+# libvips and ffmpeg tests from starving each other.
+TESTFLAGS ?= -race -count=1 -p 1 -timeout 30m
+NPM_DIRS := $(wildcard e2e/*/package.json)
+
+.PHONY: run build test cassandra cassandra-stop deps test-deps bench lint clean
+
+run: deps build
+	./$(BIN) serve $(ARGS)
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/mediaedge
+
+deps:
+	@scripts/install-deps.sh run
+
+test-deps:
+	@scripts/install-deps.sh test
+	@for f in $(NPM_DIRS); do d=$$(dirname $$f); \
+	  [ -d $$d/node_modules ] || (cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; done
+
+cassandra:
+	@scripts/cassandra.sh start
+
+cassandra-stop:
+	@scripts/cassandra.sh stop
+
+test: test-deps cassandra
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) test $(TESTFLAGS) ./...
+
+bench: deps build
+	@scripts/install-deps.sh bench
+	scripts/bench.sh $(BENCH)
+
+clean:
+	rm -rf bin
