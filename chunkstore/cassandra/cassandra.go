@@ -1,0 +1,361 @@
+package cassandra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/mediaedge/mediaedge/chunkstore"
+)
+
+// Config says how to reach the cluster.
+type Config struct {
+	// Hosts are contact points, host or host:port.
+	Hosts []string
+	// Keyspace holds the mediaedge tables (created by `mediaedge schema apply`).
+	Keyspace string
+	// Consistency for reads and writes: LOCAL_QUORUM (default), QUORUM, ONE, ...
+	Consistency string
+	// LocalDC, when set, keeps queries in this data centre (DC-aware routing);
+	// LWTs then use LOCAL_SERIAL.
+	LocalDC string
+	// Timeout is the per-query client timeout; it must exceed the server's.
+	Timeout time.Duration
+	// ConnectTimeout bounds dialling and connection set-up.
+	ConnectTimeout time.Duration
+	// NumConns is the number of connections per host.
+	NumConns int
+	// Username and Password for PasswordAuthenticator, when set.
+	Username, Password string
+}
+
+// DefaultConfig is a local single node.
+func DefaultConfig() Config {
+	return Config{
+		Hosts:          []string{"127.0.0.1"},
+		Keyspace:       "mediaedge",
+		Consistency:    "LOCAL_QUORUM",
+		Timeout:        12 * time.Second,
+		ConnectTimeout: 10 * time.Second,
+		NumConns:       2,
+	}
+}
+
+var keyspaceRe = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]{0,47}$`)
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Hosts) == 0 {
+		errs = append(errs, errors.New("cassandra: hosts: at least one contact point needed"))
+	}
+	if c.Keyspace != "" && !keyspaceRe.MatchString(c.Keyspace) {
+		errs = append(errs, fmt.Errorf("cassandra: keyspace %q: want a letter then letters, digits or _", c.Keyspace))
+	}
+	if _, err := gocql.ParseConsistencyWrapper(strings.ToUpper(c.consistency())); err != nil {
+		errs = append(errs, fmt.Errorf("cassandra: consistency %q: %w", c.Consistency, err))
+	}
+	if c.Timeout < 0 || c.ConnectTimeout < 0 || c.NumConns < 0 {
+		errs = append(errs, errors.New("cassandra: timeouts and num-conns must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) consistency() string {
+	if c.Consistency == "" {
+		return "LOCAL_QUORUM"
+	}
+	return c.Consistency
+}
+
+// NewSession opens a gocql session; bound to cfg.Keyspace unless it is empty.
+func NewSession(cfg Config) (*gocql.Session, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cl := gocql.NewCluster(cfg.Hosts...)
+	cl.Keyspace = cfg.Keyspace
+	cl.Consistency = gocql.ParseConsistency(strings.ToUpper(cfg.consistency()))
+	if cfg.Timeout > 0 {
+		cl.Timeout = cfg.Timeout
+	}
+	if cfg.ConnectTimeout > 0 {
+		cl.ConnectTimeout = cfg.ConnectTimeout
+	}
+	if cfg.NumConns > 0 {
+		cl.NumConns = cfg.NumConns
+	}
+	fallback := gocql.RoundRobinHostPolicy()
+	cl.SerialConsistency = gocql.Serial
+	if cfg.LocalDC != "" {
+		fallback = gocql.DCAwareRoundRobinPolicy(cfg.LocalDC)
+		cl.SerialConsistency = gocql.LocalSerial
+	}
+	cl.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(fallback)
+	cl.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 3, Min: 50 * time.Millisecond, Max: time.Second}
+	if cfg.Username != "" {
+		cl.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password}
+	}
+	s, err := cl.CreateSession()
+	if err != nil {
+		return nil, fmt.Errorf("cassandra: connect to %s: %w", strings.Join(cfg.Hosts, ","), err)
+	}
+	return s, nil
+}
+
+// Backend implements chunkstore.Backend.
+type Backend struct {
+	s   *gocql.Session
+	cfg Config
+}
+
+var _ chunkstore.Backend = (*Backend)(nil)
+
+// Open connects to the cluster and checks the keyspace has the files table.
+func Open(ctx context.Context, cfg Config) (*Backend, error) {
+	if cfg.Keyspace == "" {
+		return nil, errors.New("cassandra: keyspace is required")
+	}
+	s, err := NewSession(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{s: s, cfg: cfg}
+	if err := b.Ping(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Session exposes the session for benchmarks and schema tools.
+func (b *Backend) Session() *gocql.Session { return b.s }
+
+// Query strings are constants so that the driver's prepared-statement cache hits.
+const (
+	qPutChunk    = `INSERT INTO chunks (id, idx, data, crc32c) VALUES (?, ?, ?, ?)`
+	qGetChunk    = `SELECT data, crc32c FROM chunks WHERE id = ? AND idx = ?`
+	qDeleteChunk = `DELETE FROM chunks WHERE id = ? AND idx = ?`
+
+	fileCols    = `id, size, chunk_size, content_type, sha256, width, height, duration_ms, owner, created_at, state`
+	qPutFile    = `INSERT INTO files (` + fileCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qGetFile    = `SELECT ` + fileCols + ` FROM files WHERE id = ?`
+	qScanFiles  = `SELECT ` + fileCols + ` FROM files`
+	qDeleteFile = `DELETE FROM files WHERE id = ?`
+
+	uploadCols    = `id, length, offset, defer_length, metadata, owner, expires_at, concat_parts, state, chunk_size, hash_state, created_at`
+	qPutUpload    = `INSERT INTO uploads (` + uploadCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qGetUpload    = `SELECT ` + uploadCols + ` FROM uploads WHERE id = ?`
+	qScanUploads  = `SELECT ` + uploadCols + ` FROM uploads`
+	qDeleteUpload = `DELETE FROM uploads WHERE id = ?`
+
+	qGetDerived    = `SELECT file_id FROM derived WHERE source_id = ? AND variant = ?`
+	qClaimDerived  = `INSERT INTO derived (source_id, variant, file_id) VALUES (?, ?, ?) IF NOT EXISTS`
+	qDeleteDerived = `DELETE FROM derived WHERE source_id = ? AND variant = ?`
+
+	qPing = `SELECT id FROM files LIMIT 1`
+)
+
+func notFound(err error) error {
+	if errors.Is(err, gocql.ErrNotFound) {
+		return chunkstore.ErrNotFound
+	}
+	return err
+}
+
+// PutChunk overwrites chunk (id, idx).
+func (b *Backend) PutChunk(ctx context.Context, id string, idx int, data []byte, crc uint32) error {
+	if data == nil {
+		data = []byte{} // a nil blob reads back as null; keep empty chunks distinct
+	}
+	err := b.s.Query(qPutChunk, id, idx, data, int32(crc)).Idempotent(true).ExecContext(ctx)
+	if err != nil {
+		return fmt.Errorf("put chunk %d of %s: %w", idx, id, err)
+	}
+	return nil
+}
+
+// GetChunk reads chunk (id, idx); the Store checks the CRC.
+func (b *Backend) GetChunk(ctx context.Context, id string, idx int) ([]byte, uint32, error) {
+	var data []byte
+	var crc int32
+	err := b.s.Query(qGetChunk, id, idx).Idempotent(true).ScanContext(ctx, &data, &crc)
+	if err != nil {
+		return nil, 0, fmt.Errorf("get chunk %d of %s: %w", idx, id, notFound(err))
+	}
+	return data, uint32(crc), nil
+}
+
+// DeleteChunk removes chunk (id, idx); deleting a missing chunk is not an error.
+func (b *Backend) DeleteChunk(ctx context.Context, id string, idx int) error {
+	if err := b.s.Query(qDeleteChunk, id, idx).Idempotent(true).ExecContext(ctx); err != nil {
+		return fmt.Errorf("delete chunk %d of %s: %w", idx, id, err)
+	}
+	return nil
+}
+
+// PutFile writes the files row: the commit point of a file.
+func (b *Backend) PutFile(ctx context.Context, f chunkstore.FileInfo) error {
+	err := b.s.Query(qPutFile, f.ID, f.Size, f.ChunkSize, f.ContentType, f.SHA256, f.Width, f.Height,
+		f.DurationMS, f.Owner, f.CreatedAt, f.State).Idempotent(true).ExecContext(ctx)
+	if err != nil {
+		return fmt.Errorf("put file %s: %w", f.ID, err)
+	}
+	return nil
+}
+
+func scanFile(sc interface{ Scan(...any) error }) (chunkstore.FileInfo, error) {
+	var f chunkstore.FileInfo
+	err := sc.Scan(&f.ID, &f.Size, &f.ChunkSize, &f.ContentType, &f.SHA256, &f.Width, &f.Height,
+		&f.DurationMS, &f.Owner, &f.CreatedAt, &f.State)
+	return f, err
+}
+
+// GetFile reads the files row.
+func (b *Backend) GetFile(ctx context.Context, id string) (chunkstore.FileInfo, error) {
+	var f chunkstore.FileInfo
+	err := b.s.Query(qGetFile, id).Idempotent(true).ScanContext(ctx, &f.ID, &f.Size, &f.ChunkSize,
+		&f.ContentType, &f.SHA256, &f.Width, &f.Height, &f.DurationMS, &f.Owner, &f.CreatedAt, &f.State)
+	if err != nil {
+		return chunkstore.FileInfo{}, fmt.Errorf("get file %s: %w", id, notFound(err))
+	}
+	return f, nil
+}
+
+// DeleteFile removes the files row.
+func (b *Backend) DeleteFile(ctx context.Context, id string) error {
+	if err := b.s.Query(qDeleteFile, id).Idempotent(true).ExecContext(ctx); err != nil {
+		return fmt.Errorf("delete file %s: %w", id, err)
+	}
+	return nil
+}
+
+// ScanFiles pages through every files row.
+func (b *Backend) ScanFiles(ctx context.Context, fn func(chunkstore.FileInfo) error) error {
+	sc := b.s.Query(qScanFiles).PageSize(500).IterContext(ctx).Scanner()
+	for sc.Next() {
+		f, err := scanFile(sc)
+		if err != nil {
+			return fmt.Errorf("scan files: %w", err)
+		}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("scan files: %w", err)
+	}
+	return nil
+}
+
+// PutUpload overwrites the whole upload row.
+func (b *Backend) PutUpload(ctx context.Context, u chunkstore.UploadInfo) error {
+	err := b.s.Query(qPutUpload, u.ID, u.Length, u.Offset, u.DeferLength, u.Metadata, u.Owner, u.ExpiresAt,
+		u.ConcatParts, u.State, u.ChunkSize, u.HashState, u.CreatedAt).Idempotent(true).ExecContext(ctx)
+	if err != nil {
+		return fmt.Errorf("put upload %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+func scanUpload(sc interface{ Scan(...any) error }) (chunkstore.UploadInfo, error) {
+	var u chunkstore.UploadInfo
+	err := sc.Scan(&u.ID, &u.Length, &u.Offset, &u.DeferLength, &u.Metadata, &u.Owner, &u.ExpiresAt,
+		&u.ConcatParts, &u.State, &u.ChunkSize, &u.HashState, &u.CreatedAt)
+	return u, err
+}
+
+type queryScanner struct {
+	q   *gocql.Query
+	ctx context.Context
+}
+
+func (qs queryScanner) Scan(dest ...any) error { return qs.q.ScanContext(qs.ctx, dest...) }
+
+// GetUpload reads an upload row.
+func (b *Backend) GetUpload(ctx context.Context, id string) (chunkstore.UploadInfo, error) {
+	u, err := scanUpload(queryScanner{b.s.Query(qGetUpload, id).Idempotent(true), ctx})
+	if err != nil {
+		return chunkstore.UploadInfo{}, fmt.Errorf("get upload %s: %w", id, notFound(err))
+	}
+	return u, nil
+}
+
+// DeleteUpload removes an upload row.
+func (b *Backend) DeleteUpload(ctx context.Context, id string) error {
+	if err := b.s.Query(qDeleteUpload, id).Idempotent(true).ExecContext(ctx); err != nil {
+		return fmt.Errorf("delete upload %s: %w", id, err)
+	}
+	return nil
+}
+
+// ScanUploads pages through every upload row.
+func (b *Backend) ScanUploads(ctx context.Context, fn func(chunkstore.UploadInfo) error) error {
+	sc := b.s.Query(qScanUploads).PageSize(500).IterContext(ctx).Scanner()
+	for sc.Next() {
+		u, err := scanUpload(sc)
+		if err != nil {
+			return fmt.Errorf("scan uploads: %w", err)
+		}
+		if err := fn(u); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("scan uploads: %w", err)
+	}
+	return nil
+}
+
+// GetDerived reads the file id recorded for (sourceID, variant).
+func (b *Backend) GetDerived(ctx context.Context, sourceID, variant string) (string, error) {
+	var id string
+	if err := b.s.Query(qGetDerived, sourceID, variant).Idempotent(true).ScanContext(ctx, &id); err != nil {
+		return "", fmt.Errorf("get derived %s/%s: %w", sourceID, variant, notFound(err))
+	}
+	return id, nil
+}
+
+// ClaimDerived records fileID unless a record exists (a lightweight transaction).
+func (b *Backend) ClaimDerived(ctx context.Context, sourceID, variant, fileID string) (string, bool, error) {
+	prev := map[string]any{}
+	applied, err := b.s.Query(qClaimDerived, sourceID, variant, fileID).MapScanCASContext(ctx, prev)
+	if err != nil {
+		return "", false, fmt.Errorf("claim derived %s/%s: %w", sourceID, variant, err)
+	}
+	if applied {
+		return fileID, true, nil
+	}
+	winner, _ := prev["file_id"].(string)
+	return winner, false, nil
+}
+
+// DeleteDerived removes the record for (sourceID, variant).
+func (b *Backend) DeleteDerived(ctx context.Context, sourceID, variant string) error {
+	if err := b.s.Query(qDeleteDerived, sourceID, variant).ExecContext(ctx); err != nil {
+		return fmt.Errorf("delete derived %s/%s: %w", sourceID, variant, err)
+	}
+	return nil
+}
+
+// Ping checks the keyspace answers a query.
+func (b *Backend) Ping(ctx context.Context) error {
+	iter := b.s.Query(qPing).Consistency(gocql.One).IterContext(ctx)
+	var id string
+	iter.Scan(&id)
+	if err := iter.Close(); err != nil {
+		return fmt.Errorf("cassandra ping: %w", err)
+	}
+	return nil
+}
+
+// Close ends the session.
+func (b *Backend) Close() error {
+	b.s.Close()
+	return nil
+}

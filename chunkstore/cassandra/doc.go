@@ -1,0 +1,21 @@
+// Package cassandra is the chunkstore.Backend on Apache Cassandra, through the
+// Apache gocql driver (github.com/apache/cassandra-gocql-driver/v2).
+//
+// Model: the tables of DESIGN.md (see package schema). Every chunk is its own
+// partition ((id, idx)), so a hot file spreads over the whole ring and reads of
+// different chunks go to different replicas; token-aware routing sends each
+// query straight to a replica that owns the partition, saving a coordinator hop
+// on every 1 MiB chunk.
+//
+// Decisions:
+//   - Chunk writes and reads are marked idempotent (an overwrite of the same
+//     bytes), so the driver may retry them on another replica after a timeout;
+//     row writes of uploads are idempotent too (whole-row overwrites).
+//   - Consistency is LOCAL_QUORUM by default for everything: a chunk written at
+//     LOCAL_QUORUM and read at LOCAL_QUORUM is always seen, which the files row
+//     (the commit point) relies on.
+//   - ClaimDerived is a lightweight transaction (INSERT ... IF NOT EXISTS at
+//     SERIAL/LOCAL_SERIAL) so exactly one edge in the fleet produces a variant.
+//   - Scans page through the whole table; they serve the background sweeper only.
+//   - Query strings are constants so gocql's prepared-statement cache hits.
+package cassandra
