@@ -30,7 +30,13 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return bindEnv(cmd.Flags())
+			if err := bindEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			if f := cmd.Flags().Lookup("config"); f != nil && f.Value.String() != "" {
+				return applyConfigFile(cmd.Flags(), f.Value.String())
+			}
+			return nil
 		},
 	}
 	root.AddCommand(newVersionCmd())
