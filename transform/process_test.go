@@ -1,0 +1,426 @@
+package transform
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/h2non/bimg"
+)
+
+// Test media is generated here, so each test says what its input is.
+
+// photo is a w x h JPEG: a smooth gradient with a solid red block in the
+// top-left corner and a solid blue block in the bottom-right one.
+func photo(t testing.TB, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			c := color.RGBA{uint8(x * 255 / w), uint8(y * 255 / h), 128, 255}
+			if x < w/4 && y < h/4 {
+				c = color.RGBA{255, 0, 0, 255}
+			}
+			if x >= 3*w/4 && y >= 3*h/4 {
+				c = color.RGBA{0, 0, 255, 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 92}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func transparentPNG(t testing.TB) []byte {
+	img := image.NewNRGBA(image.Rect(0, 0, 64, 64))
+	for y := 0; y < 64; y++ {
+		for x := 0; x < 64; x++ {
+			if x < 32 {
+				img.Set(x, y, color.NRGBA{0, 200, 0, 255})
+			}
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// animatedGIF has frames of different colours and delays (in 1/100 s).
+func animatedGIF(t testing.TB, delays []int) []byte {
+	g := &gif.GIF{}
+	pal := color.Palette{color.Black, color.White, color.RGBA{255, 0, 0, 255}, color.RGBA{0, 0, 255, 255}}
+	for i, d := range delays {
+		fr := image.NewPaletted(image.Rect(0, 0, 60, 40), pal)
+		for p := range fr.Pix {
+			fr.Pix[p] = uint8(i%3 + 1)
+		}
+		g.Image = append(g.Image, fr)
+		g.Delay = append(g.Delay, d)
+	}
+	var b bytes.Buffer
+	if err := gif.EncodeAll(&b, g); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// pngBomb is a tiny PNG whose header declares w x h pixels.
+func pngBomb(w, h uint32) []byte {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	chunk := func(typ string, data []byte) {
+		_ = binary.Write(&b, binary.BigEndian, uint32(len(data)))
+		b.WriteString(typ)
+		b.Write(data)
+		_ = binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	}
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], w)
+	binary.BigEndian.PutUint32(ihdr[4:], h)
+	ihdr[8], ihdr[9] = 8, 2 // 8-bit RGB
+	chunk("IHDR", ihdr)
+	chunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01})
+	chunk("IEND", nil)
+	return b.Bytes()
+}
+
+// withOrientation inserts an EXIF APP1 segment carrying Orientation=o after
+// the JPEG's SOI marker, as a camera held on its side writes it.
+func withOrientation(jpg []byte, o uint16) []byte {
+	tiff := []byte{'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, byte(o >> 8), byte(o), 0, 0, 0, 0, 0, 0}
+	payload := append([]byte("Exif\x00\x00"), tiff...)
+	seg := []byte{0xff, 0xe1, byte((len(payload) + 2) >> 8), byte(len(payload) + 2)}
+	seg = append(seg, payload...)
+	out := append([]byte{}, jpg[:2]...)
+	out = append(out, seg...)
+	return append(out, jpg[2:]...)
+}
+
+func newProc(t testing.TB) *Processor {
+	t.Helper()
+	p, err := NewProcessor(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func run(t *testing.T, p *Processor, src []byte, srcType, ext, query, accept string) (Result, error) {
+	t.Helper()
+	spec, err := Parse(p.Config(), ext, mustQuery(t, query), accept)
+	if err != nil {
+		t.Fatalf("parse %s: %v", query, err)
+	}
+	return p.Process(context.Background(), src, srcType, spec)
+}
+
+// meta reads an output's format and size with bimg, independently of our code.
+func meta(t *testing.T, b []byte) (string, int, int) {
+	t.Helper()
+	m, err := bimg.NewImage(b).Metadata()
+	if err != nil {
+		t.Fatalf("output unreadable: %v", err)
+	}
+	return m.Type, m.Size.Width, m.Size.Height
+}
+
+func TestProcessSizesAndFormats(t *testing.T) {
+	p := newProc(t)
+	src := photo(t, 800, 600)
+	tests := []struct {
+		query, wantType string
+		w, h            int
+	}{
+		{"w=400", "jpeg", 400, 300},
+		{"h=150", "jpeg", 200, 150},
+		{"w=400&h=400", "jpeg", 400, 300},            // clip: fit inside
+		{"w=400&h=400&fit=crop", "jpeg", 400, 400},   // fill then crop
+		{"w=400&h=100&fit=scale", "jpeg", 400, 100},  // stretch
+		{"w=400&h=400&fit=fill", "jpeg", 400, 400},   // padded
+		{"w=1600&fit=max", "jpeg", 800, 600},         // never enlarge
+		{"w=1600", "jpeg", 1600, 1200},               // clip may enlarge
+		{"w=1600&h=800&fit=min", "jpeg", 800, 400},   // aspect kept, no enlarging
+		{"w=200&dpr=2", "jpeg", 400, 300},
+		{"w=100&fm=png", "png", 100, 75},
+		{"w=100&fm=webp", "webp", 100, 75},
+		{"w=100&fm=avif", "avif", 100, 75},
+		{"w=100&fm=gif", "gif", 100, 75},
+		{"w=100&h=100&fit=crop&crop=entropy", "jpeg", 100, 100},
+		{"w=100&h=100&fit=crop&crop=attention", "jpeg", 100, 100},
+		{"w=100&h=100&fit=crop&crop=focalpoint&fp-x=0&fp-y=0", "jpeg", 100, 100},
+		{"w=100&blur=100&sharp=50&rot=90&flip=hv", "jpeg", 75, 100},
+		{"w=100&rot=45&bg=000", "jpeg", 124, 124},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			r, err := run(t, p, src, "image/jpeg", "", tt.query, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			typ, w, h := meta(t, r.Data)
+			if typ != tt.wantType || abs(w-tt.w) > 1 || abs(h-tt.h) > 1 {
+				t.Fatalf("got %s %dx%d, want %s %dx%d", typ, w, h, tt.wantType, tt.w, tt.h)
+			}
+		})
+	}
+}
+
+// pixel decodes out (any format vips reads) to PNG and returns the colour at (x, y).
+func pixel(t *testing.T, out []byte, x, y int) color.RGBA {
+	t.Helper()
+	pngBytes, err := bimg.NewImage(out).Convert(bimg.PNG)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(pngBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, g, b, a := img.At(x, y).RGBA()
+	return color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), uint8(a >> 8)}
+}
+
+func isRed(c color.RGBA) bool  { return c.R > 200 && c.G < 60 && c.B < 60 }
+func isBlue(c color.RGBA) bool { return c.B > 200 && c.R < 60 && c.G < 60 }
+
+func TestCropPosition(t *testing.T) {
+	p := newProc(t)
+	src := photo(t, 800, 400) // red block top-left (0..200, 0..100), blue bottom-right
+	r, err := run(t, p, src, "image/jpeg", "", "w=100&h=100&fit=crop&crop=left,top", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := pixel(t, r.Data, 10, 10); !isRed(c) {
+		t.Errorf("crop=left,top: top-left pixel %v, want red", c)
+	}
+	r, err = run(t, p, src, "image/jpeg", "", "w=100&h=100&fit=crop&crop=right,bottom", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := pixel(t, r.Data, 90, 90); !isBlue(c) {
+		t.Errorf("crop=right,bottom: bottom-right pixel %v, want blue", c)
+	}
+	r, err = run(t, p, src, "image/jpeg", "", "w=100&h=100&fit=crop&crop=focalpoint&fp-x=1&fp-y=1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := pixel(t, r.Data, 90, 90); !isBlue(c) {
+		t.Errorf("focal point (1,1): bottom-right pixel %v, want blue", c)
+	}
+}
+
+// TestOrientation: a landscape JPEG tagged Orientation=6 (camera turned 90°
+// clockwise) must come out portrait with the red corner where the viewer sees it.
+func TestOrientation(t *testing.T) {
+	p := newProc(t)
+	src := withOrientation(photo(t, 400, 200), 6)
+	if m, err := bimg.NewImage(src).Metadata(); err != nil || m.Orientation != 6 {
+		t.Fatalf("test input lacks its orientation tag: %+v %v", m, err)
+	}
+	r, err := run(t, p, src, "image/jpeg", "", "w=100", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, w, h := meta(t, r.Data)
+	if w != 100 || h != 200 {
+		t.Fatalf("got %dx%d, want 100x200 (rotated)", w, h)
+	}
+	// Rotating 90° clockwise moves the top-left corner to the top-right.
+	if c := pixel(t, r.Data, 95, 5); !isRed(c) {
+		t.Errorf("top-right pixel %v, want red", c)
+	}
+	if m, _ := bimg.NewImage(r.Data).Metadata(); m.Orientation > 1 || m.EXIF.Make != "" {
+		t.Errorf("metadata not stripped: orientation %d", m.Orientation)
+	}
+}
+
+func TestTransparency(t *testing.T) {
+	p := newProc(t)
+	src := transparentPNG(t)
+	r, err := run(t, p, src, "image/png", "", "fm=jpg&bg=f00", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := pixel(t, r.Data, 60, 30); !isRed(c) {
+		t.Errorf("transparent area on bg=f00: %v, want red", c)
+	}
+	r, err = run(t, p, src, "image/png", "", "w=32", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := pixel(t, r.Data, 30, 10); c.A != 0 {
+		t.Errorf("png kept no alpha: %v", c)
+	}
+}
+
+func TestAnimationKeepsFrames(t *testing.T) {
+	p := newProc(t)
+	src := animatedGIF(t, []int{10, 20, 30, 40})
+	for _, q := range []string{"w=30", "w=30&h=30&fit=crop", "fm=webp&w=30", "w=30&flip=v"} {
+		r, err := run(t, p, src, "image/gif", "", q, "")
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if r.Frames != 4 {
+			t.Errorf("%s: %d frames, want 4", q, r.Frames)
+		}
+		_, _, frames, err := Probe(r.Data)
+		if err != nil || frames != 4 {
+			t.Errorf("%s: output has %d frames (%v), want 4", q, frames, err)
+		}
+		if r.Width != 30 {
+			t.Errorf("%s: frame width %d", q, r.Width)
+		}
+	}
+	// An animation asked for as a still keeps one frame.
+	r, err := run(t, p, src, "image/gif", "", "fm=png", "")
+	if err != nil || r.Frames != 1 {
+		t.Errorf("png of a gif: %+v %v", r.Frames, err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	p := newProc(t)
+	good := photo(t, 200, 100)
+	tests := []struct {
+		name string
+		src  []byte
+		want error
+	}{
+		{"bomb", pngBomb(30000, 30000), ErrTooManyPixels},
+		{"not an image", []byte("hello, this is text, not a picture"), ErrUnsupported},
+		{"truncated", good[:len(good)/2], ErrCorruptImage},
+		{"corrupt", append(append([]byte{}, good[:200]...), bytes.Repeat([]byte{0x55}, 400)...), ErrCorruptImage},
+		{"empty", nil, ErrCorruptImage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := run(t, p, tt.src, "image/png", "", "w=100", "")
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			// Not a timing assertion on the machine's speed: a bomb that was
+			// decoded would take minutes and gigabytes, not a generous 10 s.
+			if d := time.Since(start); d > 10*time.Second {
+				t.Fatalf("took %s: the header check did not stop it", d)
+			}
+		})
+	}
+	cfg := DefaultConfig()
+	cfg.MaxFrames = 2
+	small, _ := NewProcessor(cfg)
+	spec, _ := Parse(cfg, "", url.Values{}, "")
+	if _, err := small.Process(context.Background(), animatedGIF(t, []int{1, 1, 1}), "image/gif", spec); !errors.Is(err, ErrTooManyFrames) {
+		t.Fatalf("3 frames over a limit of 2: %v", err)
+	}
+}
+
+func TestBusyAndTimeout(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Workers, cfg.QueueLen = 1, 0
+	p, err := NewProcessor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.slots <- struct{}{} // the only worker is taken
+	spec, _ := Parse(cfg, "", mustQuery(t, "w=10"), "")
+	if _, err := p.Process(context.Background(), photo(t, 50, 50), "image/jpeg", spec); !errors.Is(err, ErrBusy) {
+		t.Fatalf("full queue: %v, want ErrBusy", err)
+	}
+	cfg.QueueLen = 1
+	cfg.Timeout = 50 * time.Millisecond
+	p2, _ := NewProcessor(cfg)
+	p2.slots <- struct{}{}
+	if _, err := p2.Process(context.Background(), photo(t, 50, 50), "image/jpeg", spec); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("waiting past the deadline: %v, want ErrTimeout", err)
+	}
+}
+
+// TestCloseToVipsThumbnail compares our 200 px rendition with the vips CLI's
+// on the same input: mean absolute difference per channel must be small.
+func TestCloseToVipsThumbnail(t *testing.T) {
+	if _, err := exec.LookPath("vips"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("vips CLI (libvips-tools) missing")
+		}
+		t.Skip("vips CLI (libvips-tools) missing")
+	}
+	p := newProc(t)
+	src := photo(t, 1200, 800)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jpg")
+	if err := os.WriteFile(in, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ref := filepath.Join(dir, "ref.png")
+	if out, err := exec.Command("vips", "thumbnail", in, ref, "200").CombinedOutput(); err != nil {
+		t.Fatalf("vips thumbnail: %v %s", err, out)
+	}
+	refBytes, _ := os.ReadFile(ref)
+	r, err := run(t, p, src, "image/jpeg", "", "w=200&fm=png", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := png.Decode(bytes.NewReader(r.Data))
+	b, _ := png.Decode(bytes.NewReader(refBytes))
+	if a.Bounds() != b.Bounds() {
+		t.Fatalf("sizes differ: %v vs %v", a.Bounds(), b.Bounds())
+	}
+	var sum, n float64
+	for y := a.Bounds().Min.Y; y < a.Bounds().Max.Y; y++ {
+		for x := a.Bounds().Min.X; x < a.Bounds().Max.X; x++ {
+			r1, g1, b1, _ := a.At(x, y).RGBA()
+			r2, g2, b2, _ := b.At(x, y).RGBA()
+			sum += absf(float64(r1)-float64(r2)) + absf(float64(g1)-float64(g2)) + absf(float64(b1)-float64(b2))
+			n += 3
+		}
+	}
+	if mad := sum / n / 257; mad > 4 {
+		t.Fatalf("mean absolute difference %.2f/255 from vips thumbnail", mad)
+	}
+}
+
+func TestProbeHeaderOnly(t *testing.T) {
+	w, h, frames, err := Probe(pngBomb(30000, 20000))
+	if err != nil || w != 30000 || h != 20000 || frames != 1 {
+		t.Fatalf("probe: %d %d %d %v", w, h, frames, err)
+	}
+	if !strings.Contains(strconv.Itoa(w), "30000") {
+		t.Fatal("unreachable")
+	}
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func absf(v float64) float64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}

@@ -1,0 +1,206 @@
+package transform
+
+import (
+	"errors"
+	"net/url"
+	"testing"
+)
+
+func mustQuery(t testing.TB, s string) url.Values {
+	t.Helper()
+	q, err := url.ParseQuery(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func TestParseKeys(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Presets = map[string]string{"thumb": "w=200&h=200&fit=crop"}
+	tests := []struct {
+		ext, query, accept, wantKey string
+		vary                        bool
+	}{
+		{"", "", "", "orig", false},
+		{"", "w=400", "", "w=400", false},
+		{"", "h=300&w=400", "", "w=400&h=300", false},
+		{"", "w=400&h=300&fit=clip&crop=center&dpr=1", "", "w=400&h=300", false},
+		{"", "w=400&dpr=2", "", "w=400&dpr=2", false},
+		{"", "w=400&fit=crop&crop=left,top", "", "w=400&fit=crop&crop=left,top", false},
+		{"", "w=400&fit=crop&crop=top,left", "", "w=400&fit=crop&crop=left,top", false},
+		{"", "w=400&crop=top", "", "w=400", false}, // crop without a cropping fit changes nothing
+		{"", "w=10&fit=crop&crop=focalpoint&fp-x=0.25&fp-y=0.75", "", "w=10&fit=crop&crop=focalpoint&fp=0.25,0.75", false},
+		{"webp", "w=400", "", "w=400&fm=webp", false},
+		{"", "fm=jpeg", "", "fm=jpg", false},
+		{"", "fm=webp&q=80", "", "fm=webp", false}, // the default quality spelled out
+		{"", "fm=webp&q=70", "", "fm=webp&q=70", false},
+		{"", "bg=fff", "", "bg=ffffffff", false},
+		{"", "bg=ffffff", "", "bg=ffffffff", false},
+		{"", "bg=80ff0000", "", "bg=ff000080", false},
+		{"", "flip=vh", "", "flip=hv", false},
+		{"", "auto=format", "image/avif,image/webp,*/*", "fm=avif", true},
+		{"", "auto=format", "image/avif;q=0.5,image/webp", "fm=webp", true},
+		{"", "auto=format", "image/avif;q=0,image/webp;q=0", "orig", true},
+		{"", "auto=format&fm=png", "image/avif", "fm=png", false}, // fm wins
+		{"", "p=thumb", "", "w=200&h=200&fit=crop", false},
+		{"", "p=thumb&w=300", "", "w=300&h=200&fit=crop", false},
+	}
+	for _, tt := range tests {
+		s, err := Parse(cfg, tt.ext, mustQuery(t, tt.query), tt.accept)
+		if err != nil {
+			t.Errorf("%s?%s: %v", tt.ext, tt.query, err)
+			continue
+		}
+		if s.Key() != tt.wantKey || s.Vary() != tt.vary {
+			t.Errorf("%s?%s: key %q vary %v, want %q %v", tt.ext, tt.query, s.Key(), s.Vary(), tt.wantKey, tt.vary)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	cfg := DefaultConfig()
+	tests := []struct{ ext, query, param string }{
+		{"", "w=0", "w"}, {"", "w=8193", "w"}, {"", "w=abc", "w"}, {"", "h=-1", "h"},
+		{"", "w=5000&dpr=2", "dpr"}, {"", "dpr=6", "dpr"}, {"", "dpr=0.5", "dpr"}, {"", "dpr=NaN", "dpr"},
+		{"", "fit=stretch", "fit"}, {"", "crop=middle", "crop"}, {"", "crop=top,bottom", "crop"},
+		{"", "fm=bmp", "fm"}, {"bmp", "", "ext"}, {"webp", "fm=png", "fm"}, {"", "auto=magic", "auto"},
+		{"", "q=0", "q"}, {"", "q=101", "q"}, {"", "blur=2001", "blur"}, {"", "sharp=101", "sharp"},
+		{"", "bg=zzz", "bg"}, {"", "bg=12345", "bg"}, {"", "rot=360", "rot"}, {"", "rot=-90", "rot"},
+		{"", "flip=x", "flip"}, {"", "p=nope", "p"}, {"", "zz=1", "zz"}, {"", "w=1&w=2", "w"},
+		{"", "fp-x=0.5", "fp-x"}, {"", "fit=crop&crop=focalpoint&fp-x=2", "fp-x"},
+		{"", "fm=mp4&blur=10", "fm"},
+	}
+	for _, tt := range tests {
+		_, err := Parse(cfg, tt.ext, mustQuery(t, tt.query), "")
+		var pe *ParamError
+		if !errors.As(err, &pe) || pe.Param != tt.param {
+			t.Errorf("%s?%s: got %v, want a ParamError on %q", tt.ext, tt.query, err, tt.param)
+		}
+	}
+}
+
+func TestPresetsOnly(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Presets = map[string]string{"thumb": "w=200"}
+	cfg.PresetsOnly = true
+	if _, err := Parse(cfg, "", mustQuery(t, "p=thumb"), ""); err != nil {
+		t.Fatal(err)
+	}
+	var pe *ParamError
+	if _, err := Parse(cfg, "", mustQuery(t, "w=10"), ""); !errors.As(err, &pe) || pe.Param != "w" {
+		t.Fatalf("free parameter allowed: %v", err)
+	}
+	if _, err := Parse(cfg, "", mustQuery(t, "p=thumb&w=10"), ""); !errors.As(err, &pe) {
+		t.Fatalf("override of preset allowed: %v", err)
+	}
+}
+
+func TestSignature(t *testing.T) {
+	old, cur := []byte("old-key"), []byte("current-key")
+	cfg := DefaultConfig()
+	cfg.SignKeys = [][]byte{cur, old}
+	cfg.RequireSignature = true
+	q := mustQuery(t, "w=400&fm=webp")
+	path := "/m/abc"
+	for _, k := range [][]byte{cur, old} {
+		sq := mustQuery(t, "fm=webp&w=400") // order does not matter
+		sq.Set("s", Sign(k, path, q))
+		if err := Verify(cfg, path, sq); err != nil {
+			t.Errorf("valid signature refused: %v", err)
+		}
+	}
+	bad := mustQuery(t, "w=400&fm=webp")
+	bad.Set("s", Sign([]byte("other"), path, q))
+	if err := Verify(cfg, path, bad); !errors.Is(err, ErrSignature) {
+		t.Errorf("wrong key accepted: %v", err)
+	}
+	tampered := mustQuery(t, "w=800&fm=webp")
+	tampered.Set("s", Sign(cur, path, q))
+	if err := Verify(cfg, path, tampered); !errors.Is(err, ErrSignature) {
+		t.Errorf("tampered query accepted: %v", err)
+	}
+	if err := Verify(cfg, path, q); !errors.Is(err, ErrSignature) {
+		t.Errorf("unsigned accepted with RequireSignature: %v", err)
+	}
+	cfg.RequireSignature = false
+	if err := Verify(cfg, path, q); err != nil {
+		t.Errorf("unsigned refused without RequireSignature: %v", err)
+	}
+}
+
+func TestNegotiate(t *testing.T) {
+	for accept, want := range map[string]string{
+		"":                                  "",
+		"image/webp,*/*":                    "webp",
+		"image/avif,image/webp":             "avif",
+		"image/webp;q=1,image/avif;q=0.8":   "webp",
+		"image/avif;q=0":                    "",
+		"text/html,image/apng,IMAGE/WEBP":   "webp",
+		"image/avif;q=0.9, image/webp;q=.9": "avif",
+	} {
+		if got := Negotiate(accept); got != want {
+			t.Errorf("Negotiate(%q) = %q, want %q", accept, got, want)
+		}
+	}
+}
+
+// FuzzParse: any query parses or fails with a ParamError, never panics, and
+// the key of a parsed spec parses back to the same key.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"w=400&h=300&fit=crop", "fm=webp&q=70", "auto=format", "crop=focalpoint&fit=crop&fp-x=0.2&fp-y=1",
+		"bg=80ff0000&rot=45&flip=hv", "blur=2000&sharp=100", "dpr=2.5&w=100", "w=1&w=2", "%zz", "p=x"} {
+		f.Add("", s, "image/avif")
+	}
+	f.Add("webp", "w=1", "")
+	cfg := DefaultConfig()
+	cfg.Presets = map[string]string{"x": "w=10"}
+	f.Fuzz(func(t *testing.T, ext, query, accept string) {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		s, err := Parse(cfg, ext, q, accept)
+		if err != nil {
+			var pe *ParamError
+			if !errors.As(err, &pe) {
+				t.Fatalf("non-param error %v", err)
+			}
+			return
+		}
+		key := s.Key()
+		if key == "orig" {
+			return
+		}
+		kq, err := url.ParseQuery(key)
+		if err != nil {
+			t.Fatalf("key %q does not parse: %v", key, err)
+		}
+		// fp and the canonical bg spelling are key-only forms; map them back.
+		if fp := kq.Get("fp"); fp != "" {
+			kq.Del("fp")
+			x, y, _ := cutComma(fp)
+			kq.Set("fp-x", x)
+			kq.Set("fp-y", y)
+		}
+		if bg := kq.Get("bg"); bg != "" {
+			kq.Set("bg", bg[6:]+bg[:6])
+		}
+		s2, err := Parse(cfg, "", kq, "")
+		if err != nil {
+			t.Fatalf("key %q does not parse back: %v", key, err)
+		}
+		if s2.Key() != key {
+			t.Fatalf("key %q reparses to %q", key, s2.Key())
+		}
+	})
+}
+
+func cutComma(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ',' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}

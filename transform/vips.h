@@ -1,0 +1,107 @@
+// Thin C helpers over libvips. Go cannot call libvips' variadic functions
+// directly, so each call with optional arguments gets a fixed-signature
+// wrapper here. Every wrapper returns 0 on success and non-zero on failure,
+// leaving the message in libvips' error buffer for the Go side to collect.
+#include <stdlib.h>
+#include <vips/vips.h>
+
+static int me_probe(const void *buf, size_t len, int *w, int *h, int *pages, int *orientation, const char **loader) {
+	*loader = vips_foreign_find_load_buffer(buf, len);
+	if (*loader == NULL) return 2;
+	VipsImage *im = vips_image_new_from_buffer(buf, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+	if (im == NULL) return 1;
+	*w = vips_image_get_width(im);
+	*h = vips_image_get_height(im);
+	*pages = vips_image_get_n_pages(im);
+	int o = 1;
+	if (vips_image_get_typeof(im, VIPS_META_ORIENTATION)) vips_image_get_int(im, VIPS_META_ORIENTATION, &o);
+	*orientation = o;
+	g_object_unref(im);
+	return 0;
+}
+
+static int me_thumbnail(const void *buf, size_t len, VipsImage **out, int w, int h, int size, int crop, int allpages) {
+	const char *opts = allpages ? "n=-1,fail_on=error" : "fail_on=error";
+	return vips_thumbnail_buffer((void *)buf, len, out, w, "height", h, "size", size, "crop", crop,
+		"option_string", opts, NULL);
+}
+
+static int me_srgb(VipsImage *in, VipsImage **out) {
+	VipsInterpretation i = vips_image_guess_interpretation(in);
+	if (i == VIPS_INTERPRETATION_sRGB || i == VIPS_INTERPRETATION_B_W) {
+		if (vips_image_get_format(in) == VIPS_FORMAT_UCHAR) return vips_copy(in, out, NULL);
+		return vips_cast_uchar(in, out, NULL);
+	}
+	return vips_colourspace(in, out, VIPS_INTERPRETATION_sRGB, NULL);
+}
+
+static int me_extract(VipsImage *in, VipsImage **out, int l, int t, int w, int h) {
+	return vips_extract_area(in, out, l, t, w, h, NULL);
+}
+
+static int me_embed(VipsImage *in, VipsImage **out, int x, int y, int w, int h, double r, double g, double b, double a) {
+	int bands = vips_image_get_bands(in);
+	double bg[4] = {r, g, b, a};
+	if (bands == 1 || bands == 2) { bg[0] = (r + g + b) / 3; bg[1] = a; }
+	VipsArrayDouble *arr = vips_array_double_new(bg, bands > 4 ? 4 : bands);
+	int rc = vips_embed(in, out, x, y, w, h, "extend", VIPS_EXTEND_BACKGROUND, "background", arr, NULL);
+	vips_area_unref(VIPS_AREA(arr));
+	return rc;
+}
+
+static int me_add_alpha(VipsImage *in, VipsImage **out) {
+	if (vips_image_hasalpha(in)) return vips_copy(in, out, NULL);
+	return vips_addalpha(in, out, NULL);
+}
+
+static int me_flatten(VipsImage *in, VipsImage **out, double r, double g, double b) {
+	double bg[3] = {r, g, b};
+	int bands = vips_image_get_bands(in);
+	if (bands <= 2) bg[0] = (r + g + b) / 3;
+	VipsArrayDouble *arr = vips_array_double_new(bg, bands <= 2 ? 1 : 3);
+	int rc = vips_flatten(in, out, "background", arr, NULL);
+	vips_area_unref(VIPS_AREA(arr));
+	return rc;
+}
+
+static int me_gaussblur(VipsImage *in, VipsImage **out, double sigma) { return vips_gaussblur(in, out, sigma, NULL); }
+static int me_sharpen(VipsImage *in, VipsImage **out, double sigma) { return vips_sharpen(in, out, "sigma", sigma, NULL); }
+static int me_rot90(VipsImage *in, VipsImage **out, int quarter) {
+	VipsAngle a = quarter == 1 ? VIPS_ANGLE_D90 : quarter == 2 ? VIPS_ANGLE_D180 : VIPS_ANGLE_D270;
+	return vips_rot(in, out, a, NULL);
+}
+static int me_rotate(VipsImage *in, VipsImage **out, double angle, double r, double g, double b, double a) {
+	int bands = vips_image_get_bands(in);
+	double bg[4] = {r, g, b, a};
+	VipsArrayDouble *arr = vips_array_double_new(bg, bands > 4 ? 4 : bands);
+	int rc = vips_rotate(in, out, angle, "background", arr, NULL);
+	vips_area_unref(VIPS_AREA(arr));
+	return rc;
+}
+static int me_flip(VipsImage *in, VipsImage **out, int vertical) {
+	return vips_flip(in, out, vertical ? VIPS_DIRECTION_VERTICAL : VIPS_DIRECTION_HORIZONTAL, NULL);
+}
+
+static int me_arrayjoin(VipsImage **in, int n, VipsImage **out) { return vips_arrayjoin(in, out, n, "across", 1, NULL); }
+
+static int me_set_page_height(VipsImage *in, VipsImage **out, int ph) {
+	if (vips_copy(in, out, NULL)) return 1;
+	vips_image_set_int(*out, VIPS_META_PAGE_HEIGHT, ph);
+	return 0;
+}
+
+static int me_page_height(VipsImage *in) { return vips_image_get_page_height(in); }
+static int me_has_alpha(VipsImage *in) { return vips_image_hasalpha(in); }
+
+// Formats: 1 jpg, 2 png, 3 webp, 4 avif, 5 gif.
+static int me_save(VipsImage *in, void **buf, size_t *len, int format, int q) {
+	switch (format) {
+	case 1: return vips_jpegsave_buffer(in, buf, len, "Q", q, "strip", TRUE, "optimize_coding", TRUE, "interlace", TRUE, NULL);
+	case 2: return vips_pngsave_buffer(in, buf, len, "compression", 6, "strip", TRUE, NULL);
+	case 3: return vips_webpsave_buffer(in, buf, len, "Q", q, "strip", TRUE, "effort", 4, NULL);
+	case 4: return vips_heifsave_buffer(in, buf, len, "Q", q, "strip", TRUE, "compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort", 2, NULL);
+	case 5: return vips_gifsave_buffer(in, buf, len, "strip", TRUE, NULL);
+	}
+	vips_error("mediaedge", "unknown output format %d", format);
+	return 1;
+}
