@@ -153,13 +153,13 @@ func TestProcessSizesAndFormats(t *testing.T) {
 	}{
 		{"w=400", "jpeg", 400, 300},
 		{"h=150", "jpeg", 200, 150},
-		{"w=400&h=400", "jpeg", 400, 300},            // clip: fit inside
-		{"w=400&h=400&fit=crop", "jpeg", 400, 400},   // fill then crop
-		{"w=400&h=100&fit=scale", "jpeg", 400, 100},  // stretch
-		{"w=400&h=400&fit=fill", "jpeg", 400, 400},   // padded
-		{"w=1600&fit=max", "jpeg", 800, 600},         // never enlarge
-		{"w=1600", "jpeg", 1600, 1200},               // clip may enlarge
-		{"w=1600&h=800&fit=min", "jpeg", 800, 400},   // aspect kept, no enlarging
+		{"w=400&h=400", "jpeg", 400, 300},           // clip: fit inside
+		{"w=400&h=400&fit=crop", "jpeg", 400, 400},  // fill then crop
+		{"w=400&h=100&fit=scale", "jpeg", 400, 100}, // stretch
+		{"w=400&h=400&fit=fill", "jpeg", 400, 400},  // padded
+		{"w=1600&fit=max", "jpeg", 800, 600},        // never enlarge
+		{"w=1600", "jpeg", 1600, 1200},              // clip may enlarge
+		{"w=1600&h=800&fit=min", "jpeg", 800, 400},  // aspect kept, no enlarging
 		{"w=200&dpr=2", "jpeg", 400, 300},
 		{"w=100&fm=png", "png", 100, 75},
 		{"w=100&fm=webp", "webp", 100, 75},

@@ -48,7 +48,9 @@ func (s Spec) dpr() float64 {
 }
 
 // IsIdentity reports that nothing but the original was asked for.
-func (s Spec) IsIdentity() bool { return s == Spec{DPR: 1, Fit: FitClip, Crop: "center"} || s == Spec{} }
+func (s Spec) IsIdentity() bool {
+	return s == Spec{DPR: 1, Fit: FitClip, Crop: "center"} || s == Spec{}
+}
 
 // Vary reports that the response depends on the Accept header.
 func (s Spec) Vary() bool { return s.AutoFormat }
