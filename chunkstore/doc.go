@@ -1,0 +1,26 @@
+// Package chunkstore stores files as fixed-size chunks in a database
+// (Cassandra or an embedded Pebble, behind the small Backend interface) and
+// reads them back as io.ReaderAt/io.ReadSeeker.
+//
+// The model, shared by every backend:
+//   - A file is immutable and identified by 128 random bits (NewID). Its
+//     bytes are chunks (id, idx) of Config.ChunkSize (the last one shorter),
+//     each stored with its CRC32C; its metadata is one files row.
+//   - Writes put the chunks first (WriteConcurrency in flight, memory bounded
+//     by that many chunks) and the files row last: the row is the commit
+//     point, so a crash never leaves a half file visible — only unreferenced
+//     chunks, which the sweeper or a retry overwrites.
+//   - Reads fetch only the chunks a range touches, with ReadAhead chunks
+//     prefetched for sequential readers, and check every CRC: a damaged
+//     chunk is ErrCorrupt, never wrong bytes.
+//   - Deletes mark the row deleting (reads stop at once); chunks, then the
+//     row, go in the background, finished by the sweeper after a crash.
+//   - Uploads (tus sessions) write their chunks under their own id, which
+//     becomes the media id: finishing writes only the files row. The durable
+//     offset in the uploads row is the truth: a tail chunk may hold bytes past
+//     it (a discarded append) which readers ignore, so an append never has to
+//     undo a chunk it rewrote. The SHA-256 state at the offset is kept in the
+//     row so finishing a multi-GB upload never reads it back.
+//   - A read error on an append (client gone) keeps the bytes received, as
+//     tusd does; a failed Verify (tus checksum) or an overflow keeps none.
+package chunkstore

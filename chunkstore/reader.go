@@ -1,0 +1,180 @@
+package chunkstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// Reader reads a stored file: io.ReaderAt for ranges (only the chunks a
+// range touches are fetched) and io.ReadSeeker for http.ServeContent, with
+// up to ReadAhead chunks fetched ahead of a sequential reader so time to
+// first byte and throughput do not depend on the file's size. It holds at
+// most ReadAhead+1 chunks in memory.
+type Reader struct {
+	s     *Store
+	ctx   context.Context
+	stop  context.CancelFunc
+	id    string
+	size  int64
+	cs    int
+	info  FileInfo
+	off   int64 // Read/Seek position
+	ahead int
+
+	mu       sync.Mutex // guards cur, curIdx, pending
+	cur      []byte
+	curIdx   int
+	pending  map[int]*fetch
+	lastRead int // chunk index of the last sequential Read, for prefetch
+}
+
+type fetch struct {
+	done chan struct{}
+	data []byte
+	err  error
+}
+
+func (s *Store) newReader(ctx context.Context, id string, size int64, cs int, info FileInfo) *Reader {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	return &Reader{s: s, ctx: ctx, stop: cancel, id: id, size: size, cs: cs, info: info,
+		ahead: s.cfg.ReadAhead, curIdx: -1, pending: map[int]*fetch{}, lastRead: -1}
+}
+
+// Info is the file's row.
+func (r *Reader) Info() FileInfo { return r.info }
+
+// Size is the file's length.
+func (r *Reader) Size() int64 { return r.size }
+
+// Close stops any prefetch in flight.
+func (r *Reader) Close() error {
+	r.stop()
+	r.mu.Lock()
+	for idx, f := range r.pending {
+		<-f.done
+		delete(r.pending, idx)
+	}
+	r.cur = nil
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *Reader) chunkLen(idx int) int {
+	return int(min(int64(r.cs), r.size-int64(idx)*int64(r.cs)))
+}
+
+func (r *Reader) chunks() int { return int((r.size + int64(r.cs) - 1) / int64(r.cs)) }
+
+// startFetch begins fetching chunk idx in the background; r.mu is held.
+func (r *Reader) startFetch(idx int) *fetch {
+	if f, ok := r.pending[idx]; ok {
+		return f
+	}
+	f := &fetch{done: make(chan struct{})}
+	r.pending[idx] = f
+	go func() {
+		defer close(f.done)
+		f.data, f.err = r.s.readChunk(r.ctx, r.id, idx, r.chunkLen(idx))
+	}()
+	return f
+}
+
+// chunk returns chunk idx, from the last one used, a prefetch, or a fetch.
+func (r *Reader) chunk(idx int, sequential bool) ([]byte, error) {
+	r.mu.Lock()
+	if idx == r.curIdx {
+		data := r.cur
+		r.mu.Unlock()
+		return data, nil
+	}
+	f := r.startFetch(idx)
+	if sequential {
+		// Drop prefetches a seek made useless, then keep the window full.
+		for k := range r.pending {
+			if k < idx || k > idx+r.ahead {
+				delete(r.pending, k) // its goroutine ends on its own
+			}
+		}
+		for k := idx + 1; k <= idx+r.ahead && k < r.chunks(); k++ {
+			r.startFetch(k)
+		}
+	}
+	r.mu.Unlock()
+	select {
+	case <-f.done:
+	case <-r.ctx.Done():
+		return nil, r.ctx.Err()
+	}
+	r.mu.Lock()
+	delete(r.pending, idx)
+	if f.err == nil {
+		r.cur, r.curIdx = f.data, idx
+	}
+	r.mu.Unlock()
+	return f.data, f.err
+}
+
+// ReadAt implements io.ReaderAt.
+func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
+	return r.readAt(p, off, false)
+}
+
+func (r *Reader) readAt(p []byte, off int64, sequential bool) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("chunkstore: negative offset %d", off)
+	}
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	n := 0
+	for n < len(p) && off < r.size {
+		idx := int(off / int64(r.cs))
+		data, err := r.chunk(idx, sequential)
+		if err != nil {
+			return n, fmt.Errorf("read %s at %d: %w", r.id, off, err)
+		}
+		k := copy(p[n:], data[off-int64(idx)*int64(r.cs):])
+		n += k
+		off += int64(k)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Read implements io.Reader, prefetching ahead.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.off >= r.size {
+		return 0, io.EOF
+	}
+	n, err := r.readAt(p, r.off, true)
+	r.off += int64(n)
+	if errors.Is(err, io.EOF) && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// Seek implements io.Seeker.
+func (r *Reader) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = r.off + offset
+	case io.SeekEnd:
+		abs = r.size + offset
+	default:
+		return 0, errors.New("chunkstore: bad whence")
+	}
+	if abs < 0 {
+		return 0, errors.New("chunkstore: negative position")
+	}
+	r.off = abs
+	return abs, nil
+}

@@ -1,0 +1,203 @@
+package chunkstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/mediaedge/mediaedge/mediatype"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// crc is the CRC32C of a chunk, the checksum stored beside it.
+func crc(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// Store is the chunk store: files written as chunks plus a files row (the
+// commit point), ranged readers over them, and resumable upload sessions.
+type Store struct {
+	b   Backend
+	cfg Config
+	now func() time.Time
+
+	bufs sync.Pool // *[]byte of ChunkSize capacity
+
+	bg     sync.WaitGroup // background deletes
+	closed chan struct{}
+	once   sync.Once
+}
+
+// New returns a Store over b.
+func New(b Backend, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{b: b, cfg: cfg, now: cfg.Clock, closed: make(chan struct{})}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.bufs.New = func() any { b := make([]byte, 0, cfg.ChunkSize); return &b }
+	return s, nil
+}
+
+// Config returns the store's configuration.
+func (s *Store) Config() Config { return s.cfg }
+
+// Backend returns the database underneath (for tools and tests).
+func (s *Store) Backend() Backend { return s.b }
+
+func (s *Store) getBuf() *[]byte {
+	b := s.bufs.Get().(*[]byte)
+	*b = (*b)[:0]
+	return b
+}
+
+// PutOptions describe a file being written.
+type PutOptions struct {
+	// Owner is recorded with the file (the uploader's token name).
+	Owner string
+}
+
+// Put streams r into a new file: chunks first, with at most WriteConcurrency
+// in flight, then the files row, so the id is readable only once every byte
+// is stored. The SHA-256 and the content type (from the first bytes) are
+// computed on the way.
+func (s *Store) Put(ctx context.Context, r io.Reader, opt PutOptions) (FileInfo, error) {
+	id := NewID()
+	h := sha256.New()
+	cw := s.newChunkWriter(ctx, id, 0, s.cfg.MaxFileSize)
+	n, err := cw.copyFrom(io.TeeReader(r, h), nil)
+	if err == nil {
+		err = cw.close()
+	} else {
+		cw.abort()
+	}
+	if err != nil {
+		s.deleteChunks(context.WithoutCancel(ctx), id, cw.maxIdx+1)
+		return FileInfo{}, fmt.Errorf("put %s: %w", id, err)
+	}
+	f := FileInfo{
+		ID: id, Size: n, ChunkSize: s.cfg.ChunkSize, ContentType: mediatype.Sniff(cw.head),
+		SHA256: h.Sum(nil), Owner: opt.Owner, CreatedAt: s.now().UTC().Truncate(time.Millisecond), State: StateComplete,
+	}
+	if err := s.b.PutFile(ctx, f); err != nil {
+		s.deleteChunks(context.WithoutCancel(ctx), id, f.Chunks())
+		return FileInfo{}, fmt.Errorf("commit %s: %w", id, err)
+	}
+	return f, nil
+}
+
+// Stat returns a complete file's row; a file being deleted is not found.
+func (s *Store) Stat(ctx context.Context, id string) (FileInfo, error) {
+	f, err := s.b.GetFile(ctx, id)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	if f.State != StateComplete {
+		return FileInfo{}, fmt.Errorf("stat %s: %w", id, ErrNotFound)
+	}
+	return f, nil
+}
+
+// Open returns a reader over a complete file.
+func (s *Store) Open(ctx context.Context, id string) (*Reader, error) {
+	f, err := s.Stat(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.newReader(ctx, f.ID, f.Size, f.ChunkSize, f), nil
+}
+
+// Delete makes a file unreadable at once (its row is marked deleting) and
+// removes its chunks, then its row, in the background; the sweeper finishes
+// any delete a crash interrupted.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	f, err := s.Stat(ctx, id)
+	if err != nil {
+		return err
+	}
+	f.State = StateDeleting
+	if err := s.b.PutFile(ctx, f); err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		_ = s.purgeFile(ctx, f)
+	}()
+	return nil
+}
+
+func (s *Store) purgeFile(ctx context.Context, f FileInfo) error {
+	if err := s.deleteChunks(ctx, f.ID, f.Chunks()); err != nil {
+		return err
+	}
+	return s.b.DeleteFile(ctx, f.ID)
+}
+
+// deleteChunks removes chunks [0, n) of id.
+func (s *Store) deleteChunks(ctx context.Context, id string, n int) error {
+	var firstErr error
+	for i := 0; i < n; i++ {
+		if err := s.b.DeleteChunk(ctx, id, i); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// GetDerived returns the file recorded for (sourceID, variant).
+func (s *Store) GetDerived(ctx context.Context, sourceID, variant string) (FileInfo, error) {
+	id, err := s.b.GetDerived(ctx, sourceID, variant)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return s.Stat(ctx, id)
+}
+
+// ClaimDerived records fileID for (sourceID, variant) unless another edge got
+// there first; it returns the winner.
+func (s *Store) ClaimDerived(ctx context.Context, sourceID, variant, fileID string) (string, bool, error) {
+	return s.b.ClaimDerived(ctx, sourceID, variant, fileID)
+}
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.b.Ping(ctx) }
+
+// Close waits for background deletes and closes the backend.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		close(s.closed)
+		s.bg.Wait()
+		err = s.b.Close()
+	})
+	return err
+}
+
+// readChunk fetches chunk idx of id and checks it: the CRC32C must match and
+// the chunk must hold at least want bytes (it may hold more: an upload's tail
+// chunk can carry bytes past the durable offset, which are cut off).
+func (s *Store) readChunk(ctx context.Context, id string, idx, want int) ([]byte, error) {
+	data, sum, err := s.b.GetChunk(ctx, id, idx)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("chunk %d of %s is missing: %w", idx, id, ErrCorrupt)
+		}
+		return nil, err
+	}
+	if crc(data) != sum {
+		return nil, fmt.Errorf("chunk %d of %s: checksum mismatch: %w", idx, id, ErrCorrupt)
+	}
+	if len(data) < want {
+		return nil, fmt.Errorf("chunk %d of %s: %d bytes, want %d: %w", idx, id, len(data), want, ErrCorrupt)
+	}
+	return data[:want], nil
+}

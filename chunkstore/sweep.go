@@ -1,0 +1,92 @@
+package chunkstore
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// SweepStats counts what one sweep removed.
+type SweepStats struct {
+	DeletedFiles   int // files whose chunks and row were removed
+	ExpiredUploads int // unfinished uploads past their expiry, removed with their chunks
+	Chunks         int // chunks removed
+}
+
+// SweepOnce finishes deletes (files marked deleting) and removes expired
+// uploads. Finished uploads past expiry lose only their row: the file stays.
+func (s *Store) SweepOnce(ctx context.Context) (SweepStats, error) {
+	var st SweepStats
+	var doomed []FileInfo
+	err := s.b.ScanFiles(ctx, func(f FileInfo) error {
+		if f.State == StateDeleting {
+			doomed = append(doomed, f)
+		}
+		return nil
+	})
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, f := range doomed {
+		if err := s.purgeFile(ctx, f); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		st.DeletedFiles++
+		st.Chunks += f.Chunks()
+	}
+	now := s.now()
+	var expired []UploadInfo
+	err = s.b.ScanUploads(ctx, func(u UploadInfo) error {
+		if now.After(u.ExpiresAt) {
+			expired = append(expired, u)
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, u := range expired {
+		if u.State == UploadFinished && !IsPartial(u) {
+			if err := s.b.DeleteUpload(ctx, u.ID); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if err := s.purgeUpload(ctx, u); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		st.ExpiredUploads++
+		st.Chunks += int((u.Offset + int64(u.ChunkSize) - 1) / int64(max(1, u.ChunkSize)))
+	}
+	return st, errors.Join(errs...)
+}
+
+// RunSweeper sweeps every SweepInterval until ctx ends or the store closes.
+// onSweep, if set, sees each sweep's result (metrics hook).
+func (s *Store) RunSweeper(ctx context.Context) { s.RunSweeperWith(ctx, nil, nil) }
+
+// RunSweeperWith is RunSweeper with a logger and a per-sweep hook.
+func (s *Store) RunSweeperWith(ctx context.Context, log *slog.Logger, onSweep func(SweepStats)) {
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		st, err := s.SweepOnce(ctx)
+		if err != nil && log != nil && ctx.Err() == nil {
+			log.Warn("sweep", "err", err)
+		}
+		if onSweep != nil {
+			onSweep(st)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.closed:
+			return
+		case <-t.C:
+		}
+	}
+}

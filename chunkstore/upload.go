@@ -1,0 +1,349 @@
+package chunkstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/mediaedge/mediaedge/mediatype"
+)
+
+// AppendOptions tune one Append.
+type AppendOptions struct {
+	// Verify, if set, is called after the reader hit EOF and before the new
+	// offset becomes durable; an error discards the bytes (the offset stays)
+	// and is returned. tus checksums use it.
+	Verify func() error
+}
+
+// CreateUpload starts an upload session. The id is assigned when empty; it
+// becomes the media id when the upload finishes.
+func (s *Store) CreateUpload(ctx context.Context, u UploadInfo) (UploadInfo, error) {
+	if u.ID == "" {
+		u.ID = NewID()
+	}
+	if u.DeferLength {
+		u.Length = -1
+	} else if u.Length < 0 {
+		return UploadInfo{}, fmt.Errorf("create upload: negative length %d", u.Length)
+	}
+	if u.Length > s.cfg.MaxFileSize {
+		return UploadInfo{}, fmt.Errorf("create upload of %d bytes: %w", u.Length, ErrTooLarge)
+	}
+	if u.State != UploadPartial {
+		u.State = UploadActive
+	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	u.Offset, u.ChunkSize, u.CreatedAt = 0, s.cfg.ChunkSize, now
+	u.ExpiresAt = now.Add(s.cfg.UploadTTL)
+	u.HashState = nil
+	if err := s.b.PutUpload(ctx, u); err != nil {
+		return UploadInfo{}, fmt.Errorf("create upload: %w", err)
+	}
+	return u, nil
+}
+
+// GetUpload returns an upload; an expired unfinished upload is not found.
+func (s *Store) GetUpload(ctx context.Context, id string) (UploadInfo, error) {
+	u, err := s.b.GetUpload(ctx, id)
+	if err != nil {
+		return UploadInfo{}, err
+	}
+	if u.State != UploadFinished && s.now().After(u.ExpiresAt) {
+		return UploadInfo{}, fmt.Errorf("upload %s expired: %w", id, ErrNotFound)
+	}
+	return u, nil
+}
+
+func (s *Store) restoreHash(u UploadInfo) (hash.Hash, error) {
+	h := sha256.New()
+	if len(u.HashState) == 0 {
+		if u.Offset != 0 {
+			return nil, fmt.Errorf("upload %s has no hash state at offset %d: %w", u.ID, u.Offset, ErrCorrupt)
+		}
+		return h, nil
+	}
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.HashState); err != nil {
+		return nil, fmt.Errorf("upload %s hash state: %w", u.ID, ErrCorrupt)
+	}
+	return h, nil
+}
+
+func hashState(h hash.Hash) []byte {
+	b, _ := h.(encoding.BinaryMarshaler).MarshalBinary() // sha256 never fails
+	return b
+}
+
+// Append adds the bytes of r at offset, which must be the durable offset.
+// The offset is made durable after every WriteConcurrency full chunks (so a
+// crash loses at most those in flight) unless opt.Verify is set, when
+// nothing becomes durable before Verify passes. If r fails (the client went
+// away), the bytes received so far are kept and the read error returned.
+func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader, opt AppendOptions) (UploadInfo, error) {
+	u, err := s.GetUpload(ctx, id)
+	if err != nil {
+		return UploadInfo{}, err
+	}
+	if u.State == UploadFinished {
+		return u, fmt.Errorf("append to %s: %w", id, ErrFinished)
+	}
+	if offset != u.Offset {
+		return u, fmt.Errorf("append to %s at %d, durable offset %d: %w", id, offset, u.Offset, ErrOffsetMismatch)
+	}
+	limit := s.cfg.MaxFileSize
+	if u.Length >= 0 {
+		limit = u.Length
+	}
+	h, err := s.restoreHash(u)
+	if err != nil {
+		return u, err
+	}
+	cs := int64(u.ChunkSize)
+	startIdx := int(offset / cs)
+	// The writes outlive the request: when the client goes away mid-body, the
+	// request context ends but the bytes that arrived are still written.
+	wctx := context.WithoutCancel(ctx)
+	w := s.newChunkWriter(wctx, id, startIdx, limit-offset)
+	if rem := int(offset % cs); rem > 0 {
+		tail, err := s.readChunk(ctx, id, startIdx, rem)
+		if err != nil {
+			w.abort()
+			return u, fmt.Errorf("append to %s: tail chunk: %w", id, err)
+		}
+		w.prefill(tail)
+	}
+	checkpoint := func(added int64) error { return nil }
+	if opt.Verify == nil {
+		every := int64(s.cfg.WriteConcurrency) * cs
+		last := offset
+		checkpoint = func(added int64) error {
+			if offset+added-last < every {
+				return nil
+			}
+			// At a chunk boundary: h covers exactly offset+added bytes.
+			state := hashState(h)
+			if err := w.wait(); err != nil {
+				return err
+			}
+			last = offset + added
+			u.Offset, u.HashState = last, state
+			u.ExpiresAt = s.now().UTC().Add(s.cfg.UploadTTL)
+			return s.b.PutUpload(wctx, u)
+		}
+	}
+	var storeErr error // a failed chunk write or checkpoint: not the client's fault
+	added, rerr := w.copyFrom(io.TeeReader(r, h), func(added int64) error {
+		if err := checkpoint(added); err != nil {
+			storeErr = err
+			return err
+		}
+		return nil
+	})
+	if werr := w.firstErr(); werr != nil && storeErr == nil {
+		storeErr = werr
+	}
+	switch {
+	case storeErr != nil:
+		// The durable offset stays where the last checkpoint put it.
+		w.abort()
+		return u, fmt.Errorf("append to %s: %w", id, storeErr)
+	case rerr == nil:
+	case errors.Is(rerr, ErrTooLarge) || opt.Verify != nil:
+		// Nothing of this append is kept: the durable offset (maybe advanced
+		// by checkpoints, never with Verify) stays; chunks past it go.
+		w.abort()
+		s.dropChunksAfter(context.WithoutCancel(ctx), id, u.Offset, w.maxIdx, cs)
+		if errors.Is(rerr, ErrTooLarge) {
+			return u, fmt.Errorf("append to %s: more than %d bytes: %w", id, limit, ErrTooLarge)
+		}
+		return u, fmt.Errorf("append to %s: %w", id, rerr)
+	}
+	// Keep what arrived, even after a read error: write the partial chunk too.
+	if err := w.close(); err != nil {
+		return u, fmt.Errorf("append to %s: %w", id, err)
+	}
+	if rerr == nil && opt.Verify != nil {
+		if err := opt.Verify(); err != nil {
+			s.dropChunksAfter(context.WithoutCancel(ctx), id, u.Offset, w.maxIdx, cs)
+			return u, err
+		}
+	}
+	u.Offset = offset + added
+	u.HashState = hashState(h)
+	u.ExpiresAt = s.now().UTC().Add(s.cfg.UploadTTL)
+	// The client may be gone: record what arrived even if ctx is cancelled.
+	if err := s.b.PutUpload(context.WithoutCancel(ctx), u); err != nil {
+		return u, fmt.Errorf("append to %s: record offset: %w", id, err)
+	}
+	if rerr != nil {
+		return u, fmt.Errorf("append to %s: read body: %w", id, rerr)
+	}
+	return u, nil
+}
+
+// dropChunksAfter removes chunks written wholly past the durable offset (a
+// discarded append); the tail chunk holding offset is kept (its stored bytes
+// before offset are still good; the rest is ignored by readers).
+func (s *Store) dropChunksAfter(ctx context.Context, id string, offset int64, maxIdx int, cs int64) {
+	first := int((offset + cs - 1) / cs)
+	if offset%cs == 0 {
+		first = int(offset / cs)
+	}
+	for i := first; i <= maxIdx; i++ {
+		_ = s.b.DeleteChunk(ctx, id, i)
+	}
+}
+
+// DeclareLength sets the length of a deferred-length upload.
+func (s *Store) DeclareLength(ctx context.Context, id string, length int64) (UploadInfo, error) {
+	u, err := s.GetUpload(ctx, id)
+	if err != nil {
+		return UploadInfo{}, err
+	}
+	if u.Length >= 0 {
+		if u.Length == length {
+			return u, nil
+		}
+		return u, fmt.Errorf("declare length of %s: already %d", id, u.Length)
+	}
+	if length < u.Offset {
+		return u, fmt.Errorf("declare length %d of %s below offset %d: %w", length, id, u.Offset, ErrOffsetMismatch)
+	}
+	if length > s.cfg.MaxFileSize {
+		return u, fmt.Errorf("declare length of %s: %w", id, ErrTooLarge)
+	}
+	u.Length = length
+	if err := s.b.PutUpload(ctx, u); err != nil {
+		return u, fmt.Errorf("declare length of %s: %w", id, err)
+	}
+	return u, nil
+}
+
+// FinishUpload commits a complete upload: the files row is written (the id
+// becomes readable only now) and the upload marked finished. A partial
+// upload (a tus concatenation part) gets no files row. Idempotent.
+func (s *Store) FinishUpload(ctx context.Context, id string) (FileInfo, error) {
+	u, err := s.GetUpload(ctx, id)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	if u.Length < 0 || u.Offset != u.Length {
+		return FileInfo{}, fmt.Errorf("finish %s at %d of %d: %w", id, u.Offset, u.Length, ErrIncomplete)
+	}
+	h, err := s.restoreHash(u)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	f := FileInfo{ID: id, Size: u.Length, ChunkSize: u.ChunkSize, SHA256: h.Sum(nil), Owner: u.Owner,
+		CreatedAt: s.now().UTC().Truncate(time.Millisecond), State: StateComplete}
+	if u.State == UploadFinished {
+		if IsPartial(u) {
+			f.ContentType = s.sniffUpload(ctx, u)
+			return f, nil
+		}
+		// The files row was written before the upload was marked finished.
+		return s.b.GetFile(ctx, id)
+	}
+	f.ContentType = s.sniffUpload(ctx, u)
+	partial := u.State == UploadPartial
+	if !partial {
+		if err := s.b.PutFile(ctx, f); err != nil {
+			return FileInfo{}, fmt.Errorf("finish %s: %w", id, err)
+		}
+	}
+	if u.Metadata == nil {
+		u.Metadata = map[string]string{}
+	}
+	if partial {
+		u.Metadata["mediaedge.partial"] = "1"
+	}
+	u.State = UploadFinished
+	if err := s.b.PutUpload(ctx, u); err != nil {
+		return FileInfo{}, fmt.Errorf("finish %s: %w", id, err)
+	}
+	return f, nil
+}
+
+func (s *Store) sniffUpload(ctx context.Context, u UploadInfo) string {
+	if u.Length == 0 {
+		return mediatype.Sniff(nil)
+	}
+	head, err := s.readChunk(ctx, u.ID, 0, int(min(u.Length, int64(u.ChunkSize), mediatype.SniffLen)))
+	if err != nil {
+		return "application/octet-stream"
+	}
+	return mediatype.Sniff(head)
+}
+
+// IsPartial reports whether u is (or was) a concatenation part.
+func IsPartial(u UploadInfo) bool {
+	return u.State == UploadPartial || u.Metadata["mediaedge.partial"] == "1"
+}
+
+// ConcatUploads builds a final upload from finished partial uploads: their
+// bytes are streamed, in order, into a new upload (memory bounded by the
+// chunk writer), which is then finished. Parts need not be chunk-aligned.
+func (s *Store) ConcatUploads(ctx context.Context, owner string, parts []string, meta map[string]string) (UploadInfo, FileInfo, error) {
+	if len(parts) == 0 {
+		return UploadInfo{}, FileInfo{}, errors.New("concat: no parts")
+	}
+	var total int64
+	var readers []io.Reader
+	var opened []*Reader
+	defer func() {
+		for _, r := range opened {
+			r.Close()
+		}
+	}()
+	for _, p := range parts {
+		pu, err := s.GetUpload(ctx, p)
+		if err != nil {
+			return UploadInfo{}, FileInfo{}, fmt.Errorf("concat part %s: %w", p, err)
+		}
+		if !IsPartial(pu) || pu.State != UploadFinished {
+			return UploadInfo{}, FileInfo{}, fmt.Errorf("concat part %s is not a finished partial upload: %w", p, ErrIncomplete)
+		}
+		total += pu.Length
+		r := s.newReader(ctx, pu.ID, pu.Length, pu.ChunkSize, FileInfo{})
+		opened = append(opened, r)
+		readers = append(readers, r)
+	}
+	u, err := s.CreateUpload(ctx, UploadInfo{Length: total, Owner: owner, Metadata: meta, ConcatParts: parts})
+	if err != nil {
+		return UploadInfo{}, FileInfo{}, err
+	}
+	if u, err = s.Append(ctx, u.ID, 0, io.MultiReader(readers...), AppendOptions{}); err != nil {
+		return u, FileInfo{}, fmt.Errorf("concat into %s: %w", u.ID, err)
+	}
+	f, err := s.FinishUpload(ctx, u.ID)
+	if err != nil {
+		return u, FileInfo{}, err
+	}
+	u.State = UploadFinished
+	return u, f, nil
+}
+
+// Terminate removes an unfinished upload and its chunks.
+func (s *Store) Terminate(ctx context.Context, id string) error {
+	u, err := s.b.GetUpload(ctx, id)
+	if err != nil {
+		return err
+	}
+	if u.State == UploadFinished && !IsPartial(u) {
+		return fmt.Errorf("terminate %s: %w", id, ErrFinished)
+	}
+	return s.purgeUpload(ctx, u)
+}
+
+func (s *Store) purgeUpload(ctx context.Context, u UploadInfo) error {
+	n := int((u.Offset + int64(u.ChunkSize) - 1) / int64(max(1, u.ChunkSize)))
+	if err := s.deleteChunks(ctx, u.ID, n); err != nil {
+		return fmt.Errorf("purge upload %s: %w", u.ID, err)
+	}
+	return s.b.DeleteUpload(ctx, u.ID)
+}

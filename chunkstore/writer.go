@@ -1,0 +1,149 @@
+package chunkstore
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/mediaedge/mediaedge/mediatype"
+)
+
+// chunkWriter cuts a stream into chunks and writes them with bounded
+// concurrency. Memory is bounded by WriteConcurrency in-flight chunks plus the
+// one being filled, whatever the stream's length.
+type chunkWriter struct {
+	s      *Store
+	ctx    context.Context
+	cancel context.CancelFunc
+	id     string
+	next   int     // index of the chunk being filled
+	buf    *[]byte // the chunk being filled
+	limit  int64   // most bytes the stream may add
+	added  int64   // bytes read from the stream
+	maxIdx int     // highest chunk index submitted, -1 if none
+	head   []byte  // the stream's first bytes when it starts at offset 0, for sniffing
+
+	sem chan struct{}
+	wg  sync.WaitGroup
+	mu  sync.Mutex // guards err
+	err error
+}
+
+func (s *Store) newChunkWriter(ctx context.Context, id string, startIdx int, limit int64) *chunkWriter {
+	ctx, cancel := context.WithCancel(ctx)
+	return &chunkWriter{s: s, ctx: ctx, cancel: cancel, id: id, next: startIdx, buf: s.getBuf(),
+		limit: limit, maxIdx: startIdx - 1, sem: make(chan struct{}, s.cfg.WriteConcurrency)}
+}
+
+// prefill puts the already stored bytes of a partial tail chunk in front of
+// the stream, so the chunk is rewritten whole.
+func (w *chunkWriter) prefill(tail []byte) { *w.buf = append((*w.buf)[:0], tail...) }
+
+// copyFrom reads r to its end. After each full chunk is handed to a writer,
+// onFull (if set) is called with the number of bytes read so far; it may
+// wait() and record progress. A read error returns with the bytes read so far
+// still in the current chunk (not yet written): flush keeps them.
+func (w *chunkWriter) copyFrom(r io.Reader, onFull func(added int64) error) (int64, error) {
+	cs := w.s.cfg.ChunkSize
+	lr := io.LimitReader(r, w.limit-w.added+1)
+	for {
+		b := (*w.buf)[:cs]
+		start := len(*w.buf)
+		k, err := io.ReadFull(lr, b[start:])
+		*w.buf = b[:start+k]
+		w.added += int64(k)
+		if w.next == 0 && len(w.head) < mediatype.SniffLen {
+			w.head = append(w.head, (*w.buf)[len(w.head):min(len(*w.buf), mediatype.SniffLen)]...)
+		}
+		if w.added > w.limit {
+			return w.added, ErrTooLarge
+		}
+		if len(*w.buf) == cs {
+			w.submit()
+			if onFull != nil {
+				if ferr := onFull(w.added); ferr != nil {
+					return w.added, ferr
+				}
+			}
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return w.added, w.firstErr()
+		default:
+			return w.added, err
+		}
+		if ferr := w.firstErr(); ferr != nil {
+			return w.added, ferr
+		}
+	}
+}
+
+// submit hands the current chunk to a background write and starts a new one.
+func (w *chunkWriter) submit() {
+	idx, buf := w.next, w.buf
+	w.next++
+	w.buf = w.s.getBuf()
+	if idx > w.maxIdx {
+		w.maxIdx = idx
+	}
+	select {
+	case w.sem <- struct{}{}:
+	case <-w.ctx.Done():
+		w.setErr(w.ctx.Err())
+		w.s.bufs.Put(buf)
+		return
+	}
+	w.wg.Add(1)
+	go func() {
+		defer func() {
+			<-w.sem
+			w.s.bufs.Put(buf)
+			w.wg.Done()
+		}()
+		data := *buf
+		if err := w.s.b.PutChunk(w.ctx, w.id, idx, data, crc(data)); err != nil {
+			w.setErr(err)
+		}
+	}()
+}
+
+func (w *chunkWriter) setErr(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+		w.cancel()
+	}
+	w.mu.Unlock()
+}
+
+func (w *chunkWriter) firstErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// wait blocks until every submitted chunk is written.
+func (w *chunkWriter) wait() error {
+	w.wg.Wait()
+	return w.firstErr()
+}
+
+// close writes the partial last chunk, if any, and waits for every write.
+func (w *chunkWriter) close() error {
+	if len(*w.buf) > 0 {
+		w.submit()
+	}
+	err := w.wait()
+	w.cancel()
+	w.s.bufs.Put(w.buf)
+	return err
+}
+
+// abort stops the writes in flight.
+func (w *chunkWriter) abort() {
+	w.cancel()
+	w.wg.Wait()
+	w.s.bufs.Put(w.buf)
+}
