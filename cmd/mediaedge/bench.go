@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mediaedge/mediaedge/bench"
+	"github.com/mediaedge/mediaedge/edgecache"
+)
+
+func init() { subcommands = append(subcommands, newBenchCmd) }
+
+func newBenchCmd() *cobra.Command {
+	var size, rssSize string
+	var conc int
+	var hosts []string
+	// benchWorkloads maps a workload name to its runner.
+	benchWorkloads := map[string]func(cmd *cobra.Command) error{}
+	cmd := &cobra.Command{
+		Use:   "bench WORKLOAD|all",
+		Short: "Run a whole-system benchmark against its reference (see scripts/bench.sh)",
+		Long: `Workloads: chunkstore, cachehit, eviction, upload, origin, transform, video.
+References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPROXY_BIN
+(scripts/bench.sh installs all but imgproxy, which you build yourself).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names := args
+			if args[0] == "all" {
+				names = workloadNames(benchWorkloads)
+			}
+			for _, n := range names {
+				run, ok := benchWorkloads[n]
+				if !ok {
+					return fmt.Errorf("unknown workload %q (have %s)", n, strings.Join(workloadNames(benchWorkloads), ", "))
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "== %s\n", n)
+				if err := run(cmd); err != nil {
+					return fmt.Errorf("%s: %w", n, err)
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&size, "size", "256MiB", "chunkstore: file size")
+	f.StringVar(&rssSize, "rss-size", "2GiB", "chunkstore: file streamed while peak RSS is sampled (0 skips)")
+	f.IntVar(&conc, "concurrency", 4, "chunkstore: chunks in flight")
+	f.StringSliceVar(&hosts, "cassandra-hosts", []string{"127.0.0.1"}, "chunkstore: Cassandra contact points (empty skips)")
+
+	benchWorkloads["chunkstore"] = func(cmd *cobra.Command) error {
+		cfg := bench.DefaultChunkstoreConfig()
+		var err error
+		if cfg.Size, err = edgecache.ParseSize(size); err != nil {
+			return fmt.Errorf("--size: %w", err)
+		}
+		if cfg.RSSSize, err = edgecache.ParseSize(rssSize); err != nil {
+			return fmt.Errorf("--rss-size: %w", err)
+		}
+		cfg.Concurrency, cfg.CassandraHosts = conc, hosts
+		_, err = bench.Chunkstore(cmd.Context(), cfg, cmd.OutOrStdout())
+		return err
+	}
+	benchWorkloads["cachehit"] = func(cmd *cobra.Command) error {
+		cfg := bench.DefaultCacheHitConfig()
+		if b := os.Getenv("NGINX_BIN"); b != "" {
+			cfg.Nginx = b
+		}
+		_, err := bench.CacheHit(cmd.Context(), cfg, cmd.OutOrStdout())
+		return err
+	}
+	benchWorkloads["eviction"] = func(cmd *cobra.Command) error {
+		_, err := bench.Eviction(cmd.Context(), bench.DefaultEvictionConfig(), cmd.OutOrStdout())
+		return err
+	}
+	return cmd
+}
+
+func workloadNames(m map[string]func(*cobra.Command) error) []string {
+	var out []string
+	for n := range m {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/mediaedge/mediaedge/chunkstore"
+	"github.com/mediaedge/mediaedge/chunkstore/cassandra"
+	"github.com/mediaedge/mediaedge/chunkstore/embedded"
+	"github.com/mediaedge/mediaedge/edge"
+	"github.com/mediaedge/mediaedge/edgecache"
+	"github.com/mediaedge/mediaedge/schema"
+)
+
+func init() { subcommands = append(subcommands, newServeCmd) }
+
+// serveConfig is the root configuration of `mediaedge serve`: the packages'
+// configs nested, plus the choices only the composition root makes.
+type serveConfig struct {
+	Data        string
+	Store       string // embedded | cassandra
+	Cassandra   cassandra.Config
+	ApplySchema bool
+	Chunks      chunkstore.Config
+	Edge        edge.Config
+	CacheDirs   []string
+	LogLevel    string
+	// Transform options.
+	SignKeys         []string // hex HMAC keys
+	RequireSignature bool
+	Presets          map[string]string
+	PresetsOnly      bool
+}
+
+func newServeCmd() *cobra.Command {
+	cfg := serveConfig{
+		Data:      "./data",
+		Store:     "embedded",
+		Cassandra: cassandra.DefaultConfig(),
+		Chunks:    chunkstore.DefaultConfig(),
+		Edge:      edge.DefaultConfig(),
+		LogLevel:  "info",
+	}
+	var maxUpload string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve media, uploads and transforms",
+		Long: `Serve runs the edge HTTP server. With no flags it listens on 127.0.0.1:8080, keeps
+the embedded store in ./data and one cache folder in ./data/cache, and prints a
+generated upload token.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			n, err := edgecache.ParseSize(maxUpload)
+			if err != nil {
+				return fmt.Errorf("--max-upload-size: %w", err)
+			}
+			cfg.Edge.MaxUploadSize, cfg.Chunks.MaxFileSize = n, n
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, cfg, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.String("config", "", "YAML file whose keys are these flags' names")
+	f.StringVar(&cfg.Edge.Listen, "listen", cfg.Edge.Listen, "address to serve on")
+	f.StringVar(&cfg.Edge.MetricsListen, "metrics-listen", "", "serve /metrics on this address instead of --listen")
+	f.StringVar(&cfg.Edge.PublicURL, "public-url", "", "URL prefix of returned media URLs (default http://LISTEN)")
+	f.StringVar(&cfg.Data, "data", cfg.Data, "folder for the embedded store and the default cache")
+	f.StringVar(&cfg.Store, "store", cfg.Store, "chunk store: embedded or cassandra")
+	f.StringSliceVar(&cfg.Cassandra.Hosts, "cassandra-hosts", cfg.Cassandra.Hosts, "Cassandra contact points")
+	f.StringVar(&cfg.Cassandra.Keyspace, "cassandra-keyspace", cfg.Cassandra.Keyspace, "Cassandra keyspace")
+	f.StringVar(&cfg.Cassandra.Consistency, "cassandra-consistency", cfg.Cassandra.Consistency, "consistency level")
+	f.StringVar(&cfg.Cassandra.LocalDC, "cassandra-local-dc", "", "keep queries in this data centre")
+	f.StringVar(&cfg.Cassandra.Username, "cassandra-username", "", "Cassandra user")
+	f.StringVar(&cfg.Cassandra.Password, "cassandra-password", "", "Cassandra password")
+	f.BoolVar(&cfg.ApplySchema, "cassandra-apply-schema", false, "apply the schema (RF 1) at start; for development")
+	f.StringSliceVar(&cfg.CacheDirs, "cache-dir", nil, "cache folder PATH[:SIZE], repeatable (default DATA/cache:10GiB)")
+	f.StringSliceVar(&cfg.Edge.UploadTokens, "upload-token", nil, "bearer token accepted for uploads, repeatable (none: one is generated)")
+	f.StringVar(&maxUpload, "max-upload-size", "5GiB", "largest upload")
+	f.IntVar(&cfg.Chunks.ChunkSize, "chunk-size", cfg.Chunks.ChunkSize, "chunk size in bytes (256KiB..4MiB)")
+	f.DurationVar(&cfg.Chunks.UploadTTL, "upload-ttl", cfg.Chunks.UploadTTL, "an unfinished upload expires after this long idle")
+	f.DurationVar(&cfg.Edge.ShutdownTimeout, "shutdown-timeout", cfg.Edge.ShutdownTimeout, "graceful shutdown wait")
+	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	f.StringSliceVar(&cfg.SignKeys, "sign-key", nil, "hex HMAC-SHA256 key for URL signatures (s=), repeatable for rotation")
+	f.BoolVar(&cfg.RequireSignature, "require-signature", false, "refuse transform URLs without a valid s=")
+	f.StringToStringVar(&cfg.Presets, "preset", nil, "named transform, NAME=QUERY (w=200&h=200&fit=crop), repeatable")
+	f.BoolVar(&cfg.PresetsOnly, "presets-only", false, "allow only p=NAME transforms")
+	return cmd
+}
+
+// app is everything runServe builds; close releases it in reverse order.
+type app struct {
+	server  *edge.Server
+	store   *chunkstore.Store
+	cache   *edgecache.Cache
+	closers []func() error
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		_ = a.closers[i]()
+	}
+}
+
+// build is the one composition root: every component from the config, the
+// first error returned.
+func build(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error) {
+	a := &app{}
+	var backend chunkstore.Backend
+	switch cfg.Store {
+	case "embedded":
+		b, err := embedded.Open(embedded.Config{Dir: filepath.Join(cfg.Data, "store"), Sync: true})
+		if err != nil {
+			return nil, err
+		}
+		backend = b
+	case "cassandra":
+		if cfg.ApplySchema {
+			c := cfg.Cassandra
+			c.Keyspace = ""
+			s, err := cassandra.NewSession(c)
+			if err != nil {
+				return nil, err
+			}
+			sc := schema.DefaultConfig()
+			sc.Keyspace = cfg.Cassandra.Keyspace
+			applied, err := schema.Apply(ctx, s, sc)
+			s.Close()
+			if err != nil {
+				return nil, err
+			}
+			log.Info("schema", "keyspace", sc.Keyspace, "applied", applied)
+		}
+		b, err := cassandra.Open(ctx, cfg.Cassandra)
+		if err != nil {
+			return nil, err
+		}
+		backend = b
+	default:
+		return nil, fmt.Errorf("--store %q: want embedded or cassandra", cfg.Store)
+	}
+	store, err := chunkstore.New(backend, cfg.Chunks)
+	if err != nil {
+		_ = backend.Close()
+		return nil, err
+	}
+	a.store = store
+	a.closers = append(a.closers, store.Close)
+
+	ccfg := edgecache.DefaultConfig()
+	dirs := cfg.CacheDirs
+	if len(dirs) == 0 {
+		dirs = []string{filepath.Join(cfg.Data, "cache") + ":10GiB"}
+		ccfg.CreateDirs = true // our own default folder, not a disk that failed to mount
+	}
+	for _, d := range dirs {
+		dc, err := edgecache.ParseDisk(d)
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("--cache-dir: %w", err)
+		}
+		ccfg.Disks = append(ccfg.Disks, dc)
+	}
+	cache, err := edgecache.Open(ctx, ccfg, log.With("component", "edgecache"))
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.cache = cache
+	a.closers = append(a.closers, cache.Close)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	deps := edge.Deps{
+		Store:    store,
+		Cache:    cache,
+		Logger:   log,
+		Registry: reg,
+		Ready: []edge.Readiness{func(context.Context) error {
+			if !cache.Usable() {
+				return errors.New("no cache disk online")
+			}
+			return nil
+		}},
+	}
+	srv, err := buildEdge(cfg, deps, store, log)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.server = srv
+	return a, nil
+}
+
+func runServe(ctx context.Context, cfg serveConfig, out io.Writer) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	generated := false
+	if len(cfg.Edge.UploadTokens) == 0 {
+		cfg.Edge.UploadTokens = []string{newToken()}
+		generated = true
+	}
+	a, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSweep()
+	go a.store.RunSweeperWith(sweepCtx, log, func(st chunkstore.SweepStats) {
+		if st.ExpiredUploads > 0 {
+			a.server.Metrics().UploadsExpired(st.ExpiredUploads)
+		}
+	})
+
+	ln, err := net.Listen("tcp", cfg.Edge.Listen)
+	if err != nil {
+		return err
+	}
+	return a.server.Run(ctx, ln, func(addr string) {
+		base := "http://" + addr
+		fmt.Fprintf(out, "mediaedge %s serving on %s (store: %s)\n", version, base, cfg.Store)
+		if generated {
+			fmt.Fprintf(out, "upload token (generated; pass --upload-token to choose one): %s\n", cfg.Edge.UploadTokens[0])
+			fmt.Fprintf(out, "try: curl -H 'Authorization: Bearer %s' --data-binary @photo.jpg %s/upload\n", cfg.Edge.UploadTokens[0], base)
+		}
+	})
+}
+
+func newToken() string {
+	b := make([]byte, 20)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// waitHTTP polls url until it answers 200 or the deadline passes (tests use it).
+func waitHTTP(url string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not answer within %s", url, d)
+}

@@ -1,0 +1,162 @@
+package edge
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mediaedge/mediaedge/chunkstore"
+	"github.com/mediaedge/mediaedge/httperr"
+	"github.com/mediaedge/mediaedge/mediatype"
+)
+
+// immutable is the Cache-Control of every success: ids are never reused.
+const immutable = "public, max-age=31536000, immutable"
+
+// splitID splits "ID.ext" into the id and the extension (without the dot).
+func splitID(s string) (id, ext string) {
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		return s[:i], s[i+1:]
+	}
+	return s, ""
+}
+
+// ETag is the strong entity tag of an original: 128 bits of its SHA-256.
+func ETag(f chunkstore.FileInfo) string {
+	n := len(f.SHA256)
+	if n > 16 {
+		n = 16
+	}
+	return `"` + hex.EncodeToString(f.SHA256[:n]) + `"`
+}
+
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, id string) (chunkstore.FileInfo, bool) {
+	if !chunkstore.ValidID(id) {
+		httperr.Write(w, r, s.log, httperr.NotFound("no such media"))
+		return chunkstore.FileInfo{}, false
+	}
+	info, err := s.store.Stat(r.Context(), id)
+	if err != nil {
+		s.storeError(w, r, err)
+		return chunkstore.FileInfo{}, false
+	}
+	return info, true
+}
+
+func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, chunkstore.ErrNotFound):
+		httperr.Write(w, r, s.log, httperr.NotFound("no such media"))
+	case errors.Is(err, chunkstore.ErrCorrupt):
+		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusBadGateway, "corrupt", "stored data failed its checksum", err))
+	default:
+		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusServiceUnavailable, "store_unavailable", "the store did not answer", err))
+	}
+}
+
+func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
+	id, ext := splitID(r.PathValue("id"))
+	info, ok := s.lookup(w, r, id)
+	if !ok {
+		return
+	}
+	if s.deps.Media != nil && s.deps.Media.ServeMedia(w, r, info, ext) {
+		return
+	}
+	if ext != "" {
+		httperr.Write(w, r, s.log, httperr.BadParam("ext", "format extensions are not supported on this server"))
+		return
+	}
+	for p := range r.URL.Query() {
+		httperr.Write(w, r, s.log, httperr.BadParam(p, "unknown parameter "+p))
+		return
+	}
+	if s.serveCached(w, r, info) {
+		return
+	}
+	s.serveOriginal(w, r, info)
+}
+
+// serveOriginal streams the stored bytes through http.ServeContent.
+func (s *Server) serveOriginal(w http.ResponseWriter, r *http.Request, info chunkstore.FileInfo) {
+	f, err := s.store.Open(r.Context(), info.ID)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	defer f.Close()
+	SetMediaHeaders(w.Header(), info.ContentType, ETag(info))
+	// ServeContent reads the body lazily; a chunk that fails its CRC after the
+	// headers went out can only cut the connection, which the client sees as
+	// a short body (never wrong bytes).
+	http.ServeContent(w, r, "", info.CreatedAt.Truncate(time.Second), f)
+}
+
+// SetMediaHeaders sets the headers every media response carries.
+func SetMediaHeaders(h http.Header, contentType, etag string) {
+	h.Set("Content-Type", contentType)
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", immutable)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Accept-Ranges", "bytes")
+	if mediatype.Executable(contentType) {
+		// Served from our origin, HTML or SVG could run script as us.
+		h.Set("Content-Disposition", "attachment")
+		h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	}
+}
+
+type infoJSON struct {
+	ID          string    `json:"id"`
+	URL         string    `json:"url"`
+	Size        int64     `json:"size"`
+	ContentType string    `json:"content_type"`
+	SHA256      string    `json:"sha256"`
+	Width       int       `json:"width,omitempty"`
+	Height      int       `json:"height,omitempty"`
+	DurationMS  int       `json:"duration_ms,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+func (s *Server) infoOf(f chunkstore.FileInfo) infoJSON {
+	return infoJSON{ID: f.ID, URL: s.MediaURL(f.ID), Size: f.Size, ContentType: f.ContentType,
+		SHA256: hex.EncodeToString(f.SHA256), Width: f.Width, Height: f.Height, DurationMS: f.DurationMS,
+		CreatedAt: f.CreatedAt.UTC()}
+}
+
+func (s *Server) serveInfo(w http.ResponseWriter, r *http.Request) {
+	info, ok := s.lookup(w, r, r.PathValue("id"))
+	if !ok {
+		return
+	}
+	w.Header().Set("Cache-Control", immutable)
+	writeJSON(w, http.StatusOK, s.infoOf(info))
+}
+
+func (s *Server) deleteMedia(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.Authorize(r); err != nil {
+		httperr.Write(w, r, s.log, err)
+		return
+	}
+	id, _ := splitID(r.PathValue("id"))
+	if _, ok := s.lookup(w, r, id); !ok {
+		return
+	}
+	if err := s.store.Delete(r.Context(), id); err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

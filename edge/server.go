@@ -1,0 +1,225 @@
+package edge
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mediaedge/mediaedge/chunkstore"
+	"github.com/mediaedge/mediaedge/httperr"
+)
+
+// Store is what the edge needs from the chunk store.
+type Store interface {
+	Put(ctx context.Context, r io.Reader, opt chunkstore.PutOptions) (chunkstore.FileInfo, error)
+	Stat(ctx context.Context, id string) (chunkstore.FileInfo, error)
+	Open(ctx context.Context, id string) (*chunkstore.Reader, error)
+	Delete(ctx context.Context, id string) error
+	Ping(ctx context.Context) error
+}
+
+// Readiness is an extra check for /readyz (for example: a cache disk online).
+type Readiness func(ctx context.Context) error
+
+// Deps are the components the edge is built from.
+type Deps struct {
+	Store Store
+	// Uploads is the tus handler, mounted at /files/; nil disables tus.
+	Uploads http.Handler
+	// Media, when set, answers /m/{id} requests that carry transform
+	// parameters or a format extension; nil means only originals are served.
+	Media MediaHandler
+	// Cache, when set, holds hot originals (and, through Media, results).
+	Cache Cache
+	// Ready are further /readyz checks.
+	Ready    []Readiness
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+}
+
+// MediaHandler serves a derived rendition of a stored original (a transform,
+// a cached result). It returns handled=false when the request asks for the
+// original itself.
+type MediaHandler interface {
+	ServeMedia(w http.ResponseWriter, r *http.Request, info chunkstore.FileInfo, ext string) (handled bool)
+}
+
+// Server is the edge HTTP server.
+type Server struct {
+	cfg     Config
+	store   Store
+	deps    Deps
+	log     *slog.Logger
+	metrics *Metrics
+	mux     *http.ServeMux
+	handler http.Handler
+}
+
+// New builds the server; it does not listen until Run.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Store == nil {
+		return nil, errors.New("edge: a store is required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(deps.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("edge: metrics: %w", err)
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + cfg.Listen
+	}
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	s := &Server{cfg: cfg, store: observedStore{deps.Store, m}, deps: deps, log: deps.Logger, metrics: m, mux: http.NewServeMux()}
+	s.routes()
+	s.handler = m.instrument(s.mux)
+	return s, nil
+}
+
+// Metrics returns the collectors (for the tus handler's hooks).
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Handler is the public handler (routes, metrics instrumentation).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /m/{id}", s.serveMedia)
+	s.mux.HandleFunc("HEAD /m/{id}", s.serveMedia)
+	s.mux.HandleFunc("GET /m/{id}/info", s.serveInfo)
+	s.mux.HandleFunc("DELETE /m/{id}", s.deleteMedia)
+	s.mux.HandleFunc("POST /upload", s.upload)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	if s.deps.Uploads != nil {
+		s.mux.Handle("/files/", s.deps.Uploads)
+		s.mux.Handle("/files", s.deps.Uploads)
+	}
+	if s.cfg.MetricsListen == "" {
+		s.mux.Handle("GET /metrics", s.metricsHandler())
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httperr.Write(w, r, s.log, httperr.NotFound("no such route"))
+	})
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusServiceUnavailable, "not_ready", "store unreachable", err))
+		return
+	}
+	for _, check := range s.deps.Ready {
+		if err := check(ctx); err != nil {
+			httperr.Write(w, r, s.log, httperr.Wrap(http.StatusServiceUnavailable, "not_ready", "not ready", err))
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+// Authorize checks the bearer token and returns the owner (the token's index,
+// never the token itself). The tus handler calls it too.
+func (s *Server) Authorize(r *http.Request) (string, error) {
+	unauthorized := &httperr.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
+		Message: "a valid Authorization: Bearer token is required",
+		Header:  http.Header{"Www-Authenticate": {`Bearer realm="mediaedge"`}}}
+	if len(s.cfg.UploadTokens) == 0 {
+		unauthorized.Message = "uploads are disabled: the server has no upload token"
+		return "", unauthorized
+	}
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", unauthorized
+	}
+	tok = strings.TrimSpace(tok)
+	owner := ""
+	for i, want := range s.cfg.UploadTokens {
+		// Compare against every token, without an early exit, so timing says
+		// nothing about which prefix matched.
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 && owner == "" {
+			owner = fmt.Sprintf("token%d", i+1)
+		}
+	}
+	if owner == "" {
+		return "", unauthorized
+	}
+	return owner, nil
+}
+
+// MediaURL is the public URL of a media id.
+func (s *Server) MediaURL(id string) string { return s.cfg.PublicURL + "/m/" + id }
+
+// Run listens and serves until ctx is cancelled, then shuts down gracefully:
+// new connections stop, in-flight requests get ShutdownTimeout to finish.
+// An upload cut by the shutdown keeps the bytes it received (the store makes
+// them durable), so the client resumes from there.
+func (s *Server) Run(ctx context.Context, ln net.Listener, onReady func(addr string)) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	var msrv *http.Server
+	errc := make(chan error, 2)
+	if s.cfg.MetricsListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.metricsHandler())
+		msrv = &http.Server{Addr: s.cfg.MetricsListen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		mln, err := net.Listen("tcp", s.cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("edge: metrics listener: %w", err)
+		}
+		go func() { errc <- msrv.Serve(mln) }()
+	}
+	go func() { errc <- srv.Serve(ln) }()
+	if onReady != nil {
+		onReady(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if msrv != nil {
+		_ = msrv.Shutdown(sctx)
+	}
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("edge: shutdown: %w", err)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, chunkstore.ErrNotFound) }

@@ -1,0 +1,156 @@
+package tus
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mediaedge/mediaedge/httperr"
+)
+
+// Body failures, as the client sees them. A body that ends early is the
+// client's fault (400); the bytes that did arrive are kept unless the request
+// carried a checksum.
+var (
+	errInterrupted = httperr.New(http.StatusBadRequest, "upload_interrupted",
+		"the upload was interrupted by another request for it")
+	errBodyTimeout = httperr.New(http.StatusRequestTimeout, "body_read_timeout",
+		"no body bytes arrived in time; the bytes received were kept, resume from Upload-Offset")
+	errBodyTooLarge = httperr.New(http.StatusRequestEntityTooLarge, "too_large",
+		"the body exceeds the upload's length or the size limit")
+	errShuttingDown = &httperr.Error{Status: http.StatusServiceUnavailable, Code: "shutting_down",
+		Message: "the server is shutting down; resume from Upload-Offset", RetryAfter: 2}
+)
+
+func bodyIncomplete(cause error) error {
+	return httperr.Wrap(http.StatusBadRequest, "body_incomplete",
+		"the body ended early; the bytes received were kept, resume from Upload-Offset", cause)
+}
+
+// bodyReader is the request body as the store reads it. It pushes the
+// connection's read deadline forward before every read (a stalled client is
+// cut after gap), stops at limit, can be interrupted from another goroutine
+// (the lock's takeover), and records the first failure so the handler can
+// answer for it.
+//
+// With a checksum the store must not keep bytes it cannot verify, so
+// failures are reported to the store as EOF: the store then calls verify,
+// which returns the failure, and the chunk is discarded. Without a
+// checksum the failure is returned as is and the store keeps what arrived.
+type bodyReader struct {
+	body  io.ReadCloser
+	rc    *http.ResponseController
+	gap   time.Duration
+	limit int64 // bytes allowed in total
+	n     int64 // bytes delivered
+	ck    *checksum
+
+	mu          sync.Mutex // guards interrupted, why, err and the deadline
+	interrupted bool
+	why         error // the failure an interrupt reports
+	err         error // first failure
+}
+
+func newBodyReader(w http.ResponseWriter, r *http.Request, gap time.Duration, ck *checksum) *bodyReader {
+	body := r.Body
+	if body == nil {
+		body = http.NoBody
+	}
+	return &bodyReader{body: body, rc: http.NewResponseController(w), gap: gap, limit: -1, ck: ck}
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	// Extend the deadline and test the flag under one lock, so an interrupt
+	// cannot be undone by an extension racing with it.
+	if b.interrupted {
+		b.mu.Unlock()
+		return 0, b.failed(nil)
+	}
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.gap))
+	b.mu.Unlock()
+	if b.limit >= 0 {
+		// One byte beyond the limit tells "too large" from "exactly full".
+		if room := b.limit - b.n + 1; int64(len(p)) > room {
+			p = p[:room]
+		}
+	}
+	n, err := b.body.Read(p)
+	if b.limit >= 0 && b.n+int64(n) > b.limit {
+		n = int(b.limit - b.n)
+		err = errBodyTooLarge
+	}
+	b.n += int64(n)
+	if b.ck != nil {
+		b.ck.h.Write(p[:n])
+	}
+	if err == nil || err == io.EOF {
+		return n, err
+	}
+	return n, b.failed(err)
+}
+
+// failed records the first failure, classified, and returns what the store
+// should see.
+func (b *bodyReader) failed(err error) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err == nil {
+		var ne net.Error
+		switch {
+		case b.interrupted:
+			b.err = b.why
+		case errors.Is(err, errBodyTooLarge):
+			b.err = errBodyTooLarge
+		case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+			b.err = errBodyTimeout
+		default:
+			b.err = bodyIncomplete(err)
+		}
+	}
+	if b.ck != nil {
+		return io.EOF
+	}
+	return b.err
+}
+
+// failure is the recorded failure, or nil.
+func (b *bodyReader) failure() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// interrupt ends the body read from another goroutine: a read in progress
+// returns at once (the read deadline is moved to now), the next one fails.
+func (b *bodyReader) interrupt() { b.stop(errInterrupted) }
+
+func (b *bodyReader) stop(why error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.interrupted {
+		return
+	}
+	b.interrupted, b.why = true, why
+	if err := b.rc.SetReadDeadline(time.Now()); err != nil {
+		// No connection to cut (a recorder in tests, a wrapper without
+		// Unwrap): closing the body is the only way left to end a read.
+		go b.body.Close()
+	}
+}
+
+// verify is the store's AppendOptions.Verify: any body failure or a digest
+// mismatch discards the chunk.
+func (b *bodyReader) verify() error {
+	if err := b.failure(); err != nil {
+		return err
+	}
+	if b.ck != nil && !b.ck.match() {
+		return mismatchError(b.ck.alg)
+	}
+	return nil
+}

@@ -1,0 +1,239 @@
+package tus
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func randomFile(t *testing.T, n int) (string, []byte) {
+	t.Helper()
+	data := make([]byte, n)
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "clip.mp4")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p, data
+}
+
+// clientServer runs the handler behind wrap (fault injection), returning
+// the harness, a client and a log of requests seen.
+type reqLog struct {
+	mu   sync.Mutex
+	reqs []string // "METHOD offset"
+}
+
+func (l *reqLog) add(s string) { l.mu.Lock(); l.reqs = append(l.reqs, s); l.mu.Unlock() }
+func (l *reqLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.reqs...)
+}
+
+func clientServer(t *testing.T, wrap func(http.Handler) http.Handler) (*harness, *Client, *reqLog) {
+	t.Helper()
+	hn := newHarness(t, func(c *Config) { c.MaxSize = 64 << 20 })
+	log := &reqLog{}
+	var h http.Handler = hn.h
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.add(r.Method + " " + r.Header.Get("Upload-Offset"))
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c := &Client{Endpoint: srv.URL + "/files/", Token: "good", ChunkSize: 64 << 10, StateDir: t.TempDir(), Backoff: time.Millisecond}
+	return hn, c, log
+}
+
+func stateFiles(t *testing.T, dir string) int {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	return len(m)
+}
+
+func TestClientUpload(t *testing.T) {
+	hn, c, _ := clientServer(t, nil)
+	p, data := randomFile(t, 300<<10+17)
+	var last atomic.Int64
+	id, err := c.Upload(context.Background(), p, func(done, total int64) {
+		if total != int64(len(data)) || done > total {
+			t.Errorf("progress %d/%d", done, total)
+		}
+		last.Store(done)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(hn.store.data(id), data) {
+		t.Fatal("stored data differs")
+	}
+	if last.Load() != int64(len(data)) {
+		t.Errorf("last progress %d", last.Load())
+	}
+	if f, ok := hn.store.file(id); !ok || f.Size != int64(len(data)) {
+		t.Errorf("file %+v", f)
+	}
+	if n := stateFiles(t, c.StateDir); n != 0 {
+		t.Errorf("%d state files left after success", n)
+	}
+	m := hn.store.uploads[id].info.Metadata
+	if m["filename"] != "clip.mp4" || m["filetype"] != "video/mp4" {
+		t.Errorf("metadata %v", m)
+	}
+}
+
+func TestClientEmptyFile(t *testing.T) {
+	hn, c, _ := clientServer(t, nil)
+	p, _ := randomFile(t, 0)
+	id, err := c.Upload(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, ok := hn.store.file(id); !ok || f.Size != 0 {
+		t.Errorf("file %+v %v", f, ok)
+	}
+}
+
+// TestClientResumesAcrossRuns: a run stopped halfway leaves its URL in
+// StateDir; the next run asks HEAD and continues from the offset.
+func TestClientResumesAcrossRuns(t *testing.T) {
+	hn, c, log := clientServer(t, nil)
+	p, data := randomFile(t, 512<<10)
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := c.Upload(ctx, p, func(done, _ int64) {
+		if done >= 200<<10 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("first run: %v", err)
+	}
+	if n := stateFiles(t, c.StateDir); n != 1 {
+		t.Fatalf("%d state files after an interrupted run", n)
+	}
+	first := len(log.all())
+	id, err := c.Upload(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(hn.store.data(id), data) {
+		t.Fatal("data differs after resume")
+	}
+	// The first run's last PATCH may reach the server after it returned, so
+	// the second run's requests are told apart by what they must not be.
+	second := log.all()[first:]
+	if !slices.Contains(second, "HEAD ") || slices.Contains(second, "POST ") || slices.Contains(second, "PATCH 0") {
+		t.Errorf("second run did not resume: %v", second)
+	}
+	if hn.metrics.started != 1 {
+		t.Errorf("%d uploads created, want 1", hn.metrics.started)
+	}
+}
+
+// TestClientRetriesFaults: dropped connections, a damaged chunk (460) and
+// a 503 are retried; the file arrives intact.
+func TestClientRetriesFaults(t *testing.T) {
+	var patches atomic.Int32
+	hn, c, _ := clientServer(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPatch {
+				next.ServeHTTP(w, r)
+				return
+			}
+			switch patches.Add(1) {
+			case 2: // drop the connection after part of the body
+				_, _ = io.CopyN(io.Discard, r.Body, 1000)
+				hj, _ := w.(http.Hijacker)
+				conn, _, err := hj.Hijack()
+				if err == nil {
+					conn.Close()
+				}
+				return
+			case 4: // damage the chunk in transit
+				b, _ := io.ReadAll(r.Body)
+				b[10] ^= 0xff
+				r.Body = io.NopCloser(bytes.NewReader(b))
+			case 5:
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	p, data := randomFile(t, 400<<10)
+	id, err := c.Upload(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(hn.store.data(id), data) {
+		t.Fatal("data differs")
+	}
+}
+
+func TestClientPermanentErrors(t *testing.T) {
+	_, c, log := clientServer(t, nil)
+	c.Token = "wrong"
+	p, _ := randomFile(t, 10)
+	_, err := c.Upload(context.Background(), p, nil)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusUnauthorized {
+		t.Fatalf("bad token: %v", err)
+	}
+	if n := len(log.all()); n != 1 {
+		t.Errorf("a 401 was retried: %d requests", n)
+	}
+	if _, err := c.Upload(context.Background(), filepath.Join(t.TempDir(), "missing"), nil); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestClientForgetsGoneUploads: a remembered URL the server no longer knows
+// (expired, terminated) starts a new upload.
+func TestClientForgetsGoneUploads(t *testing.T) {
+	hn, c, _ := clientServer(t, nil)
+	p, data := randomFile(t, 200<<10)
+	ctx, cancel := context.WithCancel(context.Background())
+	_, _ = c.Upload(ctx, p, func(done, _ int64) {
+		if done > 0 {
+			cancel()
+		}
+	})
+	for id := range hn.store.uploads {
+		_ = hn.store.Terminate(context.Background(), id)
+	}
+	id, err := c.Upload(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(hn.store.data(id), data) {
+		t.Fatal("data differs")
+	}
+}
+
+func TestClientGivesUp(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL + "/files/", StateDir: t.TempDir(), Backoff: time.Millisecond, MaxRetries: 3}
+	p, _ := randomFile(t, 10)
+	if _, err := c.Upload(context.Background(), p, nil); !errors.Is(err, ErrTooManyRetries) {
+		t.Fatalf("err %v", err)
+	}
+}

@@ -1,0 +1,74 @@
+// Package tus is mediaedge's resumable upload protocol, tus 1.0.0, over the
+// chunk store: an http.Handler (mounted by edge at /files/) and a Go client
+// (used by `mediaedge upload`).
+//
+// # Model
+//
+// An upload is a row in the store's uploads table and the chunks written
+// under its id. PATCH appends at the durable offset; when the offset reaches
+// the length the handler calls FinishUpload, which writes the file row (the
+// commit point), and the upload id becomes the media id: no copy. A
+// concatenation part (Upload-Concat: partial) is finished the same way but
+// never becomes a file; the final upload (Upload-Concat: final;...) becomes
+// the file at once.
+//
+// Extensions: creation, creation-with-upload, creation-defer-length,
+// expiration (the store sets ExpiresAt and sweeps; the handler sends
+// Upload-Expires), checksum (sha1, sha256, md5, crc32), termination and
+// concatenation. OPTIONS advertises exactly these, Tus-Max-Size and
+// Tus-Checksum-Algorithm.
+//
+// # Decisions
+//
+// Durability of a cut body. The store keeps every byte it read before the
+// body failed (client gone, read deadline, interrupt), so a client resumes
+// from there. With Upload-Checksum the chunk cannot be verified when it is
+// cut, so then nothing of it is kept: the body's failure is reported to the
+// store as EOF and Verify returns the failure, which discards the chunk. A
+// checksum mismatch is 460 and discards the chunk too.
+//
+// One request per upload. An in-process lock per upload id serialises
+// PATCH, HEAD and DELETE. A request that finds the lock held interrupts the
+// holder (its body read ends at once through a read deadline in the past,
+// its bytes are kept) and then proceeds; this is tusd's model, and it is
+// what makes a resume after a dropped connection immediate: the new HEAD
+// does not wait a read timeout for the dead PATCH. Store calls run on a
+// context detached from the client's, so a dropped client never stops the
+// bytes it sent from becoming durable. Several servers rely on the store's
+// offset check (409) instead of the lock.
+//
+// Commit after a crash. If the server dies between the append that made an
+// upload complete and FinishUpload, the next HEAD or PATCH sees offset ==
+// length on an unfinished upload and commits it, so a client that thinks it
+// is done also finds its file.
+//
+// Status codes. 412 + Tus-Version for a missing or other Tus-Resumable; 415
+// for a PATCH without application/offset+octet-stream; 400 for a malformed
+// header or an unsupported checksum algorithm; 409 for an offset mismatch;
+// 413 beyond the length or MaxSize; 460 for a checksum mismatch; 423 when
+// the lock is not let go within LockTimeout. tusd answers 404 for every
+// missing upload; we answer 410 Gone where we can tell it existed: an id
+// terminated by this process (remembered in a bounded LRU), or an upload
+// row returned with its ExpiresAt passed. chunkstore reports an expired
+// upload as ErrNotFound, so an expired upload is 404 today; a distinct
+// chunkstore.ErrExpired (wrapping ErrNotFound) would let us say 410 there
+// too. A token that does not own an upload gets 403. Errors are JSON
+// through httperr. A final concatenation is created only from finished
+// parts (400 otherwise); the spec's option of a final upload over
+// unfinished parts is not offered (tus-js-client does not use it).
+//
+// Responses carry Tus-Resumable always, Upload-Offset and Upload-Length (or
+// Upload-Defer-Length) on HEAD, PATCH and POST, Upload-Expires while
+// unfinished, Cache-Control: no-store on HEAD, and X-Media-Id (and
+// X-Media-Url when Config.MediaURL is set) once the upload is a file. CORS
+// headers let browser clients read all of these.
+//
+// # Client
+//
+// Client uploads a file with PATCHes of ChunkSize bytes, each with an
+// Upload-Checksum sha256, and remembers the upload URL in StateDir keyed by
+// the file's absolute path, size and modification time, so that running the
+// same upload again resumes (HEAD, then PATCH from the offset). Network
+// errors and 5xx/409/423/460 answers are retried with exponential backoff,
+// re-reading the offset with HEAD before each retry.
+package tus
