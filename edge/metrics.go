@@ -64,9 +64,9 @@ func newMetrics(reg prometheus.Registerer) (*Metrics, error) {
 
 // UploadStarted, UploadFinished and UploadsExpired are the hooks the tus
 // handler and the sweeper call.
-func (m *Metrics) UploadStarted()        { m.uploads.WithLabelValues("started").Inc() }
-func (m *Metrics) UploadFinished()       { m.uploads.WithLabelValues("finished").Inc() }
-func (m *Metrics) UploadsExpired(n int)  { m.uploads.WithLabelValues("expired").Add(float64(n)) }
+func (m *Metrics) UploadStarted()       { m.uploads.WithLabelValues("started").Inc() }
+func (m *Metrics) UploadFinished()      { m.uploads.WithLabelValues("finished").Inc() }
+func (m *Metrics) UploadsExpired(n int) { m.uploads.WithLabelValues("expired").Add(float64(n)) }
 func (m *Metrics) observe(op string, start time.Time, err error) {
 	m.storeOps.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	if err != nil && !isNotFound(err) {

@@ -71,7 +71,7 @@ func TestApplyTwice(t *testing.T) {
 		t.Fatalf("second apply ran %v, want nothing", applied)
 	}
 	var n int
-	if err := s.Query("SELECT count(*) FROM " + ks + ".schema_migrations").ScanContext(ctx, &n); err != nil {
+	if err := s.Query("SELECT count(*) FROM "+ks+".schema_migrations").ScanContext(ctx, &n); err != nil {
 		t.Fatal(err)
 	}
 	ms, _ := schema.Migrations(ks)

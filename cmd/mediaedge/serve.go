@@ -58,7 +58,7 @@ func newServeCmd() *cobra.Command {
 		Edge:      edge.DefaultConfig(),
 		LogLevel:  "info",
 	}
-	var maxUpload string
+	var maxUpload, cacheMaxOrig string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve media, uploads and transforms",
@@ -72,6 +72,9 @@ generated upload token.`,
 				return fmt.Errorf("--max-upload-size: %w", err)
 			}
 			cfg.Edge.MaxUploadSize, cfg.Chunks.MaxFileSize = n, n
+			if cfg.Edge.CacheMaxOriginal, err = edgecache.ParseSize(cacheMaxOrig); err != nil {
+				return fmt.Errorf("--cache-max-original: %w", err)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runServe(ctx, cfg, cmd.OutOrStdout())
@@ -94,6 +97,7 @@ generated upload token.`,
 	f.StringSliceVar(&cfg.CacheDirs, "cache-dir", nil, "cache folder PATH[:SIZE], repeatable (default DATA/cache:10GiB)")
 	f.StringSliceVar(&cfg.Edge.UploadTokens, "upload-token", nil, "bearer token accepted for uploads, repeatable (none: one is generated)")
 	f.StringVar(&maxUpload, "max-upload-size", "5GiB", "largest upload")
+	f.StringVar(&cacheMaxOrig, "cache-max-original", "64MiB", "largest original kept in the edge cache (0: stream every original from the store)")
 	f.IntVar(&cfg.Chunks.ChunkSize, "chunk-size", cfg.Chunks.ChunkSize, "chunk size in bytes (256KiB..4MiB)")
 	f.DurationVar(&cfg.Chunks.UploadTTL, "upload-ttl", cfg.Chunks.UploadTTL, "an unfinished upload expires after this long idle")
 	f.DurationVar(&cfg.Edge.ShutdownTimeout, "shutdown-timeout", cfg.Edge.ShutdownTimeout, "graceful shutdown wait")

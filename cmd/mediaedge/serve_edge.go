@@ -68,4 +68,3 @@ type lateMedia struct{ h edge.MediaHandler }
 func (m *lateMedia) ServeMedia(w http.ResponseWriter, r *http.Request, info chunkstore.FileInfo, ext string) bool {
 	return m.h.ServeMedia(w, r, info, ext)
 }
-

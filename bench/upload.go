@@ -1,0 +1,205 @@
+package bench
+
+// Upload benchmark: concurrent tus uploads into mediaedge (embedded store)
+// against tusd with its file store, same client, same machine, same run. Then
+// the server's peak RSS while one large file is uploaded and downloaded, which
+// must not grow with the file.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// UploadConfig configures the upload benchmark.
+type UploadConfig struct {
+	Mediaedge string // the mediaedge binary
+	Tusd      string // the tusd binary (reference)
+	Uploads   int    // concurrent uploads
+	Size      int64  // bytes per upload
+	Patch     int64  // bytes per PATCH
+	RSSSize   int64  // the large upload+download whose peak RSS is reported; 0 skips
+	Dir       string // "" = a temp folder
+}
+
+// DefaultUploadConfig is the benchmark: 8 x 64 MiB, 8 MiB PATCHes.
+func DefaultUploadConfig() UploadConfig {
+	return UploadConfig{Uploads: 8, Size: 64 << 20, Patch: 8 << 20, RSSSize: 2 << 30}
+}
+
+// UploadReport is the result.
+type UploadReport struct {
+	OursMBps, TusdMBps float64
+	RSSUpload, RSSAll  int64 // server VmHWM after the large upload, and after its download
+	RSSBase            int64
+}
+
+const benchToken = "bench-token-0123456789abcdef"
+
+// Upload runs the benchmark.
+func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport, error) {
+	var rep UploadReport
+	if cfg.Mediaedge == "" || cfg.Tusd == "" {
+		return rep, errors.New("upload benchmark: the mediaedge and tusd binaries are required (TUSD_BIN; scripts/bench.sh installs tusd)")
+	}
+	dir, cleanup, err := benchDir(cfg.Dir)
+	if err != nil {
+		return rep, err
+	}
+	defer cleanup()
+
+	// Alternate the targets twice and keep each one's best, to spread the
+	// noise of a shared machine evenly.
+	for round := 0; round < 2; round++ {
+		me, err := startMediaedge(ctx, cfg.Mediaedge, filepath.Join(dir, "me"+strconv.Itoa(round)), benchToken)
+		if err != nil {
+			return rep, err
+		}
+		mbps, err := tusLoad(ctx, me.Base+"/files/", benchToken, cfg)
+		me.Stop()
+		if err != nil {
+			return rep, fmt.Errorf("mediaedge: %w", err)
+		}
+		rep.OursMBps = max(rep.OursMBps, mbps)
+
+		up := filepath.Join(dir, "tusd"+strconv.Itoa(round))
+		if err := os.MkdirAll(up, 0o755); err != nil {
+			return rep, err
+		}
+		td, err := startProcess(ctx, "tusd", cfg.Tusd, []string{"-host", "127.0.0.1", "-port", "PORT", "-upload-dir", up,
+			"-base-path", "/files/", "-disable-download", "-verbose=false"}, "/files/")
+		if err != nil {
+			return rep, err
+		}
+		mbps, err = tusLoad(ctx, td.Base+"/files/", "", cfg)
+		td.Stop()
+		if err != nil {
+			return rep, fmt.Errorf("tusd: %w", err)
+		}
+		rep.TusdMBps = max(rep.TusdMBps, mbps)
+		_ = os.RemoveAll(up)
+	}
+
+	if cfg.RSSSize > 0 {
+		me, err := startMediaedge(ctx, cfg.Mediaedge, filepath.Join(dir, "rss"), benchToken, "--max-upload-size", "8GiB", "--cache-max-original", "0")
+		if err != nil {
+			return rep, err
+		}
+		defer me.Stop()
+		rep.RSSBase = me.PeakRSS()
+		big := cfg
+		big.Uploads, big.Size = 1, cfg.RSSSize
+		ids, err := tusUploads(ctx, me.Base+"/files/", benchToken, big)
+		if err != nil {
+			return rep, fmt.Errorf("large upload: %w", err)
+		}
+		rep.RSSUpload = me.PeakRSS()
+		resp, err := http.Get(me.Base + "/m/" + ids[0])
+		if err != nil {
+			return rep, err
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || n != cfg.RSSSize {
+			return rep, fmt.Errorf("large download: %d bytes, %v", n, err)
+		}
+		rep.RSSAll = me.PeakRSS()
+	}
+
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "upload: %d concurrent tus uploads of %d MiB, %d MiB PATCHes\n", cfg.Uploads, cfg.Size>>20, cfg.Patch>>20)
+	fmt.Fprintln(tw, "target\tMB/s")
+	fmt.Fprintf(tw, "mediaedge (embedded store)\t%.1f\n", rep.OursMBps)
+	fmt.Fprintf(tw, "tusd (file store)\t%.1f\n", rep.TusdMBps)
+	fmt.Fprintf(tw, "ratio\t%.2fx\n", rep.OursMBps/rep.TusdMBps)
+	if cfg.RSSSize > 0 {
+		fmt.Fprintf(tw, "server peak RSS: at start %d MiB, after a %d MiB upload %d MiB, after its download %d MiB\n",
+			rep.RSSBase>>20, cfg.RSSSize>>20, rep.RSSUpload>>20, rep.RSSAll>>20)
+	}
+	tw.Flush()
+	return rep, nil
+}
+
+func benchDir(dir string) (string, func(), error) {
+	if dir != "" {
+		return dir, func() {}, os.MkdirAll(dir, 0o755)
+	}
+	d, err := os.MkdirTemp("", "mediaedge-bench-")
+	if err != nil {
+		return "", nil, err
+	}
+	return d, func() { os.RemoveAll(d) }, nil
+}
+
+// tusLoad runs cfg.Uploads concurrent uploads and returns MB/s over all.
+func tusLoad(ctx context.Context, endpoint, token string, cfg UploadConfig) (float64, error) {
+	start := time.Now()
+	if _, err := tusUploads(ctx, endpoint, token, cfg); err != nil {
+		return 0, err
+	}
+	return float64(int64(cfg.Uploads)*cfg.Size) / mib / time.Since(start).Seconds(), nil
+}
+
+// tusUploads is the minimal tus client both targets get: POST, then PATCHes.
+func tusUploads(ctx context.Context, endpoint, token string, cfg UploadConfig) ([]string, error) {
+	client := &http.Client{Timeout: 10 * time.Minute}
+	ids := make([]string, cfg.Uploads)
+	g, ctx := errgroup.WithContext(ctx)
+	for i := 0; i < cfg.Uploads; i++ {
+		g.Go(func() error {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, nil)
+			req.Header.Set("Tus-Resumable", "1.0.0")
+			req.Header.Set("Upload-Length", strconv.FormatInt(cfg.Size, 10))
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				return fmt.Errorf("create: %s", resp.Status)
+			}
+			loc, err := resp.Location()
+			if err != nil {
+				return err
+			}
+			src := newGen(cfg.Size)
+			for off := int64(0); off < cfg.Size; off += cfg.Patch {
+				n := min(cfg.Patch, cfg.Size-off)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, loc.String(), io.LimitReader(src, n))
+				req.ContentLength = n
+				req.Header.Set("Tus-Resumable", "1.0.0")
+				req.Header.Set("Content-Type", "application/offset+octet-stream")
+				req.Header.Set("Upload-Offset", strconv.FormatInt(off, 10))
+				if token != "" {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					return err
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNoContent {
+					return fmt.Errorf("patch at %d: %s", off, resp.Status)
+				}
+				if id := resp.Header.Get("X-Media-Id"); id != "" {
+					ids[i] = id
+				}
+			}
+			return nil
+		})
+	}
+	return ids, g.Wait()
+}
