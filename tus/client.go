@@ -67,7 +67,9 @@ var ErrTooManyRetries = errors.New("tus: too many failed attempts")
 const defaultChunkSize = 8 << 20
 
 // defaultHTTP waits at most 2 minutes for a response once the request is
-// sent (a PATCH body may take long to send; that is not covered).
+// sent (a PATCH body may take long to send; that is not covered). Like
+// http.DefaultClient it is set once and shared, so connections are reused
+// across Upload calls.
 var defaultHTTP = &http.Client{Transport: func() http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.ResponseHeaderTimeout = 2 * time.Minute

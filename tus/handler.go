@@ -37,7 +37,8 @@ const (
 	StatusChecksumMismatch = 460
 )
 
-var (
+// CORS header values: every header a tus client sends, every header it reads.
+const (
 	corsAllowMethods = "POST, HEAD, PATCH, OPTIONS, DELETE"
 	corsAllowHeaders = "Authorization, Origin, X-Requested-With, X-Request-ID, X-HTTP-Method-Override, Content-Type, " +
 		"Upload-Length, Upload-Offset, Tus-Resumable, Upload-Metadata, Upload-Defer-Length, Upload-Concat, Upload-Checksum"
