@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +26,11 @@ type process struct {
 // startProcess runs bin with args (PORT replaced by a free port) and waits
 // until probePath answers below 500.
 func startProcess(ctx context.Context, name, bin string, args []string, probePath string) (*process, error) {
+	return startProcessEnv(ctx, name, bin, args, nil, probePath)
+}
+
+// startProcessEnv is startProcess with extra environment (PORT replaced too).
+func startProcessEnv(ctx context.Context, name, bin string, args, env []string, probePath string) (*process, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -35,6 +39,10 @@ func startProcess(ctx context.Context, name, bin string, args []string, probePat
 		args[i] = strings.ReplaceAll(a, "PORT", strconv.Itoa(port))
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = os.Environ()
+	for _, e := range env {
+		cmd.Env = append(cmd.Env, strings.ReplaceAll(e, "PORT", strconv.Itoa(port)))
+	}
 	p := &process{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1), Base: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	cmd.Stdout = p.stderr
 	cmd.Stderr = p.stderr
@@ -105,5 +113,3 @@ func startMediaedge(ctx context.Context, bin, dir, token string, extra ...string
 	args := append([]string{"serve", "--listen", "127.0.0.1:PORT", "--data", dir, "--upload-token", token, "--log-level", "warn"}, extra...)
 	return startProcess(ctx, "mediaedge", bin, args, "/healthz")
 }
-
-var _ = net.Dial

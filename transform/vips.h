@@ -96,7 +96,7 @@ static int me_has_alpha(VipsImage *in) { return vips_image_hasalpha(in); }
 // Formats: 1 jpg, 2 png, 3 webp, 4 avif, 5 gif.
 static int me_save(VipsImage *in, void **buf, size_t *len, int format, int q) {
 	switch (format) {
-	case 1: return vips_jpegsave_buffer(in, buf, len, "Q", q, "strip", TRUE, "optimize_coding", TRUE, "interlace", TRUE, NULL);
+	case 1: return vips_jpegsave_buffer(in, buf, len, "Q", q, "strip", TRUE, "optimize_coding", TRUE, NULL);
 	case 2: return vips_pngsave_buffer(in, buf, len, "compression", 6, "strip", TRUE, NULL);
 	case 3: return vips_webpsave_buffer(in, buf, len, "Q", q, "strip", TRUE, "effort", 4, NULL);
 	case 4: return vips_heifsave_buffer(in, buf, len, "Q", q, "strip", TRUE, "compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort", 2, NULL);

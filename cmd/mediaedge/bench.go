@@ -76,6 +76,42 @@ References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPRO
 		_, err := bench.Eviction(cmd.Context(), bench.DefaultEvictionConfig(), cmd.OutOrStdout())
 		return err
 	}
+	self := func() (string, error) { return os.Executable() }
+	benchWorkloads["upload"] = func(cmd *cobra.Command) error {
+		cfg := bench.DefaultUploadConfig()
+		var err error
+		if cfg.Mediaedge, err = self(); err != nil {
+			return err
+		}
+		if cfg.RSSSize, err = edgecache.ParseSize(rssSize); err != nil {
+			return fmt.Errorf("--rss-size: %w", err)
+		}
+		cfg.Tusd = os.Getenv("TUSD_BIN")
+		_, err = bench.Upload(cmd.Context(), cfg, cmd.OutOrStdout())
+		return err
+	}
+	benchWorkloads["origin"] = func(cmd *cobra.Command) error {
+		cfg := bench.DefaultOriginConfig()
+		var err error
+		if cfg.Mediaedge, err = self(); err != nil {
+			return err
+		}
+		if b := os.Getenv("NGINX_BIN"); b != "" {
+			cfg.Nginx = b
+		}
+		_, err = bench.Origin(cmd.Context(), cfg, cmd.OutOrStdout())
+		return err
+	}
+	benchWorkloads["transform"] = func(cmd *cobra.Command) error {
+		cfg := bench.DefaultTransformConfig()
+		var err error
+		if cfg.Mediaedge, err = self(); err != nil {
+			return err
+		}
+		cfg.Imaginary, cfg.Imgproxy = os.Getenv("IMAGINARY_BIN"), os.Getenv("IMGPROXY_BIN")
+		_, err = bench.Transform(cmd.Context(), cfg, cmd.OutOrStdout())
+		return err
+	}
 	return cmd
 }
 
