@@ -129,7 +129,7 @@ func Chunkstore(ctx context.Context, cfg ChunkstoreConfig, out io.Writer) (Chunk
 	}
 
 	// Embedded store vs a plain file with fsync.
-	eb, err := embedded.Open(embedded.Config{Dir: filepath.Join(dir, "store"), Sync: true})
+	eb, err := embedded.Open(embedded.Config{Dir: filepath.Join(dir, "store"), Sync: true, ChunkSize: scfg.ChunkSize})
 	if err != nil {
 		return rep, err
 	}

@@ -70,7 +70,7 @@ type PutOptions struct {
 func (s *Store) Put(ctx context.Context, r io.Reader, opt PutOptions) (FileInfo, error) {
 	id := NewID()
 	h := sha256.New()
-	cw := s.newChunkWriter(ctx, id, 0, s.cfg.MaxFileSize)
+	cw := s.newChunkWriter(ctx, id, s.cfg.ChunkSize, 0, s.cfg.MaxFileSize)
 	n, err := cw.copyFrom(io.TeeReader(r, h), nil)
 	if err == nil {
 		err = cw.close()

@@ -80,8 +80,8 @@ func hashState(h hash.Hash) []byte {
 }
 
 // Append adds the bytes of r at offset, which must be the durable offset.
-// The offset is made durable after every WriteConcurrency full chunks (so a
-// crash loses at most those in flight) unless opt.Verify is set, when
+// The offset is made durable after every 4 x WriteConcurrency full chunks (so
+// a crash loses at most those since the last checkpoint) unless opt.Verify is set, when
 // nothing becomes durable before Verify passes. If r fails (the client went
 // away), the bytes received so far are kept and the read error returned.
 func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader, opt AppendOptions) (UploadInfo, error) {
@@ -108,7 +108,7 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 	// The writes outlive the request: when the client goes away mid-body, the
 	// request context ends but the bytes that arrived are still written.
 	wctx := context.WithoutCancel(ctx)
-	w := s.newChunkWriter(wctx, id, startIdx, limit-offset)
+	w := s.newChunkWriter(wctx, id, u.ChunkSize, startIdx, limit-offset)
 	if rem := int(offset % cs); rem > 0 {
 		tail, err := s.readChunk(ctx, id, startIdx, rem)
 		if err != nil {
@@ -119,7 +119,10 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 	}
 	checkpoint := func(added int64) error { return nil }
 	if opt.Verify == nil {
-		every := int64(s.cfg.WriteConcurrency) * cs
+		// Every checkpoint costs an fsync of the chunks and of the row; one per
+		// 4 x WriteConcurrency chunks (16 MiB by default) bounds what a crash
+		// can lose without syncing every MiB.
+		every := 4 * int64(s.cfg.WriteConcurrency) * cs
 		last := offset
 		checkpoint = func(added int64) error {
 			if offset+added-last < every {

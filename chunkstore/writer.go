@@ -17,6 +17,7 @@ type chunkWriter struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	id     string
+	cs     int     // chunk size of this file or upload
 	next   int     // index of the chunk being filled
 	buf    *[]byte // the chunk being filled
 	limit  int64   // most bytes the stream may add
@@ -30,9 +31,9 @@ type chunkWriter struct {
 	err error
 }
 
-func (s *Store) newChunkWriter(ctx context.Context, id string, startIdx int, limit int64) *chunkWriter {
+func (s *Store) newChunkWriter(ctx context.Context, id string, cs, startIdx int, limit int64) *chunkWriter {
 	ctx, cancel := context.WithCancel(ctx)
-	return &chunkWriter{s: s, ctx: ctx, cancel: cancel, id: id, next: startIdx, buf: s.getBuf(),
+	return &chunkWriter{s: s, ctx: ctx, cancel: cancel, id: id, cs: cs, next: startIdx, buf: s.getBuf(),
 		limit: limit, maxIdx: startIdx - 1, sem: make(chan struct{}, s.cfg.WriteConcurrency)}
 }
 
@@ -45,9 +46,14 @@ func (w *chunkWriter) prefill(tail []byte) { *w.buf = append((*w.buf)[:0], tail.
 // wait() and record progress. A read error returns with the bytes read so far
 // still in the current chunk (not yet written): flush keeps them.
 func (w *chunkWriter) copyFrom(r io.Reader, onFull func(added int64) error) (int64, error) {
-	cs := w.s.cfg.ChunkSize
+	cs := w.cs
 	lr := io.LimitReader(r, w.limit-w.added+1)
 	for {
+		if cap(*w.buf) < cs { // an upload made under a larger chunk size
+			nb := make([]byte, len(*w.buf), cs)
+			copy(nb, *w.buf)
+			*w.buf = nb
+		}
 		b := (*w.buf)[:cs]
 		start := len(*w.buf)
 		k, err := io.ReadFull(lr, b[start:])

@@ -2,15 +2,25 @@
 // in a local folder, with the keys and semantics of the Cassandra tables.
 //
 // Keys mirror the tables: f/<id> (files), c/<id>/<idx as 4 big-endian bytes>
-// (chunks; the CRC32C is the value's first 4 bytes), u/<id> (uploads),
-// d/<source>\x00<variant> (derived). Rows are JSON: they are small, read once
-// per request, and JSON keeps a data folder inspectable with any Pebble tool;
-// chunk values are raw bytes, the only hot path.
+// (chunks), u/<id> (uploads), d/<source>\x00<variant> (derived). Rows are
+// JSON: small, read once per request, inspectable with any Pebble tool.
+//
+// Chunk bytes do not go through the LSM tree. A first version stored them as
+// Pebble values and measured 230 MB/s against 1,360 MB/s for a plain file:
+// every MiB was written to the WAL, again to an sstable at flush, and again
+// at each compaction. Now each id has one sparse blob file, chunk idx at
+// offset idx x 4 MiB (the largest chunk size), and the chunk key in Pebble
+// holds only the chunk's CRC32C and length; the blob is written with pwrite
+// and read with pread. The blob starts with a small header naming its slot
+// (the chunk size when it was created), and chunk idx sits at
+// header + idx x slot, so the file is contiguous: ext4 measured 14x slower
+// writing 1 MiB chunks 4 MiB apart (a sparse layout that would have needed no
+// header) than back to back.
 //
 // Durability: chunk writes do not fsync; the files and uploads rows (the
-// commit points) do. Pebble has one write-ahead log in write order, so the
-// fsync of a row also makes every chunk written before it durable: a file
-// visible after a crash has all its chunks. ClaimDerived is a get-then-set
+// commit points) do, after an fsync of the id's blob file. Pebble's WAL is in
+// write order, so the row's sync also covers the chunk keys written before
+// it: a file visible after a crash has all its chunks. ClaimDerived is a get-then-set
 // under a mutex, which is atomic because one process owns the folder (Pebble
 // locks it).
 package embedded
@@ -22,6 +32,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -33,6 +47,9 @@ import (
 type Config struct {
 	// Dir is the database folder, created if missing.
 	Dir string
+	// ChunkSize is the slot of new blob files: the store's chunk size
+	// (default 1 MiB). A chunk larger than its blob's slot is refused.
+	ChunkSize int
 	// Sync makes commit points (file and upload rows) durable before they
 	// return. Turn off only in tests.
 	Sync bool
@@ -41,10 +58,16 @@ type Config struct {
 // Backend implements chunkstore.Backend on Pebble.
 type Backend struct {
 	db     *pebble.DB
+	blobs  string // folder of blob files
 	commit *pebble.WriteOptions
-	mu     sync.Mutex // guards ClaimDerived's read-then-write
-	once   sync.Once
-	err    error
+	sync   bool
+	slot   int
+
+	slotsMu sync.Mutex        // guards slots and blob creation
+	slots   map[string]uint32 // slot of each blob seen, by id
+	mu      sync.Mutex        // guards ClaimDerived's read-then-write
+	once    sync.Once
+	err     error
 }
 
 var _ chunkstore.Backend = (*Backend)(nil)
@@ -58,11 +81,20 @@ func Open(cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", cfg.Dir, err)
 	}
+	blobs := filepath.Join(cfg.Dir, "blobs")
+	if err := os.MkdirAll(blobs, 0o755); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
 	commit := pebble.NoSync
 	if cfg.Sync {
 		commit = pebble.Sync
 	}
-	return &Backend{db: db, commit: commit}, nil
+	slot := cfg.ChunkSize
+	if slot <= 0 {
+		slot = 1 << 20
+	}
+	return &Backend{db: db, blobs: blobs, commit: commit, sync: cfg.Sync, slot: slot, slots: map[string]uint32{}}, nil
 }
 
 func fileKey(id string) []byte   { return []byte("f/" + id) }
@@ -89,12 +121,98 @@ func (b *Backend) get(key []byte) ([]byte, error) {
 	return out, nil
 }
 
-// PutChunk stores a chunk with its CRC in front.
+// Blob header: magic, then the slot (the distance between chunks) as a
+// big-endian uint32; chunks start at headerSize.
+const (
+	blobMagic  = "MEB1"
+	headerSize = 4096
+)
+
+// blobPath spreads blob files over 256 folders.
+func (b *Backend) blobPath(id string) string {
+	if len(id) < 2 {
+		return filepath.Join(b.blobs, "_", id)
+	}
+	return filepath.Join(b.blobs, id[:2], id)
+}
+
+// blobSlot returns the slot of id's blob, creating the blob (with its
+// header) when create is set and it does not exist.
+func (b *Backend) blobSlot(id string, create bool, minSlot int) (uint32, error) {
+	b.slotsMu.Lock()
+	defer b.slotsMu.Unlock()
+	if s, ok := b.slots[id]; ok {
+		return s, nil
+	}
+	p := b.blobPath(id)
+	f, err := os.Open(p)
+	if err == nil {
+		defer f.Close()
+		var h [8]byte
+		if _, err := f.ReadAt(h[:], 0); err != nil || string(h[:4]) != blobMagic {
+			return 0, fmt.Errorf("blob %s: bad header: %w", id, chunkstore.ErrCorrupt)
+		}
+		s := binary.BigEndian.Uint32(h[4:])
+		b.remember(id, s)
+		return s, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) || !create {
+		return 0, err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return 0, err
+	}
+	s := uint32(max(b.slot, minSlot))
+	var h [8]byte
+	copy(h[:], blobMagic)
+	binary.BigEndian.PutUint32(h[4:], s)
+	if err := os.WriteFile(p, h[:], 0o644); err != nil {
+		return 0, err
+	}
+	b.remember(id, s)
+	return s, nil
+}
+
+// remember caches a slot; the map is bounded (cleared when large) since a
+// lookup costs only a header read. slotsMu is held.
+func (b *Backend) remember(id string, s uint32) {
+	if len(b.slots) > 4096 {
+		clear(b.slots)
+	}
+	b.slots[id] = s
+}
+
+func (b *Backend) forget(id string) {
+	b.slotsMu.Lock()
+	delete(b.slots, id)
+	b.slotsMu.Unlock()
+}
+
+// PutChunk writes the chunk's bytes into the id's blob file, then its CRC and
+// length under the chunk key.
 func (b *Backend) PutChunk(_ context.Context, id string, idx int, data []byte, crc uint32) error {
-	v := make([]byte, 4+len(data))
-	binary.BigEndian.PutUint32(v, crc)
-	copy(v[4:], data)
-	if err := b.db.Set(chunkKey(id, idx), v, pebble.NoSync); err != nil {
+	slot, err := b.blobSlot(id, true, len(data))
+	if err != nil {
+		return fmt.Errorf("put chunk %d of %s: %w", idx, id, err)
+	}
+	if len(data) > int(slot) {
+		return fmt.Errorf("put chunk %d of %s: %d bytes exceed the blob's %d-byte slot", idx, id, len(data), slot)
+	}
+	f, err := os.OpenFile(b.blobPath(id), os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("put chunk %d of %s: %w", idx, id, err)
+	}
+	_, err = f.WriteAt(data, headerSize+int64(idx)*int64(slot))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("put chunk %d of %s: %w", idx, id, err)
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint32(v[:4], crc)
+	binary.BigEndian.PutUint32(v[4:], uint32(len(data)))
+	if err := b.db.Set(chunkKey(id, idx), v[:], pebble.NoSync); err != nil {
 		return fmt.Errorf("put chunk %d of %s: %w", idx, id, err)
 	}
 	return nil
@@ -102,23 +220,70 @@ func (b *Backend) PutChunk(_ context.Context, id string, idx int, data []byte, c
 
 // GetChunk returns a chunk and its stored CRC.
 func (b *Backend) GetChunk(_ context.Context, id string, idx int) ([]byte, uint32, error) {
-	v, closer, err := b.db.Get(chunkKey(id, idx))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, 0, fmt.Errorf("get chunk %d of %s: %w", idx, id, chunkstore.ErrNotFound)
+	v, err := b.get(chunkKey(id, idx))
+	if err != nil {
+		return nil, 0, fmt.Errorf("get chunk %d of %s: %w", idx, id, err)
+	}
+	if len(v) != 8 {
+		return nil, 0, fmt.Errorf("get chunk %d of %s: %w", idx, id, chunkstore.ErrCorrupt)
+	}
+	n := binary.BigEndian.Uint32(v[4:])
+	slot, err := b.blobSlot(id, false, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, fmt.Errorf("get chunk %d of %s: blob missing: %w", idx, id, chunkstore.ErrNotFound)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("get chunk %d of %s: %w", idx, id, err)
 	}
-	defer closer.Close()
-	if len(v) < 4 {
-		return nil, 0, fmt.Errorf("get chunk %d of %s: %w", idx, id, chunkstore.ErrCorrupt)
+	f, err := os.Open(b.blobPath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, fmt.Errorf("get chunk %d of %s: blob missing: %w", idx, id, chunkstore.ErrNotFound)
 	}
-	return bytes.Clone(v[4:]), binary.BigEndian.Uint32(v), nil
+	if err != nil {
+		return nil, 0, fmt.Errorf("get chunk %d of %s: %w", idx, id, err)
+	}
+	defer f.Close()
+	data := make([]byte, n)
+	if _, err := f.ReadAt(data, headerSize+int64(idx)*int64(slot)); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, 0, fmt.Errorf("get chunk %d of %s: blob short: %w", idx, id, chunkstore.ErrCorrupt)
+		}
+		return nil, 0, fmt.Errorf("get chunk %d of %s: %w", idx, id, err)
+	}
+	return data, binary.BigEndian.Uint32(v), nil
 }
 
-// DeleteChunk removes a chunk.
+// DeleteChunk removes a chunk's key; its bytes go with the blob file when the
+// file or upload row is deleted.
 func (b *Backend) DeleteChunk(_ context.Context, id string, idx int) error {
 	return b.db.Delete(chunkKey(id, idx), pebble.NoSync)
+}
+
+// syncBlob makes the id's chunk bytes durable before a commit point.
+func (b *Backend) syncBlob(id string) error {
+	if !b.sync {
+		return nil
+	}
+	f, err := os.OpenFile(b.blobPath(id), os.O_WRONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // no chunks (an empty file)
+	}
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (b *Backend) removeBlob(id string) error {
+	b.forget(id)
+	if err := os.Remove(b.blobPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 func (b *Backend) putJSON(key []byte, v any) error {
@@ -142,6 +307,11 @@ func (b *Backend) getJSON(key []byte, v any) error {
 
 // PutFile writes a files row, durably.
 func (b *Backend) PutFile(_ context.Context, f chunkstore.FileInfo) error {
+	if f.State == chunkstore.StateComplete {
+		if err := b.syncBlob(f.ID); err != nil {
+			return fmt.Errorf("put file %s: sync chunks: %w", f.ID, err)
+		}
+	}
 	if err := b.putJSON(fileKey(f.ID), f); err != nil {
 		return fmt.Errorf("put file %s: %w", f.ID, err)
 	}
@@ -157,9 +327,12 @@ func (b *Backend) GetFile(_ context.Context, id string) (chunkstore.FileInfo, er
 	return f, nil
 }
 
-// DeleteFile removes a files row.
+// DeleteFile removes a files row and the file's blob.
 func (b *Backend) DeleteFile(_ context.Context, id string) error {
-	return b.db.Delete(fileKey(id), b.commit)
+	if err := b.db.Delete(fileKey(id), b.commit); err != nil {
+		return err
+	}
+	return b.removeBlob(id)
 }
 
 func (b *Backend) scan(ctx context.Context, prefix string, fn func(v []byte) error) error {
@@ -194,6 +367,11 @@ func (b *Backend) ScanFiles(ctx context.Context, fn func(chunkstore.FileInfo) er
 
 // PutUpload writes an upload row, durably.
 func (b *Backend) PutUpload(_ context.Context, u chunkstore.UploadInfo) error {
+	if u.Offset > 0 {
+		if err := b.syncBlob(u.ID); err != nil {
+			return fmt.Errorf("put upload %s: sync chunks: %w", u.ID, err)
+		}
+	}
 	if err := b.putJSON(uploadKey(u.ID), u); err != nil {
 		return fmt.Errorf("put upload %s: %w", u.ID, err)
 	}
@@ -209,9 +387,16 @@ func (b *Backend) GetUpload(_ context.Context, id string) (chunkstore.UploadInfo
 	return u, nil
 }
 
-// DeleteUpload removes an upload row.
+// DeleteUpload removes an upload row, and its blob unless the upload became
+// a file (same id, same blob).
 func (b *Backend) DeleteUpload(_ context.Context, id string) error {
-	return b.db.Delete(uploadKey(id), b.commit)
+	if err := b.db.Delete(uploadKey(id), b.commit); err != nil {
+		return err
+	}
+	if _, err := b.get(fileKey(id)); errors.Is(err, chunkstore.ErrNotFound) {
+		return b.removeBlob(id)
+	}
+	return nil
 }
 
 // ScanUploads calls fn for every upload row.

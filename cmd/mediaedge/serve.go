@@ -130,7 +130,7 @@ func build(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error)
 	var backend chunkstore.Backend
 	switch cfg.Store {
 	case "embedded":
-		b, err := embedded.Open(embedded.Config{Dir: filepath.Join(cfg.Data, "store"), Sync: true})
+		b, err := embedded.Open(embedded.Config{Dir: filepath.Join(cfg.Data, "store"), Sync: true, ChunkSize: cfg.Chunks.ChunkSize})
 		if err != nil {
 			return nil, err
 		}
