@@ -201,3 +201,14 @@ func (s *Store) readChunk(ctx context.Context, id string, idx, want int) ([]byte
 	}
 	return data[:want], nil
 }
+
+// DeleteDerived removes the record for (sourceID, variant).
+func (s *Store) DeleteDerived(ctx context.Context, sourceID, variant string) error {
+	return s.b.DeleteDerived(ctx, sourceID, variant)
+}
+
+// GetDerivedID returns the file id recorded for (sourceID, variant), without
+// requiring it to be a readable file (locks and markers use it).
+func (s *Store) GetDerivedID(ctx context.Context, sourceID, variant string) (string, error) {
+	return s.b.GetDerived(ctx, sourceID, variant)
+}

@@ -27,16 +27,18 @@ type Transformer interface {
 // Renderer serves transformed renditions of stored originals, through the
 // edge cache when there is one. It is the edge's MediaHandler.
 type Renderer struct {
-	srv *Server
-	tf  Transformer
+	srv   *Server
+	tf    Transformer
+	video Video // nil: no MP4 or posters
 	// MaxSourceBytes bounds the original read into memory for a transform;
 	// larger sources are refused (422) instead of filling the heap.
 	MaxSourceBytes int64
 }
 
-// NewRenderer binds a transformer to the server's store and cache.
-func NewRenderer(srv *Server, tf Transformer) *Renderer {
-	return &Renderer{srv: srv, tf: tf, MaxSourceBytes: 100 << 20}
+// NewRenderer binds a transformer (and, if not nil, the video converter) to
+// the server's store and cache.
+func NewRenderer(srv *Server, tf Transformer, v Video) *Renderer {
+	return &Renderer{srv: srv, tf: tf, video: v, MaxSourceBytes: 100 << 20}
 }
 
 // ServeMedia implements MediaHandler.
@@ -64,12 +66,13 @@ func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chun
 	if spec.Vary() {
 		w.Header().Set("Vary", "Accept")
 	}
-	if !strings.HasPrefix(info.ContentType, "image/") {
+	vid := isVideo(info.ContentType)
+	if !strings.HasPrefix(info.ContentType, "image/") && !vid {
 		httperr.Write(w, r, s.log, httperr.New(http.StatusUnsupportedMediaType, "not_an_image",
-			"image parameters apply to images; this media is "+info.ContentType))
+			"image parameters apply to images and videos; this media is "+info.ContentType))
 		return true
 	}
-	if info.Size > rd.MaxSourceBytes {
+	if !vid && info.Size > rd.MaxSourceBytes {
 		httperr.Write(w, r, s.log, httperr.New(http.StatusUnprocessableEntity, "source_too_large",
 			fmt.Sprintf("the original is larger than %d bytes, too large to transform", rd.MaxSourceBytes)))
 		return true
@@ -77,6 +80,9 @@ func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chun
 	key := info.ID + "/" + spec.Key()
 	etag := renditionETag(info, key)
 	render := func(ctx context.Context) (transform.Result, error) {
+		if res, handled, err := rd.renderVideo(ctx, info, spec); handled {
+			return res, err
+		}
 		src, err := rd.readSource(ctx, info)
 		if err != nil {
 			return transform.Result{}, err
@@ -176,6 +182,6 @@ func (rd *Renderer) writeErr(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, transform.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusGatewayTimeout, "timeout", "the transform took too long", err))
 	default:
-		s.storeError(w, r, err)
+		s.videoError(w, r, err)
 	}
 }

@@ -39,6 +39,8 @@ type Deps struct {
 	// Media, when set, answers /m/{id} requests that carry transform
 	// parameters or a format extension; nil means only originals are served.
 	Media MediaHandler
+	// HLS, when set, serves /m/{id}/hls/{name}.
+	HLS HLS
 	// Cache, when set, holds hot originals (and, through Media, results).
 	Cache Cache
 	// Ready are further /readyz checks.
@@ -104,6 +106,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("HEAD /m/{id}", s.serveMedia)
 	s.mux.HandleFunc("GET /m/{id}/info", s.serveInfo)
 	s.mux.HandleFunc("DELETE /m/{id}", s.deleteMedia)
+	s.mux.HandleFunc("GET /m/{id}/hls/{name}", s.serveHLS)
+	s.mux.HandleFunc("HEAD /m/{id}/hls/{name}", s.serveHLS)
 	s.mux.HandleFunc("POST /upload", s.upload)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -34,6 +34,7 @@ type Spec struct {
 	BG            string  // "rrggbbaa", "" = unset
 	Rot           int     // 0..359
 	Flip          string  // "", h, v, hv
+	T             float64 // poster time in seconds, for video sources (0 = first frame)
 }
 
 // OutWidth and OutHeight are the device pixels asked for (w*dpr, h*dpr).
@@ -99,6 +100,9 @@ func (s Spec) Key() string {
 	if s.Flip != "" {
 		add("flip", s.Flip)
 	}
+	if s.T > 0 {
+		add("t", strconv.FormatFloat(s.T, 'f', -1, 64))
+	}
 	if len(b) == 0 {
 		return "orig"
 	}
@@ -143,7 +147,7 @@ func ContentType(format string) string {
 var known = map[string]bool{
 	"w": true, "h": true, "dpr": true, "fit": true, "crop": true, "fp-x": true, "fp-y": true,
 	"fm": true, "auto": true, "q": true, "blur": true, "sharp": true, "bg": true, "rot": true,
-	"flip": true, "p": true, "s": true,
+	"flip": true, "p": true, "s": true, "t": true,
 }
 
 // Parse turns an extension ("webp" from /m/ID.webp, or "") and query
@@ -317,6 +321,13 @@ func Parse(cfg Config, ext string, q url.Values, accept string) (Spec, error) {
 		default:
 			return Spec{}, paramErr("flip", "must be h, v or hv")
 		}
+	}
+	if q.Has("t") {
+		t, perr := strconv.ParseFloat(q.Get("t"), 64)
+		if perr != nil || math.IsNaN(t) || t < 0 || t > 86400 {
+			return Spec{}, paramErr("t", "must be seconds from 0 to 86400")
+		}
+		s.T = math.Round(t*1000) / 1000
 	}
 	if s.Format == "mp4" && (s.Blur > 0 || s.Sharp > 0 || s.Rot != 0 || s.Flip != "" || s.Quality > 0) {
 		return Spec{}, paramErr("fm", "mp4 takes only w, h, dpr, fit and bg")

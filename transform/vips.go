@@ -221,3 +221,29 @@ func (im *vimage) save(format string, q int) ([]byte, error) {
 
 // refImage takes a new reference on im's VipsImage, for a second owner.
 func refImage(im *vimage) { C.g_object_ref(C.gpointer(im.p)) }
+
+// delays returns the per-frame delays in milliseconds of an animation.
+func (im *vimage) delays(n int) []int {
+	if n <= 0 {
+		return nil
+	}
+	out := make([]C.int, n)
+	got := int(C.me_delays(im.p, &out[0], C.int(n)))
+	ds := make([]int, got)
+	for i := range ds {
+		ds[i] = int(out[i])
+	}
+	return ds
+}
+
+// pngFast encodes with light compression: frames handed to ffmpeg are read
+// once, so encode speed matters more than size.
+func (im *vimage) pngFast() ([]byte, error) {
+	var buf unsafe.Pointer
+	var n C.size_t
+	if C.me_pngsave_fast(im.p, &buf, &n) != 0 {
+		return nil, vipsError("pngsave")
+	}
+	defer C.g_free(C.gpointer(buf))
+	return C.GoBytes(buf, C.int(n)), nil
+}

@@ -105,3 +105,18 @@ static int me_save(VipsImage *in, void **buf, size_t *len, int format, int q) {
 	vips_error("mediaedge", "unknown output format %d", format);
 	return 1;
 }
+
+// me_delays copies up to max per-frame delays (ms) into out; returns the count
+// (0 when the image carries none).
+static int me_delays(VipsImage *in, int *out, int max) {
+	int *arr = NULL, n = 0;
+	if (!vips_image_get_typeof(in, "delay")) return 0;
+	if (vips_image_get_array_int(in, "delay", &arr, &n)) return 0;
+	if (n > max) n = max;
+	for (int i = 0; i < n; i++) out[i] = arr[i];
+	return n;
+}
+
+static int me_pngsave_fast(VipsImage *in, void **buf, size_t *len) {
+	return vips_pngsave_buffer(in, buf, len, "compression", 1, "strip", TRUE, NULL);
+}

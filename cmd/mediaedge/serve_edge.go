@@ -8,7 +8,9 @@ import (
 
 	"github.com/mediaedge/mediaedge/chunkstore"
 	"github.com/mediaedge/mediaedge/edge"
+	"github.com/mediaedge/mediaedge/hls"
 	"github.com/mediaedge/mediaedge/transform"
+	"github.com/mediaedge/mediaedge/transform/video"
 	"github.com/mediaedge/mediaedge/tus"
 )
 
@@ -46,13 +48,20 @@ func buildEdge(cfg serveConfig, deps edge.Deps, store *chunkstore.Store, log *sl
 	if err != nil {
 		return nil, fmt.Errorf("transform: %w", err)
 	}
+	vcfg := video.DefaultConfig()
+	vcfg.Images = xcfg
+	conv, err := video.New(vcfg)
+	if err != nil {
+		return nil, fmt.Errorf("video (install ffmpeg: scripts/install-deps.sh): %w", err)
+	}
+	deps.HLS = hls.New(hls.DefaultConfig(), store, conv)
 	media := &lateMedia{}
 	deps.Media = media
 	srv, err = edge.New(cfg.Edge, deps)
 	if err != nil {
 		return nil, err
 	}
-	media.h = edge.NewRenderer(srv, proc)
+	media.h = edge.NewRenderer(srv, proc, conv)
 	return srv, nil
 }
 

@@ -1,0 +1,178 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mediaedge/mediaedge/chunkstore"
+	"github.com/mediaedge/mediaedge/edgecache"
+	"github.com/mediaedge/mediaedge/hls"
+	"github.com/mediaedge/mediaedge/httperr"
+	"github.com/mediaedge/mediaedge/transform"
+	"github.com/mediaedge/mediaedge/transform/video"
+)
+
+// Video is what the edge needs from the ffmpeg side.
+type Video interface {
+	AnimatedToMP4(ctx context.Context, src []byte, opt video.MP4Options) ([]byte, transform.AnimationInfo, error)
+	Poster(ctx context.Context, path, contentType string, atSeconds float64) ([]byte, error)
+}
+
+// HLS finds (producing once for the fleet) a video's HLS package.
+type HLS interface {
+	Manifest(ctx context.Context, src chunkstore.FileInfo) (hls.Manifest, error)
+}
+
+func isVideo(ct string) bool {
+	return strings.HasPrefix(ct, "video/") && video.Demuxer(ct) != ""
+}
+
+// renderVideo covers the renditions that need ffmpeg: an animation as MP4
+// and a poster frame of a video. handled=false leaves the request to images.
+func (rd *Renderer) renderVideo(ctx context.Context, info chunkstore.FileInfo, spec transform.Spec) (transform.Result, bool, error) {
+	switch {
+	case spec.Format == "mp4":
+		if rd.video == nil {
+			return transform.Result{}, true, errVideoOff
+		}
+		if info.ContentType != "image/gif" && info.ContentType != "image/webp" {
+			return transform.Result{}, true, transform.ErrNotAnimated
+		}
+		src, err := rd.readSource(ctx, info)
+		if err != nil {
+			return transform.Result{}, true, err
+		}
+		mp4, ai, err := rd.video.AnimatedToMP4(ctx, src, video.MP4Options{Width: spec.OutWidth(), Height: spec.OutHeight(), Background: spec.BG})
+		if err != nil {
+			return transform.Result{}, true, err
+		}
+		return transform.Result{Data: mp4, ContentType: "video/mp4", Format: "mp4", Width: ai.Width, Height: ai.Height, Frames: ai.Frames}, true, nil
+	case isVideo(info.ContentType):
+		if rd.video == nil {
+			return transform.Result{}, true, errVideoOff
+		}
+		png, err := rd.poster(ctx, info, spec.T)
+		if err != nil {
+			return transform.Result{}, true, err
+		}
+		still := spec
+		still.T = 0
+		if still.Format == "" {
+			still.Format = "jpg"
+		}
+		res, err := rd.tf.Process(ctx, png, "image/png", still)
+		return res, true, err
+	}
+	return transform.Result{}, false, nil
+}
+
+var errVideoOff = errors.New("video support is not configured")
+
+// poster copies the video to a temp file (ffmpeg must seek: an MP4's index may
+// sit at its end) and takes the frame at t.
+func (rd *Renderer) poster(ctx context.Context, info chunkstore.FileInfo, t float64) ([]byte, error) {
+	f, err := os.CreateTemp("", "mediaedge-poster-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	r, err := rd.srv.store.Open(ctx, info.ID)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	_, err = io.Copy(f, r)
+	r.Close()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rd.video.Poster(ctx, f.Name(), info.ContentType, t)
+}
+
+// serveHLS answers GET|HEAD /m/{id}/hls/{name}: the playlist and segments of a
+// video, packaged once for the fleet, served through the edge cache.
+func (s *Server) serveHLS(w http.ResponseWriter, r *http.Request) {
+	if s.deps.HLS == nil {
+		httperr.Write(w, r, s.log, httperr.NotFound("HLS is not configured on this server"))
+		return
+	}
+	info, ok := s.lookup(w, r, r.PathValue("id"))
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	m, err := s.deps.HLS.Manifest(r.Context(), info)
+	switch {
+	case errors.Is(err, hls.ErrNotVideo):
+		httperr.Write(w, r, s.log, httperr.New(http.StatusUnsupportedMediaType, "not_a_video", "HLS is made from videos; this media is "+info.ContentType))
+		return
+	case errors.Is(err, video.ErrCorrupt):
+		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusUnprocessableEntity, "corrupt_video", "the video cannot be decoded", err))
+		return
+	case err != nil:
+		s.videoError(w, r, err)
+		return
+	}
+	fileID, ok := m.Files[name]
+	if !ok {
+		httperr.Write(w, r, s.log, httperr.NotFound("no such file in this video's HLS package"))
+		return
+	}
+	part, err := s.store.Stat(r.Context(), fileID)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	ct := video.ContentType(name)
+	etag := ETag(part)
+	w.Header().Set("Access-Control-Allow-Origin", "*") // hls.js fetches segments with XHR
+	if s.deps.Cache != nil {
+		e, err := s.deps.Cache.GetOrFill(r.Context(), info.ID+"/hls/"+name, func(ctx context.Context, dst io.Writer) (edgecache.Meta, error) {
+			f, err := s.store.Open(ctx, fileID)
+			if err != nil {
+				return edgecache.Meta{}, err
+			}
+			defer f.Close()
+			_, err = io.Copy(dst, f)
+			return edgecache.Meta{ContentType: ct, ETag: etag}, err
+		})
+		if err == nil {
+			defer e.Close()
+			SetMediaHeaders(w.Header(), ct, etag)
+			http.ServeContent(w, r, "", part.CreatedAt.Truncate(time.Second), e.File)
+			return
+		}
+	}
+	f, err := s.store.Open(r.Context(), fileID)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	defer f.Close()
+	SetMediaHeaders(w.Header(), ct, etag)
+	http.ServeContent(w, r, "", part.CreatedAt.Truncate(time.Second), f)
+}
+
+func (s *Server) videoError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, video.ErrBusy):
+		httperr.Write(w, r, s.log, &httperr.Error{Status: http.StatusServiceUnavailable, Code: "busy",
+			Message: "too many video jobs in progress; retry shortly", RetryAfter: 2, Cause: err})
+	case errors.Is(err, video.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusGatewayTimeout, "timeout", "the video job took too long", err))
+	case errors.Is(err, video.ErrCorrupt):
+		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusUnprocessableEntity, "corrupt_video", "the media cannot be decoded", err))
+	case errors.Is(err, errVideoOff):
+		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusNotImplemented, "video_off", "video support is not configured", err))
+	default:
+		s.storeError(w, r, err)
+	}
+}
