@@ -112,6 +112,14 @@ References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPRO
 		_, err = bench.Transform(cmd.Context(), cfg, cmd.OutOrStdout())
 		return err
 	}
+	benchWorkloads["video"] = func(cmd *cobra.Command) error {
+		bin, err := self()
+		if err != nil {
+			return err
+		}
+		_, err = bench.Video(cmd.Context(), bench.VideoConfig{Mediaedge: bin}, cmd.OutOrStdout())
+		return err
+	}
 	return cmd
 }
 
