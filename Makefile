@@ -2,6 +2,7 @@
 #   make run    installs what is missing, builds, and serves on the embedded store
 #   make test   installs what is missing, starts a real Cassandra, runs every test
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 GO ?= go
 BIN := bin/mediaedge
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -36,7 +37,10 @@ cassandra-stop:
 test: test-deps cassandra
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
-	$(GO) test $(TESTFLAGS) ./...
+	@# -v, filtered to each test's verdict and failure lines, so the log shows
+	@# which tests ran (the Cassandra conformance suite among them) and none
+	@# skipped in silence.
+	$(GO) test $(TESTFLAGS) -v ./... 2>&1 | grep -E '^(--- |ok |FAIL|PASS$$|panic:|#)|\.go:[0-9]+:|^\s+--- (FAIL|SKIP)'
 
 bench: deps build
 	@scripts/install-deps.sh bench

@@ -29,6 +29,9 @@ type Config struct {
 	// the deadline is pushed forward as bytes arrive, so a slow but live
 	// client keeps going and a stalled one is cut.
 	BodyReadTimeout time.Duration
+	// StatCacheTTL is how long a file's metadata row is kept in memory (0
+	// disables): a delete made on another edge is seen within it.
+	StatCacheTTL time.Duration
 	// CacheMaxOriginal is the largest original kept in the edge cache.
 	CacheMaxOriginal int64
 	// ShutdownTimeout is how long a graceful shutdown waits for requests.
@@ -45,6 +48,7 @@ func DefaultConfig() Config {
 		BodyReadTimeout:   60 * time.Second,
 		ShutdownTimeout:   30 * time.Second,
 		CacheMaxOriginal:  64 << 20,
+		StatCacheTTL:      5 * time.Second,
 	}
 }
 

@@ -89,7 +89,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cfg.PublicURL = "http://" + cfg.Listen
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
-	s := &Server{cfg: cfg, store: observedStore{deps.Store, m}, deps: deps, log: deps.Logger, metrics: m, mux: http.NewServeMux()}
+	var store Store = observedStore{deps.Store, m}
+	if cfg.StatCacheTTL > 0 {
+		store = newStatCache(store, 100_000, cfg.StatCacheTTL)
+	}
+	s := &Server{cfg: cfg, store: store, deps: deps, log: deps.Logger, metrics: m, mux: http.NewServeMux()}
 	s.routes()
 	s.handler = m.instrument(s.mux)
 	return s, nil
@@ -218,6 +222,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, onReady func(addr str
 	defer cancel()
 	if msrv != nil {
 		_ = msrv.Shutdown(sctx)
+	}
+	// End hanging upload bodies first (their bytes are kept), so that they do
+	// not hold the shutdown for its whole timeout.
+	if sd, ok := s.deps.Uploads.(interface{ Shutdown(context.Context) error }); ok {
+		_ = sd.Shutdown(sctx)
 	}
 	if err := srv.Shutdown(sctx); err != nil {
 		_ = srv.Close()

@@ -23,7 +23,7 @@ func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench WORKLOAD|all",
 		Short: "Run a whole-system benchmark against its reference (see scripts/bench.sh)",
-		Long: `Workloads: chunkstore, cachehit, eviction, upload, origin, transform, video.
+		Long: `Workloads: chunkstore, cachehit, eviction, upload, origin, transform, transformhit, video.
 References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPROXY_BIN
 (scripts/bench.sh installs all but imgproxy, which you build yourself).`,
 		Args: cobra.ExactArgs(1),
@@ -110,6 +110,18 @@ References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPRO
 		}
 		cfg.Imaginary, cfg.Imgproxy = os.Getenv("IMAGINARY_BIN"), os.Getenv("IMGPROXY_BIN")
 		_, err = bench.Transform(cmd.Context(), cfg, cmd.OutOrStdout())
+		return err
+	}
+	benchWorkloads["transformhit"] = func(cmd *cobra.Command) error {
+		cfg := bench.DefaultTransformHitConfig()
+		var err error
+		if cfg.Mediaedge, err = self(); err != nil {
+			return err
+		}
+		if b := os.Getenv("NGINX_BIN"); b != "" {
+			cfg.Nginx = b
+		}
+		_, err = bench.TransformHit(cmd.Context(), cfg, cmd.OutOrStdout())
 		return err
 	}
 	benchWorkloads["video"] = func(cmd *cobra.Command) error {

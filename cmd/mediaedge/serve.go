@@ -100,6 +100,7 @@ generated upload token.`,
 	f.StringVar(&cacheMaxOrig, "cache-max-original", "64MiB", "largest original kept in the edge cache (0: stream every original from the store)")
 	f.IntVar(&cfg.Chunks.ChunkSize, "chunk-size", cfg.Chunks.ChunkSize, "chunk size in bytes (256KiB..4MiB)")
 	f.DurationVar(&cfg.Chunks.UploadTTL, "upload-ttl", cfg.Chunks.UploadTTL, "an unfinished upload expires after this long idle")
+	f.DurationVar(&cfg.Edge.StatCacheTTL, "stat-cache-ttl", cfg.Edge.StatCacheTTL, "keep file metadata in memory this long (a delete on another edge shows within it; 0 disables)")
 	f.DurationVar(&cfg.Edge.ShutdownTimeout, "shutdown-timeout", cfg.Edge.ShutdownTimeout, "graceful shutdown wait")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.StringSliceVar(&cfg.SignKeys, "sign-key", nil, "hex HMAC-SHA256 key for URL signatures (s=), repeatable for rotation")

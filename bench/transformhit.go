@@ -1,0 +1,164 @@
+package bench
+
+// Transform-hit benchmark: a transformed image already in the edge cache,
+// requested again through the whole edge (route, store Stat, parse, cache
+// lookup, ServeContent), against nginx serving the same bytes from a file.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+)
+
+// TransformHitConfig configures the benchmark.
+type TransformHitConfig struct {
+	Mediaedge, Nginx string
+	Concurrency      int
+	Requests         int
+	Duration         time.Duration
+	Dir              string
+}
+
+// DefaultTransformHitConfig: 32 keep-alive connections, 30k requests.
+func DefaultTransformHitConfig() TransformHitConfig {
+	return TransformHitConfig{Nginx: "/usr/sbin/nginx", Concurrency: 32, Requests: 30000, Duration: 15 * time.Second}
+}
+
+// TransformHitReport is the result.
+type TransformHitReport struct{ Ours, Nginx LoadResult }
+
+// TransformHit runs the benchmark.
+func TransformHit(ctx context.Context, cfg TransformHitConfig, out io.Writer) (TransformHitReport, error) {
+	var rep TransformHitReport
+	dir, cleanup, err := benchDir(cfg.Dir)
+	if err != nil {
+		return rep, err
+	}
+	defer cleanup()
+	src := filepath.Join(dir, "photo.jpg")
+	if out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "mandelbrot=size=1600x1200:end_pts=1",
+		"-frames:v", "1", src).CombinedOutput(); err != nil {
+		return rep, fmt.Errorf("make source: %v %s", err, out)
+	}
+	raw, err := os.ReadFile(src)
+	if err != nil {
+		return rep, err
+	}
+	me, err := startMediaedge(ctx, cfg.Mediaedge, filepath.Join(dir, "me"), benchToken)
+	if err != nil {
+		return rep, err
+	}
+	defer me.Stop()
+	id, err := benchUpload(ctx, me.Base, raw)
+	if err != nil {
+		return rep, err
+	}
+	url := me.Base + "/m/" + id + "?w=400&fm=webp"
+	resp, err := http.Get(url)
+	if err != nil {
+		return rep, err
+	}
+	result, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		return rep, fmt.Errorf("first transform: %s %v", resp.Status, err)
+	}
+	root := filepath.Join(dir, "www")
+	prefix := filepath.Join(dir, "nginx")
+	for _, d := range []string{root, filepath.Join(prefix, "tmp")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return rep, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "0"), result, 0o644); err != nil {
+		return rep, err
+	}
+	nbase, stop, err := startNginx(ctx, cfg.Nginx, prefix, root)
+	if err != nil {
+		return rep, err
+	}
+	defer stop()
+	for round := 0; round < 2; round++ {
+		r, err := fixedLoad(ctx, "mediaedge", url, len(result), cfg)
+		if err != nil {
+			return rep, err
+		}
+		if r.ReqPerSec > rep.Ours.ReqPerSec {
+			rep.Ours = r
+		}
+		r, err = fixedLoad(ctx, "nginx", nbase+"0", len(result), cfg)
+		if err != nil {
+			return rep, err
+		}
+		if r.ReqPerSec > rep.Nginx.ReqPerSec {
+			rep.Nginx = r
+		}
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "transform hit: a cached %d-byte WebP rendition, %d connections (best of 2 rounds)\n", len(result), cfg.Concurrency)
+	fmt.Fprintln(tw, "target\treq/s\tp50\tp99")
+	fmt.Fprintf(tw, "mediaedge (full edge path)\t%.0f\t%s\t%s\n", rep.Ours.ReqPerSec, rep.Ours.P50, rep.Ours.P99)
+	fmt.Fprintf(tw, "nginx (same bytes, file)\t%.0f\t%s\t%s\n", rep.Nginx.ReqPerSec, rep.Nginx.P50, rep.Nginx.P99)
+	fmt.Fprintf(tw, "ratio\t%.2fx\t\t\n", rep.Ours.ReqPerSec/rep.Nginx.ReqPerSec)
+	tw.Flush()
+	return rep, nil
+}
+
+// fixedLoad GETs one URL with keep-alive connections, bounded in count and time.
+func fixedLoad(ctx context.Context, name, url string, size int, cfg TransformHitConfig) (LoadResult, error) {
+	res := LoadResult{Target: name}
+	tr := &http.Transport{MaxIdleConns: cfg.Concurrency, MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	var next, errs atomic.Int64
+	lat := make([][]time.Duration, cfg.Concurrency)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < cfg.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			for next.Add(1) <= int64(cfg.Requests) && ctx.Err() == nil {
+				t0 := time.Now()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				resp, err := client.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						errs.Add(1)
+					}
+					continue
+				}
+				n, err := io.CopyBuffer(io.Discard, resp.Body, buf)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || n != int64(size) {
+					errs.Add(1)
+					continue
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	res.Requests, res.Errors = len(all), int(errs.Load())
+	if len(all) == 0 {
+		return res, fmt.Errorf("every request to %s failed", name)
+	}
+	res.ReqPerSec = float64(len(all)) / res.Elapsed.Seconds()
+	res.P50, res.P99 = all[len(all)/2].Round(10*time.Microsecond), all[min(len(all)-1, len(all)*99/100)].Round(10*time.Microsecond)
+	return res, nil
+}
