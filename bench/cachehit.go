@@ -358,27 +358,35 @@ func checkOne(ctx context.Context, base string, i int, want []byte) error {
 // load sends up to n requests (bounded by cfg.Duration) over cfg.Concurrency
 // keep-alive connections, each for a random entry, and checks every response.
 func load(ctx context.Context, name, base string, cfg CacheHitConfig, n int) (LoadResult, error) {
+	urls := make([]string, cfg.Entries)
+	for i := range urls {
+		urls[i] = base + strconv.Itoa(i)
+	}
+	pick := func(r *rand.Rand) string { return urls[r.IntN(len(urls))] }
+	return runLoad(ctx, name, pick, int64(cfg.EntrySize), cfg.Concurrency, n, cfg.Duration)
+}
+
+// runLoad is the load generator every request-rate benchmark uses: up to n
+// GETs (bounded by dur) over conc keep-alive connections, each URL from pick,
+// every response checked for status 200 and size bytes.
+func runLoad(ctx context.Context, name string, pick func(*rand.Rand) string, size int64, conc, n int, dur time.Duration) (LoadResult, error) {
 	res := LoadResult{Target: name}
 	if n == 0 {
 		return res, nil
 	}
 	tr := &http.Transport{
-		MaxIdleConns: cfg.Concurrency, MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency,
+		MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc,
 		DisableCompression: true, IdleConnTimeout: time.Minute,
 	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	urls := make([]string, cfg.Entries)
-	for i := range urls {
-		urls[i] = base + strconv.Itoa(i)
-	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	ctx, cancel := context.WithTimeout(ctx, dur)
 	defer cancel()
 	var next, errs atomic.Int64
-	lat := make([][]time.Duration, cfg.Concurrency)
+	lat := make([][]time.Duration, conc)
 	var wg sync.WaitGroup
 	start := time.Now()
-	for w := 0; w < cfg.Concurrency; w++ {
+	for w := 0; w < conc; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -386,7 +394,7 @@ func load(ctx context.Context, name, base string, cfg CacheHitConfig, n int) (Lo
 			buf := make([]byte, 64<<10)
 			for next.Add(1) <= int64(n) && ctx.Err() == nil {
 				t0 := time.Now()
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, urls[r.IntN(len(urls))], nil)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, pick(r), nil)
 				resp, err := client.Do(req)
 				if err != nil {
 					if ctx.Err() == nil {
@@ -396,7 +404,7 @@ func load(ctx context.Context, name, base string, cfg CacheHitConfig, n int) (Lo
 				}
 				got, err := io.CopyBuffer(io.Discard, resp.Body, buf)
 				resp.Body.Close()
-				if err != nil || resp.StatusCode != http.StatusOK || got != int64(cfg.EntrySize) {
+				if err != nil || resp.StatusCode != http.StatusOK || got != size {
 					errs.Add(1)
 					continue
 				}
@@ -415,7 +423,7 @@ func load(ctx context.Context, name, base string, cfg CacheHitConfig, n int) (Lo
 		res.P99 = all[min(len(all)-1, len(all)*99/100)]
 	}
 	if res.Errors > 0 && len(all) == 0 {
-		return res, fmt.Errorf("cache-hit benchmark: every request to %s failed", name)
+		return res, fmt.Errorf("benchmark: every request to %s failed", name)
 	}
 	return res, nil
 }

@@ -5,9 +5,7 @@ package bench
 // serving the same bytes from a file with sendfile.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -67,17 +65,9 @@ func Origin(ctx context.Context, cfg OriginConfig, out io.Writer) (OriginReport,
 		return rep, err
 	}
 	defer me.Stop()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, me.Base+"/upload", bytes.NewReader(data))
-	req.Header.Set("Authorization", "Bearer "+benchToken)
-	resp, err := http.DefaultClient.Do(req)
+	id, err := benchUpload(ctx, me.Base, data)
 	if err != nil {
-		return rep, err
-	}
-	var up struct{ ID string }
-	err = json.NewDecoder(resp.Body).Decode(&up)
-	resp.Body.Close()
-	if err != nil || up.ID == "" {
-		return rep, fmt.Errorf("origin benchmark: upload: %s %v", resp.Status, err)
+		return rep, fmt.Errorf("origin benchmark: %w", err)
 	}
 	data = nil
 	prefix := filepath.Join(dir, "nginx")
@@ -90,7 +80,7 @@ func Origin(ctx context.Context, cfg OriginConfig, out io.Writer) (OriginReport,
 	}
 	defer stop()
 	for round := 0; round < 2; round++ {
-		r, err := getLoad(ctx, me.Base+"/m/"+up.ID, cfg)
+		r, err := getLoad(ctx, me.Base+"/m/"+id, cfg)
 		if err != nil {
 			return rep, fmt.Errorf("mediaedge: %w", err)
 		}

@@ -7,9 +7,7 @@ package bench
 // real decode-resize-encode.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -124,16 +122,9 @@ func Transform(ctx context.Context, cfg TransformConfig, out io.Writer) (Transfo
 		if err != nil {
 			return rep, err
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, me.Base+"/upload", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+benchToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
+		if ids[c.file], err = benchUpload(ctx, me.Base, body); err != nil {
 			return rep, err
 		}
-		var up struct{ ID string }
-		_ = json.NewDecoder(resp.Body).Decode(&up)
-		resp.Body.Close()
-		ids[c.file] = up.ID
 	}
 	im, err := startProcess(ctx, "imaginary", cfg.Imaginary, []string{"-a", "127.0.0.1", "-p", "PORT", "-mount", src, "-concurrency", "0"}, "/health")
 	if err != nil {

@@ -8,13 +8,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 )
@@ -115,50 +113,5 @@ func TransformHit(ctx context.Context, cfg TransformHitConfig, out io.Writer) (T
 
 // fixedLoad GETs one URL with keep-alive connections, bounded in count and time.
 func fixedLoad(ctx context.Context, name, url string, size int, cfg TransformHitConfig) (LoadResult, error) {
-	res := LoadResult{Target: name}
-	tr := &http.Transport{MaxIdleConns: cfg.Concurrency, MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
-	defer cancel()
-	var next, errs atomic.Int64
-	lat := make([][]time.Duration, cfg.Concurrency)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := 0; w < cfg.Concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 64<<10)
-			for next.Add(1) <= int64(cfg.Requests) && ctx.Err() == nil {
-				t0 := time.Now()
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-				resp, err := client.Do(req)
-				if err != nil {
-					if ctx.Err() == nil {
-						errs.Add(1)
-					}
-					continue
-				}
-				n, err := io.CopyBuffer(io.Discard, resp.Body, buf)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != 200 || n != int64(size) {
-					errs.Add(1)
-					continue
-				}
-				lat[w] = append(lat[w], time.Since(t0))
-			}
-		}()
-	}
-	wg.Wait()
-	res.Elapsed = time.Since(start)
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	res.Requests, res.Errors = len(all), int(errs.Load())
-	if len(all) == 0 {
-		return res, fmt.Errorf("every request to %s failed", name)
-	}
-	res.ReqPerSec = float64(len(all)) / res.Elapsed.Seconds()
-	res.P50, res.P99 = all[len(all)/2].Round(10*time.Microsecond), all[min(len(all)-1, len(all)*99/100)].Round(10*time.Microsecond)
-	return res, nil
+	return runLoad(ctx, name, func(*rand.Rand) string { return url }, int64(size), cfg.Concurrency, cfg.Requests, cfg.Duration)
 }

@@ -3,9 +3,7 @@ package transform
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"image"
 	"image/color"
 	"image/gif"
@@ -21,6 +19,8 @@ import (
 	"time"
 
 	"github.com/h2non/bimg"
+
+	"github.com/mediaedge/mediaedge/internal/testmedia"
 )
 
 // Test media is generated here, so each test says what its input is.
@@ -84,25 +84,7 @@ func animatedGIF(t testing.TB, delays []int) []byte {
 	return b.Bytes()
 }
 
-// pngBomb is a tiny PNG whose header declares w x h pixels.
-func pngBomb(w, h uint32) []byte {
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	chunk := func(typ string, data []byte) {
-		_ = binary.Write(&b, binary.BigEndian, uint32(len(data)))
-		b.WriteString(typ)
-		b.Write(data)
-		_ = binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
-	}
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], w)
-	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8], ihdr[9] = 8, 2 // 8-bit RGB
-	chunk("IHDR", ihdr)
-	chunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01})
-	chunk("IEND", nil)
-	return b.Bytes()
-}
+func pngBomb(w, h uint32) []byte { return testmedia.PNGBomb(w, h) }
 
 // withOrientation inserts an EXIF APP1 segment carrying Orientation=o after
 // the JPEG's SOI marker, as a camera held on its side writes it.
