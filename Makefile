@@ -18,7 +18,7 @@ run: deps build
 	./$(BIN) serve $(ARGS)
 
 build:
-	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/mediaedge
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/mediaedge
 
 deps:
 	@scripts/install-deps.sh run
