@@ -79,6 +79,12 @@ type Config struct {
 	// StatsInterval is how often per-disk hit and miss counters are written to each
 	// disk's stats file, so that `mediaedge cache stats` can show them offline.
 	StatsInterval time.Duration
+	// SyncFills fsyncs each new entry (body, sidecar, folder) before it is
+	// served. Off by default: an entry is a copy of data the store keeps, and
+	// entries found at start are verified (length and xxhash) on first open,
+	// so one torn by a power loss is dropped and refilled, never served. Three
+	// fsyncs per fill cost more than the refill they would save.
+	SyncFills bool
 	// CreateDirs creates missing disk folders. Off by default (see DiskConfig.Path);
 	// the edge turns it on for its default ./data/cache.
 	CreateDirs bool

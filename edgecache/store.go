@@ -234,8 +234,10 @@ func (c *Cache) fillOnce(ctx context.Context, d *disk, key string, fill FillFunc
 		return nil, fmt.Errorf("edgecache: fill %q: encode sidecar: %w", key, err)
 	}
 	commit := func() error {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("sync %s: %w", tmpBody, err)
+		if c.cfg.SyncFills {
+			if err := f.Sync(); err != nil {
+				return fmt.Errorf("sync %s: %w", tmpBody, err)
+			}
 		}
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("close %s: %w", tmpBody, err)
@@ -245,7 +247,7 @@ func (c *Cache) fillOnce(ctx context.Context, d *disk, key string, fill FillFunc
 			return fmt.Errorf("create %s: %w", tmpMeta, err)
 		}
 		_, err = mfile.Write(mb)
-		if err == nil {
+		if err == nil && c.cfg.SyncFills {
 			err = mfile.Sync()
 		}
 		if cerr := mfile.Close(); err == nil {
@@ -260,8 +262,10 @@ func (c *Cache) fillOnce(ctx context.Context, d *disk, key string, fill FillFunc
 		if err := c.fs.Rename(tmpBody, finalBody); err != nil {
 			return fmt.Errorf("commit %s: %w", finalBody, err)
 		}
-		if err := c.fs.SyncDir(filepath.Dir(finalBody)); err != nil {
-			return fmt.Errorf("sync dir of %s: %w", finalBody, err)
+		if c.cfg.SyncFills {
+			if err := c.fs.SyncDir(filepath.Dir(finalBody)); err != nil {
+				return fmt.Errorf("sync dir of %s: %w", finalBody, err)
+			}
 		}
 		return nil
 	}
