@@ -20,8 +20,11 @@ static int me_probe(const void *buf, size_t len, int *w, int *h, int *pages, int
 	return 0;
 }
 
+// fail_on=truncated refuses truncated and broken files (422) without the cost
+// of fail_on=error, which measured 1.7x slower on a 12 MP JPEG (it checks
+// every decode warning, which turns off libjpeg's fast shrink-on-load path).
 static int me_thumbnail(const void *buf, size_t len, VipsImage **out, int w, int h, int size, int crop, int allpages) {
-	const char *opts = allpages ? "n=-1,fail_on=error" : "fail_on=error";
+	const char *opts = allpages ? "n=-1,fail_on=truncated" : "fail_on=truncated";
 	return vips_thumbnail_buffer((void *)buf, len, out, w, "height", h, "size", size, "crop", crop,
 		"option_string", opts, NULL);
 }
