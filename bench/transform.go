@@ -153,16 +153,24 @@ func Transform(ctx context.Context, cfg TransformConfig, out io.Writer) (Transfo
 				url  func(w int) string
 			}{"imgproxy", func(w int) string { return ip.Base + c.imgproxy(w) }})
 		}
-		for _, t := range targets {
-			r := transformLoad(ctx, t.url, c.width, cfg)
-			r.Case, r.Target = c.name, t.name
-			if r.Errors == cfg.Requests && t.name == "mediaedge" {
-				return rep, fmt.Errorf("transform benchmark: every %s request failed on %s", t.name, c.name)
+		// Two rounds, targets alternating, each target's best kept: a shared
+		// machine's noise then hits every target alike.
+		best := make([]TransformResult, len(targets))
+		for round := 0; round < 2; round++ {
+			for i, t := range targets {
+				r := transformLoad(ctx, t.url, c.width, cfg)
+				r.Case, r.Target = c.name, t.name
+				if r.Errors == cfg.Requests && t.name == "mediaedge" {
+					return rep, fmt.Errorf("transform benchmark: every %s request failed on %s", t.name, c.name)
+				}
+				// A reference that refuses a case (imaginary 1.2.4 has no AVIF
+				// encoder) is reported as such, not counted as slow.
+				if round == 0 || r.ReqPerSec > best[i].ReqPerSec {
+					best[i] = r
+				}
 			}
-			// A reference that refuses a case (imaginary 1.2.4 has no AVIF
-			// encoder) is reported as such, not counted as slow.
-			rep.Results = append(rep.Results, r)
 		}
+		rep.Results = append(rep.Results, best...)
 	}
 	printTransform(out, cfg, rep)
 	return rep, nil
@@ -170,7 +178,7 @@ func Transform(ctx context.Context, cfg TransformConfig, out io.Writer) (Transfo
 
 func printTransform(out io.Writer, cfg TransformConfig, rep TransformReport) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "transform: cold, %d requests per case, concurrency %d\n", cfg.Requests, cfg.Concurrency)
+	fmt.Fprintf(tw, "transform: cold, %d requests per case and round, concurrency %d, best of 2 alternating rounds\n", cfg.Requests, cfg.Concurrency)
 	fmt.Fprintln(tw, "case\ttarget\treq/s\tp50\tp99\tmean bytes\tthroughput ratio\tbytes ratio")
 	var ours TransformResult
 	for _, r := range rep.Results {
