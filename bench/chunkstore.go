@@ -17,8 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -37,7 +37,8 @@ import (
 type ChunkstoreConfig struct {
 	// Size of the file written and read in the throughput runs.
 	Size int64
-	// RSSSize of the file streamed while peak memory is sampled; 0 skips it.
+	// RSSSize of the file streamed while peak memory is sampled, through each
+	// store measured (embedded, and Cassandra when hosts are given); 0 skips it.
 	RSSSize int64
 	// Concurrency is chunks in flight, for the store and the raw loop alike.
 	Concurrency int
@@ -61,13 +62,22 @@ type ChunkstoreRow struct {
 // Ratio is ours over the reference.
 func (r ChunkstoreRow) Ratio() float64 { return r.OursMBps / r.RefMBps }
 
+// RSSRow is the memory of one store while RSSSize bytes streamed through it.
+type RSSRow struct {
+	Backend string
+	// BaseRSS is the process's resident set (bytes) after a GC, before the
+	// file; PeakRSSWrite and PeakRSSRead the highest sampled while it was
+	// written and read back.
+	BaseRSS, PeakRSSWrite, PeakRSSRead int64
+	// PeakHeap is the highest runtime HeapInuse sampled during both phases: the
+	// part of RSS that is ours rather than the driver's or the allocator's slack.
+	PeakHeap uint64
+}
+
 // ChunkstoreReport is the result.
 type ChunkstoreReport struct {
 	Rows []ChunkstoreRow
-	// PeakRSSWrite/Read are the process's peak resident set (bytes) while
-	// RSSSize bytes were written and read; BaseRSS before either.
-	BaseRSS, PeakRSSWrite, PeakRSSRead int64
-	PeakHeap                           uint64
+	RSS  []RSSRow
 }
 
 const mib = 1 << 20
@@ -113,6 +123,9 @@ func mbps(n int64, d time.Duration) float64 { return float64(n) / mib / d.Second
 // Chunkstore runs the benchmark and prints a table to out.
 func Chunkstore(ctx context.Context, cfg ChunkstoreConfig, out io.Writer) (ChunkstoreReport, error) {
 	var rep ChunkstoreReport
+	if cfg.Concurrency < 1 {
+		return rep, fmt.Errorf("concurrency %d: want at least 1", cfg.Concurrency)
+	}
 	dir := cfg.Dir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "mediaedge-bench-")
@@ -123,7 +136,10 @@ func Chunkstore(ctx context.Context, cfg ChunkstoreConfig, out io.Writer) (Chunk
 		dir = d
 	}
 	scfg := chunkstore.DefaultConfig()
+	// Same chunks in flight as the reference loops: Concurrency writes, and a
+	// reader holds the chunk being read plus ReadAhead fetches.
 	scfg.WriteConcurrency = cfg.Concurrency
+	scfg.ReadAhead = min(cfg.Concurrency-1, 16)
 	if cfg.Size > scfg.MaxFileSize || cfg.RSSSize > scfg.MaxFileSize {
 		scfg.MaxFileSize = max(cfg.Size, cfg.RSSSize)
 	}
@@ -150,41 +166,21 @@ func Chunkstore(ctx context.Context, cfg ChunkstoreConfig, out io.Writer) (Chunk
 		ChunkstoreRow{"embedded (vs plain file+fsync)", "write", w, fw},
 		ChunkstoreRow{"embedded (vs plain file+fsync)", "read", r, fr})
 
+	if cfg.RSSSize > 0 {
+		row, err := rssRun(ctx, "embedded", es, cfg.RSSSize)
+		if err != nil {
+			return rep, fmt.Errorf("embedded: %w", err)
+		}
+		rep.RSS = append(rep.RSS, row)
+	}
+
 	if len(cfg.CassandraHosts) > 0 {
-		rows, err := cassandraRun(ctx, cfg, scfg)
+		rows, rss, err := cassandraRun(ctx, cfg, scfg)
 		if err != nil {
 			return rep, fmt.Errorf("cassandra: %w", err)
 		}
 		rep.Rows = append(rep.Rows, rows...)
-	}
-
-	if cfg.RSSSize > 0 {
-		runtime.GC()
-		rep.BaseRSS = rss()
-		var peakHeap atomic.Uint64
-		var id string
-		rep.PeakRSSWrite, err = sampleRSS(&peakHeap, func() error {
-			info, err := es.Put(ctx, newGen(cfg.RSSSize), chunkstore.PutOptions{})
-			id = info.ID
-			return err
-		})
-		if err != nil {
-			return rep, fmt.Errorf("rss write: %w", err)
-		}
-		rep.PeakRSSRead, err = sampleRSS(&peakHeap, func() error {
-			f, err := es.Open(ctx, id)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(io.Discard, f)
-			return err
-		})
-		if err != nil {
-			return rep, fmt.Errorf("rss read: %w", err)
-		}
-		rep.PeakHeap = peakHeap.Load()
-		_ = es.Delete(ctx, id)
+		rep.RSS = append(rep.RSS, rss...)
 	}
 	printChunkstore(out, cfg, rep)
 	return rep, nil
@@ -197,9 +193,14 @@ func printChunkstore(out io.Writer, cfg ChunkstoreConfig, rep ChunkstoreReport) 
 	for _, r := range rep.Rows {
 		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.2fx\n", r.Backend, r.Op, r.OursMBps, r.RefMBps, r.Ratio())
 	}
-	if cfg.RSSSize > 0 {
-		fmt.Fprintf(tw, "peak RSS streaming %d MiB (embedded): base %d MiB, write %d MiB, read %d MiB, peak Go heap %d MiB\n",
-			cfg.RSSSize/mib, rep.BaseRSS/mib, rep.PeakRSSWrite/mib, rep.PeakRSSRead/mib, rep.PeakHeap/mib)
+	tw.Flush()
+	if len(rep.RSS) > 0 {
+		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "\npeak memory streaming a %d MiB file (MiB)\n", cfg.RSSSize/mib)
+		fmt.Fprintln(tw, "backend\tRSS before\tRSS writing\tRSS reading\tGo heap in use")
+		for _, r := range rep.RSS {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", r.Backend, r.BaseRSS/mib, r.PeakRSSWrite/mib, r.PeakRSSRead/mib, r.PeakHeap/mib)
+		}
 	}
 	tw.Flush()
 }
@@ -259,7 +260,45 @@ func fileRun(path string, size int64) (wMBps, rMBps float64, err error) {
 	return wMBps, mbps(size, time.Since(start)), nil
 }
 
-func cassandraRun(ctx context.Context, cfg ChunkstoreConfig, scfg chunkstore.Config) ([]ChunkstoreRow, error) {
+// rssRun streams size bytes from the generator into s and back out while
+// sampling memory; the file is never held whole, so the peaks must not grow
+// with size.
+func rssRun(ctx context.Context, backend string, s *chunkstore.Store, size int64) (RSSRow, error) {
+	row := RSSRow{Backend: backend}
+	runtime.GC()
+	debug.FreeOSMemory() // the throughput run's garbage must not count as our base
+	row.BaseRSS = rss()
+	var peakHeap atomic.Uint64
+	var id string
+	var err error
+	row.PeakRSSWrite, err = sampleRSS(&peakHeap, func() error {
+		info, err := s.Put(ctx, newGen(size), chunkstore.PutOptions{})
+		id = info.ID
+		return err
+	})
+	if err != nil {
+		return row, fmt.Errorf("rss write: %w", err)
+	}
+	row.PeakRSSRead, err = sampleRSS(&peakHeap, func() error {
+		f, err := s.Open(ctx, id)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		n, err := io.Copy(io.Discard, f)
+		if err == nil && n != size {
+			err = fmt.Errorf("read %d bytes, want %d", n, size)
+		}
+		return err
+	})
+	if err != nil {
+		return row, fmt.Errorf("rss read: %w", err)
+	}
+	row.PeakHeap = peakHeap.Load()
+	return row, s.Delete(ctx, id)
+}
+
+func cassandraRun(ctx context.Context, cfg ChunkstoreConfig, scfg chunkstore.Config) ([]ChunkstoreRow, []RSSRow, error) {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	ks := "bench_" + hex.EncodeToString(b)
@@ -267,43 +306,51 @@ func cassandraRun(ctx context.Context, cfg ChunkstoreConfig, scfg chunkstore.Con
 	ccfg.Hosts, ccfg.Keyspace = cfg.CassandraHosts, ""
 	admin, err := cassandra.NewSession(ccfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer admin.Close()
 	sc := schema.DefaultConfig()
 	sc.Keyspace = ks
 	if _, err := schema.Apply(ctx, admin, sc); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() { _ = schema.Drop(context.WithoutCancel(ctx), admin, ks) }()
 	ccfg.Keyspace = ks
 	cb, err := cassandra.Open(ctx, ccfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s, err := chunkstore.New(cb, scfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer s.Close()
 	// Reference first, then ours, then the reference again: report the better of
 	// the two reference runs so warm-up (JIT, memtable growth) favours neither.
 	rw1, rr1, err := rawLoop(ctx, cb.Session(), cfg.Size, cfg.Concurrency)
 	if err != nil {
-		return nil, fmt.Errorf("raw loop: %w", err)
+		return nil, nil, fmt.Errorf("raw loop: %w", err)
 	}
 	w, r, err := storeRun(ctx, s, cfg.Size)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rw2, rr2, err := rawLoop(ctx, cb.Session(), cfg.Size, cfg.Concurrency)
 	if err != nil {
-		return nil, fmt.Errorf("raw loop: %w", err)
+		return nil, nil, fmt.Errorf("raw loop: %w", err)
 	}
-	return []ChunkstoreRow{
+	rows := []ChunkstoreRow{
 		{"cassandra (vs raw gocql loop)", "write", w, max(rw1, rw2)},
 		{"cassandra (vs raw gocql loop)", "read", r, max(rr1, rr2)},
-	}, nil
+	}
+	if cfg.RSSSize <= 0 {
+		return rows, nil, nil
+	}
+	rss, err := rssRun(ctx, "cassandra", s, cfg.RSSSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rows, []RSSRow{rss}, nil
 }
 
 // rawLoop is the reference: the same 1 MiB blobs into the same table shape at
@@ -358,29 +405,14 @@ func rawLoop(ctx context.Context, s *gocql.Session, size int64, conc int) (wMBps
 	if err != nil {
 		return 0, 0, err
 	}
-	for i := 0; i < n; i++ {
-		_ = s.Query(`DELETE FROM chunks WHERE id = ? AND idx = ?`, id, i).ExecContext(ctx)
-	}
+	// No clean-up: the bench keyspace is dropped at the end of the run.
 	return mbps(int64(n)*mib, wd), mbps(total, rd), nil
 }
 
-// rss is the process's resident set in bytes, from /proc/self/status.
-func rss() int64 {
-	raw, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				return kb << 10
-			}
-		}
-	}
-	return 0
-}
+// rss is the process's current resident set in bytes. VmHWM would be simpler
+// but is a high-water mark for the whole process life, so it cannot tell one
+// phase from the one before: sampleRSS polls VmRSS instead.
+func rss() int64 { return procStatus(os.Getpid(), "VmRSS:") }
 
 // sampleRSS runs fn while sampling RSS and the Go heap every 20 ms.
 func sampleRSS(peakHeap *atomic.Uint64, fn func() error) (int64, error) {

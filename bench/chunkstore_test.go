@@ -39,10 +39,16 @@ func TestChunkstoreReport(t *testing.T) {
 			t.Errorf("row %+v has no measurement", r)
 		}
 	}
-	if rep.PeakRSSWrite <= 0 || rep.PeakRSSRead <= 0 {
-		t.Errorf("no RSS: %+v", rep)
+	if len(rep.RSS) != 2 {
+		t.Fatalf("want RSS for embedded and cassandra, got %+v", rep.RSS)
 	}
-	if !strings.Contains(out.String(), "ratio") {
+	for _, r := range rep.RSS {
+		if r.BaseRSS <= 0 || r.PeakRSSWrite <= 0 || r.PeakRSSRead <= 0 || r.PeakHeap == 0 {
+			t.Errorf("RSS row %+v has no measurement", r)
+		}
+	}
+	t.Log("\n" + out.String())
+	if !strings.Contains(out.String(), "ratio") || !strings.Contains(out.String(), "Go heap") {
 		t.Errorf("output lacks the table:\n%s", out.String())
 	}
 }

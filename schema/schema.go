@@ -40,7 +40,13 @@ func DefaultConfig() Config {
 	return Config{Keyspace: "mediaedge", RF: 1, Class: "SimpleStrategy"}
 }
 
-var identRe = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]{0,47}$`)
+var (
+	// identRe is what CQL accepts unquoted as a keyspace name (48 chars max).
+	identRe = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]{0,47}$`)
+	// dcRe: data centre names go into a quoted replication map, so anything
+	// without a quote will do; real names look like "dc1" or "us-east-1".
+	dcRe = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,64}$`)
+)
 
 // Validate reports every problem at once.
 func (c Config) Validate() error {
@@ -54,7 +60,7 @@ func (c Config) Validate() error {
 	switch c.Class {
 	case "SimpleStrategy":
 	case "NetworkTopologyStrategy":
-		if !identRe.MatchString(c.DC) && !regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,64}$`).MatchString(c.DC) {
+		if !dcRe.MatchString(c.DC) {
 			errs = append(errs, fmt.Errorf("dc %q: NetworkTopologyStrategy needs a data centre name", c.DC))
 		}
 	default:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"time"
@@ -28,21 +29,31 @@ type Config struct {
 	Timeout time.Duration
 	// ConnectTimeout bounds dialling and connection set-up.
 	ConnectTimeout time.Duration
-	// NumConns is the number of connections per host.
+	// NumConns is the number of connections per host. gocql multiplexes many
+	// streams on each connection, so a few suffice; more help only when one
+	// connection's socket buffers become the limit for 1 MiB chunks.
 	NumConns int
+	// WriteConcurrency is informational: the chunk writes a Store keeps in
+	// flight (chunkstore.Config.WriteConcurrency). The backend does not limit
+	// concurrency itself; NumConns*32768 streams are far above it.
+	WriteConcurrency int
 	// Username and Password for PasswordAuthenticator, when set.
 	Username, Password string
+	// Logger receives the driver's own log lines (host up/down, reconnects);
+	// nil discards them, the driver's default.
+	Logger *slog.Logger `yaml:"-" json:"-"`
 }
 
 // DefaultConfig is a local single node.
 func DefaultConfig() Config {
 	return Config{
-		Hosts:          []string{"127.0.0.1"},
-		Keyspace:       "mediaedge",
-		Consistency:    "LOCAL_QUORUM",
-		Timeout:        12 * time.Second,
-		ConnectTimeout: 10 * time.Second,
-		NumConns:       2,
+		Hosts:            []string{"127.0.0.1"},
+		Keyspace:         "mediaedge",
+		Consistency:      "LOCAL_QUORUM",
+		Timeout:          12 * time.Second,
+		ConnectTimeout:   10 * time.Second,
+		NumConns:         2,
+		WriteConcurrency: 4,
 	}
 }
 
@@ -60,8 +71,11 @@ func (c Config) Validate() error {
 	if _, err := gocql.ParseConsistencyWrapper(strings.ToUpper(c.consistency())); err != nil {
 		errs = append(errs, fmt.Errorf("cassandra: consistency %q: %w", c.Consistency, err))
 	}
-	if c.Timeout < 0 || c.ConnectTimeout < 0 || c.NumConns < 0 {
-		errs = append(errs, errors.New("cassandra: timeouts and num-conns must not be negative"))
+	if c.Timeout < 0 || c.ConnectTimeout < 0 || c.NumConns < 0 || c.WriteConcurrency < 0 {
+		errs = append(errs, errors.New("cassandra: timeouts, num-conns and write-concurrency must not be negative"))
+	}
+	if c.Password != "" && c.Username == "" {
+		errs = append(errs, errors.New("cassandra: password given without a username"))
 	}
 	return errors.Join(errs...)
 }
@@ -98,6 +112,9 @@ func NewSession(cfg Config) (*gocql.Session, error) {
 	}
 	cl.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(fallback)
 	cl.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 3, Min: 50 * time.Millisecond, Max: time.Second}
+	if cfg.Logger != nil {
+		cl.Logger = slogAdapter{cfg.Logger}
+	}
 	if cfg.Username != "" {
 		cl.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password}
 	}
@@ -160,6 +177,10 @@ const (
 
 	qPing = `SELECT id FROM files LIMIT 1`
 )
+
+// scanPageSize rows per page keeps a scan's memory small (an uploads row
+// carries a few hundred bytes of hash state) while costing few round trips.
+const scanPageSize = 500
 
 func notFound(err error) error {
 	if errors.Is(err, gocql.ErrNotFound) {
@@ -237,14 +258,16 @@ func (b *Backend) DeleteFile(ctx context.Context, id string) error {
 
 // ScanFiles pages through every files row.
 func (b *Backend) ScanFiles(ctx context.Context, fn func(chunkstore.FileInfo) error) error {
-	sc := b.s.Query(qScanFiles).PageSize(500).IterContext(ctx).Scanner()
+	sc := b.s.Query(qScanFiles).PageSize(scanPageSize).Idempotent(true).IterContext(ctx).Scanner()
 	for sc.Next() {
 		f, err := scanFile(sc)
 		if err != nil {
+			_ = sc.Err() // releases the iterator; the first error is the one to report
 			return fmt.Errorf("scan files: %w", err)
 		}
 		if err := fn(f); err != nil {
-			return err
+			_ = sc.Err()
+			return err // the caller's own error, as the Backend contract says
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -296,14 +319,16 @@ func (b *Backend) DeleteUpload(ctx context.Context, id string) error {
 
 // ScanUploads pages through every upload row.
 func (b *Backend) ScanUploads(ctx context.Context, fn func(chunkstore.UploadInfo) error) error {
-	sc := b.s.Query(qScanUploads).PageSize(500).IterContext(ctx).Scanner()
+	sc := b.s.Query(qScanUploads).PageSize(scanPageSize).Idempotent(true).IterContext(ctx).Scanner()
 	for sc.Next() {
 		u, err := scanUpload(sc)
 		if err != nil {
+			_ = sc.Err() // releases the iterator; the first error is the one to report
 			return fmt.Errorf("scan uploads: %w", err)
 		}
 		if err := fn(u); err != nil {
-			return err
+			_ = sc.Err()
+			return err // the caller's own error, as the Backend contract says
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -337,7 +362,7 @@ func (b *Backend) ClaimDerived(ctx context.Context, sourceID, variant, fileID st
 
 // DeleteDerived removes the record for (sourceID, variant).
 func (b *Backend) DeleteDerived(ctx context.Context, sourceID, variant string) error {
-	if err := b.s.Query(qDeleteDerived, sourceID, variant).ExecContext(ctx); err != nil {
+	if err := b.s.Query(qDeleteDerived, sourceID, variant).Idempotent(true).ExecContext(ctx); err != nil {
 		return fmt.Errorf("delete derived %s/%s: %w", sourceID, variant, err)
 	}
 	return nil
@@ -358,4 +383,22 @@ func (b *Backend) Ping(ctx context.Context) error {
 func (b *Backend) Close() error {
 	b.s.Close()
 	return nil
+}
+
+// slogAdapter hands the driver's log lines to log/slog. Hand-written because
+// the driver ships adapters for zap and zerolog only; it is four one-liners.
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Error(msg string, f ...gocql.LogField)   { a.l.Error(msg, attrs(f)...) }
+func (a slogAdapter) Warning(msg string, f ...gocql.LogField) { a.l.Warn(msg, attrs(f)...) }
+func (a slogAdapter) Info(msg string, f ...gocql.LogField)    { a.l.Info(msg, attrs(f)...) }
+func (a slogAdapter) Debug(msg string, f ...gocql.LogField)   { a.l.Debug(msg, attrs(f)...) }
+
+func attrs(fields []gocql.LogField) []any {
+	out := make([]any, 0, len(fields)+1)
+	out = append(out, slog.String("component", "gocql"))
+	for _, f := range fields {
+		out = append(out, slog.Any(f.Name, f.Value.Any()))
+	}
+	return out
 }

@@ -16,6 +16,14 @@
 //     (the commit point) relies on.
 //   - ClaimDerived is a lightweight transaction (INSERT ... IF NOT EXISTS at
 //     SERIAL/LOCAL_SERIAL) so exactly one edge in the fleet produces a variant.
-//   - Scans page through the whole table; they serve the background sweeper only.
+//   - The retry policy (exponential backoff, 3 retries, next host) applies only
+//     to queries marked idempotent: the driver never retries the others, so the
+//     LWT in ClaimDerived is never replayed behind the caller's back.
+//   - Scans page through the whole table (500 rows a page, the next page
+//     prefetched by the driver); they serve the background sweeper only. A
+//     scan stopped early by its callback still releases its iterator.
 //   - Query strings are constants so gocql's prepared-statement cache hits.
+//   - The driver's own log lines (host up/down, reconnects) go to Config.Logger
+//     through a small slog adapter; the driver ships adapters for zap and
+//     zerolog only.
 package cassandra
