@@ -121,3 +121,13 @@ type Backend interface {
 	Ping(ctx context.Context) error
 	Close() error
 }
+
+// ChunkRangeDeleter is an optional Backend capability: removing chunks
+// [from, to) of id in one operation. A backend that keeps an id's chunk bytes
+// together (the embedded blob files) frees them at once when from is 0; one
+// that cannot (Cassandra: one partition per chunk) need not implement it, and
+// the Store then deletes chunk by chunk. Deleting chunks that do not exist is
+// not an error.
+type ChunkRangeDeleter interface {
+	DeleteChunkRange(ctx context.Context, id string, from, to int) error
+}

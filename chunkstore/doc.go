@@ -23,4 +23,20 @@
 //     row so finishing a multi-GB upload never reads it back.
 //   - A read error on an append (client gone) keeps the bytes received, as
 //     tusd does; a failed Verify (tus checksum) or an overflow keeps none.
+//   - Checkpoints: an Append without Verify makes its offset durable every
+//     4 x WriteConcurrency full chunks (16 MiB by default) and at its end,
+//     not after every chunk: each checkpoint waits for the chunks in flight
+//     and, on the embedded backend, costs two fsyncs (blob and WAL), too
+//     many to pay per MiB. A crash loses at most the bytes since the last
+//     checkpoint; the client resumes from the durable offset (tus HEAD).
+//   - One mutating call per upload at a time in a process (ErrLocked
+//     otherwise); across processes the durable offset check is the guard.
+//   - Expiry: an upload row lives UploadTTL after its last activity, then
+//     GetUpload says ErrNotFound and the sweeper removes it: with its chunks
+//     when unfinished or a concatenation part, without them when it became a
+//     file (the file stays until deleted).
+//
+// Backends implement the Backend interface (backend.go) and may add the
+// optional ChunkRangeDeleter when they can drop an id's chunks at once. The
+// storetest package is the conformance suite every backend runs.
 package chunkstore

@@ -32,9 +32,10 @@ type Reader struct {
 }
 
 type fetch struct {
-	done chan struct{}
-	data []byte
-	err  error
+	done   chan struct{}
+	cancel context.CancelFunc // stops a prefetch a seek made useless
+	data   []byte
+	err    error
 }
 
 func (s *Store) newReader(ctx context.Context, id string, size int64, cs int, info FileInfo) *Reader {
@@ -73,11 +74,13 @@ func (r *Reader) startFetch(idx int) *fetch {
 	if f, ok := r.pending[idx]; ok {
 		return f
 	}
-	f := &fetch{done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(r.ctx)
+	f := &fetch{done: make(chan struct{}), cancel: cancel}
 	r.pending[idx] = f
 	go func() {
 		defer close(f.done)
-		f.data, f.err = r.s.readChunk(r.ctx, r.id, idx, r.chunkLen(idx))
+		defer cancel()
+		f.data, f.err = r.s.readChunk(ctx, r.id, idx, r.chunkLen(idx))
 	}()
 	return f
 }
@@ -90,12 +93,17 @@ func (r *Reader) chunk(idx int, sequential bool) ([]byte, error) {
 		r.mu.Unlock()
 		return data, nil
 	}
+	// The chunk in hand is done with (sequential readers move on; random
+	// ones rarely come back): drop it first so that, with the window below,
+	// at most ReadAhead+1 chunks are held.
+	r.cur, r.curIdx = nil, -1
 	f := r.startFetch(idx)
 	if sequential {
-		// Drop prefetches a seek made useless, then keep the window full.
-		for k := range r.pending {
+		// Stop prefetches a seek made useless, then keep the window full.
+		for k, pf := range r.pending {
 			if k < idx || k > idx+r.ahead {
-				delete(r.pending, k) // its goroutine ends on its own
+				pf.cancel()
+				delete(r.pending, k)
 			}
 		}
 		for k := idx + 1; k <= idx+r.ahead && k < r.chunks(); k++ {

@@ -30,6 +30,29 @@ type Store struct {
 	bg     sync.WaitGroup // background deletes
 	closed chan struct{}
 	once   sync.Once
+
+	busyMu sync.Mutex          // guards busy
+	busy   map[string]struct{} // uploads with a mutating call in progress
+}
+
+// lockUpload marks upload id busy for one mutating call (Append,
+// DeclareLength, FinishUpload, Terminate) or returns ErrLocked. Callers such
+// as the tus handler serialise requests themselves; this is the store's own
+// guard, so that two overlapping calls in one process can never interleave
+// chunk writes and offset updates. It cannot see other processes: across a
+// fleet, the durable offset check (ErrOffsetMismatch) is the guard.
+func (s *Store) lockUpload(id string) (release func(), err error) {
+	s.busyMu.Lock()
+	defer s.busyMu.Unlock()
+	if _, ok := s.busy[id]; ok {
+		return nil, fmt.Errorf("upload %s: %w", id, ErrLocked)
+	}
+	s.busy[id] = struct{}{}
+	return func() {
+		s.busyMu.Lock()
+		delete(s.busy, id)
+		s.busyMu.Unlock()
+	}, nil
 }
 
 // New returns a Store over b.
@@ -37,7 +60,7 @@ func New(b Backend, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{b: b, cfg: cfg, now: cfg.Clock, closed: make(chan struct{})}
+	s := &Store{b: b, cfg: cfg, now: cfg.Clock, closed: make(chan struct{}), busy: map[string]struct{}{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -125,6 +148,11 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := s.b.PutFile(ctx, f); err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
+	select {
+	case <-s.closed:
+		return nil // closing: the sweeper of the next start finishes the purge
+	default:
+	}
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
@@ -144,10 +172,26 @@ func (s *Store) purgeFile(ctx context.Context, f FileInfo) error {
 
 // deleteChunks removes chunks [0, n) of id.
 func (s *Store) deleteChunks(ctx context.Context, id string, n int) error {
+	return s.deleteChunkRange(ctx, id, 0, n)
+}
+
+// deleteChunkRange removes chunks [from, to) of id, in one call when the
+// backend can (ChunkRangeDeleter), else one by one, going on past a failure
+// so that one bad chunk does not keep the others; the first error is returned.
+func (s *Store) deleteChunkRange(ctx context.Context, id string, from, to int) error {
+	if from >= to {
+		return nil
+	}
+	if rd, ok := s.b.(ChunkRangeDeleter); ok {
+		if err := rd.DeleteChunkRange(ctx, id, from, to); err != nil {
+			return fmt.Errorf("delete chunks %d..%d of %s: %w", from, to-1, id, err)
+		}
+		return nil
+	}
 	var firstErr error
-	for i := 0; i < n; i++ {
+	for i := from; i < to; i++ {
 		if err := s.b.DeleteChunk(ctx, id, i); err != nil && firstErr == nil {
-			firstErr = err
+			firstErr = fmt.Errorf("delete chunk %d of %s: %w", i, id, err)
 		}
 	}
 	return firstErr

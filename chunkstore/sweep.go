@@ -60,7 +60,7 @@ func (s *Store) SweepOnce(ctx context.Context) (SweepStats, error) {
 			continue
 		}
 		st.ExpiredUploads++
-		st.Chunks += int((u.Offset + int64(u.ChunkSize) - 1) / int64(max(1, u.ChunkSize)))
+		st.Chunks += int((u.Offset + int64(u.ChunkSize) - 1) / int64(max(1, u.ChunkSize))) // those that held data
 	}
 	return st, errors.Join(errs...)
 }

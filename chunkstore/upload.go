@@ -54,7 +54,9 @@ func (s *Store) GetUpload(ctx context.Context, id string) (UploadInfo, error) {
 	if err != nil {
 		return UploadInfo{}, err
 	}
-	if u.State != UploadFinished && s.now().After(u.ExpiresAt) {
+	// A finished upload expires too (its file stays): tus HEAD answers for
+	// UploadTTL after the last byte, as the expiration extension promises.
+	if s.now().After(u.ExpiresAt) {
 		return UploadInfo{}, fmt.Errorf("upload %s expired: %w", id, ErrNotFound)
 	}
 	return u, nil
@@ -85,6 +87,11 @@ func hashState(h hash.Hash) []byte {
 // nothing becomes durable before Verify passes. If r fails (the client went
 // away), the bytes received so far are kept and the read error returned.
 func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader, opt AppendOptions) (UploadInfo, error) {
+	release, err := s.lockUpload(id)
+	if err != nil {
+		return UploadInfo{}, err
+	}
+	defer release()
 	u, err := s.GetUpload(ctx, id)
 	if err != nil {
 		return UploadInfo{}, err
@@ -197,13 +204,18 @@ func (s *Store) dropChunksAfter(ctx context.Context, id string, offset int64, ma
 	if offset%cs == 0 {
 		first = int(offset / cs)
 	}
-	for i := first; i <= maxIdx; i++ {
-		_ = s.b.DeleteChunk(ctx, id, i)
-	}
+	// Best effort: a chunk left behind past the offset is harmless (readers
+	// stop at the offset, the next append overwrites it, purge removes it).
+	_ = s.deleteChunkRange(ctx, id, first, maxIdx+1)
 }
 
 // DeclareLength sets the length of a deferred-length upload.
 func (s *Store) DeclareLength(ctx context.Context, id string, length int64) (UploadInfo, error) {
+	release, err := s.lockUpload(id)
+	if err != nil {
+		return UploadInfo{}, err
+	}
+	defer release()
 	u, err := s.GetUpload(ctx, id)
 	if err != nil {
 		return UploadInfo{}, err
@@ -231,6 +243,11 @@ func (s *Store) DeclareLength(ctx context.Context, id string, length int64) (Upl
 // becomes readable only now) and the upload marked finished. A partial
 // upload (a tus concatenation part) gets no files row. Idempotent.
 func (s *Store) FinishUpload(ctx context.Context, id string) (FileInfo, error) {
+	release, err := s.lockUpload(id)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	defer release()
 	u, err := s.GetUpload(ctx, id)
 	if err != nil {
 		return FileInfo{}, err
@@ -283,6 +300,20 @@ func (s *Store) sniffUpload(ctx context.Context, u UploadInfo) string {
 	return mediatype.Sniff(head)
 }
 
+// uploadChunkBound is how many chunks of u may exist: those below the durable
+// offset, plus those an Append may have written past it before a crash (up to
+// one checkpoint interval and the writes in flight; see Append), capped by the
+// declared length. Purging that many leaves no orphan chunk behind.
+func uploadChunkBound(u UploadInfo, writeConcurrency int) int {
+	cs := int64(max(1, u.ChunkSize))
+	end := u.Offset + int64(5*writeConcurrency+1)*cs
+	if u.Length >= 0 {
+		end = min(end, u.Length)
+	}
+	end = max(end, u.Offset)
+	return int((end + cs - 1) / cs)
+}
+
 // IsPartial reports whether u is (or was) a concatenation part.
 func IsPartial(u UploadInfo) bool {
 	return u.State == UploadPartial || u.Metadata["mediaedge.partial"] == "1"
@@ -333,6 +364,11 @@ func (s *Store) ConcatUploads(ctx context.Context, owner string, parts []string,
 
 // Terminate removes an unfinished upload and its chunks.
 func (s *Store) Terminate(ctx context.Context, id string) error {
+	release, err := s.lockUpload(id)
+	if err != nil {
+		return err
+	}
+	defer release()
 	u, err := s.b.GetUpload(ctx, id)
 	if err != nil {
 		return err
@@ -344,8 +380,7 @@ func (s *Store) Terminate(ctx context.Context, id string) error {
 }
 
 func (s *Store) purgeUpload(ctx context.Context, u UploadInfo) error {
-	n := int((u.Offset + int64(u.ChunkSize) - 1) / int64(max(1, u.ChunkSize)))
-	if err := s.deleteChunks(ctx, u.ID, n); err != nil {
+	if err := s.deleteChunks(ctx, u.ID, uploadChunkBound(u, s.cfg.WriteConcurrency)); err != nil {
 		return fmt.Errorf("purge upload %s: %w", u.ID, err)
 	}
 	return s.b.DeleteUpload(ctx, u.ID)

@@ -92,8 +92,11 @@ func TestClientUpload(t *testing.T) {
 	if n := stateFiles(t, c.StateDir); n != 0 {
 		t.Errorf("%d state files left after success", n)
 	}
-	m := hn.store.uploads[id].info.Metadata
-	if m["filename"] != "clip.mp4" || m["filetype"] != "video/mp4" {
+	u, err := hn.store.GetUpload(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := u.Metadata; m["filename"] != "clip.mp4" || m["filetype"] != "video/mp4" {
 		t.Errorf("metadata %v", m)
 	}
 }
@@ -214,8 +217,12 @@ func TestClientForgetsGoneUploads(t *testing.T) {
 			cancel()
 		}
 	})
-	for id := range hn.store.uploads {
-		_ = hn.store.Terminate(context.Background(), id)
+	// Terminated through the handler, as a user would: DELETE takes the
+	// upload from the first run's PATCH if that is still in progress.
+	for _, id := range hn.store.createdIDs() {
+		if w := hn.do("DELETE", "/files/"+id, nil, ""); w.Code != http.StatusNoContent {
+			t.Fatalf("DELETE %s: %d %s", id, w.Code, w.Body)
+		}
 	}
 	id, err := c.Upload(context.Background(), p, nil)
 	if err != nil {

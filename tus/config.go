@@ -15,7 +15,8 @@ import (
 )
 
 // Store is what the handler needs from the chunk store; *chunkstore.Store
-// satisfies it. Defined here, by its user, so a test fake stays small.
+// satisfies it. Defined here, by its user, so the handler depends on only
+// the calls it makes (the tests run it on the real store, embedded backend).
 type Store interface {
 	CreateUpload(ctx context.Context, u chunkstore.UploadInfo) (chunkstore.UploadInfo, error)
 	// GetUpload returns chunkstore.ErrNotFound for an unknown or expired upload.

@@ -11,6 +11,7 @@ import (
 	"hash/crc32"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +38,7 @@ func (m *countMetrics) BytesReceived(n int64) {
 
 type harness struct {
 	t       *testing.T
-	store   *fakeStore
+	store   *testStore
 	h       *Handler
 	metrics *countMetrics
 	mu      sync.Mutex
@@ -57,7 +58,7 @@ func authorize(r *http.Request) (string, error) {
 
 func newHarness(t *testing.T, mod func(*Config)) *harness {
 	t.Helper()
-	hn := &harness{t: t, store: newFakeStore(), metrics: &countMetrics{}}
+	hn := &harness{t: t, store: newTestStore(t), metrics: &countMetrics{}}
 	cfg := DefaultConfig()
 	cfg.MaxSize = 1 << 20
 	cfg.Authorize = authorize
@@ -176,6 +177,11 @@ func TestStatus(t *testing.T) {
 			want: 401, wantCode: "unauthorized"},
 		{name: "create", setup: none, method: "POST", path: "/files/", hdr: map[string]string{"Upload-Length": "3", "Upload-Metadata": "filename YS5qcGc=,filetype aW1hZ2UvanBlZw=="},
 			want: 201, wantHdr: map[string]string{"Upload-Offset": "0", "Upload-Length": "3", "Tus-Resumable": "1.0.0"}},
+		{name: "create at mount without slash", setup: none, method: "POST", path: "/files", hdr: map[string]string{"Upload-Length": "3"},
+			want: 201, wantHdr: map[string]string{"Upload-Offset": "0"}},
+		{name: "options on an upload", setup: upload(3), method: "OPTIONS", path: "/files/{id}", hdr: map[string]string{"Tus-Resumable": ""},
+			want: 204, wantHdr: map[string]string{"Tus-Version": "1.0.0"}},
+		{name: "other route", setup: none, method: "POST", path: "/filesx/", hdr: map[string]string{"Upload-Length": "3"}, want: 404},
 		{name: "create no length", setup: none, method: "POST", path: "/files/", want: 400, wantCode: "invalid_parameter"},
 		{name: "create both lengths", setup: none, method: "POST", path: "/files/", hdr: map[string]string{"Upload-Length": "3", "Upload-Defer-Length": "1"}, want: 400},
 		{name: "create bad defer", setup: none, method: "POST", path: "/files/", hdr: map[string]string{"Upload-Defer-Length": "2"}, want: 400},
@@ -201,6 +207,19 @@ func TestStatus(t *testing.T) {
 			}},
 		{name: "creation with partial upload", setup: none, method: "POST", path: "/files/", hdr: map[string]string{"Upload-Length": "10", "Content-Type": contentTypeChunk},
 			body: "hello", want: 201, wantHdr: map[string]string{"Upload-Offset": "5", HeaderMediaID: ""}},
+		{name: "creation with upload and checksum", setup: none, method: "POST", path: "/files/",
+			hdr:  map[string]string{"Upload-Length": "5", "Content-Type": contentTypeChunk, "Upload-Checksum": "sha1 " + digest(sha1.New(), "hello")},
+			body: "hello", want: 201, wantHdr: map[string]string{"Upload-Offset": "5"}},
+		{name: "creation with upload and checksum mismatch", setup: none, method: "POST", path: "/files/",
+			hdr:  map[string]string{"Upload-Length": "5", "Content-Type": contentTypeChunk, "Upload-Checksum": "crc32 " + digest(crc32.NewIEEE(), "hellO")},
+			body: "hello", want: 460, wantCode: "checksum_mismatch", wantHdr: map[string]string{"Upload-Offset": "0"},
+			wantAfter: func(t *testing.T, hn *harness, _ string) {
+				// The upload exists (Location was sent) and is empty: the client resumes at 0.
+				ids := hn.store.createdIDs()
+				if len(ids) != 1 || len(hn.store.data(ids[0])) != 0 {
+					t.Errorf("uploads %v", ids)
+				}
+			}},
 		{name: "creation with too much", setup: none, method: "POST", path: "/files/", hdr: map[string]string{"Upload-Length": "2", "Content-Type": contentTypeChunk},
 			body: "hello", want: 413},
 		{name: "creation with other content type ignores body", setup: none, method: "POST", path: "/files/", hdr: map[string]string{"Upload-Length": "5", "Content-Type": "text/plain"},
@@ -211,6 +230,12 @@ func TestStatus(t *testing.T) {
 			wantHdr: map[string]string{"Upload-Offset": "0", "Upload-Length": "10", "Cache-Control": "no-store", "Upload-Metadata": "filename YS5qcGc=", "Tus-Resumable": "1.0.0"}},
 		{name: "head deferred", setup: upload(-1), method: "HEAD", path: "/files/{id}", want: 200,
 			wantHdr: map[string]string{"Upload-Defer-Length": "1", "Upload-Length": ""}},
+		{name: "head finished", setup: func(hn *harness) string {
+			id := hn.create(5, nil)
+			hn.do("PATCH", "/files/"+id, chunkHeaders(0), "hello")
+			return id
+		}, method: "HEAD", path: "/files/{id}", want: 200,
+			wantHdr: map[string]string{"Upload-Offset": "5", "Upload-Length": "5", "Upload-Expires": "", HeaderMediaID: "{id}", "Cache-Control": "no-store"}},
 		{name: "head unknown", setup: none, method: "HEAD", path: "/files/nosuchupload", want: 404},
 		{name: "head bad id", setup: none, method: "HEAD", path: "/files/..%2Fetc", want: 404},
 		{name: "head other owner", setup: upload(3), method: "HEAD", path: "/files/{id}", hdr: map[string]string{"Authorization": "Bearer other"}, want: 403},
@@ -276,10 +301,18 @@ func TestStatus(t *testing.T) {
 		}, method: "DELETE", path: "/files/{id}", want: 409, wantCode: "upload_finished"},
 		{name: "delete no token", setup: upload(5), method: "DELETE", path: "/files/{id}", hdr: map[string]string{"Authorization": ""}, want: 401},
 		{name: "delete unknown", setup: none, method: "DELETE", path: "/files/nosuchupload", want: 404},
+		// chunkstore reports an expired upload as not found, so it is 404
+		// (see doc.go: 410 is for ids terminated here).
 		{name: "expired", setup: func(hn *harness) string {
-			hn.store.put(chunkstore.UploadInfo{ID: "old", Length: 5, Owner: "o1", State: chunkstore.UploadActive, ExpiresAt: time.Now().Add(-time.Minute)}, nil)
-			return "old"
-		}, method: "HEAD", path: "/files/{id}", want: 410},
+			id := hn.create(5, nil)
+			hn.store.advance(2 * time.Hour)
+			return id
+		}, method: "HEAD", path: "/files/{id}", want: 404},
+		{name: "expired patch", setup: func(hn *harness) string {
+			id := hn.create(5, nil)
+			hn.store.advance(2 * time.Hour)
+			return id
+		}, method: "PATCH", path: "/files/{id}", hdr: chunkHeaders(0), body: "hello", want: 404, wantCode: "not_found"},
 		{name: "get not allowed", setup: upload(5), method: "GET", path: "/files/{id}", want: 405, wantHdr: map[string]string{"Allow": "HEAD, PATCH, DELETE, OPTIONS"}},
 		{name: "put collection not allowed", setup: none, method: "PUT", path: "/files/", want: 405},
 		{name: "method override", setup: upload(5), method: "POST", path: "/files/{id}", hdr: chunkHeaders(0, "X-HTTP-Method-Override", "PATCH"), body: "hello", want: 204},
@@ -341,12 +374,12 @@ func TestCreateLocationAndExpires(t *testing.T) {
 	}
 	hn2 := newHarness(t, func(c *Config) { c.BasePath = "https://up.example.com/files/" })
 	w = hn2.do("POST", "/files/", map[string]string{"Upload-Length": "4"}, "")
-	if loc := w.Header().Get("Location"); !strings.HasPrefix(loc, "https://up.example.com/files/up") {
+	if loc := w.Header().Get("Location"); !strings.HasPrefix(loc, "https://up.example.com/files/") || !validID(path.Base(loc)) {
 		t.Errorf("absolute base: Location %q", loc)
 	}
 	hn3 := newHarness(t, func(c *Config) { c.RespectForwarded = true })
 	w = hn3.do("POST", "/files/", map[string]string{"Upload-Length": "4", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "cdn.example"}, "")
-	if loc := w.Header().Get("Location"); !strings.HasPrefix(loc, "https://cdn.example/files/up") {
+	if loc := w.Header().Get("Location"); !strings.HasPrefix(loc, "https://cdn.example/files/") || !validID(path.Base(loc)) {
 		t.Errorf("forwarded: Location %q", loc)
 	}
 }
@@ -485,22 +518,28 @@ func TestCORS(t *testing.T) {
 }
 
 // TestCommitAfterCrash: the last append was durable but the server died
-// before FinishUpload; HEAD commits, so the client that sees offset ==
-// length finds its file.
+// before FinishUpload (the append is done on the store directly, as the
+// dead server left it); HEAD commits, so the client that sees offset ==
+// length finds its file, and a second HEAD does not commit again.
 func TestCommitAfterCrash(t *testing.T) {
 	hn := newHarness(t, nil)
-	hn.store.put(chunkstore.UploadInfo{ID: "crashed", Length: 3, Offset: 3, Owner: "o1", State: chunkstore.UploadActive,
-		ExpiresAt: time.Now().Add(time.Hour)}, []byte("abc"))
-	w := hn.do("HEAD", "/files/crashed", nil, "")
-	if w.Code != 200 || w.Header().Get("Upload-Offset") != "3" || w.Header().Get(HeaderMediaID) != "crashed" {
+	id := hn.create(3, nil)
+	if _, err := hn.store.Append(context.Background(), id, 0, strings.NewReader("abc"), chunkstore.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := hn.store.file(id); ok {
+		t.Fatal("a file before the commit")
+	}
+	w := hn.do("HEAD", "/files/"+id, nil, "")
+	if w.Code != 200 || w.Header().Get("Upload-Offset") != "3" || w.Header().Get(HeaderMediaID) != id {
 		t.Fatalf("HEAD %d %v", w.Code, w.Header())
 	}
-	if _, ok := hn.store.file("crashed"); !ok {
-		t.Fatal("no file after HEAD")
+	if f, ok := hn.store.file(id); !ok || f.Size != 3 {
+		t.Fatalf("file after HEAD: %+v %v", f, ok)
 	}
-	hn.do("HEAD", "/files/crashed", nil, "")
-	if hn.store.finishes != 1 || len(hn.done) != 1 {
-		t.Errorf("finished %d times, OnFinish %d", hn.store.finishes, len(hn.done))
+	hn.do("HEAD", "/files/"+id, nil, "")
+	if n := hn.store.finishes.Load(); n != 1 || len(hn.done) != 1 {
+		t.Errorf("finished %d times, OnFinish %d", n, len(hn.done))
 	}
 }
 

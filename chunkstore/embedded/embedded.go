@@ -2,8 +2,11 @@
 // in a local folder, with the keys and semantics of the Cassandra tables.
 //
 // Keys mirror the tables: f/<id> (files), c/<id>/<idx as 4 big-endian bytes>
-// (chunks), u/<id> (uploads), d/<source>\x00<variant> (derived). Rows are
-// JSON: small, read once per request, inspectable with any Pebble tool.
+// (chunks), u/<id> (uploads), d/<source>\x00<variant> (derived: NUL rather
+// than "/" between the two, so no source or variant text can make two pairs
+// share a key). Rows are JSON: small, read once per request, inspectable
+// with any Pebble tool, and tolerant of fields added later; a binary
+// encoding would save a few dozen bytes per row and nothing measurable.
 //
 // Chunk bytes do not go through the LSM tree. A first version stored them as
 // Pebble values and measured 230 MB/s against 1,360 MB/s for a plain file:
@@ -17,16 +20,26 @@
 // writing 1 MiB chunks 4 MiB apart (a sparse layout that would have needed no
 // header) than back to back.
 //
-// Durability: chunk writes do not fsync; the files and uploads rows (the
-// commit points) do, after an fsync of the id's blob file. Pebble's WAL is in
-// write order, so the row's sync also covers the chunk keys written before
-// it: a file visible after a crash has all its chunks. ClaimDerived is a get-then-set
-// under a mutex, which is atomic because one process owns the folder (Pebble
-// locks it).
+// Durability: chunk writes do not fsync (pwrite, and the chunk key with
+// pebble.NoSync); the files and uploads rows (the commit points) do, after an
+// fsync of the id's blob file. Pebble's WAL is in write order, so the row's
+// WAL sync also covers the chunk keys written before it: a file visible after
+// a crash has all its chunks. A new blob file's folder is fsynced once when
+// the blob is created, since fsync of a file does not promise its name.
+//
+// Deletes: DeleteChunkRange (chunkstore.ChunkRangeDeleter) drops a range of
+// chunk keys with one range tombstone and, from chunk 0, unlinks the blob, so
+// purging a 5 GiB file is one unlink. Deleting a files or uploads row also
+// removes the blob unless the other row still needs it (an upload's id is its
+// file's id).
+//
+// ClaimDerived is a get-then-set under a mutex, which is atomic because one
+// process owns the folder (Pebble locks it).
 package embedded
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -34,6 +47,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -48,11 +62,35 @@ type Config struct {
 	// Dir is the database folder, created if missing.
 	Dir string
 	// ChunkSize is the slot of new blob files: the store's chunk size
-	// (default 1 MiB). A chunk larger than its blob's slot is refused.
+	// (0 means 1 MiB, the store's default). A chunk larger than its blob's
+	// slot makes the blob's slot that chunk's size when the blob is new and
+	// is refused otherwise, so set it to the Store's ChunkSize.
 	ChunkSize int
 	// Sync makes commit points (file and upload rows) durable before they
-	// return. Turn off only in tests.
+	// return: the blob file is fsynced, then the row is written with a WAL
+	// sync. DefaultConfig sets it; turn it off only in tests and benchmarks
+	// that do not care about crashes.
 	Sync bool
+	// Logger receives Pebble's errors (its informational lines are dropped);
+	// nil is slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig is a durable store in ./data/store.
+func DefaultConfig() Config {
+	return Config{Dir: "data/store", ChunkSize: 1 << 20, Sync: true}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, errors.New("embedded: a folder (Dir) is required"))
+	}
+	if c.ChunkSize < 0 || c.ChunkSize > maxSlot {
+		errs = append(errs, fmt.Errorf("embedded: chunk size %d: want 0 (default) to %d", c.ChunkSize, maxSlot))
+	}
+	return errors.Join(errs...)
 }
 
 // Backend implements chunkstore.Backend on Pebble.
@@ -74,10 +112,10 @@ var _ chunkstore.Backend = (*Backend)(nil)
 
 // Open opens (or creates) the database in cfg.Dir.
 func Open(cfg Config) (*Backend, error) {
-	if cfg.Dir == "" {
-		return nil, errors.New("embedded: a folder is required")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	db, err := pebble.Open(cfg.Dir, &pebble.Options{Logger: quietLogger{}})
+	db, err := pebble.Open(cfg.Dir, &pebble.Options{Logger: pebbleLogger{log: cmp.Or(cfg.Logger, slog.Default())}})
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", cfg.Dir, err)
 	}
@@ -126,6 +164,7 @@ func (b *Backend) get(key []byte) ([]byte, error) {
 const (
 	blobMagic  = "MEB1"
 	headerSize = 4096
+	maxSlot    = 4 << 20 // the largest chunk size the Store allows
 )
 
 // blobPath spreads blob files over 256 folders.
@@ -159,8 +198,13 @@ func (b *Backend) blobSlot(id string, create bool, minSlot int) (uint32, error) 
 	if !errors.Is(err, fs.ErrNotExist) || !create {
 		return 0, err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return 0, err
+	dir := filepath.Dir(p)
+	newDir := false
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return 0, err
+		}
+		newDir = true
 	}
 	s := uint32(max(b.slot, minSlot))
 	var h [8]byte
@@ -169,8 +213,37 @@ func (b *Backend) blobSlot(id string, create bool, minSlot int) (uint32, error) 
 	if err := os.WriteFile(p, h[:], 0o644); err != nil {
 		return 0, err
 	}
+	if b.sync {
+		// fsync of the blob (at the commit point) makes its bytes durable but
+		// POSIX does not promise its name: the folder holding it must be
+		// synced too, and the blobs folder when the subfolder is new. Once
+		// per blob, here, rather than at every commit point.
+		if newDir {
+			if err := syncDir(b.blobs); err != nil {
+				return 0, err
+			}
+		}
+		if err := syncDir(dir); err != nil {
+			return 0, err
+		}
+	}
 	b.remember(id, s)
 	return s, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync folder %s: %w", dir, err)
+	}
+	return nil
 }
 
 // remember caches a slot; the map is bounded (cleared when large) since a
@@ -257,6 +330,24 @@ func (b *Backend) GetChunk(_ context.Context, id string, idx int) ([]byte, uint3
 // file or upload row is deleted.
 func (b *Backend) DeleteChunk(_ context.Context, id string, idx int) error {
 	return b.db.Delete(chunkKey(id, idx), pebble.NoSync)
+}
+
+// DeleteChunkRange removes the keys of chunks [from, to) with one range
+// deletion; from 0 it also removes the id's blob file, freeing every byte at
+// once (a sweep of a 5 GiB file is one unlink, not 5,120 deletes).
+func (b *Backend) DeleteChunkRange(_ context.Context, id string, from, to int) error {
+	if from >= to {
+		return nil
+	}
+	if err := b.db.DeleteRange(chunkKey(id, from), chunkKey(id, to), pebble.NoSync); err != nil {
+		return fmt.Errorf("delete chunks %d..%d of %s: %w", from, to-1, id, err)
+	}
+	if from == 0 {
+		if err := b.removeBlob(id); err != nil {
+			return fmt.Errorf("delete chunks of %s: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // syncBlob makes the id's chunk bytes durable before a commit point.
@@ -451,9 +542,12 @@ func (b *Backend) Close() error {
 	return b.err
 }
 
-// quietLogger keeps Pebble's informational chatter out of the server log.
-type quietLogger struct{}
+// pebbleLogger keeps Pebble's informational chatter (flushes, compactions)
+// out of the server log and sends its errors to slog.
+type pebbleLogger struct{ log *slog.Logger }
 
-func (quietLogger) Infof(string, ...any)      {}
-func (quietLogger) Errorf(f string, a ...any) { fmt.Printf("pebble: "+f+"\n", a...) }
-func (quietLogger) Fatalf(f string, a ...any) { panic(fmt.Sprintf("pebble: "+f, a...)) }
+func (pebbleLogger) Infof(string, ...any) {}
+func (l pebbleLogger) Errorf(f string, a ...any) {
+	l.log.Error(fmt.Sprintf(f, a...), "component", "pebble")
+}
+func (pebbleLogger) Fatalf(f string, a ...any) { panic(fmt.Sprintf("pebble: "+f, a...)) }

@@ -1,6 +1,8 @@
 // Package storetest is the conformance suite every chunkstore.Backend runs:
-// the same cases, through the Store, against the embedded and the Cassandra
-// backends, so both keep the same semantics.
+// the same cases, through the Store (what users see) and, for damage and
+// crash states, straight through the Backend, against the embedded and the
+// Cassandra backends, so both keep the same semantics. Real databases only:
+// the embedded backend on a temp folder, Cassandra on a fresh keyspace.
 package storetest
 
 import (
@@ -12,13 +14,15 @@ import (
 	"math/rand"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/mediaedge/mediaedge/chunkstore"
 )
 
-// Opener opens a new Backend on the same data each call.
-type Opener func() chunkstore.Backend
+// Opener opens a new Backend on the same data each call (a "restart": the
+// suite closes the Store over the previous one first). It is an alias, not a
+// defined type, so that callers may write the open function either as
+// func(*testing.T) storetest.Opener or as func(*testing.T) func() chunkstore.Backend.
+type Opener = func() chunkstore.Backend
 
 const small = 256 << 10 // the chunk size of most cases: small keeps them quick
 
@@ -40,8 +44,24 @@ func randBytes(n int, seed int64) []byte {
 	return b
 }
 
-// Run runs every case. open gives, per test, a function that opens a new
-// Backend on one database (the suite closes what it opens).
+// Run runs every case, one after another (none is parallel). open is called
+// once per case and gives a function that opens a new Backend on that case's
+// database each time it is called: a second call simulates a restart (the
+// suite has closed the Store over the first backend by then). The database
+// may be fresh per case or shared by all of them and by other tests: ids are
+// random, and no case assumes ScanFiles or ScanUploads sees only its own
+// rows. The suite closes every Store it opens, and the Store closes its
+// backend. Expiry cases sweep with a clock moved hours ahead, which also
+// expires other tests' idle uploads in a shared database.
+//
+// Cases: sizes 0, 1, chunk-1, chunk, chunk+1, 3 chunks+17 and 64 MiB (not
+// with -short); random ReadAt and Seek+Read against the original bytes; not
+// found; a flipped byte gives ErrCorrupt; delete, restart and sweep; an
+// interrupted delete finished by the sweeper; 16 concurrent writers and 16
+// concurrent uploads; uploads resumed after a restart, with small appends
+// across chunk boundaries, interrupted appends keeping their bytes, Verify
+// failures discarding them, offset mismatch, size limits, deferred length;
+// expiry, terminate, concatenation; derived records and the claim race.
 func Run(t *testing.T, open func(t *testing.T) Opener) {
 	ctx := context.Background()
 	store := func(t *testing.T, cs int) *chunkstore.Store {
@@ -177,8 +197,8 @@ func Run(t *testing.T, open func(t *testing.T) Opener) {
 	})
 
 	t.Run("delete and sweep", func(t *testing.T) {
-		b := open(t)()
-		s := newStore(t, b, small)
+		reopen := open(t)
+		s := newStore(t, reopen(), small)
 		f, err := s.Put(ctx, bytes.NewReader(randBytes(2*small+1, 4)), chunkstore.PutOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -192,9 +212,10 @@ func Run(t *testing.T, open func(t *testing.T) Opener) {
 		if _, err := s.Open(ctx, f.ID); !errors.Is(err, chunkstore.ErrNotFound) {
 			t.Fatalf("open after delete: %v", err)
 		}
-		// Close waits for the background delete; a sweep finishes any leftover.
+		// Close waits for the background delete; a sweep after a restart
+		// finishes any leftover.
 		s.Close()
-		s = newStore(t, open(t)(), small)
+		s = newStore(t, reopen(), small)
 		defer s.Close()
 		if _, err := s.SweepOnce(ctx); err != nil {
 			t.Fatal(err)
@@ -244,6 +265,7 @@ func Run(t *testing.T, open func(t *testing.T) Opener) {
 	})
 
 	runUploads(t, open)
+	runLifecycle(t, open)
 }
 
 func checkRead(t *testing.T, s *chunkstore.Store, id string, want []byte) {
@@ -285,5 +307,3 @@ func (f *failAfter) Read(p []byte) (int, error) {
 	f.n -= k
 	return k, err
 }
-
-var _ = time.Second

@@ -73,6 +73,22 @@ func TestKillDuringUploads(t *testing.T) {
 			watchMedia(watchCtx, t, srv.url(), stateDir, sizeOf, &violations, &seen)
 		}()
 
+		// Every request the clients send, so the test can tell a resume
+		// (HEAD, then PATCH from the offset) from a restart (a new POST).
+		var afterRestart atomic.Bool
+		var postsAfter, headsAfter atomic.Int32
+		hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if afterRestart.Load() {
+				switch r.Method {
+				case http.MethodPost:
+					postsAfter.Add(1)
+				case http.MethodHead:
+					headsAfter.Add(1)
+				}
+			}
+			return http.DefaultTransport.RoundTrip(r)
+		})}
+
 		ids := make([]string, len(jobs))
 		errs := make([]error, len(jobs))
 		var wg sync.WaitGroup
@@ -81,7 +97,7 @@ func TestKillDuringUploads(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				c := &tus.Client{Endpoint: srv.url() + "/files/", Token: token, ChunkSize: 256 << 10,
-					StateDir: stateDir, Backoff: 100 * time.Millisecond, MaxRetries: 12}
+					StateDir: stateDir, Backoff: 100 * time.Millisecond, MaxRetries: 12, HTTP: hc}
 				var last int64
 				ids[i], errs[i] = c.Upload(ctx, j.file, func(done, _ int64) {
 					if done > last {
@@ -95,6 +111,7 @@ func TestKillDuringUploads(t *testing.T) {
 		case <-killed:
 			srv.kill()
 			t.Logf("killed the server at %d of %d bytes", acked.Load(), total)
+			afterRestart.Store(true)
 			srv.start()
 		case <-ctx.Done():
 			t.Fatal("the uploads never reached the kill point")
@@ -110,6 +127,15 @@ func TestKillDuringUploads(t *testing.T) {
 			}
 			checkMedia(t, srv.url(), ids[i], j.sum)
 		}
+		// Every upload was created before the kill (a third of the bytes
+		// were in), so after it each one resumes: no POST starts one again.
+		if n := postsAfter.Load(); n != 0 {
+			t.Errorf("%d uploads started again after the restart instead of resuming", n)
+		}
+		if headsAfter.Load() == 0 {
+			t.Error("no client asked HEAD for its offset after the restart")
+		}
+		t.Logf("after the restart: %d HEADs, %d POSTs", headsAfter.Load(), postsAfter.Load())
 		t.Logf("the watcher saw /m/{id} answer 200 %d times while the clients still remembered the upload", seen.Load())
 		if v := violations.Load(); v > 0 {
 			t.Errorf("%d times /m/{id} answered 200 for an upload that had not ended", v)
@@ -171,3 +197,7 @@ func watchMedia(ctx context.Context, t *testing.T, base, stateDir string, sizeOf
 		}
 	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
