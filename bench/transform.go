@@ -37,7 +37,7 @@ func DefaultTransformConfig() TransformConfig {
 
 // transformCase is one source and one equivalent request per target.
 type transformCase struct {
-	name, file, srcType string
+	name, file string
 	make                []string // ffmpeg arguments that write file
 	ours                func(id string, w int) string
 	imaginary           func(w int) string

@@ -116,7 +116,7 @@ func (m *memFS) Remove(name string) error {
 	if !ok {
 		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
 	}
-	if n.dir != nil && len(n.dir) > 0 {
+	if len(n.dir) > 0 {
 		return &fs.PathError{Op: "remove", Path: name, Err: errors.New("directory not empty")}
 	}
 	delete(dir.dir, base)
