@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 )
 
 // Result is an encoded rendition.
@@ -61,8 +62,14 @@ func (j *job) run(ctx context.Context) (Result, error) {
 	if q == 0 {
 		q = j.cfg.Quality[j.format]
 	}
+	if d, ok := ctx.Deadline(); ok {
+		j.img.setDeadline(time.Until(d))
+	}
 	data, err := j.img.save(j.format, q)
 	if err != nil {
+		if ctx.Err() != nil {
+			return Result{}, ErrTimeout // killed at the deadline
+		}
 		return Result{}, err
 	}
 	frames := 1
@@ -88,10 +95,15 @@ func (j *job) probe() error {
 	}
 	j.format = j.spec.Format
 	if j.format == "" {
-		j.format = FormatOf(j.srcType)
+		// The source's own format, from its magic bytes (the loader libvips
+		// picked), never from a client-supplied type.
+		j.format, _ = sourceFormat(h.loader)
+		if j.format == "avif" && (j.srcType == "image/heic" || j.srcType == "image/heif") {
+			j.format = "" // HEIC shares AVIF's loader, but browsers cannot show it
+		}
 	}
 	if j.format == "" {
-		// A source we can read but not write (TIFF, HEIC, BMP...): JPEG.
+		// A source we can read but not write (TIFF, HEIC, JPEG XL): JPEG.
 		j.format = "jpg"
 	}
 	if j.format == "mp4" {
@@ -123,7 +135,7 @@ func (j *job) resize() error {
 	sw, sh := j.oriented()
 	var err error
 	load := func(w, h int, size, crop int) error {
-		j.img, err = thumbnail(j.src, w, h, size, crop, j.animated)
+		j.img, err = thumbnail(j.src, w, h, size, crop, j.animated, j.hdr.icc)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/h2non/bimg"
@@ -72,14 +73,39 @@ func (im *vimage) replace(out *C.VipsImage, rc C.int, op string) error {
 
 type header struct {
 	width, height, pages, orientation int
-	loader                            string
+	icc                               bool   // carries an embedded colour profile
+	loader                            string // libvips' loader class, e.g. VipsForeignLoadJpegBuffer
+}
+
+// readable lists the loaders a transform may use, by a word of their class
+// name. libvips on Debian also reaches ImageMagick (magickload), PDF, SVG,
+// FITS, Matlab and more: a CDN that decodes whatever bytes a user uploads
+// through those has ImageTragick-class exposure for no benefit, so they are
+// refused (ErrUnsupported) before anything is decoded, as imgproxy does.
+// The check is local rather than vips_operation_block_set, which would
+// change libvips for every package in the process.
+var readable = []struct{ word, format string }{
+	{"jpeg", "jpg"}, {"png", "png"}, {"webp", "webp"}, {"gif", "gif"},
+	{"heif", "avif"}, {"tiff", ""}, {"jxl", ""},
+}
+
+// sourceFormat names the loader's output format ("" when we cannot write it)
+// and whether the loader is allowed at all.
+func sourceFormat(loader string) (format string, ok bool) {
+	l := strings.ToLower(loader)
+	for _, r := range readable {
+		if strings.Contains(l, r.word) {
+			return r.format, true
+		}
+	}
+	return "", false
 }
 
 // probe reads only the header: dimensions, page count, orientation, loader.
 func probe(buf []byte) (header, error) {
-	var w, h, pages, orient C.int
+	var w, h, pages, orient, icc C.int
 	var loader *C.char
-	rc := C.me_probe(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), &w, &h, &pages, &orient, &loader)
+	rc := C.me_probe(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), &w, &h, &pages, &orient, &icc, &loader)
 	runtime.KeepAlive(buf)
 	switch rc {
 	case 0:
@@ -89,7 +115,11 @@ func probe(buf []byte) (header, error) {
 	default:
 		return header{}, errors.Join(ErrCorruptImage, vipsError("header"))
 	}
-	return header{width: int(w), height: int(h), pages: int(pages), orientation: int(orient), loader: C.GoString(loader)}, nil
+	hdr := header{width: int(w), height: int(h), pages: int(pages), orientation: int(orient), icc: icc != 0, loader: C.GoString(loader)}
+	if _, ok := sourceFormat(hdr.loader); !ok {
+		return header{}, fmt.Errorf("%w: loader %s is not allowed", ErrUnsupported, hdr.loader)
+	}
+	return hdr, nil
 }
 
 // vips size and interesting enums (VipsSize, VipsInteresting).
@@ -106,18 +136,28 @@ const (
 
 // thumbnail is libvips' fast path: shrink-on-load, EXIF auto-rotation, ICC
 // import to sRGB, and an optional "interesting" crop, in one call.
-func thumbnail(buf []byte, w, h int, size, crop int, allPages bool) (*vimage, error) {
+func thumbnail(buf []byte, w, h int, size, crop int, allPages, exportSRGB bool) (*vimage, error) {
 	var out *C.VipsImage
-	ap := C.int(0)
-	if allPages {
-		ap = 1
-	}
-	rc := C.me_thumbnail(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), &out, C.int(w), C.int(h), C.int(size), C.int(crop), ap)
+	rc := C.me_thumbnail(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), &out, C.int(w), C.int(h), C.int(size), C.int(crop),
+		cbool(allPages), cbool(exportSRGB))
 	runtime.KeepAlive(buf)
 	if rc != 0 {
 		return nil, errors.Join(ErrCorruptImage, vipsError("thumbnail"))
 	}
 	return &vimage{p: out}, nil
+}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// setDeadline makes libvips abandon the evaluation of im (which happens in
+// save) once d has passed; see me_set_deadline.
+func (im *vimage) setDeadline(d time.Duration) {
+	C.me_set_deadline(im.p, C.gint64(d.Microseconds()))
 }
 
 func (im *vimage) srgb() error {
