@@ -38,11 +38,11 @@ func DefaultTransformConfig() TransformConfig {
 // transformCase is one source and one equivalent request per target.
 type transformCase struct {
 	name, file string
-	make                []string // ffmpeg arguments that write file
-	ours                func(id string, w int) string
-	imaginary           func(w int) string
-	imgproxy            func(w int) string
-	width               int
+	make       []string // ffmpeg arguments that write file
+	ours       func(id string, w int) string
+	imaginary  func(w int) string
+	imgproxy   func(w int) string
+	width      int
 }
 
 func transformCases() []transformCase {
