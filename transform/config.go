@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"slices"
 	"time"
 )
+
+// outputFormats are the formats the pipeline encodes (mp4 is transform/video's).
+var outputFormats = []string{"jpg", "png", "webp", "avif", "gif"}
 
 // Config holds the limits and options of image transforms.
 type Config struct {
@@ -23,7 +27,9 @@ type Config struct {
 	QueueLen int
 	// Timeout bounds one transform, waiting included.
 	Timeout time.Duration
-	// Quality is the default q per output format.
+	// Quality is the default q per output format (jpg, png, webp, avif, gif;
+	// every one must be set). PNG and GIF are lossless here: their value only
+	// keeps q=100 from splitting the cache.
 	Quality map[string]int
 	// Presets are named parameter sets: "thumb" -> "w=200&h=200&fit=crop".
 	Presets map[string]string
@@ -68,9 +74,14 @@ func (c Config) Validate() error {
 	if c.Timeout <= 0 {
 		errs = append(errs, errors.New("timeout must be positive"))
 	}
-	for f, q := range c.Quality {
-		if q < 1 || q > 100 {
-			errs = append(errs, fmt.Errorf("quality for %s: %d not in 1..100", f, q))
+	for _, f := range outputFormats {
+		if q, ok := c.Quality[f]; !ok || q < 1 || q > 100 {
+			errs = append(errs, fmt.Errorf("default quality for %s: %d not in 1..100", f, q))
+		}
+	}
+	for f := range c.Quality {
+		if !slices.Contains(outputFormats, f) {
+			errs = append(errs, fmt.Errorf("default quality for %q: not an output format", f))
 		}
 	}
 	for name, q := range c.Presets {

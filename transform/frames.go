@@ -55,7 +55,7 @@ func Frames(ctx context.Context, cfg Config, src []byte, w, h int, bg string, em
 	if h == 0 {
 		h = hdr.height
 	}
-	im, err := thumbnail(src, w, h, sizeDown, interestingNone, true, hdr.icc)
+	im, err := thumbnail(src, w, h, sizeDown, interestingNone, true, hdr.icc, 0)
 	if err != nil {
 		return info, err
 	}

@@ -27,8 +27,7 @@ type job struct {
 	format   string // output format
 	animated bool   // output keeps every frame
 	img      *vimage
-	frameW   int
-	frameH   int
+	killed   bool // libvips was stopped mid-save by the deadline
 }
 
 // step is one stage of the pipeline; the deadline is checked between steps
@@ -68,7 +67,8 @@ func (j *job) run(ctx context.Context) (Result, error) {
 	data, err := j.img.save(j.format, q)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Result{}, ErrTimeout // killed at the deadline
+			j.killed = true
+			return Result{}, ErrTimeout
 		}
 		return Result{}, err
 	}
@@ -124,8 +124,6 @@ func (j *job) oriented() (int, int) {
 	return j.hdr.width, j.hdr.height
 }
 
-const huge = 10_000_000 // VIPS_MAX_COORD: "no limit" for one side of a thumbnail
-
 // resize applies w, h, dpr and fit. Everything goes through libvips'
 // thumbnail (shrink-on-load, auto-rotate, sRGB); gravity crops that thumbnail
 // cannot do (sides, focal point) resize to cover and then extract.
@@ -135,21 +133,25 @@ func (j *job) resize() error {
 	sw, sh := j.oriented()
 	var err error
 	load := func(w, h int, size, crop int) error {
-		j.img, err = thumbnail(j.src, w, h, size, crop, j.animated, j.hdr.icc)
+		j.img, err = thumbnail(j.src, w, h, size, crop, j.animated, j.hdr.icc, j.jpegShrink(w, h, size, crop))
 		if err != nil {
 			return err
 		}
 		return j.img.srgb()
 	}
+	// A side the request leaves open is still bounded by MaxOutputSide: w=8192
+	// on a 100x50000 strip would otherwise ask for 8192x4096000 pixels. The
+	// picture then fits inside w x MaxOutputSide instead.
+	limit := j.cfg.MaxOutputSide
 	switch {
 	case W == 0 && H == 0:
-		return load(sw, sh, sizeDown, interestingNone)
+		return load(min(sw, limit), min(sh, limit), sizeDown, interestingNone)
 	case W == 0 || H == 0 || s.Fit == FitClip || s.Fit == FitMax || (s.Fit == FitFill && (W == 0 || H == 0)):
 		if W == 0 {
-			W = huge
+			W = limit
 		}
 		if H == 0 {
-			H = huge
+			H = limit
 		}
 		size := sizeBoth
 		if s.Fit == FitMax {
@@ -202,6 +204,28 @@ func (j *job) resize() error {
 	return j.cropTo(W, H)
 }
 
+// jpegShrink picks the JPEG shrink-on-load factor for a thumbnail into a
+// w x h box: the largest of 8, 4, 2 that does not go below the final size
+// (the scale vips_thumbnail will apply: cover for crops and forced sizes,
+// fit inside otherwise). 0 for other formats.
+func (j *job) jpegShrink(w, h, size, crop int) int {
+	if !strings.Contains(strings.ToLower(j.hdr.loader), "jpeg") {
+		return 0
+	}
+	sw, sh := j.oriented()
+	fx, fy := float64(sw)/float64(w), float64(sh)/float64(h)
+	f := math.Max(fx, fy)
+	if crop != interestingNone || size == sizeForce {
+		f = math.Min(fx, fy)
+	}
+	for _, s := range []int{8, 4, 2} {
+		if f >= float64(s) {
+			return s
+		}
+	}
+	return 0
+}
+
 // cropTo extracts a w x h box at the spec's gravity or focal point.
 func (j *job) cropTo(w, h int) error {
 	fx, fy := 0.5, 0.5
@@ -232,23 +256,26 @@ func (j *job) cropTo(w, h int) error {
 	})
 }
 
-// effects applies blur, sharpen, rotation and flips.
+// effects applies blur, sharpen, rotation and flips. All go per frame: a
+// blur over an animation's whole strip would bleed one frame into the next.
 func (j *job) effects() error {
 	s := j.spec
-	if s.Blur > 0 {
-		if err := j.img.blur(float64(s.Blur) / 20); err != nil {
-			return err
-		}
-	}
-	if s.Sharp > 0 {
-		if err := j.img.sharpen(0.5 + float64(s.Sharp)/50); err != nil {
-			return err
-		}
-	}
-	if s.Rot == 0 && s.Flip == "" {
+	if s.Blur == 0 && s.Sharp == 0 && s.Rot == 0 && s.Flip == "" {
 		return nil
 	}
 	return j.perFrame(func(f *vimage) error {
+		// imgix's scales: blur 0..2000 maps to a Gaussian sigma of 0..100,
+		// sharp 0..100 to an unsharp-mask sigma of 0.5..2.5.
+		if s.Blur > 0 {
+			if err := f.blur(float64(s.Blur) / 20); err != nil {
+				return err
+			}
+		}
+		if s.Sharp > 0 {
+			if err := f.sharpen(0.5 + float64(s.Sharp)/50); err != nil {
+				return err
+			}
+		}
 		if s.Rot != 0 {
 			if err := f.rotate(s.Rot, s.BG); err != nil {
 				return err

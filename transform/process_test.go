@@ -153,6 +153,7 @@ func TestProcessSizesAndFormats(t *testing.T) {
 		{"w=100&blur=100&sharp=50&rot=90&flip=hv", "jpeg", 75, 100},
 		{"w=100&rot=45&bg=000", "jpeg", 124, 124},
 	}
+
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
 			r, err := run(t, p, src, "image/jpeg", "", tt.query, "")
@@ -164,6 +165,36 @@ func TestProcessSizesAndFormats(t *testing.T) {
 				t.Fatalf("got %s %dx%d, want %s %dx%d", typ, w, h, tt.wantType, tt.w, tt.h)
 			}
 		})
+	}
+}
+
+// TestOpenSideBounded: a side the request leaves open stays within
+// MaxOutputSide: w=800 on a 40x2000 strip would be 800x40000 pixels; it fits
+// inside 800x8192 instead. With no size at all, a source wider than the
+// limit is shrunk to it.
+func TestOpenSideBounded(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxOutputSide = 1000
+	p, err := NewProcessor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		src   []byte
+		query string
+		w, h  int
+	}{
+		{photo(t, 40, 200), "w=800", 200, 1000},
+		{photo(t, 1600, 400), "fm=png", 1000, 250},
+		{photo(t, 1600, 400), "h=300", 1000, 250},
+	} {
+		r, err := run(t, p, tt.src, "", "", tt.query, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, w, h := meta(t, r.Data); w != tt.w || h != tt.h {
+			t.Errorf("%s: %dx%d, want %dx%d", tt.query, w, h, tt.w, tt.h)
+		}
 	}
 }
 
@@ -340,46 +371,44 @@ func TestBusyAndTimeout(t *testing.T) {
 }
 
 // TestCloseToVipsThumbnail compares our 200 px rendition with the vips CLI's
-// on the same input: mean absolute difference per channel must be small.
+// on the same input (a generated picture and a real photo that needs
+// rotating and carries a colour profile): the mean absolute difference per
+// channel must be small.
 func TestCloseToVipsThumbnail(t *testing.T) {
-	if _, err := exec.LookPath("vips"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("vips CLI (libvips-tools) missing")
-		}
-		t.Skip("vips CLI (libvips-tools) missing")
-	}
+	vipsCLI(t)
 	p := newProc(t)
-	src := photo(t, 1200, 800)
-	dir := t.TempDir()
-	in := filepath.Join(dir, "in.jpg")
-	if err := os.WriteFile(in, src, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ref := filepath.Join(dir, "ref.png")
-	if out, err := exec.Command("vips", "thumbnail", in, ref, "200").CombinedOutput(); err != nil {
-		t.Fatalf("vips thumbnail: %v %s", err, out)
-	}
-	refBytes, _ := os.ReadFile(ref)
-	r, err := run(t, p, src, "image/jpeg", "", "w=200&fm=png", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := png.Decode(bytes.NewReader(r.Data))
-	b, _ := png.Decode(bytes.NewReader(refBytes))
-	if a.Bounds() != b.Bounds() {
-		t.Fatalf("sizes differ: %v vs %v", a.Bounds(), b.Bounds())
-	}
-	var sum, n float64
-	for y := a.Bounds().Min.Y; y < a.Bounds().Max.Y; y++ {
-		for x := a.Bounds().Min.X; x < a.Bounds().Max.X; x++ {
-			r1, g1, b1, _ := a.At(x, y).RGBA()
-			r2, g2, b2, _ := b.At(x, y).RGBA()
-			sum += absf(float64(r1)-float64(r2)) + absf(float64(g1)-float64(g2)) + absf(float64(b1)-float64(b2))
-			n += 3
-		}
-	}
-	if mad := sum / n / 257; mad > 4 {
-		t.Fatalf("mean absolute difference %.2f/255 from vips thumbnail", mad)
+	for _, tt := range []struct {
+		name string
+		src  []byte
+		icc  bool // convert the embedded profile to sRGB, as we do
+	}{
+		{"generated", photo(t, 1200, 800), false},
+		{"camera", readTestdata(t, "landscape_6.jpg"), true},
+	} {
+		src := tt.src
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in := filepath.Join(dir, "in.jpg")
+			if err := os.WriteFile(in, src, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ref := filepath.Join(dir, "ref.png")
+			args := []string{"thumbnail", in, ref + "[strip]", "200"}
+			if tt.icc {
+				args = append(args, "--export-profile", "srgb")
+			}
+			if out, err := exec.Command("vips", args...).CombinedOutput(); err != nil {
+				t.Fatalf("vips thumbnail: %v %s", err, out)
+			}
+			refBytes, _ := os.ReadFile(ref)
+			r, err := run(t, p, src, "image/jpeg", "", "w=200&fm=png", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mad := meanAbsDiff(t, r.Data, refBytes); mad > 2 {
+				t.Fatalf("mean absolute difference %.2f/255 from vips thumbnail", mad)
+			}
+		})
 	}
 }
 
@@ -405,4 +434,20 @@ func absf(v float64) float64 {
 		return -v
 	}
 	return v
+}
+
+// BenchmarkProcess: a 2400x1600 JPEG to an 800 px WebP, the common case.
+func BenchmarkProcess(b *testing.B) {
+	p := newProc(b)
+	src := photo(b, 2400, 1600)
+	spec, err := Parse(p.Config(), "", mustQuery(b, "w=800&fm=webp"), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		if _, err := p.Process(context.Background(), src, "image/jpeg", spec); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

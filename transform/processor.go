@@ -27,13 +27,17 @@ func NewProcessor(cfg Config) (*Processor, error) {
 // Config returns the processor's configuration (for Parse and Verify).
 func (p *Processor) Config() Config { return p.cfg }
 
-// Process renders src (of content type srcType) as spec asks. It waits for a
-// worker at most until the deadline (cfg.Timeout, or ctx's if sooner) and
-// returns ErrBusy at once when QueueLen requests are already waiting.
+// Process renders src as spec asks. The source format is read from the bytes
+// (libvips' loader), never trusted from the client; srcType (the stored
+// content type, may be "") only tells HEIC from AVIF, which share a loader,
+// when no output format was asked for. It waits for a worker at most until
+// the deadline (cfg.Timeout, or ctx's if sooner) and returns ErrBusy at once
+// when QueueLen requests are already waiting.
 //
-// On timeout the caller gets ErrTimeout at the deadline; the worker finishes
-// its current libvips call (those are not interruptible), sees the cancelled
-// context between steps and stops, so its slot frees soon after.
+// On timeout the caller gets ErrTimeout at the deadline. The worker sees the
+// cancelled context between steps; inside the save, where libvips does the
+// real work, the deadline is handed to libvips, which abandons the
+// computation (see setDeadline), so the slot frees soon after.
 func (p *Processor) Process(ctx context.Context, src []byte, srcType string, spec Spec) (Result, error) {
 	if len(src) == 0 {
 		return Result{}, ErrCorruptImage

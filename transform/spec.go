@@ -294,6 +294,9 @@ func Parse(cfg Config, ext string, q url.Values, accept string) (Spec, error) {
 	if s.Quality > 0 && s.Format != "" && cfg.Quality[s.Format] == s.Quality {
 		s.Quality = 0 // the default spelled out must not split the cache
 	}
+	if s.Format == "png" || s.Format == "gif" {
+		s.Quality = 0 // lossless encoders here: q changes no byte, so no key either
+	}
 	if s.Blur, err = intParam(q, "blur", 0, 2000); err != nil {
 		return Spec{}, err
 	}

@@ -3,6 +3,7 @@ package transform
 import (
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -35,6 +36,9 @@ func TestParseKeys(t *testing.T) {
 		{"", "fm=jpeg", "", "fm=jpg", false},
 		{"", "fm=webp&q=80", "", "fm=webp", false}, // the default quality spelled out
 		{"", "fm=webp&q=70", "", "fm=webp&q=70", false},
+		{"", "fm=png&q=70", "", "fm=png", false}, // lossless: q changes nothing
+		{"", "q=70&dpr=1.0&fit=clip&w=10&crop=left", "", "w=10&q=70", false},
+		{"", "w=10&fm=avif&q=60", "", "w=10&fm=avif", false},
 		{"", "bg=fff", "", "bg=ffffffff", false},
 		{"", "bg=ffffff", "", "bg=ffffffff", false},
 		{"", "bg=80ff0000", "", "bg=ff000080", false},
@@ -58,6 +62,44 @@ func TestParseKeys(t *testing.T) {
 	}
 }
 
+// TestKeyEquivalence: every URL in a group means the same rendition and must
+// share one cache key, whatever the order and however many defaults are
+// spelled out; different groups must not collide.
+func TestKeyEquivalence(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Presets = map[string]string{"card": "w=400&h=300&fit=crop"}
+	groups := [][]string{
+		{"w=400", "w=400&dpr=1", "dpr=1.00&w=400&fit=clip", "fit=clip&crop=center&w=400", "w=400&crop=entropy", "w=0400"},
+		{"w=400&fm=webp", "fm=webp&w=400&q=80", "q=80&w=400&fm=WEBP", "auto=format&w=400|image/webp"},
+		{"w=400&h=300&fit=crop", "h=300&fit=crop&w=400&crop=center", "p=card", "p=card&fit=crop", "fit=crop&crop=centre&h=300&w=400"},
+		{"w=400&h=300&fit=crop&crop=top,left", "crop=left,top&fit=crop&h=300&w=400", "w=400&h=300&fit=crop&crop=top,left,center"},
+		{"fm=png&w=10", "w=10&fm=png&q=50", "q=100&fm=png&w=10"},
+		{"bg=fff&w=10", "w=10&bg=FFFFFF", "w=10&bg=%23ffffffff"},
+		{"w=10&flip=hv", "flip=vh&w=10"},
+		{"w=200&dpr=2", "dpr=2.0&w=200", "dpr=2.001&w=200"},
+	}
+	seen := map[string]int{}
+	for gi, g := range groups {
+		var first string
+		for i, u := range g {
+			query, accept, _ := strings.Cut(u, "|")
+			s, err := Parse(cfg, "", mustQuery(t, query), accept)
+			if err != nil {
+				t.Fatalf("%s: %v", u, err)
+			}
+			if i == 0 {
+				first = s.Key()
+				if other, ok := seen[first]; ok {
+					t.Errorf("groups %d and %d share key %q", other, gi, first)
+				}
+				seen[first] = gi
+			} else if s.Key() != first {
+				t.Errorf("%s: key %q, want %q (as %s)", u, s.Key(), first, g[0])
+			}
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	cfg := DefaultConfig()
 	tests := []struct{ ext, query, param string }{
@@ -70,6 +112,10 @@ func TestParseErrors(t *testing.T) {
 		{"", "flip=x", "flip"}, {"", "p=nope", "p"}, {"", "zz=1", "zz"}, {"", "w=1&w=2", "w"},
 		{"", "fp-x=0.5", "fp-x"}, {"", "fit=crop&crop=focalpoint&fp-x=2", "fp-x"},
 		{"", "fm=mp4&blur=10", "fm"},
+		{"", "h=8193", "h"}, {"", "h=3000&dpr=3", "dpr"}, {"", "fp-y=0.5", "fp-y"},
+		{"", "fit=crop&crop=focalpoint&fp-y=-0.1", "fp-y"}, {"", "t=-1", "t"}, {"", "t=x", "t"},
+		{"", "blur=-1", "blur"}, {"", "sharp=x", "sharp"}, {"", "q=8.5", "q"}, {"", "rot=1e3", "rot"},
+		{"", "bg=#12", "bg"}, {"", "auto=format,zz", "auto"}, {"", "dpr=Inf", "dpr"},
 	}
 	for _, tt := range tests {
 		_, err := Parse(cfg, tt.ext, mustQuery(t, tt.query), "")
@@ -203,4 +249,18 @@ func cutComma(s string) (string, string, bool) {
 		}
 	}
 	return s, "", false
+}
+
+func BenchmarkParseKey(b *testing.B) {
+	cfg := DefaultConfig()
+	q := mustQuery(b, "w=400&h=300&fit=crop&crop=focalpoint&fp-x=0.3&fp-y=0.6&auto=format&q=70&sharp=10")
+	accept := "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := Parse(cfg, "", q, accept)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = s.Key()
+	}
 }

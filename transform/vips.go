@@ -40,9 +40,15 @@ func initVips() {
 	})
 }
 
+// vipsError collects and clears libvips' error buffer. The buffer is one per
+// process, shared by every worker: vips_error_buffer_copy reads and clears
+// it under libvips' lock, so two failing jobs cannot clear each other's
+// message between a read and a clear (the message may still hold another
+// job's lines; it is for logs, never for clients).
 func vipsError(op string) error {
-	msg := strings.TrimSpace(C.GoString(C.vips_error_buffer()))
-	C.vips_error_clear()
+	p := C.vips_error_buffer_copy()
+	msg := strings.TrimSpace(C.GoString(p))
+	C.g_free(C.gpointer(p))
 	return fmt.Errorf("vips %s: %s", op, msg)
 }
 
@@ -136,10 +142,18 @@ const (
 
 // thumbnail is libvips' fast path: shrink-on-load, EXIF auto-rotation, ICC
 // import to sRGB, and an optional "interesting" crop, in one call.
-func thumbnail(buf []byte, w, h int, size, crop int, allPages, exportSRGB bool) (*vimage, error) {
+// jpegShrink > 1 decodes a JPEG at that fraction first (see
+// me_thumbnail_jpeg); 0 or 1 leaves shrink-on-load to libvips.
+func thumbnail(buf []byte, w, h int, size, crop int, allPages, exportSRGB bool, jpegShrink int) (*vimage, error) {
 	var out *C.VipsImage
-	rc := C.me_thumbnail(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), &out, C.int(w), C.int(h), C.int(size), C.int(crop),
-		cbool(allPages), cbool(exportSRGB))
+	var rc C.int
+	if jpegShrink > 1 {
+		rc = C.me_thumbnail_jpeg(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), &out, C.int(w), C.int(h), C.int(size), C.int(crop),
+			C.int(jpegShrink), cbool(exportSRGB))
+	} else {
+		rc = C.me_thumbnail(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), &out, C.int(w), C.int(h), C.int(size), C.int(crop),
+			cbool(allPages), cbool(exportSRGB))
+	}
 	runtime.KeepAlive(buf)
 	if rc != 0 {
 		return nil, errors.Join(ErrCorruptImage, vipsError("thumbnail"))

@@ -37,6 +37,26 @@ static int me_thumbnail(const void *buf, size_t len, VipsImage **out, int w, int
 		"option_string", opts, NULL);
 }
 
+// me_thumbnail_jpeg decodes a JPEG at 1/shrink with libjpeg's DCT scaling,
+// then hands it to vips_thumbnail_image for the rest (rotation, colour,
+// resize, crop). vips_thumbnail alone keeps a factor of two above the target
+// (4000 px to 800 px decodes at 2000 px); bimg and imgproxy shrink all the
+// way, which measured 20% faster on 12 MP photos for a mean difference under
+// 1/255 in the result.
+static int me_thumbnail_jpeg(const void *buf, size_t len, VipsImage **out, int w, int h, int size, int crop, int shrink, int export_srgb) {
+	VipsImage *in;
+	if (vips_jpegload_buffer((void *)buf, len, &in, "shrink", shrink, "fail_on", VIPS_FAIL_ON_TRUNCATED,
+			"access", VIPS_ACCESS_SEQUENTIAL, NULL))
+		return 1;
+	int rc;
+	if (export_srgb)
+		rc = vips_thumbnail_image(in, out, w, "height", h, "size", size, "crop", crop, "export_profile", "srgb", NULL);
+	else
+		rc = vips_thumbnail_image(in, out, w, "height", h, "size", size, "crop", crop, NULL);
+	g_object_unref(in);
+	return rc;
+}
+
 // Deadlines. libvips is demand-driven: the real work happens when the saver
 // pulls pixels, inside one C call that Go cannot interrupt. An "eval" handler
 // on the final image (the saver's pipeline reports progress through it)
@@ -125,12 +145,16 @@ static int me_has_alpha(VipsImage *in) { return vips_image_hasalpha(in); }
 
 // Formats: 1 jpg, 2 png, 3 webp, 4 avif, 5 gif. AVIF uses effort 1 (libaom
 // speed 8), as imgproxy ships: higher efforts cost several times the CPU for
-// a few percent of bytes, and AVIF is by far the slowest encoder.
+// a few percent of bytes, and AVIF is by far the slowest encoder. WebP uses
+// effort 5: measured on an 800 px photo, 5% fewer bytes than libvips'
+// default 4 for about 5% more time per request (the 12 MP decode dominates);
+// effort 6 saved 3% more but cost 35% of throughput. JPEG uses optimized
+// Huffman tables: a few percent smaller for little CPU.
 static int me_save(VipsImage *in, void **buf, size_t *len, int format, int q) {
 	switch (format) {
 	case 1: return vips_jpegsave_buffer(in, buf, len, "Q", q, "strip", TRUE, "optimize_coding", TRUE, NULL);
 	case 2: return vips_pngsave_buffer(in, buf, len, "compression", 6, "strip", TRUE, NULL);
-	case 3: return vips_webpsave_buffer(in, buf, len, "Q", q, "strip", TRUE, "effort", 4, NULL);
+	case 3: return vips_webpsave_buffer(in, buf, len, "Q", q, "strip", TRUE, "effort", 5, NULL);
 	case 4: return vips_heifsave_buffer(in, buf, len, "Q", q, "strip", TRUE, "compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort", 1, NULL);
 	case 5: return vips_gifsave_buffer(in, buf, len, "strip", TRUE, NULL);
 	}
