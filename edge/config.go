@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"time"
 )
 
@@ -14,6 +15,9 @@ type Config struct {
 	// MetricsListen, when set, serves /metrics on its own listener instead of
 	// the public one (so scrapes need not be exposed to the internet).
 	MetricsListen string
+	// Pprof mounts net/http/pprof at /debug/pprof/ on the metrics listener
+	// (never on the public one); it needs MetricsListen.
+	Pprof bool
 	// PublicURL prefixes the URLs returned to uploaders; default http://Listen.
 	PublicURL string
 	// UploadTokens are the bearer tokens accepted for uploads and deletes;
@@ -29,6 +33,11 @@ type Config struct {
 	// the deadline is pushed forward as bytes arrive, so a slow but live
 	// client keeps going and a stalled one is cut.
 	BodyReadTimeout time.Duration
+	// SendTimeout cuts a response whose client takes no bytes for this long
+	// (nginx's send_timeout). It bounds the gap between writes, not the
+	// whole response, so a slow but live download of a large video goes on.
+	// 0 disables it.
+	SendTimeout time.Duration
 	// StatCacheTTL is how long a file's metadata row is kept in memory (0
 	// disables): a delete made on another edge is seen within it.
 	StatCacheTTL time.Duration
@@ -46,6 +55,7 @@ func DefaultConfig() Config {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		BodyReadTimeout:   60 * time.Second,
+		SendTimeout:       60 * time.Second,
 		ShutdownTimeout:   30 * time.Second,
 		CacheMaxOriginal:  64 << 20,
 		StatCacheTTL:      5 * time.Second,
@@ -63,6 +73,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("metrics-listen %q: %w", c.MetricsListen, err))
 		}
 	}
+	if c.Pprof && c.MetricsListen == "" {
+		errs = append(errs, errors.New("pprof: needs metrics-listen (profiles are never served on the public listener)"))
+	}
 	if c.MaxUploadSize <= 0 {
 		errs = append(errs, fmt.Errorf("max-upload-size %d: must be positive", c.MaxUploadSize))
 	}
@@ -71,8 +84,28 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("upload-token #%d: at least 16 characters", i+1))
 		}
 	}
-	if c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.BodyReadTimeout <= 0 || c.ShutdownTimeout <= 0 {
-		errs = append(errs, errors.New("timeouts must be positive"))
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"read-header-timeout", c.ReadHeaderTimeout}, {"idle-timeout", c.IdleTimeout},
+		{"body-read-timeout", c.BodyReadTimeout}, {"shutdown-timeout", c.ShutdownTimeout}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s %s: must be positive", d.name, d.v))
+		}
+	}
+	if c.SendTimeout < 0 {
+		errs = append(errs, fmt.Errorf("send-timeout %s: must not be negative (0 disables it)", c.SendTimeout))
+	}
+	if c.StatCacheTTL < 0 {
+		errs = append(errs, fmt.Errorf("stat-cache-ttl %s: must not be negative (0 disables it)", c.StatCacheTTL))
+	}
+	if c.CacheMaxOriginal < 0 {
+		errs = append(errs, fmt.Errorf("cache-max-original %d: must not be negative", c.CacheMaxOriginal))
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("public-url %q: want an absolute http(s) URL", c.PublicURL))
+		}
 	}
 	return errors.Join(errs...)
 }

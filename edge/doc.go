@@ -19,5 +19,30 @@
 //   - Errors go through httperr.Write: JSON, no internal detail on a 5xx.
 //
 // Uploads and deletes need `Authorization: Bearer <token>`; reads are open.
-// Tokens are compared in constant time.
+// Tokens are compared in constant time, against every configured token
+// without an early exit. The owner recorded with an upload is the token's
+// position ("token1"), never the token, so rotating a token's value keeps its
+// uploads' owner.
+//
+// Routes (Go 1.22 ServeMux patterns): GET|HEAD /m/{id} (the id may carry a
+// format extension, /m/{id}.webp), GET /m/{id}/info, DELETE /m/{id},
+// GET|HEAD /m/{id}/hls/{name}, POST /upload, /files/ (the tus handler),
+// /healthz, /readyz, /metrics. A request for /m/{id} with query parameters or
+// an extension goes to the MediaHandler seam (the transform Renderer); with
+// none configured it is a 400 naming the parameter, never a silent original.
+//
+// Timeouts, after nginx: the header read is bounded (ReadHeaderTimeout,
+// against slowloris); upload bodies are bounded per read, not per request
+// (BodyReadTimeout, the deadline pushed as bytes arrive: a 5 GiB upload over
+// a slow link is fine, a stalled one is cut); responses likewise per write
+// (SendTimeout, nginx's send_timeout: a client that stops reading a video
+// frees its goroutine and chunk reader). http.Server's ReadTimeout and
+// WriteTimeout bound whole requests and would cut large transfers, so they
+// stay unset. Shutdown ends hanging tus PATCHes first (their bytes are kept,
+// the client resumes), then drains other requests for ShutdownTimeout.
+//
+// Metrics go to the registry passed in, never the global one. *Metrics is
+// made by the composition root (NewMetrics) and shared with the tus handler,
+// whose hook interfaces it satisfies; store latency is observed by a wrapper
+// over the Store interface, so every store call the edge makes is timed.
 package edge

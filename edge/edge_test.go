@@ -29,7 +29,9 @@ type env struct {
 	ts    *httptest.Server
 }
 
-func newEnv(t *testing.T, withCache bool) *env {
+// newEnv serves a real embedded store (and, withCache, a real edge cache)
+// through an httptest server; opts adjust the edge config.
+func newEnv(t *testing.T, withCache bool, opts ...func(*edge.Config, *edge.Deps)) *env {
 	t.Helper()
 	b, err := embedded.Open(embedded.Config{Dir: t.TempDir(), Sync: false})
 	if err != nil {
@@ -56,6 +58,9 @@ func newEnv(t *testing.T, withCache bool) *env {
 	ecfg := edge.DefaultConfig()
 	ecfg.UploadTokens = []string{token}
 	ecfg.MaxUploadSize = 4 << 20
+	for _, o := range opts {
+		o(&ecfg, &deps)
+	}
 	srv, err := edge.New(ecfg, deps)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +128,8 @@ func TestOriginals(t *testing.T) {
 				wantBody   []byte
 				wantHdr    map[string]string
 			}{
-				{"full", "GET", nil, 200, data, map[string]string{"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff", "Accept-Ranges": "bytes"}},
+				{"full", "GET", nil, 200, data, map[string]string{"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff", "Accept-Ranges": "bytes", "Access-Control-Allow-Origin": "*",
+					"Last-Modified": info.CreatedAt.UTC().Format(http.TimeFormat), "Content-Type": "application/octet-stream"}},
 				{"head", "HEAD", nil, 200, []byte{}, map[string]string{"Content-Length": "614417", "ETag": etag}},
 				{"range", "GET", map[string]string{"Range": "bytes=262140-262150"}, 206, data[262140:262151], map[string]string{"Content-Range": "bytes 262140-262150/614417"}},
 				{"suffix range", "GET", map[string]string{"Range": "bytes=-5"}, 206, data[len(data)-5:], nil},
@@ -194,14 +200,30 @@ func TestErrors(t *testing.T) {
 		{"no token", "POST", "/upload", nil, "x", 401, "unauthorized", ""},
 		{"bad token", "POST", "/upload", map[string]string{"Authorization": "Bearer nope-nope-nope-nope"}, "x", 401, "unauthorized", ""},
 		{"too large", "POST", "/upload", map[string]string{"Authorization": "Bearer " + token}, strings.Repeat("x", 5<<20), 413, "too_large", ""},
+		{"too large, length unknown", "POST", "/upload", map[string]string{"Authorization": "Bearer " + token, "X-Chunked": "1"}, strings.Repeat("y", 5<<20), 413, "too_large", ""},
 		{"delete needs token", "DELETE", "/m/" + info.ID, nil, "", 401, "unauthorized", ""},
 		{"no route", "GET", "/nope", nil, "", 404, "not_found", ""},
+		{"unknown id info", "GET", "/m/" + chunkstore.NewID() + "/info", nil, "", 404, "not_found", ""},
+		{"format without transformer", "GET", "/m/" + info.ID + ".webp", nil, "", 400, "invalid_parameter", "ext"},
+		{"param without transformer", "GET", "/m/" + info.ID + "?w=100", nil, "", 400, "invalid_parameter", "w"},
+		{"basic scheme", "POST", "/upload", map[string]string{"Authorization": "Basic " + token}, "x", 401, "unauthorized", ""},
+		{"delete unknown id", "DELETE", "/m/" + chunkstore.NewID(), map[string]string{"Authorization": "Bearer " + token}, "", 404, "not_found", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := do(t, tt.method, e.ts.URL+tt.path, tt.hdr, strings.NewReader(tt.body))
+			var in io.Reader = strings.NewReader(tt.body)
+			if tt.hdr["X-Chunked"] != "" {
+				in = io.MultiReader(in) // hides the length: chunked encoding
+			}
+			resp, body := do(t, tt.method, e.ts.URL+tt.path, tt.hdr, in)
 			if resp.StatusCode != tt.wantStatus {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.wantStatus, body)
+			}
+			if tt.wantStatus == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("401 without WWW-Authenticate: Bearer (got %q)", resp.Header.Get("WWW-Authenticate"))
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("error Content-Type %q", ct)
 			}
 			var eb struct {
 				Error struct{ Code, Message, Param string }

@@ -74,7 +74,9 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, r, s.log, httperr.BadParam(p, "unknown parameter "+p))
 		return
 	}
-	if s.serveCached(w, r, info) {
+	// A HEAD needs no bytes, so it must not pull a whole original into the
+	// cache: the store answers it from the files row.
+	if r.Method != http.MethodHead && s.serveCached(w, r, info) {
 		return
 	}
 	s.serveOriginal(w, r, info)
@@ -102,11 +104,22 @@ func SetMediaHeaders(h http.Header, contentType, etag string) {
 	h.Set("Cache-Control", immutable)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Accept-Ranges", "bytes")
+	setCORS(h)
 	if mediatype.Executable(contentType) {
 		// Served from our origin, HTML or SVG could run script as us.
 		h.Set("Content-Disposition", "attachment")
 		h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
 	}
+}
+
+// setCORS opens reads to every origin. Media and its metadata are public by
+// URL and no request carries a credential, so a foreign page learns nothing
+// it could not fetch itself; without it, fetch(), canvas and MSE players
+// (hls.js, dash.js) on an app's own origin could not read our bytes. The
+// exposed headers let a player do ranged reads.
+func setCORS(h http.Header) {
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag")
 }
 
 type infoJSON struct {
@@ -133,6 +146,7 @@ func (s *Server) serveInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", immutable)
+	setCORS(w.Header())
 	writeJSON(w, http.StatusOK, s.infoOf(info))
 }
 

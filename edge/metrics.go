@@ -3,8 +3,6 @@ package edge
 import (
 	"context"
 	"io"
-	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,11 +19,15 @@ type Metrics struct {
 	bytesIn     prometheus.Counter
 	bytesOut    prometheus.Counter
 	uploads     *prometheus.CounterVec
+	uploadBytes prometheus.Counter
 	storeOps    *prometheus.HistogramVec
 	storeErrors *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*Metrics, error) {
+// NewMetrics creates the collectors and registers them on reg. The
+// composition root makes them before the server when another component (the
+// tus handler) reports to them; otherwise New makes them.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediaedge_http_requests_total", Help: "HTTP requests by route and status.",
@@ -43,6 +45,9 @@ func newMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediaedge_uploads_total", Help: "Uploads by event: started, finished, expired.",
 		}, []string{"event"}),
+		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mediaedge_upload_bytes_total", Help: "Upload bytes made durable (tus PATCH and creation-with-upload, POST /upload).",
+		}),
 		storeOps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "mediaedge_store_operation_duration_seconds", Help: "Chunk store operation latency.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 3, 12),
@@ -51,7 +56,7 @@ func newMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "mediaedge_store_errors_total", Help: "Chunk store operations that failed (not found excluded).",
 		}, []string{"op"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.bytesIn, m.bytesOut, m.uploads, m.storeOps, m.storeErrors} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.bytesIn, m.bytesOut, m.uploads, m.uploadBytes, m.storeOps, m.storeErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -62,76 +67,29 @@ func newMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// UploadStarted, UploadFinished and UploadsExpired are the hooks the tus
-// handler and the sweeper call.
-func (m *Metrics) UploadStarted()       { m.uploads.WithLabelValues("started").Inc() }
-func (m *Metrics) UploadFinished()      { m.uploads.WithLabelValues("finished").Inc() }
+// The upload hooks. *Metrics satisfies tus.Metrics (UploadStarted,
+// UploadFinished) and its optional tus.BytesCounter (BytesReceived), so the
+// composition root hands it to tus.Config.Metrics; the sweeper reports
+// expired uploads through UploadsExpired. The interfaces live with their user
+// (package tus), so edge does not import tus.
+
+// UploadStarted counts a new upload (a tus creation or a POST /upload).
+func (m *Metrics) UploadStarted() { m.uploads.WithLabelValues("started").Inc() }
+
+// UploadFinished counts an upload that became a file.
+func (m *Metrics) UploadFinished() { m.uploads.WithLabelValues("finished").Inc() }
+
+// UploadsExpired counts unfinished uploads the sweeper removed.
 func (m *Metrics) UploadsExpired(n int) { m.uploads.WithLabelValues("expired").Add(float64(n)) }
+
+// BytesReceived counts upload bytes made durable.
+func (m *Metrics) BytesReceived(n int64) { m.uploadBytes.Add(float64(n)) }
 func (m *Metrics) observe(op string, start time.Time, err error) {
 	m.storeOps.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	if err != nil && !isNotFound(err) {
 		m.storeErrors.WithLabelValues(op).Inc()
 	}
 }
-
-// instrument wraps a handler to count requests, latency and bytes. The route
-// label is the ServeMux pattern, so ids never explode the label space.
-func (m *Metrics) instrument(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		cw := &countingWriter{ResponseWriter: w, code: http.StatusOK}
-		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = &countingBody{ReadCloser: r.Body, n: m.bytesIn}
-		}
-		next.ServeHTTP(cw, r)
-		route := r.Pattern
-		if route == "" {
-			route = "unmatched"
-		}
-		m.requests.WithLabelValues(route, strconv.Itoa(cw.code)).Inc()
-		m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
-		m.bytesOut.Add(float64(cw.n))
-	})
-}
-
-// countingWriter records the status and body bytes. It forwards ReadFrom so
-// that io.Copy from an *os.File still reaches the connection's sendfile path,
-// and Unwrap so http.ResponseController finds Flush and deadlines.
-type countingWriter struct {
-	http.ResponseWriter
-	code        int
-	n           int64
-	wroteHeader bool
-}
-
-func (w *countingWriter) WriteHeader(code int) {
-	if !w.wroteHeader {
-		w.code, w.wroteHeader = code, true
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *countingWriter) Write(p []byte) (int, error) {
-	w.wroteHeader = true
-	n, err := w.ResponseWriter.Write(p)
-	w.n += int64(n)
-	return n, err
-}
-
-func (w *countingWriter) ReadFrom(r io.Reader) (int64, error) {
-	w.wroteHeader = true
-	var n int64
-	var err error
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(r)
-	} else {
-		n, err = io.Copy(w.ResponseWriter, r)
-	}
-	w.n += n
-	return n, err
-}
-
-func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 type countingBody struct {
 	io.ReadCloser

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -44,9 +45,13 @@ type Deps struct {
 	// Cache, when set, holds hot originals (and, through Media, results).
 	Cache Cache
 	// Ready are further /readyz checks.
-	Ready    []Readiness
-	Logger   *slog.Logger
+	Ready  []Readiness
+	Logger *slog.Logger
+	// Registry is served at /metrics; nil means a fresh one.
 	Registry *prometheus.Registry
+	// Metrics, when set, are collectors already made with NewMetrics on
+	// Registry (shared with the tus handler); nil means New makes them.
+	Metrics *Metrics
 }
 
 // MediaHandler serves a derived rendition of a stored original (a transform,
@@ -65,6 +70,9 @@ type Server struct {
 	metrics *Metrics
 	mux     *http.ServeMux
 	handler http.Handler
+	// autoURL: PublicURL was derived from Listen, so Run sets it from the
+	// bound address (--listen 127.0.0.1:0 names its port only then).
+	autoURL bool
 }
 
 // New builds the server; it does not listen until Run.
@@ -81,11 +89,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()
 	}
-	m, err := newMetrics(deps.Registry)
-	if err != nil {
-		return nil, fmt.Errorf("edge: metrics: %w", err)
+	m := deps.Metrics
+	if m == nil {
+		var err error
+		if m, err = NewMetrics(deps.Registry); err != nil {
+			return nil, fmt.Errorf("edge: metrics: %w", err)
+		}
 	}
-	if cfg.PublicURL == "" {
+	autoURL := cfg.PublicURL == ""
+	if autoURL {
 		cfg.PublicURL = "http://" + cfg.Listen
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
@@ -93,13 +105,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.StatCacheTTL > 0 {
 		store = newStatCache(store, 100_000, cfg.StatCacheTTL)
 	}
-	s := &Server{cfg: cfg, store: store, deps: deps, log: deps.Logger, metrics: m, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, store: store, deps: deps, log: deps.Logger, metrics: m, mux: http.NewServeMux(), autoURL: autoURL}
 	s.routes()
-	s.handler = m.instrument(s.mux)
+	s.handler = s.instrument(s.mux)
 	return s, nil
 }
 
-// Metrics returns the collectors (for the tus handler's hooks).
+// Metrics returns the server's collectors.
 func (s *Server) Metrics() *Metrics { return s.metrics }
 
 // Handler is the public handler (routes, metrics instrumentation).
@@ -166,6 +178,9 @@ func (s *Server) Authorize(r *http.Request) (string, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", unauthorized
 	}
+	// A token was presented and refused: say so, as RFC 6750 asks, so a
+	// client can tell "log in" from "your token is wrong".
+	unauthorized.Header = http.Header{"Www-Authenticate": {`Bearer realm="mediaedge", error="invalid_token"`}}
 	tok = strings.TrimSpace(tok)
 	owner := ""
 	for i, want := range s.cfg.UploadTokens {
@@ -197,11 +212,22 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, onReady func(addr str
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	if s.autoURL {
+		// Before Serve: no request reads it yet.
+		s.cfg.PublicURL = "http://" + ln.Addr().String()
+	}
 	var msrv *http.Server
 	errc := make(chan error, 2)
 	if s.cfg.MetricsListen != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", s.metricsHandler())
+		if s.cfg.Pprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		msrv = &http.Server{Addr: s.cfg.MetricsListen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		mln, err := net.Listen("tcp", s.cfg.MetricsListen)
 		if err != nil {
@@ -218,6 +244,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, onReady func(addr str
 		return err
 	case <-ctx.Done():
 	}
+	s.log.Info("shutting down: uploads in progress keep their bytes, other requests get a grace period",
+		"grace", s.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if msrv != nil {

@@ -23,6 +23,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, r, s.log, tooLarge(s.cfg.MaxUploadSize))
 		return
 	}
+	s.metrics.UploadStarted()
 	body := &deadlineReader{r: http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadSize),
 		rc: http.NewResponseController(w), gap: s.cfg.BodyReadTimeout}
 	info, err := s.store.Put(r.Context(), body, chunkstore.PutOptions{Owner: owner})
@@ -39,6 +40,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	s.metrics.BytesReceived(info.Size)
 	s.metrics.UploadFinished()
 	w.Header().Set("Location", s.MediaURL(info.ID))
 	writeJSON(w, http.StatusCreated, s.infoOf(info))

@@ -62,7 +62,7 @@ func newServeCmd() *cobra.Command {
 		Short: "Serve media, uploads and transforms",
 		Long: `Serve runs the edge HTTP server. With no flags it listens on 127.0.0.1:8080, keeps
 the embedded store in ./data and one cache folder in ./data/cache, and prints a
-generated upload token.`,
+generated upload token (kept in ./data/upload-token for the next start).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			n, err := edgecache.ParseSize(maxUpload)
@@ -75,6 +75,12 @@ generated upload token.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go func() {
+				// The first signal starts a graceful shutdown; restoring the
+				// default handling lets a second one end the process at once.
+				<-ctx.Done()
+				stop()
+			}()
 			return runServe(ctx, cfg, cmd.OutOrStdout())
 		},
 	}
@@ -82,6 +88,7 @@ generated upload token.`,
 	f.String("config", "", "YAML file whose keys are these flags' names")
 	f.StringVar(&cfg.Edge.Listen, "listen", cfg.Edge.Listen, "address to serve on")
 	f.StringVar(&cfg.Edge.MetricsListen, "metrics-listen", "", "serve /metrics on this address instead of --listen")
+	f.BoolVar(&cfg.Edge.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on --metrics-listen")
 	f.StringVar(&cfg.Edge.PublicURL, "public-url", "", "URL prefix of returned media URLs (default http://LISTEN)")
 	f.StringVar(&cfg.Data, "data", cfg.Data, "folder for the embedded store and the default cache")
 	f.StringVar(&cfg.Store, "store", cfg.Store, "chunk store: embedded or cassandra")
@@ -91,21 +98,58 @@ generated upload token.`,
 	f.StringVar(&cfg.Cassandra.LocalDC, "cassandra-local-dc", "", "keep queries in this data centre")
 	f.StringVar(&cfg.Cassandra.Username, "cassandra-username", "", "Cassandra user")
 	f.StringVar(&cfg.Cassandra.Password, "cassandra-password", "", "Cassandra password")
+	// Off by default: in production the schema (its replication above all)
+	// is an operator's decision, made once with `mediaedge schema apply --rf N`;
+	// a fleet of edges racing to create it at start would be wrong there.
 	f.BoolVar(&cfg.ApplySchema, "cassandra-apply-schema", false, "apply the schema (RF 1) at start; for development")
 	f.StringSliceVar(&cfg.CacheDirs, "cache-dir", nil, "cache folder PATH[:SIZE], repeatable (default DATA/cache:10GiB)")
-	f.StringSliceVar(&cfg.Edge.UploadTokens, "upload-token", nil, "bearer token accepted for uploads, repeatable (none: one is generated)")
+	f.StringSliceVar(&cfg.Edge.UploadTokens, "upload-token", nil, "bearer token accepted for uploads, repeatable (none: one is generated once and kept in DATA/upload-token)")
 	f.StringVar(&maxUpload, "max-upload-size", "5GiB", "largest upload")
 	f.StringVar(&cacheMaxOrig, "cache-max-original", "64MiB", "largest original kept in the edge cache (0: stream every original from the store)")
 	f.IntVar(&cfg.Chunks.ChunkSize, "chunk-size", cfg.Chunks.ChunkSize, "chunk size in bytes (256KiB..4MiB)")
 	f.DurationVar(&cfg.Chunks.UploadTTL, "upload-ttl", cfg.Chunks.UploadTTL, "an unfinished upload expires after this long idle")
 	f.DurationVar(&cfg.Edge.StatCacheTTL, "stat-cache-ttl", cfg.Edge.StatCacheTTL, "keep file metadata in memory this long (a delete on another edge shows within it; 0 disables)")
 	f.DurationVar(&cfg.Edge.ShutdownTimeout, "shutdown-timeout", cfg.Edge.ShutdownTimeout, "graceful shutdown wait")
+	f.DurationVar(&cfg.Edge.ReadHeaderTimeout, "read-header-timeout", cfg.Edge.ReadHeaderTimeout, "cut clients that take longer to send their request headers")
+	f.DurationVar(&cfg.Edge.BodyReadTimeout, "body-read-timeout", cfg.Edge.BodyReadTimeout, "cut uploads whose body stalls this long between two reads")
+	f.DurationVar(&cfg.Edge.SendTimeout, "send-timeout", cfg.Edge.SendTimeout, "cut responses whose client takes no bytes this long (0 disables)")
+	f.DurationVar(&cfg.Edge.IdleTimeout, "idle-timeout", cfg.Edge.IdleTimeout, "close keep-alive connections idle this long")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.StringSliceVar(&cfg.SignKeys, "sign-key", nil, "hex HMAC-SHA256 key for URL signatures (s=), repeatable for rotation")
 	f.BoolVar(&cfg.RequireSignature, "require-signature", false, "refuse transform URLs without a valid s=")
 	f.StringToStringVar(&cfg.Presets, "preset", nil, "named transform, NAME=QUERY (w=200&h=200&fit=crop), repeatable")
 	f.BoolVar(&cfg.PresetsOnly, "presets-only", false, "allow only p=NAME transforms")
 	return cmd
+}
+
+// Validate checks the whole configuration before anything is opened, and
+// reports every problem at once.
+func (c serveConfig) Validate() error {
+	var errs []error
+	switch c.Store {
+	case "embedded":
+	case "cassandra":
+		if err := c.Cassandra.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("cassandra: %w", err))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--store %q: want embedded or cassandra", c.Store))
+	}
+	if c.Data == "" {
+		errs = append(errs, errors.New("--data: must name a folder"))
+	}
+	if err := c.Chunks.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("chunks: %w", err))
+	}
+	if err := c.Edge.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, d := range c.CacheDirs {
+		if _, err := edgecache.ParseDisk(d); err != nil {
+			errs = append(errs, fmt.Errorf("--cache-dir: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // app is everything runServe builds; close releases it in reverse order.
@@ -125,6 +169,9 @@ func (a *app) close() {
 // build is the one composition root: every component from the config, the
 // first error returned.
 func build(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	a := &app{}
 	var backend chunkstore.Backend
 	switch cfg.Store {
@@ -218,10 +265,19 @@ func runServe(ctx context.Context, cfg serveConfig, out io.Writer) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	generated := false
+	tokenFile := ""
 	if len(cfg.Edge.UploadTokens) == 0 {
-		cfg.Edge.UploadTokens = []string{newToken()}
-		generated = true
+		// Checked first, so a bad flag does not leave a token file behind.
+		probe := cfg
+		probe.Edge.UploadTokens = []string{strings.Repeat("x", 16)}
+		if err := probe.Validate(); err != nil {
+			return err
+		}
+		tok, path, err := defaultToken(cfg.Data)
+		if err != nil {
+			return err
+		}
+		cfg.Edge.UploadTokens, tokenFile = []string{tok}, path
 	}
 	a, err := build(ctx, cfg, log)
 	if err != nil {
@@ -229,13 +285,18 @@ func runServe(ctx context.Context, cfg serveConfig, out io.Writer) error {
 	}
 	defer a.close()
 
+	// The sweeper stops, and is waited for, before the store closes.
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSweep()
-	go a.store.RunSweeperWith(sweepCtx, log, func(st chunkstore.SweepStats) {
-		if st.ExpiredUploads > 0 {
-			a.server.Metrics().UploadsExpired(st.ExpiredUploads)
-		}
-	})
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		a.store.RunSweeperWith(sweepCtx, log, func(st chunkstore.SweepStats) {
+			if st.ExpiredUploads > 0 {
+				a.server.Metrics().UploadsExpired(st.ExpiredUploads)
+			}
+		})
+	}()
+	defer func() { stopSweep(); <-swept }()
 
 	ln, err := net.Listen("tcp", cfg.Edge.Listen)
 	if err != nil {
@@ -244,11 +305,41 @@ func runServe(ctx context.Context, cfg serveConfig, out io.Writer) error {
 	return a.server.Run(ctx, ln, func(addr string) {
 		base := "http://" + addr
 		fmt.Fprintf(out, "mediaedge %s serving on %s (store: %s)\n", version, base, cfg.Store)
-		if generated {
-			fmt.Fprintf(out, "upload token (generated; pass --upload-token to choose one): %s\n", cfg.Edge.UploadTokens[0])
-			fmt.Fprintf(out, "try: curl -H 'Authorization: Bearer %s' --data-binary @photo.jpg %s/upload\n", cfg.Edge.UploadTokens[0], base)
+		if cfg.Edge.MetricsListen != "" {
+			fmt.Fprintf(out, "metrics on http://%s/metrics\n", cfg.Edge.MetricsListen)
+		}
+		if tokenFile != "" {
+			tok := cfg.Edge.UploadTokens[0]
+			fmt.Fprintf(out, "upload token: %s\n", tok)
+			fmt.Fprintf(out, "  (generated and kept in %s; pass --upload-token to choose your own)\n", tokenFile)
+			fmt.Fprintf(out, "try: curl -H 'Authorization: Bearer %s' --data-binary @photo.jpg %s/upload\n", tok, base)
+			fmt.Fprintf(out, " or: mediaedge upload --server %s --token %s photo.jpg\n", base, tok)
 		}
 	})
+}
+
+// defaultToken is the upload token of a server started without one: read
+// from DATA/upload-token, or generated and written there (0600) on the first
+// start. Keeping it means a restart does not invalidate the token a user
+// already pasted into a script, nor strand an upload in progress.
+func defaultToken(data string) (tok, path string, err error) {
+	path = filepath.Join(data, "upload-token")
+	if b, err := os.ReadFile(path); err == nil {
+		if tok = strings.TrimSpace(string(b)); len(tok) >= 16 {
+			return tok, path, nil
+		}
+		return "", "", fmt.Errorf("%s: the token in it is shorter than 16 characters; fix or delete the file", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", "", fmt.Errorf("read upload token: %w", err)
+	}
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return "", "", fmt.Errorf("create %s: %w", data, err)
+	}
+	tok = newToken()
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("write upload token: %w", err)
+	}
+	return tok, path, nil
 }
 
 func newToken() string {

@@ -15,18 +15,24 @@ import (
 )
 
 // buildEdge creates the edge server and mounts tus and the transform
-// renderer on it. The tus handler needs the server's token check and metrics
-// and the server needs the handler, so the handler reaches the server through
-// a variable set before the first request can arrive.
+// renderer on it. The metrics are made first and shared by both. The tus
+// handler needs the server's token check and the server needs the handler,
+// so the check reaches the server through a variable set before the first
+// request can arrive (the listener opens after build returns).
 func buildEdge(cfg serveConfig, deps edge.Deps, store *chunkstore.Store, log *slog.Logger) (*edge.Server, error) {
 	var srv *edge.Server
+	metrics, err := edge.NewMetrics(deps.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	deps.Metrics = metrics
 	tcfg := tus.DefaultConfig()
 	tcfg.MaxSize = cfg.Edge.MaxUploadSize
 	tcfg.Logger = log.With("component", "tus")
 	tcfg.BodyReadTimeout = cfg.Edge.BodyReadTimeout
 	tcfg.Authorize = func(r *http.Request) (string, error) { return srv.Authorize(r) }
 	tcfg.MediaURL = func(id string) string { return srv.MediaURL(id) }
-	tcfg.Metrics = lateMetrics{&srv}
+	tcfg.Metrics = metrics
 	uploads, err := tus.New(store, tcfg)
 	if err != nil {
 		return nil, err
@@ -64,12 +70,6 @@ func buildEdge(cfg serveConfig, deps edge.Deps, store *chunkstore.Store, log *sl
 	media.h = edge.NewRenderer(srv, proc, conv)
 	return srv, nil
 }
-
-// lateMetrics forwards tus events to the server's metrics once it exists.
-type lateMetrics struct{ srv **edge.Server }
-
-func (m lateMetrics) UploadStarted()  { (*m.srv).Metrics().UploadStarted() }
-func (m lateMetrics) UploadFinished() { (*m.srv).Metrics().UploadFinished() }
 
 // lateMedia forwards to the renderer, which needs the server to exist.
 type lateMedia struct{ h edge.MediaHandler }

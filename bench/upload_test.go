@@ -1,0 +1,81 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// edgeBinary builds `mediaedge` for the benchmarks that run it as a server.
+func edgeBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	bin := filepath.Join(t.TempDir(), "mediaedge")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/mediaedge")
+	cmd.Dir = filepath.Dir(filepath.Dir(file))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// tusdBinary finds tusd: TUSD_BIN, or where scripts/bench.sh installs it.
+func tusdBinary(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("TUSD_BIN"); b != "" {
+		return b
+	}
+	home, _ := os.UserHomeDir()
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		cache = filepath.Join(home, ".cache")
+	}
+	b := filepath.Join(cache, "mediaedge", "ref", "tusd-v2.9.1", "tusd")
+	if _, err := os.Stat(b); err != nil {
+		t.Skip("tusd not installed: run scripts/bench.sh upload once, or set TUSD_BIN")
+	}
+	return b
+}
+
+// TestUploadSmall runs the upload benchmark at a small size: both targets
+// take every upload, and the large upload's download comes back whole.
+func TestUploadSmall(t *testing.T) {
+	cfg := DefaultUploadConfig()
+	cfg.Mediaedge, cfg.Tusd = edgeBinary(t), tusdBinary(t)
+	cfg.Uploads, cfg.Size, cfg.Patch, cfg.RSSSize = 2, 3<<20+7, 1<<20, 8<<20
+	var out bytes.Buffer
+	rep, err := Upload(context.Background(), cfg, &out)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OursMBps <= 0 || rep.TusdMBps <= 0 || rep.RSSAll <= 0 {
+		t.Errorf("report %+v", rep)
+	}
+	if !strings.Contains(out.String(), "ratio") {
+		t.Error("no table printed")
+	}
+}
+
+// TestUploadFull runs the issue's benchmark when MEDIAEDGE_BENCH_FULL=1.
+func TestUploadFull(t *testing.T) {
+	if os.Getenv("MEDIAEDGE_BENCH_FULL") != "1" {
+		t.Skip("set MEDIAEDGE_BENCH_FULL=1 for the full-size run")
+	}
+	cfg := DefaultUploadConfig()
+	cfg.Mediaedge, cfg.Tusd = edgeBinary(t), tusdBinary(t)
+	var out bytes.Buffer
+	_, err := Upload(context.Background(), cfg, &out)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// probe is a command with one flag of each kind serve uses; it records what
+// the flags hold when it runs.
+type probe struct {
+	listen   string
+	caches   []string
+	timeout  time.Duration
+	sign     bool
+	size     int
+	presets  map[string]string
+	tokenEnv []string
+}
+
+func runProbe(t *testing.T, env map[string]string, args ...string) (probe, error) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var p probe
+	root := newRootCmd()
+	cmd := &cobra.Command{Use: "probe", RunE: func(*cobra.Command, []string) error { return nil }}
+	f := cmd.Flags()
+	f.String("config", "", "")
+	f.StringVar(&p.listen, "listen", "127.0.0.1:8080", "")
+	f.StringSliceVar(&p.caches, "cache-dir", nil, "")
+	f.DurationVar(&p.timeout, "shutdown-timeout", 30*time.Second, "")
+	f.BoolVar(&p.sign, "require-signature", false, "")
+	f.IntVar(&p.size, "chunk-size", 1<<20, "")
+	f.StringToStringVar(&p.presets, "preset", nil, "")
+	f.StringSliceVar(&p.tokenEnv, "upload-token", nil, "")
+	root.AddCommand(cmd)
+	root.SetArgs(append([]string{"probe"}, args...))
+	root.SetOut(&bytes.Buffer{})
+	err := root.Execute()
+	return p, err
+}
+
+func writeConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "mediaedge.yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigFile(t *testing.T) {
+	file := writeConfig(t, `
+listen: 127.0.0.1:9000
+cache-dir: [/a:1GiB, /b]
+shutdown-timeout: 5s
+require-signature: true
+chunk-size: 262144
+preset:
+  thumb: w=200&h=200&fit=crop
+  hero: w=1600
+upload-token: [tok-aaaaaaaaaaaaaaaa]
+`)
+	t.Run("file fills the flags", func(t *testing.T) {
+		p, err := runProbe(t, nil, "--config", file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := probe{listen: "127.0.0.1:9000", caches: []string{"/a:1GiB", "/b"}, timeout: 5 * time.Second, sign: true,
+			size: 262144, presets: map[string]string{"thumb": "w=200&h=200&fit=crop", "hero": "w=1600"},
+			tokenEnv: []string{"tok-aaaaaaaaaaaaaaaa"}}
+		if !reflect.DeepEqual(p, want) {
+			t.Fatalf("got %+v\nwant %+v", p, want)
+		}
+	})
+	t.Run("flag beats env beats file", func(t *testing.T) {
+		p, err := runProbe(t, map[string]string{"MEDIAEDGE_LISTEN": "127.0.0.1:7000", "MEDIAEDGE_CACHE_DIR": "/e1,/e2"},
+			"--config", file, "--listen", "127.0.0.1:6000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.listen != "127.0.0.1:6000" || !reflect.DeepEqual(p.caches, []string{"/e1", "/e2"}) || p.timeout != 5*time.Second {
+			t.Fatalf("precedence: %+v", p)
+		}
+	})
+	t.Run("config named by env", func(t *testing.T) {
+		p, err := runProbe(t, map[string]string{"MEDIAEDGE_CONFIG": file})
+		if err != nil || p.listen != "127.0.0.1:9000" {
+			t.Fatalf("%+v %v", p, err)
+		}
+	})
+	t.Run("every bad key reported", func(t *testing.T) {
+		bad := writeConfig(t, "listn: x\nshutdown-timeout: soon\nchunk-size:\ncache-dir: /ok\n")
+		_, err := runProbe(t, nil, "--config", bad)
+		if err == nil {
+			t.Fatal("bad config accepted")
+		}
+		for _, want := range []string{`unknown key "listn"`, "shutdown-timeout", "chunk-size: no value"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error lacks %q: %v", want, err)
+			}
+		}
+	})
+	t.Run("missing file", func(t *testing.T) {
+		if _, err := runProbe(t, nil, "--config", filepath.Join(t.TempDir(), "nope.yaml")); err == nil {
+			t.Fatal("a missing config file was ignored")
+		}
+	})
+}
+
+// TestServeFlagsValidate: the serve command's config is checked before
+// anything is opened, and every problem is reported.
+func TestServeFlagsValidate(t *testing.T) {
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs([]string{"serve", "--data", t.TempDir(), "--listen", "nope", "--upload-token", "short", "--max-upload-size", "lots"})
+	err := root.Execute()
+	if err == nil || !strings.Contains(err.Error(), "max-upload-size") {
+		t.Fatalf("bad size accepted: %v", err)
+	}
+	root = newRootCmd()
+	root.SetOut(&out)
+	root.SetArgs([]string{"serve", "--data", t.TempDir(), "--listen", "nope", "--upload-token", "short"})
+	err = root.Execute()
+	if err == nil || !strings.Contains(err.Error(), "listen") || !strings.Contains(err.Error(), "upload-token") {
+		t.Fatalf("want both problems reported: %v", err)
+	}
+}
