@@ -3,6 +3,7 @@ package chunkstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -23,6 +24,9 @@ var (
 	ErrIncomplete = errors.New("chunkstore: upload incomplete")
 	// ErrFinished: the upload is already finished and takes no more bytes.
 	ErrFinished = errors.New("chunkstore: upload already finished")
+	// ErrExpired: the upload outlived its TTL. It wraps ErrNotFound, so code
+	// that only knows "not found" keeps working; tus answers 410 Gone for it.
+	ErrExpired = fmt.Errorf("chunkstore: upload expired: %w", ErrNotFound)
 	// ErrLocked: another request holds the upload.
 	ErrLocked = errors.New("chunkstore: upload locked")
 )

@@ -57,7 +57,7 @@ func (s *Store) GetUpload(ctx context.Context, id string) (UploadInfo, error) {
 	// A finished upload expires too (its file stays): tus HEAD answers for
 	// UploadTTL after the last byte, as the expiration extension promises.
 	if s.now().After(u.ExpiresAt) {
-		return UploadInfo{}, fmt.Errorf("upload %s expired: %w", id, ErrNotFound)
+		return UploadInfo{}, fmt.Errorf("upload %s: %w", id, ErrExpired)
 	}
 	return u, nil
 }

@@ -19,7 +19,8 @@ import (
 // the calls it makes (the tests run it on the real store, embedded backend).
 type Store interface {
 	CreateUpload(ctx context.Context, u chunkstore.UploadInfo) (chunkstore.UploadInfo, error)
-	// GetUpload returns chunkstore.ErrNotFound for an unknown or expired upload.
+	// GetUpload returns chunkstore.ErrNotFound for an unknown upload and
+	// chunkstore.ErrExpired (which wraps it) for an expired one.
 	GetUpload(ctx context.Context, id string) (chunkstore.UploadInfo, error)
 	// Append writes r at offset. A failing reader keeps the bytes received
 	// (the offset advances) and returns the read error wrapped; a Verify

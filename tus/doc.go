@@ -49,10 +49,8 @@
 // the lock is not let go within LockTimeout. tusd answers 404 for every
 // missing upload; we answer 410 Gone where we can tell it existed: an id
 // terminated by this process (remembered in a bounded LRU), or an upload
-// row returned with its ExpiresAt passed. chunkstore reports an expired
-// upload as ErrNotFound, so an expired upload is 404 today; a distinct
-// chunkstore.ErrExpired (wrapping ErrNotFound) would let us say 410 there
-// too. A token that does not own an upload gets 403. Errors are JSON
+// row past its ExpiresAt (chunkstore.ErrExpired, which wraps ErrNotFound)
+// until the sweeper removes the row, after which it is 404. A token that does not own an upload gets 403. Errors are JSON
 // through httperr. A final concatenation is created only from finished
 // parts (400 otherwise); the spec's option of a final upload over
 // unfinished parts is not offered (tus-js-client does not use it).

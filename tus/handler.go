@@ -235,6 +235,8 @@ func (h *Handler) storeError(id string, err error) error {
 	switch {
 	case errors.As(err, &he):
 		return err
+	case errors.Is(err, chunkstore.ErrExpired):
+		return httperr.Wrap(http.StatusGone, "gone", "the upload expired", err)
 	case errors.Is(err, chunkstore.ErrNotFound):
 		if h.wasTerminated(id) {
 			return httperr.Wrap(http.StatusGone, "gone", "the upload was terminated", err)

@@ -301,18 +301,18 @@ func TestStatus(t *testing.T) {
 		}, method: "DELETE", path: "/files/{id}", want: 409, wantCode: "upload_finished"},
 		{name: "delete no token", setup: upload(5), method: "DELETE", path: "/files/{id}", hdr: map[string]string{"Authorization": ""}, want: 401},
 		{name: "delete unknown", setup: none, method: "DELETE", path: "/files/nosuchupload", want: 404},
-		// chunkstore reports an expired upload as not found, so it is 404
-		// (see doc.go: 410 is for ids terminated here).
+		// An expired upload whose row the sweeper has not yet removed is
+		// 410 Gone (chunkstore.ErrExpired); see doc.go.
 		{name: "expired", setup: func(hn *harness) string {
 			id := hn.create(5, nil)
 			hn.store.advance(2 * time.Hour)
 			return id
-		}, method: "HEAD", path: "/files/{id}", want: 404},
+		}, method: "HEAD", path: "/files/{id}", want: 410},
 		{name: "expired patch", setup: func(hn *harness) string {
 			id := hn.create(5, nil)
 			hn.store.advance(2 * time.Hour)
 			return id
-		}, method: "PATCH", path: "/files/{id}", hdr: chunkHeaders(0), body: "hello", want: 404, wantCode: "not_found"},
+		}, method: "PATCH", path: "/files/{id}", hdr: chunkHeaders(0), body: "hello", want: 410, wantCode: "gone"},
 		{name: "get not allowed", setup: upload(5), method: "GET", path: "/files/{id}", want: 405, wantHdr: map[string]string{"Allow": "HEAD, PATCH, DELETE, OPTIONS"}},
 		{name: "put collection not allowed", setup: none, method: "PUT", path: "/files/", want: 405},
 		{name: "method override", setup: upload(5), method: "POST", path: "/files/{id}", hdr: chunkHeaders(0, "X-HTTP-Method-Override", "PATCH"), body: "hello", want: 204},

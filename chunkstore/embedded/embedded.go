@@ -51,6 +51,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -106,6 +107,7 @@ type Backend struct {
 	mu      sync.Mutex        // guards ClaimDerived's read-then-write
 	once    sync.Once
 	err     error
+	closed  atomic.Bool // set by Close; Ping reports it
 }
 
 var _ chunkstore.Backend = (*Backend)(nil)
@@ -532,13 +534,19 @@ func (b *Backend) DeleteDerived(_ context.Context, src, variant string) error {
 	return b.db.Delete(derivedKey(src, variant), b.commit)
 }
 
-// Ping always succeeds on an open local database.
-func (b *Backend) Ping(context.Context) error { return nil }
+// Ping fails once the database is closed; an open local database always
+// answers.
+func (b *Backend) Ping(context.Context) error {
+	if b.closed.Load() {
+		return fmt.Errorf("embedded: %w", pebble.ErrClosed)
+	}
+	return nil
+}
 
 // Close flushes and closes the database; closing twice is harmless (Pebble
 // itself panics on a second Close).
 func (b *Backend) Close() error {
-	b.once.Do(func() { b.err = b.db.Close() })
+	b.once.Do(func() { b.closed.Store(true); b.err = b.db.Close() })
 	return b.err
 }
 

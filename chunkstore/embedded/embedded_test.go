@@ -303,3 +303,17 @@ func BenchmarkReadAtRandom(b *testing.B) {
 		}
 	}
 }
+
+func TestPingAfterClose(t *testing.T) {
+	b, err := embedded.Open(embedded.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Ping(context.Background()); err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	b.Close()
+	if err := b.Ping(context.Background()); err == nil {
+		t.Fatal("a closed store answers Ping")
+	}
+}
