@@ -1,18 +1,7 @@
-// Package hls packages an uploaded video as HLS once for the whole fleet and
-// finds the packaged files again.
-//
-// On the first request for a video's playlist, one edge claims the work in
-// the derived table (a lightweight transaction on Cassandra: exactly one
-// claimant wins), copies the source from the chunk store to a temp file,
-// runs ffmpeg (remux H.264/AAC with -c copy, transcode anything else), stores
-// every output file in the chunk store, then a JSON manifest naming them, and
-// records the manifest as the (source, "hls") variant. Every edge then serves
-// the same files, through its own disk cache. Edges that lose the claim wait
-// for the manifest. A claim older than StaleAfter is taken to be a dead
-// producer's and is broken.
 package hls
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,7 +23,7 @@ import (
 type Store interface {
 	Put(ctx context.Context, r io.Reader, opt chunkstore.PutOptions) (chunkstore.FileInfo, error)
 	Open(ctx context.Context, id string) (*chunkstore.Reader, error)
-	Stat(ctx context.Context, id string) (chunkstore.FileInfo, error)
+	Delete(ctx context.Context, id string) error
 	GetDerived(ctx context.Context, sourceID, variant string) (chunkstore.FileInfo, error)
 	GetDerivedID(ctx context.Context, sourceID, variant string) (string, error)
 	ClaimDerived(ctx context.Context, sourceID, variant, fileID string) (string, bool, error)
@@ -43,18 +32,41 @@ type Store interface {
 
 // Config tunes packaging.
 type Config struct {
-	SegmentSeconds int           // target segment length (4-6 s)
-	StaleAfter     time.Duration // a claim older than this is broken
-	PollInterval   time.Duration // how often a waiting edge looks for the manifest
-	TempDir        string
+	// SegmentSeconds is the target segment length; segments are cut at the
+	// first keyframe after it, so 4 gives 4-6 s segments for phone videos.
+	SegmentSeconds int
+	// StaleAfter: a claim older than this is a dead producer's and is broken.
+	// It must exceed the converter's job timeout plus the upload of the files.
+	StaleAfter time.Duration
+	// PollInterval is how often an edge that lost the claim looks for the
+	// manifest.
+	PollInterval time.Duration
+	// TempDir holds the source copy and the ffmpeg output ("" = os.TempDir()).
+	TempDir string
 }
 
-// DefaultConfig: 4 s segments (cut at keyframes, so 4-6 s in practice).
+// DefaultConfig: 4 s segments, a claim is stale after 5 minutes.
 func DefaultConfig() Config {
 	return Config{SegmentSeconds: 4, StaleAfter: 5 * time.Minute, PollInterval: 250 * time.Millisecond}
 }
 
-// Manifest maps each packaged file name to its file id in the store.
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.SegmentSeconds < 1 || c.SegmentSeconds > 30 {
+		errs = append(errs, fmt.Errorf("hls: segment length %d s not in 1..30", c.SegmentSeconds))
+	}
+	if c.StaleAfter <= 0 {
+		errs = append(errs, errors.New("hls: stale-after must be positive"))
+	}
+	if c.PollInterval <= 0 {
+		errs = append(errs, errors.New("hls: poll interval must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Manifest maps each packaged file name (index.m3u8, init.mp4,
+// seg_NNNNN.m4s) to its file id in the store.
 type Manifest struct {
 	Files   map[string]string `json:"files"`
 	Remuxed bool              `json:"remuxed"`
@@ -65,7 +77,7 @@ const (
 	lockVariant = "hls.lock"
 )
 
-// ErrNotVideo: the source is not a video ffmpeg can package.
+// ErrNotVideo: the source is not a video ffmpeg can package (415).
 var ErrNotVideo = errors.New("hls: not a video")
 
 // Packager produces and finds HLS packages.
@@ -73,17 +85,28 @@ type Packager struct {
 	cfg   Config
 	store Store
 	conv  *video.Converter
-	group singleflight.Group
+	group singleflight.Group // one production or wait per source on this edge
 }
 
-// New returns a Packager.
+// New returns a Packager. An invalid cfg falls back to DefaultConfig field by
+// field (callers that want the error call cfg.Validate first).
 func New(cfg Config, store Store, conv *video.Converter) *Packager {
+	d := DefaultConfig()
+	if cfg.SegmentSeconds < 1 || cfg.SegmentSeconds > 30 {
+		cfg.SegmentSeconds = d.SegmentSeconds
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = d.StaleAfter
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = d.PollInterval
+	}
 	return &Packager{cfg: cfg, store: store, conv: conv}
 }
 
 // Manifest returns the source's package, producing it if no edge has.
 func (p *Packager) Manifest(ctx context.Context, src chunkstore.FileInfo) (Manifest, error) {
-	if video.Demuxer(src.ContentType) == "" || strings.HasPrefix(src.ContentType, "image/") {
+	if !strings.HasPrefix(src.ContentType, "video/") || video.Demuxer(src.ContentType) == "" {
 		return Manifest{}, ErrNotVideo
 	}
 	if m, err := p.load(ctx, src.ID); err == nil {
@@ -91,11 +114,16 @@ func (p *Packager) Manifest(ctx context.Context, src chunkstore.FileInfo) (Manif
 	} else if !errors.Is(err, chunkstore.ErrNotFound) {
 		return Manifest{}, err
 	}
-	v, err, _ := p.group.Do(src.ID, func() (any, error) { return p.produceOrWait(context.WithoutCancel(ctx), src) })
-	if err != nil {
-		return Manifest{}, err
+	ch := p.group.DoChan(src.ID, func() (any, error) { return p.produceOrWait(context.WithoutCancel(ctx), src) })
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return Manifest{}, r.Err
+		}
+		return r.Val.(Manifest), nil
+	case <-ctx.Done():
+		return Manifest{}, ctx.Err()
 	}
-	return v.(Manifest), nil
 }
 
 func (p *Packager) load(ctx context.Context, id string) (Manifest, error) {
@@ -109,47 +137,58 @@ func (p *Packager) load(ctx context.Context, id string) (Manifest, error) {
 	}
 	defer r.Close()
 	var m Manifest
-	if err := json.NewDecoder(r).Decode(&m); err != nil {
-		return Manifest{}, fmt.Errorf("hls manifest of %s: %w", id, chunkstore.ErrCorrupt)
+	if err := json.NewDecoder(r).Decode(&m); err != nil || m.Files[video.HLSPlaylist] == "" {
+		return Manifest{}, fmt.Errorf("hls manifest %s of %s: %w", f.ID, id, chunkstore.ErrCorrupt)
 	}
 	return m, nil
 }
 
 func (p *Packager) produceOrWait(ctx context.Context, src chunkstore.FileInfo) (Manifest, error) {
+	poll := time.NewTicker(p.cfg.PollInterval)
+	defer poll.Stop()
 	for {
 		if m, err := p.load(ctx, src.ID); err == nil {
 			return m, nil
+		} else if !errors.Is(err, chunkstore.ErrNotFound) {
+			return Manifest{}, err
 		}
+		// The token names this attempt and when it began, so other edges can
+		// tell a live claim from a dead one.
 		token := chunkstore.NewID() + "@" + strconv.FormatInt(time.Now().Unix(), 10)
 		winner, mine, err := p.store.ClaimDerived(ctx, src.ID, lockVariant, token)
 		if err != nil {
-			return Manifest{}, err
+			return Manifest{}, fmt.Errorf("claim hls of %s: %w", src.ID, err)
 		}
 		if mine {
 			m, err := p.produce(ctx, src)
-			_ = p.store.DeleteDerived(ctx, src.ID, lockVariant)
+			p.release(ctx, src.ID, token)
 			return m, err
 		}
-		// Another edge is producing: wait for its manifest, or break its
-		// claim once it is older than StaleAfter.
 		if _, ts, ok := strings.Cut(winner, "@"); ok {
 			if sec, err := strconv.ParseInt(ts, 10, 64); err == nil && time.Since(time.Unix(sec, 0)) > p.cfg.StaleAfter {
-				_ = p.store.DeleteDerived(ctx, src.ID, lockVariant)
+				p.release(ctx, src.ID, winner)
 				continue
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return Manifest{}, ctx.Err()
-		case <-time.After(p.cfg.PollInterval):
-		}
+		<-poll.C
 	}
 }
 
-func (p *Packager) produce(ctx context.Context, src chunkstore.FileInfo) (Manifest, error) {
+// release deletes the claim if it still holds token. The read and the
+// delete are two steps (the derived table has no conditional delete), so in
+// the rare case that a claim is broken and re-taken between them the new
+// producer loses its lock; the worst outcome is a second production whose
+// manifest then loses the (source, "hls") claim and is deleted.
+func (p *Packager) release(ctx context.Context, sourceID, token string) {
+	if cur, err := p.store.GetDerivedID(ctx, sourceID, lockVariant); err == nil && cur == token {
+		_ = p.store.DeleteDerived(ctx, sourceID, lockVariant)
+	}
+}
+
+func (p *Packager) produce(ctx context.Context, src chunkstore.FileInfo) (m Manifest, err error) {
 	dir, err := os.MkdirTemp(p.cfg.TempDir, "mediaedge-hls-")
 	if err != nil {
-		return Manifest{}, err
+		return Manifest{}, fmt.Errorf("hls temp folder: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	in := filepath.Join(dir, "source")
@@ -158,32 +197,59 @@ func (p *Packager) produce(ctx context.Context, src chunkstore.FileInfo) (Manife
 	}
 	out := filepath.Join(dir, "out")
 	if err := os.Mkdir(out, 0o700); err != nil {
-		return Manifest{}, err
+		return Manifest{}, fmt.Errorf("hls output folder: %w", err)
 	}
 	res, err := p.conv.PackageHLS(ctx, in, src.ContentType, out, p.cfg.SegmentSeconds)
 	if err != nil {
-		return Manifest{}, err
+		return Manifest{}, fmt.Errorf("hls of %s: %w", src.ID, err)
 	}
-	m := Manifest{Files: map[string]string{}, Remuxed: res.Remuxed}
+	// Files stored so far are deleted unless the manifest is recorded.
+	var stored []string
+	defer func() {
+		if err != nil {
+			for _, id := range stored {
+				_ = p.store.Delete(ctx, id)
+			}
+		}
+	}()
+	put := func(r io.Reader) (string, error) {
+		f, err := p.store.Put(ctx, r, chunkstore.PutOptions{Owner: "hls:" + src.ID})
+		if err != nil {
+			return "", fmt.Errorf("store hls of %s: %w", src.ID, err)
+		}
+		stored = append(stored, f.ID)
+		return f.ID, nil
+	}
+	m = Manifest{Files: map[string]string{}, Remuxed: res.Remuxed}
 	for _, name := range res.Files {
 		f, err := os.Open(filepath.Join(out, name))
 		if err != nil {
-			return Manifest{}, err
+			return Manifest{}, fmt.Errorf("hls of %s: %w", src.ID, err)
 		}
-		info, err := p.store.Put(ctx, f, chunkstore.PutOptions{Owner: "hls:" + src.ID})
+		id, err := put(f)
 		f.Close()
 		if err != nil {
 			return Manifest{}, err
 		}
-		m.Files[name] = info.ID
+		m.Files[name] = id
 	}
-	raw, _ := json.Marshal(m)
-	mf, err := p.store.Put(ctx, strings.NewReader(string(raw)), chunkstore.PutOptions{Owner: "hls:" + src.ID})
+	raw, err := json.Marshal(m)
 	if err != nil {
 		return Manifest{}, err
 	}
-	if _, _, err := p.store.ClaimDerived(ctx, src.ID, variant, mf.ID); err != nil {
+	mid, err := put(bytes.NewReader(raw))
+	if err != nil {
 		return Manifest{}, err
+	}
+	if _, mine, err := p.store.ClaimDerived(ctx, src.ID, variant, mid); err != nil {
+		return Manifest{}, fmt.Errorf("record hls of %s: %w", src.ID, err)
+	} else if !mine {
+		// Another producer recorded its package first (after breaking a
+		// claim it took for dead): serve that one, drop ours.
+		for _, id := range stored {
+			_ = p.store.Delete(ctx, id)
+		}
+		stored = nil
 	}
 	return p.load(ctx, src.ID)
 }
@@ -191,16 +257,16 @@ func (p *Packager) produce(ctx context.Context, src chunkstore.FileInfo) (Manife
 func (p *Packager) copySource(ctx context.Context, id, path string) error {
 	r, err := p.store.Open(ctx, id)
 	if err != nil {
-		return err
+		return fmt.Errorf("open source %s: %w", id, err)
 	}
 	defer r.Close()
 	f, err := os.Create(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("copy source %s: %w", id, err)
 	}
 	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
-		return err
+		return fmt.Errorf("copy source %s: %w", id, err)
 	}
 	return f.Close()
 }

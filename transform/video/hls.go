@@ -6,23 +6,45 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	ffmpeg "github.com/u2takey/ffmpeg-go"
 )
 
+// HLS file names, fixed so that playlists, stores and caches agree.
+const (
+	HLSPlaylist = "index.m3u8"
+	HLSInit     = "init.mp4"
+	hlsSegments = "seg_%05d.m4s"
+)
+
 // HLSResult lists the files PackageHLS wrote into its output folder.
 type HLSResult struct {
-	Playlist string   // "index.m3u8"
-	Files    []string // every file: playlist, init.mp4, segments
-	Remuxed  bool     // true when the streams were copied, not re-encoded
+	Playlist string   // HLSPlaylist
+	Init     string   // HLSInit: the fMP4 initialization segment
+	Segments []string // seg_00000.m4s, ... in play order
+	Files    []string // every file: playlist, init and segments, sorted
+	Remuxed  bool     // the video stream was copied, not re-encoded
+	Info     Info     // the source, as probed
 }
 
-// PackageHLS cuts the video at path into fMP4 HLS segments of about
-// segmentSec seconds (cut at keyframes) in outDir. H.264 video with AAC (or
-// no) audio is remuxed with -c copy: no quality loss, and fast; anything else
-// is transcoded to H.264/AAC with a keyframe every segmentSec so that
-// segments come out even.
+// PackageHLS cuts the video at path (contentType picks the demuxer) into a
+// VOD HLS package of fMP4 segments in outDir: index.m3u8, init.mp4 and
+// seg_NNNNN.m4s, named relative to the playlist.
+//
+// H.264 video in 8-bit 4:2:0 is copied (-c copy): no quality loss and only
+// I/O, so packaging a phone video takes a fraction of its length. The
+// segments are then cut at the source's keyframes, the first at or after
+// every segmentSec seconds, so their length follows the source's keyframe
+// interval (phones put one every 1-2 s: 4-6 s segments). Anything else
+// (HEVC, VP9, MPEG-4, 10-bit) is transcoded to H.264 with a keyframe forced
+// every segmentSec, scaled down to HLSMaxSide. Audio is copied when it is
+// AAC and transcoded to AAC otherwise; only the first video and audio
+// streams are kept (phones add metadata tracks that HLS players refuse).
 func (c *Converter) PackageHLS(ctx context.Context, path, contentType, outDir string, segmentSec int) (HLSResult, error) {
+	if segmentSec < 1 {
+		return HLSResult{}, fmt.Errorf("video: HLS segment length %d s", segmentSec)
+	}
 	info, err := c.Probe(ctx, path, contentType)
 	if err != nil {
 		return HLSResult{}, err
@@ -32,35 +54,51 @@ func (c *Converter) PackageHLS(ctx context.Context, path, contentType, outDir st
 		return HLSResult{}, err
 	}
 	defer j.done()
-	remux := info.VideoCodec == "h264" && (info.AudioCodec == "" || info.AudioCodec == "aac") &&
-		(info.PixFmt == "yuv420p" || info.PixFmt == "yuvj420p")
+	copyVideo := info.VideoCodec == "h264" && (info.PixFmt == "yuv420p" || info.PixFmt == "yuvj420p")
 	out := ffmpeg.KwArgs{
-		"f": "hls", "hls_time": segmentSec, "hls_playlist_type": "vod", "hls_segment_type": "fmp4",
-		"hls_fmp4_init_filename": "init.mp4", "hls_segment_filename": filepath.Join(outDir, "seg_%05d.m4s"),
-		"hls_flags": "independent_segments",
+		"map": []string{"0:v:0", "0:a:0?"}, "sn": "", "dn": "", "map_metadata": "-1",
+		"f": "hls", "hls_time": segmentSec, "hls_playlist_type": "vod", "hls_list_size": 0,
+		"hls_segment_type": "fmp4", "hls_fmp4_init_filename": HLSInit,
+		"hls_segment_filename": filepath.Join(outDir, hlsSegments), "hls_flags": "independent_segments",
 	}
-	if remux {
-		out["c"] = "copy"
+	if copyVideo {
+		out["c:v"] = "copy"
 	} else {
-		out["c:v"], out["preset"], out["crf"], out["pix_fmt"] = "libx264", c.cfg.Preset, c.cfg.CRF, "yuv420p"
+		m := c.cfg.HLSMaxSide
+		out["c:v"], out["preset"], out["crf"], out["pix_fmt"] = "libx264", c.cfg.Preset, c.cfg.HLSCRF, "yuv420p"
+		out["profile:v"] = "high"
+		out["vf"] = fmt.Sprintf("scale=w='min(iw,%d)':h='min(ih,%d)':force_original_aspect_ratio=decrease:force_divisible_by=2", m, m)
+		// A keyframe every segmentSec: segments come out even, and x264's own
+		// scene-cut keyframes are free to add more.
 		out["force_key_frames"] = fmt.Sprintf("expr:gte(t,n_forced*%d)", segmentSec)
-		out["c:a"], out["b:a"] = "aac", "128k"
+	}
+	if info.AudioCodec == "aac" {
+		out["c:a"] = "copy"
+	} else {
+		out["c:a"], out["b:a"], out["ac"] = "aac", "128k", 2
 	}
 	args := ffmpeg.Input(path, safeInput(Demuxer(contentType))).
-		Output(filepath.Join(outDir, "index.m3u8"), out).
-		GlobalArgs("-hide_banner", "-loglevel", "error", "-nostdin").GetArgs()
+		Output(filepath.Join(outDir, HLSPlaylist), out).
+		GlobalArgs(globalArgs...).GetArgs()
 	if err := j.run(c.cfg.FFmpeg, args, nil); err != nil {
-		return HLSResult{}, err
+		return HLSResult{}, fmt.Errorf("package hls: %w", err)
 	}
 	entries, err := os.ReadDir(outDir)
 	if err != nil {
-		return HLSResult{}, err
+		return HLSResult{}, fmt.Errorf("package hls: %w", err)
 	}
-	res := HLSResult{Playlist: "index.m3u8", Remuxed: remux}
+	res := HLSResult{Playlist: HLSPlaylist, Init: HLSInit, Remuxed: copyVideo, Info: info}
 	for _, e := range entries {
 		res.Files = append(res.Files, e.Name())
+		if strings.HasSuffix(e.Name(), ".m4s") {
+			res.Segments = append(res.Segments, e.Name())
+		}
 	}
 	sort.Strings(res.Files)
+	sort.Strings(res.Segments) // zero-padded numbers: name order is play order
+	if len(res.Segments) == 0 {
+		return res, fmt.Errorf("%w: ffmpeg wrote no HLS segment", ErrCorrupt)
+	}
 	return res, nil
 }
 

@@ -3,6 +3,7 @@ package video
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"image"
 	"image/color"
@@ -11,10 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/mediaedge/mediaedge/transform"
 )
@@ -23,6 +23,11 @@ func newConv(t *testing.T) *Converter {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.TempDir = t.TempDir()
+	return newConvWith(t, cfg)
+}
+
+func newConvWith(t *testing.T, cfg Config) *Converter {
+	t.Helper()
 	c, err := New(cfg)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -61,252 +66,261 @@ func gifWith(t *testing.T, w, h int, delays []int, transparent bool) []byte {
 	return b.Bytes()
 }
 
+// probed is what a player sees of an MP4's first video stream.
 type probed struct {
 	codec, pixFmt string
 	w, h, frames  int
-	duration      float64
-	pts           []float64
+	duration      float64   // the file's (format) duration, edit list applied
+	pts           []float64 // frame presentation times, sorted
 }
 
-// ffprobe reads what a player will see: stream parameters and packet times.
-func ffprobe(t *testing.T, data []byte) probed {
+// ffprobeFile reads stream parameters and every frame's time with ffprobe.
+func ffprobeFile(t *testing.T, path string) probed {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+		"stream=codec_name,pix_fmt,width,height,nb_frames:format=duration:packet=pts_time", "-of", "json", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var p struct {
+		Streams []struct {
+			CodecName string `json:"codec_name"`
+			PixFmt    string `json:"pix_fmt"`
+			Width     int
+			Height    int
+			NbFrames  string `json:"nb_frames"`
+		}
+		Packets []struct {
+			PTSTime string `json:"pts_time"`
+		}
+		Format struct{ Duration string }
+	}
+	if err := json.Unmarshal(out, &p); err != nil || len(p.Streams) != 1 {
+		t.Fatalf("ffprobe output %s: %v", out, err)
+	}
+	s := p.Streams[0]
+	r := probed{codec: s.CodecName, pixFmt: s.PixFmt, w: s.Width, h: s.Height}
+	r.frames, _ = strconv.Atoi(s.NbFrames)
+	r.duration, _ = strconv.ParseFloat(p.Format.Duration, 64)
+	for _, pk := range p.Packets {
+		v, _ := strconv.ParseFloat(pk.PTSTime, 64)
+		r.pts = append(r.pts, v)
+	}
+	slices.Sort(r.pts)
+	return r
+}
+
+func ffprobeBytes(t *testing.T, data []byte) probed {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "out.mp4")
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-		"stream=codec_name,pix_fmt,width,height,nb_frames:format=duration", "-of", "default=nw=1", p).Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v", err)
-	}
-	var r probed
-	for _, line := range strings.Split(string(out), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		switch k {
-		case "codec_name":
-			r.codec = v
-		case "pix_fmt":
-			r.pixFmt = v
-		case "width":
-			r.w, _ = strconv.Atoi(v)
-		case "height":
-			r.h, _ = strconv.Atoi(v)
-		case "nb_frames":
-			r.frames, _ = strconv.Atoi(v)
-		case "duration":
-			r.duration, _ = strconv.ParseFloat(v, 64)
-		}
-	}
-	out, err = exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0", p).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range strings.Fields(string(out)) {
-		v, _ := strconv.ParseFloat(strings.TrimSuffix(f, ","), 64)
-		r.pts = append(r.pts, v)
-	}
-	sortFloats(r.pts)
-	return r
+	return ffprobeFile(t, p)
 }
 
-func sortFloats(a []float64) {
-	for i := 1; i < len(a); i++ {
-		for j := i; j > 0 && a[j] < a[j-1]; j-- {
-			a[j], a[j-1] = a[j-1], a[j]
+// checkTiming: one MP4 frame per source frame, each starting where the
+// delays before it add up to (to the millisecond), and the file lasting the
+// sum of the delays (within one frame).
+func checkTiming(t *testing.T, p probed, delaysMS []int) {
+	t.Helper()
+	if p.codec != "h264" || p.pixFmt != "yuv420p" || p.w%2 != 0 || p.h%2 != 0 {
+		t.Fatalf("codec %s, pix_fmt %s, %dx%d: want h264 yuv420p with even sides", p.codec, p.pixFmt, p.w, p.h)
+	}
+	if p.frames != len(delaysMS) || len(p.pts) != len(delaysMS) {
+		t.Fatalf("%d frames (%d packets), want %d", p.frames, len(p.pts), len(delaysMS))
+	}
+	at := 0
+	for i, d := range delaysMS {
+		if math.Abs(p.pts[i]-float64(at)/1000) > 0.0015 {
+			t.Fatalf("frame %d at %.3f s, want %.3f s", i, p.pts[i], float64(at)/1000)
 		}
+		at += d
+	}
+	if math.Abs(p.duration-float64(at)/1000) > float64(delaysMS[len(delaysMS)-1])/1000/2 {
+		t.Fatalf("duration %.3f s, want %.3f s", p.duration, float64(at)/1000)
 	}
 }
 
 func TestGIFToMP4KeepsVariableDelays(t *testing.T) {
 	c := newConv(t)
-	delays := []int{10, 50, 20, 30} // 1/100 s
-	src := gifWith(t, 61, 41, delays, false)
+	src := gifWith(t, 61, 41, []int{10, 50, 20, 30}, false)
 	mp4, info, err := c.AnimatedToMP4(context.Background(), src, MP4Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := ffprobe(t, mp4)
-	if p.codec != "h264" || p.pixFmt != "yuv420p" {
-		t.Fatalf("codec %s pix_fmt %s", p.codec, p.pixFmt)
-	}
-	if p.w%2 != 0 || p.h%2 != 0 || p.w != 60 || p.h != 40 {
-		t.Fatalf("size %dx%d, want even 60x40", p.w, p.h)
+	p := ffprobeBytes(t, mp4)
+	checkTiming(t, p, []int{100, 500, 200, 300})
+	// Odd sides are cropped by one pixel, not resampled.
+	if p.w != 60 || p.h != 40 || info.Width != 60 || info.Height != 40 {
+		t.Fatalf("size %dx%d (info %+v), want 60x40", p.w, p.h, info)
 	}
 	if info.Frames != 4 || info.DurationMS != 1100 {
 		t.Fatalf("info %+v", info)
 	}
-	if math.Abs(p.duration-1.1) > 0.1 {
-		t.Fatalf("duration %.3f s, want 1.1 s within one frame", p.duration)
+	if i := bytes.Index(mp4, []byte("moov")); i < 0 || i > bytes.Index(mp4, []byte("mdat")) {
+		t.Error("moov is not before mdat: +faststart missing")
 	}
-	want := []float64{0, 0.1, 0.6, 0.8}
-	if len(p.pts) < len(want) {
-		t.Fatalf("pts %v", p.pts)
+	if p := ffprobeStreams(t, mp4); p != "video" {
+		t.Errorf("streams %q, want one video stream and no audio", p)
 	}
-	for i, w := range want {
-		if math.Abs(p.pts[i]-w) > 0.0015 {
-			t.Fatalf("frame %d at %.3f s, want %.3f (pts %v)", i, p.pts[i], w, p.pts)
-		}
+}
+
+// ffprobeStreams lists the codec types of every stream.
+func ffprobeStreams(t *testing.T, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "s.mp4")
+	os.WriteFile(path, data, 0o644)
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !bytes.Contains(mp4[:min(len(mp4), 4096)], []byte("moov")) {
-		t.Error("moov is not at the front: +faststart missing")
+	return string(bytes.TrimSpace(out))
+}
+
+// TestRealGIF: a real screen recording with variable delays (testdata).
+func TestRealGIF(t *testing.T) {
+	c := newConv(t)
+	src, err := os.ReadFile("testdata/progressbar-basic.gif")
+	if err != nil {
+		t.Fatal(err)
 	}
+	out, err := exec.Command("ffprobe", "-v", "error", "-f", "gif", "-show_entries", "packet=duration_time", "-of", "csv=p=0", "testdata/progressbar-basic.gif").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delays []int
+	for _, f := range bytes.Fields(out) {
+		v, _ := strconv.ParseFloat(string(f), 64)
+		delays = append(delays, int(math.Round(v*1000)))
+	}
+	mp4, info, err := c.AnimatedToMP4(context.Background(), src, MP4Options{Width: 800})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ffprobeBytes(t, mp4)
+	checkTiming(t, p, delays)
+	if p.w != 800 || p.h != 78 || info.Frames != len(delays) {
+		t.Fatalf("%dx%d, info %+v: want 800x78 and %d frames", p.w, p.h, info, len(delays))
+	}
+	t.Logf("%d frames: GIF %d bytes, MP4 %d bytes at half size", len(delays), len(src), len(mp4))
+}
+
+// firstPixel decodes the MP4's first frame and returns the RGB at (x, y).
+func firstPixel(t *testing.T, mp4 []byte, w, x, y int) (r, g, b byte) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "a.mp4")
+	os.WriteFile(p, mp4, 0o644)
+	out, err := exec.Command("ffmpeg", "-v", "error", "-i", p, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1").Output()
+	if err != nil {
+		t.Fatalf("decode first frame: %v", err)
+	}
+	i := (y*w + x) * 3
+	if len(out) < i+3 {
+		t.Fatalf("frame of %d bytes", len(out))
+	}
+	return out[i], out[i+1], out[i+2]
 }
 
 func TestTransparencyOnBackground(t *testing.T) {
 	c := newConv(t)
 	src := gifWith(t, 40, 40, []int{10, 10}, true)
-	mp4, _, err := c.AnimatedToMP4(context.Background(), src, MP4Options{Background: "ff0000ff"})
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		bg      string
+		r, g, b byte
+	}{{"ff0000ff", 255, 0, 0}, {"", 255, 255, 255}, {"0000ff", 0, 0, 255}} {
+		mp4, _, err := c.AnimatedToMP4(context.Background(), src, MP4Options{Background: tc.bg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		near := func(a, b byte) bool { return math.Abs(float64(a)-float64(b)) < 40 }
+		if r, g, b := firstPixel(t, mp4, 40, 5, 20); !near(r, tc.r) || !near(g, tc.g) || !near(b, tc.b) {
+			t.Errorf("bg %q: transparent area is %d,%d,%d", tc.bg, r, g, b)
+		}
+		// The opaque half keeps its own colour (green, 0,200,0).
+		if r, g, b := firstPixel(t, mp4, 40, 35, 20); r > 40 || g < 160 || b > 40 {
+			t.Errorf("bg %q: opaque area is %d,%d,%d, want green", tc.bg, r, g, b)
+		}
 	}
-	p := filepath.Join(t.TempDir(), "a.mp4")
-	os.WriteFile(p, mp4, 0o644)
-	out, err := exec.Command("ffmpeg", "-v", "error", "-i", p, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1").Output()
-	if err != nil || len(out) < 40*40*3 {
-		t.Fatalf("decode first frame: %v", err)
-	}
-	r, g, b := out[(20*40+5)*3], out[(20*40+5)*3+1], out[(20*40+5)*3+2]
-	if r < 180 || g > 70 || b > 70 {
-		t.Fatalf("transparent area is %d,%d,%d, want red", r, g, b)
+	if _, _, err := c.AnimatedToMP4(context.Background(), src, MP4Options{Background: "nothex"}); err == nil {
+		t.Error("bad background accepted")
 	}
 }
 
+// TestAnimatedWebPToMP4 makes a real animated WebP with the vips CLI from a
+// variable-delay GIF and checks the MP4 has the same frames and timing.
 func TestAnimatedWebPToMP4(t *testing.T) {
 	c := newConv(t)
-	gifSrc := gifWith(t, 48, 32, []int{10, 20, 10, 40, 20}, false)
-	proc, err := transform.NewProcessor(transform.DefaultConfig())
+	if _, err := exec.LookPath("vips"); err != nil {
+		t.Skip("vips CLI (libvips-tools) not installed")
+	}
+	dir := t.TempDir()
+	gifPath, webpPath := filepath.Join(dir, "a.gif"), filepath.Join(dir, "a.webp")
+	os.WriteFile(gifPath, gifWith(t, 48, 32, []int{10, 20, 10, 40, 20}, true), 0o644)
+	if out, err := exec.Command("vips", "copy", gifPath+"[n=-1]", webpPath).CombinedOutput(); err != nil {
+		t.Fatalf("vips copy: %v %s", err, out)
+	}
+	out, err := exec.Command("vipsheader", "-f", "n-pages", webpPath).Output()
+	if err != nil || string(bytes.TrimSpace(out)) != "5" {
+		t.Fatalf("the WebP is not animated: n-pages %q %v", out, err)
+	}
+	webp, _ := os.ReadFile(webpPath)
+	mp4, info, err := c.AnimatedToMP4(context.Background(), webp, MP4Options{Width: 24, Background: "ff0000"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, _ := transform.Parse(transform.DefaultConfig(), "webp", nil, "")
-	webp, err := proc.Process(context.Background(), gifSrc, "image/gif", spec)
-	if err != nil || webp.Frames != 5 {
-		t.Fatalf("making the animated WebP: %v (frames %d)", err, webp.Frames)
+	p := ffprobeBytes(t, mp4)
+	checkTiming(t, p, []int{100, 200, 100, 400, 200})
+	if info.Frames != 5 || info.DurationMS != 1000 || p.w != 24 || p.h != 16 {
+		t.Fatalf("info %+v, %dx%d", info, p.w, p.h)
 	}
-	mp4, info, err := c.AnimatedToMP4(context.Background(), webp.Data, MP4Options{Width: 24})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := ffprobe(t, mp4)
-	// One more frame than the source: the last is repeated to carry its delay.
-	if info.Frames != 5 || p.frames != 6 || math.Abs(p.duration-1.0) > 0.1 || p.w != 24 {
-		t.Fatalf("info %+v, probe %+v", info, p)
+	if r, g, b := firstPixel(t, mp4, 24, 2, 8); r < 200 || g > 60 || b > 60 {
+		t.Errorf("transparent area is %d,%d,%d, want red", r, g, b)
 	}
 }
 
-func TestStillAndCorrupt(t *testing.T) {
-	c := newConv(t)
-	still := gifWith(t, 10, 10, []int{10}, false)
-	if _, _, err := c.AnimatedToMP4(context.Background(), still, MP4Options{}); !errors.Is(err, ErrNotAnimated) {
-		t.Fatalf("still image: %v", err)
-	}
-	anim := gifWith(t, 50, 50, []int{10, 10, 10}, false)
-	if _, _, err := c.AnimatedToMP4(context.Background(), anim[:len(anim)/2], MP4Options{}); err == nil {
-		t.Fatal("truncated GIF converted without error")
-	}
-	if _, _, err := c.AnimatedToMP4(context.Background(), []byte("not a gif at all"), MP4Options{}); !errors.Is(err, transform.ErrUnsupported) {
-		t.Fatalf("text: %v", err)
-	}
-}
-
-// makeVideo writes a test clip with ffmpeg.
-func makeVideo(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	cmd := exec.Command("ffmpeg", append(append([]string{"-v", "error", "-y"}, args...), p)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v %s", err, out)
-	}
-	return p
-}
-
-func TestHLSRemuxAndTranscode(t *testing.T) {
-	c := newConv(t)
-	h264 := makeVideo(t, "phone.mp4", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30:duration=9", "-f", "lavfi", "-i", "sine=duration=9",
-		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "60", "-c:a", "aac", "-shortest")
-	mpeg4 := makeVideo(t, "old.mp4", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=9", "-c:v", "mpeg4")
-	for _, tc := range []struct {
-		path    string
-		remuxed bool
-	}{{h264, true}, {mpeg4, false}} {
-		out := t.TempDir()
-		res, err := c.PackageHLS(context.Background(), tc.path, "video/mp4", out, 4)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Remuxed != tc.remuxed {
-			t.Errorf("%s: remuxed %v, want %v", filepath.Base(tc.path), res.Remuxed, tc.remuxed)
-		}
-		pl, err := os.ReadFile(filepath.Join(out, "index.m3u8"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		segs := 0
-		for _, line := range strings.Split(string(pl), "\n") {
-			if d, ok := strings.CutPrefix(line, "#EXTINF:"); ok {
-				v, _ := strconv.ParseFloat(strings.TrimSuffix(d, ","), 64)
-				if v > 6.05 {
-					t.Errorf("segment of %.2f s, want at most 6", v)
-				}
-				segs++
-			}
-		}
-		if segs < 2 || !strings.Contains(string(pl), `#EXT-X-MAP:URI="init.mp4"`) {
-			t.Fatalf("playlist:\n%s", pl)
-		}
-		info, err := c.Probe(context.Background(), filepath.Join(out, "init.mp4"), "video/mp4")
-		if err != nil || info.VideoCodec != "h264" {
-			t.Fatalf("init segment: %+v %v", info, err)
-		}
-	}
-}
-
-func TestPoster(t *testing.T) {
-	c := newConv(t)
-	v := makeVideo(t, "v.mp4", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=4", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
-	png, err := c.Poster(context.Background(), v, "video/mp4", 2.5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, h, _, err := transform.Probe(png)
-	if err != nil || w != 320 || h != 240 {
-		t.Fatalf("poster %dx%d %v", w, h, err)
-	}
-	if _, err := c.Poster(context.Background(), v, "text/plain", 1); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("non-video: %v", err)
-	}
-	bad := filepath.Join(t.TempDir(), "bad.mp4")
-	os.WriteFile(bad, []byte("\x00\x00\x00\x18ftypmp42 truncated"), 0o644)
-	if _, err := c.Poster(context.Background(), bad, "video/mp4", 0); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("corrupt video: %v", err)
-	}
-}
-
-// TestDeadlineKillsAndCleansUp: a transcode past its deadline returns
-// ErrTimeout, leaves no ffmpeg process and no temp file.
-func TestDeadlineKillsAndCleansUp(t *testing.T) {
+func TestStillCorruptAndLimits(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.TempDir = t.TempDir()
-	cfg.Timeout = 300 * time.Millisecond
-	cfg.Preset = "veryslow"
-	c, err := New(cfg)
-	if err != nil {
-		t.Skip(err)
+	cfg.MaxFrames = 5
+	c := newConvWith(t, cfg)
+	ctx := context.Background()
+	anim := gifWith(t, 50, 50, []int{10, 10, 10}, false)
+	for _, tc := range []struct {
+		name string
+		src  []byte
+		want []error
+	}{
+		{"still GIF", gifWith(t, 10, 10, []int{10}, false), []error{ErrNotAnimated}},
+		{"truncated GIF", anim[:len(anim)/2], []error{ErrCorrupt, transform.ErrCorruptImage}},
+		{"GIF header only", anim[:40], []error{ErrCorrupt}},
+		{"garbage after GIF magic", append([]byte("GIF89a"), bytes.Repeat([]byte{7}, 100)...), []error{ErrCorrupt}},
+		{"text", []byte("not an image at all"), []error{transform.ErrUnsupported}},
+		{"too many frames", gifWith(t, 10, 10, []int{1, 2, 3, 4, 5, 6}, false), []error{transform.ErrTooManyFrames}},
+	} {
+		_, _, err := c.AnimatedToMP4(ctx, tc.src, MP4Options{})
+		for _, want := range tc.want {
+			if !errors.Is(err, want) {
+				t.Errorf("%s: got %v, want %v", tc.name, err, want)
+			}
+		}
 	}
-	v := makeVideo(t, "long.mp4", "-f", "lavfi", "-i", "testsrc=size=1280x720:rate=30:duration=20", "-c:v", "mpeg4", "-q:v", "10")
-	out := t.TempDir()
-	_, err = c.PackageHLS(context.Background(), v, "video/mp4", out, 4)
-	if !errors.Is(err, ErrTimeout) {
-		t.Fatalf("got %v, want ErrTimeout", err)
+	if left, _ := os.ReadDir(cfg.TempDir); len(left) != 0 {
+		t.Errorf("temp files left: %v", left)
 	}
-	left, _ := os.ReadDir(cfg.TempDir)
-	if len(left) != 0 {
-		t.Fatalf("temp files left: %v", left)
-	}
-	// The process group was killed before PackageHLS returned: nothing is
-	// writing into out any more.
-	if ps, _ := exec.Command("pgrep", "-f", out).Output(); len(bytes.TrimSpace(ps)) != 0 {
-		t.Fatalf("ffmpeg still running: %s", ps)
+}
+
+func TestFitEven(t *testing.T) {
+	for _, tc := range []struct{ w, h, mw, mh, ww, wh int }{
+		{61, 41, 0, 0, 60, 40},
+		{1600, 156, 800, 0, 800, 78},
+		{100, 50, 1000, 1000, 100, 50}, // never enlarged
+		{100, 50, 0, 25, 50, 24},
+		{3, 3, 1, 1, 2, 2},
+	} {
+		w, h, _ := fitEven(tc.w, tc.h, tc.mw, tc.mh)
+		if w != tc.ww || h != tc.wh {
+			t.Errorf("fit %dx%d in %dx%d: %dx%d, want %dx%d", tc.w, tc.h, tc.mw, tc.mh, w, h, tc.ww, tc.wh)
+		}
 	}
 }

@@ -1,0 +1,116 @@
+package video
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"time"
+
+	"github.com/mediaedge/mediaedge/transform"
+)
+
+// Errors the edge maps to statuses. Corrupt animations also match
+// transform.ErrCorruptImage, and animation limits are transform's
+// ErrTooManyFrames / ErrTooManyPixels, so the edge's image error mapping
+// answers them the same way as for images.
+var (
+	ErrNotAnimated = transform.ErrNotAnimated                     // 422: a still image asked for as MP4
+	ErrCorrupt     = errors.New("video: input cannot be decoded") // 422: ffmpeg/ffprobe failed on the input
+	ErrTimeout     = errors.New("video: deadline exceeded")       // 504: the job ran past Config.Timeout and was killed
+	ErrBusy        = errors.New("video: too many jobs running")   // 503: no slot within Config.QueueWait
+)
+
+// Config configures the Converter.
+type Config struct {
+	// FFmpeg and FFprobe are the binaries, by path or looked up in PATH.
+	FFmpeg, FFprobe string
+	// Timeout bounds one job (every ffmpeg/ffprobe run in it); at the deadline
+	// the process group is killed and the job returns ErrTimeout (504).
+	Timeout time.Duration
+	// MaxConcurrent is how many jobs run at once: ffmpeg uses every core it
+	// gets, so a few at once saturate a machine.
+	MaxConcurrent int
+	// QueueWait is how long a job waits for a slot before ErrBusy (503).
+	QueueWait time.Duration
+	// TempDir is the parent of the per-job temp folders ("" = os.TempDir()).
+	// Each job's folder is removed when the job ends, killed or not.
+	TempDir string
+	// Images holds the libvips limits (MaxFrames, MaxSourcePixels) used for
+	// animated WebP, whose frames libvips decodes all at once.
+	Images transform.Config
+	// MaxFrames bounds an animated GIF's frames (422 beyond).
+	MaxFrames int
+	// MaxPixels bounds width x height x frames of an animated GIF (422
+	// beyond). It is larger than the image limit (Images.MaxSourcePixels)
+	// because ffmpeg streams a GIF one frame at a time: memory holds one
+	// frame, and Timeout bounds the time. A screen recording of 800 frames
+	// at 640x420 is 215 megapixels, the very kind of GIF worth converting.
+	// One frame must still fit Images.MaxSourcePixels.
+	MaxPixels int64
+	// CRF is the x264 quality of animations, lower is better. 25 is what
+	// web.dev's "replace animated GIFs with video" recommends.
+	CRF int
+	// HLSCRF is the x264 quality of HLS transcodes (remuxes keep the source).
+	HLSCRF int
+	// Preset is the x264 speed/size trade-off. veryfast measured both
+	// faster and smaller than slow/medium on real GIFs (screen recordings).
+	Preset string
+	// HLSMaxSide bounds the longer side of an HLS transcode (1920: 1080p);
+	// larger sources are scaled down, remuxes keep their size.
+	HLSMaxSide int
+}
+
+// DefaultConfig follows DESIGN.md "Limits".
+func DefaultConfig() Config {
+	return Config{
+		FFmpeg: "ffmpeg", FFprobe: "ffprobe",
+		Timeout: 120 * time.Second, MaxConcurrent: 2, QueueWait: 5 * time.Second,
+		Images:    transform.DefaultConfig(),
+		MaxFrames: 1000, MaxPixels: 500_000_000,
+		CRF: 25, HLSCRF: 23, Preset: "veryfast", HLSMaxSide: 1920,
+	}
+}
+
+var presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Timeout <= 0 {
+		errs = append(errs, errors.New("video: timeout must be positive"))
+	}
+	if c.MaxConcurrent <= 0 {
+		errs = append(errs, errors.New("video: max concurrent must be positive"))
+	}
+	if c.QueueWait < 0 {
+		errs = append(errs, errors.New("video: queue wait must not be negative"))
+	}
+	if c.MaxFrames <= 0 || c.MaxPixels <= 0 {
+		errs = append(errs, errors.New("video: max frames and max pixels must be positive"))
+	}
+	for _, crf := range []int{c.CRF, c.HLSCRF} {
+		if crf < 0 || crf > 51 {
+			errs = append(errs, fmt.Errorf("video: crf %d not in 0..51", crf))
+		}
+	}
+	ok := false
+	for _, p := range presets {
+		ok = ok || p == c.Preset
+	}
+	if !ok {
+		errs = append(errs, fmt.Errorf("video: x264 preset %q unknown", c.Preset))
+	}
+	if c.HLSMaxSide < 16 {
+		errs = append(errs, errors.New("video: HLS max side must be at least 16"))
+	}
+	if err := c.Images.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("video: images: %w", err))
+	}
+	if _, err := exec.LookPath(c.FFmpeg); err != nil {
+		errs = append(errs, fmt.Errorf("video: ffmpeg: %w", err))
+	}
+	if _, err := exec.LookPath(c.FFprobe); err != nil {
+		errs = append(errs, fmt.Errorf("video: ffprobe: %w", err))
+	}
+	return errors.Join(errs...)
+}

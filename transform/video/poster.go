@@ -1,0 +1,83 @@
+package video
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	ffmpeg "github.com/u2takey/ffmpeg-go"
+)
+
+// Demuxer names ffmpeg's demuxer for a content type as the chunk store
+// sniffed it ("" when ffmpeg is not to read it). Forcing the demuxer keeps
+// ffmpeg from guessing a format (and its attack surface) from the bytes.
+func Demuxer(contentType string) string {
+	switch contentType {
+	case "video/mp4", "video/quicktime", "video/3gpp", "audio/mp4":
+		return "mov,mp4,m4a,3gp,3g2,mj2"
+	case "video/webm", "video/x-matroska":
+		return "matroska,webm"
+	case "video/x-msvideo", "video/avi":
+		return "avi"
+	case "video/mpeg":
+		return "mpeg"
+	case "video/mp2t":
+		return "mpegts"
+	case "video/ogg":
+		return "ogg"
+	case "image/gif":
+		return "gif"
+	}
+	return ""
+}
+
+// Poster returns the frame shown at atSeconds of the video in path, as PNG
+// at the video's display size (rotation applied). A time past the end gives
+// the last frame, as a player paused at the end shows. contentType picks
+// the demuxer (Demuxer); one ffmpeg decodes from the keyframe before t.
+func (c *Converter) Poster(ctx context.Context, path, contentType string, atSeconds float64) ([]byte, error) {
+	dm := Demuxer(contentType)
+	if dm == "" {
+		return nil, fmt.Errorf("%w: %s is not a video", ErrCorrupt, contentType)
+	}
+	if atSeconds < 0 || atSeconds != atSeconds {
+		return nil, fmt.Errorf("video: poster time %v must be >= 0", atSeconds)
+	}
+	j, err := c.start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer j.done()
+	// compression_level 1: the PNG is an intermediate that the image
+	// pipeline decodes at once; fast beats small here.
+	png := ffmpeg.KwArgs{"frames:v": 1, "f": "image2", "c:v": "png", "compression_level": 1, "an": "", "sn": "", "dn": ""}
+	in := safeInput(dm)
+	in["ss"] = strconv.FormatFloat(atSeconds, 'f', 3, 64)
+	var out bytes.Buffer
+	args := ffmpeg.Input(path, in).Output("pipe:1", png).GlobalArgs(globalArgs...).GetArgs()
+	if err := j.run(c.cfg.FFmpeg, args, &out); err != nil {
+		return nil, fmt.Errorf("poster at %.3f s: %w", atSeconds, err)
+	}
+	if out.Len() > 0 {
+		return out.Bytes(), nil
+	}
+	// Nothing decoded at or after t: t is past the end. Decode the last
+	// seconds and keep overwriting one file, which ends as the last frame.
+	last := filepath.Join(j.dir, "last.png")
+	in = safeInput(dm)
+	in["sseof"] = "-3"
+	png["update"] = 1
+	delete(png, "frames:v")
+	args = ffmpeg.Input(path, in).Output(last, png).OverWriteOutput().GlobalArgs(globalArgs...).GetArgs()
+	if err := j.run(c.cfg.FFmpeg, args, nil); err != nil {
+		return nil, fmt.Errorf("poster at the end: %w", err)
+	}
+	b, err := os.ReadFile(last)
+	if err != nil || len(b) == 0 {
+		return nil, fmt.Errorf("%w: no video frame in %s", ErrCorrupt, filepath.Base(path))
+	}
+	return b, nil
+}

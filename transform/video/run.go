@@ -1,0 +1,139 @@
+package video
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Converter runs ffmpeg jobs with a deadline, bounded concurrency and a
+// private temp folder each.
+type Converter struct {
+	cfg   Config
+	slots chan struct{} // one token per running job
+	// onStart, when set (tests only), is told each child's pid, so a test can
+	// check the process is gone after a kill.
+	onStart func(pid int)
+}
+
+// New validates cfg and returns a Converter.
+func New(cfg Config) (*Converter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Converter{cfg: cfg, slots: make(chan struct{}, cfg.MaxConcurrent)}, nil
+}
+
+// Config returns the converter's configuration.
+func (c *Converter) Config() Config { return c.cfg }
+
+// job is one unit of ffmpeg work: a slot, a deadline and a temp folder.
+type job struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	dir    string
+	c      *Converter
+}
+
+// start takes a slot (ErrBusy after QueueWait) and makes the job's temp
+// folder; done releases both. The deadline starts once the slot is taken, so
+// queueing does not eat into the job's own time.
+func (c *Converter) start(ctx context.Context) (*job, error) {
+	wait := time.NewTimer(c.cfg.QueueWait)
+	defer wait.Stop()
+	select {
+	case c.slots <- struct{}{}:
+	case <-wait.C:
+		return nil, ErrBusy
+	case <-ctx.Done():
+		return nil, ctxErr(ctx)
+	}
+	dir, err := os.MkdirTemp(c.cfg.TempDir, "mediaedge-video-")
+	if err != nil {
+		<-c.slots
+		return nil, fmt.Errorf("video: temp folder: %w", err)
+	}
+	jctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	return &job{ctx: jctx, cancel: cancel, dir: dir, c: c}, nil
+}
+
+// done runs after the job's processes have been waited for (run never
+// returns with its child alive), so nothing writes into dir any more.
+func (j *job) done() {
+	j.cancel()
+	_ = os.RemoveAll(j.dir)
+	<-j.c.slots
+}
+
+// ctxErr names why ctx ended: a deadline is ErrTimeout (504); a caller that
+// went away gets context.Canceled, which nobody answers.
+func ctxErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ErrTimeout
+	}
+	return ctx.Err()
+}
+
+// tail keeps the last n bytes written to it: ffmpeg's stderr for the error
+// log, bounded however much ffmpeg prints.
+type tail struct {
+	buf []byte
+	n   int
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.n {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.n:]...)
+	}
+	return len(p), nil
+}
+
+// run executes bin (ffmpeg or ffprobe) with args and waits for it. At the
+// job's deadline the whole process group is killed and reaped before run
+// returns ErrTimeout. exec.CommandContext is not used: it kills only the
+// direct child, and ffmpeg-go's Run neither kills a group nor bounds stderr,
+// so ffmpeg-go only builds the arguments.
+func (j *job) run(bin string, args []string, stdout *bytes.Buffer) error {
+	if err := j.ctx.Err(); err != nil {
+		return ctxErr(j.ctx)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = j.dir
+	errTail := &tail{n: 4096}
+	cmd.Stderr = errTail
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("video: start %s: %w", bin, err)
+	}
+	if j.c.onStart != nil {
+		j.c.onStart(cmd.Process.Pid)
+	}
+	waitc := make(chan error, 1)
+	go func() { waitc <- cmd.Wait() }()
+	select {
+	case err := <-waitc:
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v: %s", ErrCorrupt, filepath.Base(bin), err, strings.TrimSpace(string(errTail.buf)))
+		}
+		return nil
+	case <-j.ctx.Done():
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-waitc
+		return fmt.Errorf("%s killed after %s: %w", filepath.Base(bin), j.c.cfg.Timeout, ctxErr(j.ctx))
+	}
+}
+
+// globalArgs go before every ffmpeg command: quiet but for errors (which
+// run keeps), never read the terminal.
+var globalArgs = []string{"-hide_banner", "-loglevel", "error", "-nostdin"}
