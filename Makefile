@@ -35,6 +35,11 @@ cassandra-stop:
 	@scripts/cassandra.sh stop
 
 test: test-deps cassandra
+	@# Before any test: every tool a test runs is here (the list is the TOOLS
+	@# table of scripts/install-deps.sh), so a tool that only a hand install
+	@# provided fails here by name instead of deep in the log.
+	@scripts/install-deps.sh check test
+	@$(GO) mod tidy -diff >/dev/null 2>&1 || { echo "go.mod/go.sum are not tidy; run 'go mod tidy' and commit:"; $(GO) mod tidy -diff; exit 1; }
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	@# -v, filtered to each test's verdict and failure lines, so the log shows
@@ -43,7 +48,6 @@ test: test-deps cassandra
 	$(GO) test $(TESTFLAGS) -v ./... 2>&1 | grep -E '^(--- |ok |FAIL|PASS$$|panic:|#)|\.go:[0-9]+:|^\s+--- (FAIL|SKIP)'
 
 bench: deps build
-	@scripts/install-deps.sh bench
 	scripts/bench.sh $(BENCH)
 
 # staticcheck is pinned; it is not part of `make test` so that a registry

@@ -1,22 +1,18 @@
 package bench
 
 import (
+	"github.com/mediaedge/mediaedge/internal/testenv"
+
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 )
 
 func TestCacheHitSmall(t *testing.T) {
 	cfg := DefaultCacheHitConfig()
-	if _, err := exec.LookPath(cfg.Nginx); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("nginx not installed: %v", err)
-		}
-		t.Skipf("nginx not installed (%v): apt-get install -y nginx-light", err)
-	}
+	cfg.Nginx = testenv.Tool(t, cfg.Nginx)
 	cfg.Entries, cfg.Requests, cfg.Warmup, cfg.Concurrency, cfg.Rounds = 50, 2000, 100, 4, 1
 	cfg.Duration = 20 * time.Second
 	var out bytes.Buffer

@@ -1,10 +1,11 @@
 package bench
 
 import (
+	"github.com/mediaedge/mediaedge/internal/testenv"
+
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"testing"
 )
 
@@ -12,12 +13,7 @@ import (
 // of both targets returns the whole file.
 func TestOriginSmall(t *testing.T) {
 	cfg := DefaultOriginConfig()
-	if _, err := exec.LookPath(cfg.Nginx); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("nginx not installed: %v", err)
-		}
-		t.Skipf("nginx not installed (%v): apt-get install -y nginx-light", err)
-	}
+	cfg.Nginx = testenv.Tool(t, cfg.Nginx)
 	cfg.Mediaedge = edgeBinary(t)
 	cfg.Size, cfg.Requests = 5<<20+3, 4
 	var out bytes.Buffer

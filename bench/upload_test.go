@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"github.com/mediaedge/mediaedge/internal/testenv"
+
 	"bytes"
 	"context"
 	"os"
@@ -27,22 +29,11 @@ func edgeBinary(t *testing.T) string {
 	return bin
 }
 
-// tusdBinary finds tusd: TUSD_BIN, or where scripts/bench.sh installs it.
+// tusdBinary finds tusd: TUSD_BIN, or where scripts/install-deps.sh test
+// builds it (the smoke test runs in `make test`, so CI has it).
 func tusdBinary(t *testing.T) string {
 	t.Helper()
-	if b := os.Getenv("TUSD_BIN"); b != "" {
-		return b
-	}
-	home, _ := os.UserHomeDir()
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		cache = filepath.Join(home, ".cache")
-	}
-	b := filepath.Join(cache, "mediaedge", "ref", "tusd-v2.9.1", "tusd")
-	if _, err := os.Stat(b); err != nil {
-		t.Skip("tusd not installed: run scripts/bench.sh upload once, or set TUSD_BIN")
-	}
-	return b
+	return testenv.RefTool(t, "tusd", testenv.TusdVersion, "TUSD_BIN")
 }
 
 // TestUploadSmall runs the upload benchmark at a small size: both targets

@@ -36,17 +36,17 @@ func (s *Server) serveCached(w http.ResponseWriter, r *http.Request, info chunks
 	e, err := s.deps.Cache.GetOrFill(r.Context(), OriginalKey(info.ID), func(ctx context.Context, dst io.Writer) (edgecache.Meta, error) {
 		f, err := s.store.Open(ctx, info.ID)
 		if err != nil {
-			return edgecache.Meta{}, err
+			return edgecache.Meta{}, storeFault(err)
 		}
 		defer f.Close()
 		if _, err := io.Copy(dst, f); err != nil {
-			return edgecache.Meta{}, err
+			return edgecache.Meta{}, storeFault(err)
 		}
 		return edgecache.Meta{ContentType: info.ContentType, ETag: etag}, nil
 	})
 	if err != nil {
-		if errors.Is(err, chunkstore.ErrNotFound) || errors.Is(err, chunkstore.ErrCorrupt) {
-			s.storeError(w, r, err)
+		if errors.Is(err, errStore) {
+			s.fail(w, r, storeFault(err))
 			return true
 		}
 		s.log.Warn("cache unavailable; streaming from the store", "id", info.ID, "err", err)

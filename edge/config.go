@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/url"
 	"time"
+
+	"github.com/mediaedge/mediaedge/httpbody"
 )
 
 // Config is the edge server's configuration.
@@ -33,6 +35,13 @@ type Config struct {
 	// the deadline is pushed forward as bytes arrive, so a slow but live
 	// client keeps going and a stalled one is cut.
 	BodyReadTimeout time.Duration
+	// BodyMinRate is the slowest an upload body may arrive, in bytes a
+	// second averaged over BodyMinRateWindow (Apache's minrate); a client
+	// trickling bytes just fast enough to beat BodyReadTimeout is cut with
+	// 408. 0 disables it.
+	BodyMinRate int64
+	// BodyMinRateWindow is the span BodyMinRate is averaged over.
+	BodyMinRateWindow time.Duration
 	// SendTimeout cuts a response whose client takes no bytes for this long
 	// (nginx's send_timeout). It bounds the gap between writes, not the
 	// whole response, so a slow but live download of a large video goes on.
@@ -43,22 +52,33 @@ type Config struct {
 	StatCacheTTL time.Duration
 	// CacheMaxOriginal is the largest original kept in the edge cache.
 	CacheMaxOriginal int64
+	// MaxTransformSource bounds the original read into memory for an image
+	// transform; larger sources are refused (422) instead of filling the heap.
+	MaxTransformSource int64
 	// ShutdownTimeout is how long a graceful shutdown waits for requests.
 	ShutdownTimeout time.Duration
+}
+
+// BodyLimits are the rules every request body is read under.
+func (c Config) BodyLimits() httpbody.Limits {
+	return httpbody.Limits{Gap: c.BodyReadTimeout, MinRate: c.BodyMinRate, Window: c.BodyMinRateWindow}
 }
 
 // DefaultConfig listens on loopback with conservative timeouts.
 func DefaultConfig() Config {
 	return Config{
-		Listen:            "127.0.0.1:8080",
-		MaxUploadSize:     5 << 30,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		BodyReadTimeout:   60 * time.Second,
-		SendTimeout:       60 * time.Second,
-		ShutdownTimeout:   30 * time.Second,
-		CacheMaxOriginal:  64 << 20,
-		StatCacheTTL:      5 * time.Second,
+		Listen:             "127.0.0.1:8080",
+		MaxUploadSize:      5 << 30,
+		ReadHeaderTimeout:  10 * time.Second,
+		IdleTimeout:        120 * time.Second,
+		BodyReadTimeout:    60 * time.Second,
+		SendTimeout:        60 * time.Second,
+		BodyMinRate:        1024,
+		BodyMinRateWindow:  30 * time.Second,
+		ShutdownTimeout:    30 * time.Second,
+		CacheMaxOriginal:   64 << 20,
+		MaxTransformSource: 100 << 20,
+		StatCacheTTL:       5 * time.Second,
 	}
 }
 
@@ -93,11 +113,20 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %s: must be positive", d.name, d.v))
 		}
 	}
+	if c.BodyMinRate < 0 {
+		errs = append(errs, fmt.Errorf("body-min-rate %d: must not be negative (0 disables it)", c.BodyMinRate))
+	}
+	if c.BodyMinRate > 0 && c.BodyMinRateWindow <= 0 {
+		errs = append(errs, fmt.Errorf("body-min-rate-window %s: must be positive", c.BodyMinRateWindow))
+	}
 	if c.SendTimeout < 0 {
 		errs = append(errs, fmt.Errorf("send-timeout %s: must not be negative (0 disables it)", c.SendTimeout))
 	}
 	if c.StatCacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("stat-cache-ttl %s: must not be negative (0 disables it)", c.StatCacheTTL))
+	}
+	if c.MaxTransformSource <= 0 {
+		errs = append(errs, fmt.Errorf("max-transform-source %d: must be positive", c.MaxTransformSource))
 	}
 	if c.CacheMaxOriginal < 0 {
 		errs = append(errs, fmt.Errorf("cache-max-original %d: must not be negative", c.CacheMaxOriginal))

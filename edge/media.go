@@ -3,7 +3,6 @@ package edge
 import (
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -40,21 +39,10 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, id string) (chun
 	}
 	info, err := s.store.Stat(r.Context(), id)
 	if err != nil {
-		s.storeError(w, r, err)
+		s.fail(w, r, storeFault(err))
 		return chunkstore.FileInfo{}, false
 	}
 	return info, true
-}
-
-func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, chunkstore.ErrNotFound):
-		httperr.Write(w, r, s.log, httperr.NotFound("no such media"))
-	case errors.Is(err, chunkstore.ErrCorrupt):
-		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusBadGateway, "corrupt", "stored data failed its checksum", err))
-	default:
-		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusServiceUnavailable, "store_unavailable", "the store did not answer", err))
-	}
 }
 
 func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +74,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveOriginal(w http.ResponseWriter, r *http.Request, info chunkstore.FileInfo) {
 	f, err := s.store.Open(r.Context(), info.ID)
 	if err != nil {
-		s.storeError(w, r, err)
+		s.fail(w, r, storeFault(err))
 		return
 	}
 	defer f.Close()
@@ -160,7 +148,7 @@ func (s *Server) deleteMedia(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.store.Delete(r.Context(), id); err != nil {
-		s.storeError(w, r, err)
+		s.fail(w, r, storeFault(err))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -93,13 +93,26 @@ func (m *Metrics) observe(op string, start time.Time, err error) {
 
 type countingBody struct {
 	io.ReadCloser
-	n prometheus.Counter
+	n    prometheus.Counter
+	read int64 // bytes read by the handler
+	eof  bool  // the handler read to the end
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.n.Add(float64(n))
+	b.read += int64(n)
+	if err == io.EOF {
+		b.eof = true
+	}
 	return n, err
+}
+
+// consumed reports whether the handler read the whole body: to EOF, or all
+// of a declared Content-Length (a reader that stops at exactly the length
+// never asks for the EOF).
+func (b *countingBody) consumed(contentLength int64) bool {
+	return b.eof || (contentLength >= 0 && b.read >= contentLength)
 }
 
 // observedStore times every store operation the edge makes.

@@ -30,15 +30,12 @@ type Renderer struct {
 	srv   *Server
 	tf    Transformer
 	video Video // nil: no MP4 or posters
-	// MaxSourceBytes bounds the original read into memory for a transform;
-	// larger sources are refused (422) instead of filling the heap.
-	MaxSourceBytes int64
 }
 
-// NewRenderer binds a transformer (and, if not nil, the video converter) to
+// newRenderer binds a transformer (and, if not nil, the video converter) to
 // the server's store and cache.
-func NewRenderer(srv *Server, tf Transformer, v Video) *Renderer {
-	return &Renderer{srv: srv, tf: tf, video: v, MaxSourceBytes: 100 << 20}
+func newRenderer(srv *Server, tf Transformer, v Video) *Renderer {
+	return &Renderer{srv: srv, tf: tf, video: v}
 }
 
 // ServeMedia implements MediaHandler.
@@ -50,14 +47,13 @@ func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chun
 	}
 	cfg := rd.tf.Config()
 	if err := transform.Verify(cfg, r.URL.Path, q); err != nil {
-		httperr.Write(w, r, s.log, &httperr.Error{Status: http.StatusForbidden, Code: "bad_signature",
-			Message: "the URL signature (s=) is missing or wrong", Param: "s"})
+		s.fail(w, r, err)
 		return true
 	}
 	q.Del("s")
 	spec, err := transform.Parse(cfg, ext, q, r.Header.Get("Accept"))
 	if err != nil {
-		rd.writeErr(w, r, err)
+		s.fail(w, r, err)
 		return true
 	}
 	if spec.IsIdentity() {
@@ -72,9 +68,9 @@ func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chun
 			"image parameters apply to images and videos; this media is "+info.ContentType))
 		return true
 	}
-	if !vid && info.Size > rd.MaxSourceBytes {
+	if max := s.cfg.MaxTransformSource; !vid && info.Size > max {
 		httperr.Write(w, r, s.log, httperr.New(http.StatusUnprocessableEntity, "source_too_large",
-			fmt.Sprintf("the original is larger than %d bytes, too large to transform", rd.MaxSourceBytes)))
+			fmt.Sprintf("the original is larger than %d bytes, too large to transform (max-transform-source)", max)))
 		return true
 	}
 	key := info.ID + "/" + spec.Key()
@@ -83,11 +79,15 @@ func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chun
 		if res, handled, err := rd.renderVideo(ctx, info, spec); handled {
 			return res, err
 		}
+		if info.ContentType == "image/svg+xml" {
+			return transform.Result{}, errSVG
+		}
 		src, err := rd.readSource(ctx, info)
 		if err != nil {
 			return transform.Result{}, err
 		}
-		return rd.tf.Process(ctx, src, info.ContentType, spec)
+		res, err := rd.tf.Process(ctx, src, info.ContentType, spec)
+		return res, processFault(err)
 	}
 	if s.deps.Cache != nil {
 		var result transform.Result
@@ -107,7 +107,7 @@ func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chun
 			return true
 		}
 		if !cacheUnavailable(err) {
-			rd.writeErr(w, r, err)
+			s.fail(w, r, err)
 			return true
 		}
 		// Every disk is down: render without caching; a cache fault must not
@@ -119,7 +119,7 @@ func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chun
 	}
 	res, err := render(r.Context())
 	if err != nil {
-		rd.writeErr(w, r, err)
+		s.fail(w, r, err)
 		return true
 	}
 	rd.serveBytes(w, r, info, etag, res)
@@ -138,12 +138,12 @@ func (rd *Renderer) serveBytes(w http.ResponseWriter, r *http.Request, info chun
 func (rd *Renderer) readSource(ctx context.Context, info chunkstore.FileInfo) ([]byte, error) {
 	f, err := rd.srv.store.Open(ctx, info.ID)
 	if err != nil {
-		return nil, err
+		return nil, storeFault(err)
 	}
 	defer f.Close()
 	buf := make([]byte, info.Size)
 	if _, err := io.ReadFull(f, buf); err != nil {
-		return nil, fmt.Errorf("read source %s: %w", info.ID, err)
+		return nil, storeFault(fmt.Errorf("read source %s: %w", info.ID, err))
 	}
 	return buf, nil
 }
@@ -155,33 +155,4 @@ func renditionETag(info chunkstore.FileInfo, key string) string {
 	h.Write(info.SHA256)
 	h.Write([]byte(key))
 	return `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
-}
-
-// writeErr maps transform and store errors to the one error writer.
-func (rd *Renderer) writeErr(w http.ResponseWriter, r *http.Request, err error) {
-	s := rd.srv
-	var pe *transform.ParamError
-	switch {
-	case errors.As(err, &pe):
-		httperr.Write(w, r, s.log, httperr.BadParam(pe.Param, pe.Message))
-	case errors.Is(err, transform.ErrTooManyPixels):
-		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusUnprocessableEntity, "too_many_pixels",
-			fmt.Sprintf("the image has more than %d pixels", rd.tf.Config().MaxSourcePixels), err))
-	case errors.Is(err, transform.ErrTooManyFrames):
-		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusUnprocessableEntity, "too_many_frames",
-			fmt.Sprintf("the animation has more than %d frames", rd.tf.Config().MaxFrames), err))
-	case errors.Is(err, transform.ErrUnsupported):
-		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusUnsupportedMediaType, "unsupported", "this media cannot be transformed", err))
-	case errors.Is(err, transform.ErrCorruptImage):
-		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusUnprocessableEntity, "corrupt_image", "the image is corrupt or truncated", err))
-	case errors.Is(err, transform.ErrNotAnimated):
-		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusUnprocessableEntity, "not_animated", "the image is not animated", err))
-	case errors.Is(err, transform.ErrBusy):
-		httperr.Write(w, r, s.log, &httperr.Error{Status: http.StatusServiceUnavailable, Code: "busy",
-			Message: "too many transforms in progress; retry shortly", RetryAfter: 1, Cause: err})
-	case errors.Is(err, transform.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusGatewayTimeout, "timeout", "the transform took too long", err))
-	default:
-		s.videoError(w, r, err)
-	}
 }

@@ -54,20 +54,16 @@ func newMediaEnv(t *testing.T, tcfg transform.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &renderSlot{}
 	ecfg := edge.DefaultConfig()
 	ecfg.UploadTokens = []string{token}
-	srv, err := edge.New(ecfg, edge.Deps{Store: store, Cache: cache, Media: r, HLS: hls.New(hls.DefaultConfig(), store, conv)})
+	srv, err := edge.New(ecfg, edge.Deps{Store: store, Cache: cache, Transformer: proc, Video: conv, HLS: hls.New(hls.DefaultConfig(), store, conv)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.MediaHandler = edge.NewRenderer(srv, proc, conv)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return &env{srv: srv, store: store, ts: ts}
 }
-
-type renderSlot struct{ edge.MediaHandler }
 
 func pngImage(t *testing.T, w, h int) []byte {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))

@@ -37,8 +37,16 @@ type Deps struct {
 	Store Store
 	// Uploads is the tus handler, mounted at /files/; nil disables tus.
 	Uploads http.Handler
-	// Media, when set, answers /m/{id} requests that carry transform
-	// parameters or a format extension; nil means only originals are served.
+	// Transformer, when set, renders images from URL parameters; New
+	// builds the Renderer over it (and Video), so that /m/{id} requests with
+	// parameters or a format extension are transformed. Nil serves
+	// originals only.
+	Transformer Transformer
+	// Video converts animations to MP4 and takes posters; nil refuses them
+	// (501).
+	Video Video
+	// Media, when set, answers /m/{id} requests with parameters instead of
+	// the Renderer (tests plug a fake here).
 	Media MediaHandler
 	// HLS, when set, serves /m/{id}/hls/{name}.
 	HLS HLS
@@ -106,6 +114,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		store = newStatCache(store, 100_000, cfg.StatCacheTTL)
 	}
 	s := &Server{cfg: cfg, store: store, deps: deps, log: deps.Logger, metrics: m, mux: http.NewServeMux(), autoURL: autoURL}
+	if s.deps.Media == nil && deps.Transformer != nil {
+		s.deps.Media = newRenderer(s, deps.Transformer, deps.Video)
+	}
 	s.routes()
 	s.handler = s.instrument(s.mux)
 	return s, nil

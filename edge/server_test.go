@@ -366,11 +366,54 @@ func TestUploadBodyStall(t *testing.T) {
 		t.Fatalf("no answer to a stalled upload: %v", err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 400 || !strings.Contains(string(body), `"body_read"`) {
+	if resp.StatusCode != 408 || !strings.Contains(string(body), `"body_read_timeout"`) {
 		t.Fatalf("stalled upload: %d %s", resp.StatusCode, body)
 	}
 	_, mtext := do(t, "GET", e.ts.URL+"/metrics", nil, nil)
 	if !strings.Contains(string(mtext), `mediaedge_uploads_total{event="finished"} 0`) {
 		t.Error("a cut upload was counted as finished")
+	}
+}
+
+// downStore is a store whose database stopped answering after a file was
+// stored: every call fails as a driver fails when no node answers.
+type downStore struct {
+	edge.Store
+	down atomic.Bool
+}
+
+var errNoHosts = errors.New("gocql: no hosts available in the pool")
+
+func (d *downStore) Stat(ctx context.Context, id string) (chunkstore.FileInfo, error) {
+	if d.down.Load() {
+		return chunkstore.FileInfo{}, errNoHosts
+	}
+	return d.Store.Stat(ctx, id)
+}
+
+func (d *downStore) Open(ctx context.Context, id string) (*chunkstore.Reader, error) {
+	if d.down.Load() {
+		return nil, errNoHosts
+	}
+	return d.Store.Open(ctx, id)
+}
+
+// TestStoreDownIs503: with the store down, every media route answers 503
+// with Retry-After (a client or balancer retries it), never a 500, and the
+// driver's message stays in the log.
+func TestStoreDownIs503(t *testing.T) {
+	ds := &downStore{}
+	e := newEnv(t, true, func(c *edge.Config, d *edge.Deps) {
+		c.StatCacheTTL = 0
+		ds.Store = d.Store
+		d.Store = ds
+	})
+	info := e.put(t, randBytes(1000, 3))
+	ds.down.Store(true)
+	for _, path := range []string{"/m/" + info.ID, "/m/" + info.ID + "/info"} {
+		resp, body := do(t, "GET", e.ts.URL+path, nil, nil)
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "store_unavailable") || strings.Contains(string(body), "gocql") {
+			t.Errorf("GET %s with the store down: %d Retry-After=%q %s", path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"time"
+	"os"
 
 	"github.com/mediaedge/mediaedge/chunkstore"
+	"github.com/mediaedge/mediaedge/httpbody"
 	"github.com/mediaedge/mediaedge/httperr"
 )
 
@@ -24,19 +26,25 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.UploadStarted()
-	body := &deadlineReader{r: http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadSize),
-		rc: http.NewResponseController(w), gap: s.cfg.BodyReadTimeout}
+	body := &errReader{r: httpbody.NewReader(http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadSize),
+		http.NewResponseController(w), s.cfg.BodyLimits())}
 	info, err := s.store.Put(r.Context(), body, chunkstore.PutOptions{Owner: owner})
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe), errors.Is(err, chunkstore.ErrTooLarge):
 			httperr.Write(w, r, s.log, tooLarge(s.cfg.MaxUploadSize))
+		case errors.Is(body.err, httpbody.ErrTooSlow):
+			httperr.Write(w, r, s.log, httperr.Wrap(http.StatusRequestTimeout, "body_too_slow",
+				fmt.Sprintf("the body arrived slower than %d bytes a second; nothing was kept", s.cfg.BodyMinRate), err))
+		case isTimeout(body.err):
+			httperr.Write(w, r, s.log, httperr.Wrap(http.StatusRequestTimeout, "body_read_timeout",
+				"no body bytes arrived in time; nothing was kept", err))
 		case body.err != nil:
-			// The client went away or stalled; nothing was committed.
+			// The client went away; nothing was committed.
 			httperr.Write(w, r, s.log, httperr.Wrap(http.StatusBadRequest, "body_read", "the request body could not be read", err))
 		default:
-			s.storeError(w, r, err)
+			s.fail(w, r, storeFault(err))
 		}
 		return
 	}
@@ -50,22 +58,22 @@ func tooLarge(limit int64) *httperr.Error {
 	return httperr.New(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the upload exceeds the limit of %d bytes", limit))
 }
 
-// deadlineReader pushes the connection's read deadline forward before each
-// read: a slow client that keeps sending keeps going, a stalled one is cut
-// after gap. It records the read error so the handler can tell a client fault
-// from a store fault.
-type deadlineReader struct {
+// errReader records the body's read error so the handler can tell a client
+// fault from a store fault.
+type errReader struct {
 	r   io.Reader
-	rc  *http.ResponseController
-	gap time.Duration
 	err error
 }
 
-func (d *deadlineReader) Read(p []byte) (int, error) {
-	_ = d.rc.SetReadDeadline(time.Now().Add(d.gap))
+func (d *errReader) Read(p []byte) (int, error) {
 	n, err := d.r.Read(p)
 	if err != nil && err != io.EOF {
 		d.err = err
 	}
 	return n, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }

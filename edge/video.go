@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -40,6 +39,9 @@ func (rd *Renderer) renderVideo(ctx context.Context, info chunkstore.FileInfo, s
 		if rd.video == nil {
 			return transform.Result{}, true, errVideoOff
 		}
+		if isVideo(info.ContentType) {
+			return transform.Result{}, true, errAlreadyVideo
+		}
 		if info.ContentType != "image/gif" && info.ContentType != "image/webp" {
 			return transform.Result{}, true, transform.ErrNotAnimated
 		}
@@ -49,7 +51,7 @@ func (rd *Renderer) renderVideo(ctx context.Context, info chunkstore.FileInfo, s
 		}
 		mp4, ai, err := rd.video.AnimatedToMP4(ctx, src, video.MP4Options{Width: spec.OutWidth(), Height: spec.OutHeight(), Background: spec.BG})
 		if err != nil {
-			return transform.Result{}, true, err
+			return transform.Result{}, true, processFault(err)
 		}
 		return transform.Result{Data: mp4, ContentType: "video/mp4", Format: "mp4", Width: ai.Width, Height: ai.Height, Frames: ai.Frames}, true, nil
 	case isVideo(info.ContentType):
@@ -66,12 +68,10 @@ func (rd *Renderer) renderVideo(ctx context.Context, info chunkstore.FileInfo, s
 			still.Format = "jpg"
 		}
 		res, err := rd.tf.Process(ctx, png, "image/png", still)
-		return res, true, err
+		return res, true, processFault(err)
 	}
 	return transform.Result{}, false, nil
 }
-
-var errVideoOff = errors.New("video support is not configured")
 
 // poster copies the video to a temp file (ffmpeg must seek: an MP4's index may
 // sit at its end) and takes the frame at t.
@@ -84,17 +84,19 @@ func (rd *Renderer) poster(ctx context.Context, info chunkstore.FileInfo, t floa
 	r, err := rd.srv.store.Open(ctx, info.ID)
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, storeFault(err)
 	}
 	_, err = io.Copy(f, r)
 	r.Close()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
+		f.Close()
+		return nil, storeFault(err)
+	}
+	if err := f.Close(); err != nil {
 		return nil, err
 	}
-	return rd.video.Poster(ctx, f.Name(), info.ContentType, t)
+	png, err := rd.video.Poster(ctx, f.Name(), info.ContentType, t)
+	return png, processFault(err)
 }
 
 // serveHLS answers GET|HEAD /m/{id}/hls/{name}: the playlist and segments of a
@@ -110,15 +112,8 @@ func (s *Server) serveHLS(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PathValue("name")
 	m, err := s.deps.HLS.Manifest(r.Context(), info)
-	switch {
-	case errors.Is(err, hls.ErrNotVideo):
-		httperr.Write(w, r, s.log, httperr.New(http.StatusUnsupportedMediaType, "not_a_video", "HLS is made from videos; this media is "+info.ContentType))
-		return
-	case errors.Is(err, video.ErrCorrupt):
-		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusUnprocessableEntity, "corrupt_video", "the video cannot be decoded", err))
-		return
-	case err != nil:
-		s.videoError(w, r, err)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	fileID, ok := m.Files[name]
@@ -128,7 +123,7 @@ func (s *Server) serveHLS(w http.ResponseWriter, r *http.Request) {
 	}
 	part, err := s.store.Stat(r.Context(), fileID)
 	if err != nil {
-		s.storeError(w, r, err)
+		s.fail(w, r, storeFault(err))
 		return
 	}
 	ct := video.ContentType(name)
@@ -153,26 +148,10 @@ func (s *Server) serveHLS(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := s.store.Open(r.Context(), fileID)
 	if err != nil {
-		s.storeError(w, r, err)
+		s.fail(w, r, storeFault(err))
 		return
 	}
 	defer f.Close()
 	SetMediaHeaders(w.Header(), ct, etag)
 	http.ServeContent(w, r, "", part.CreatedAt.Truncate(time.Second), f)
-}
-
-func (s *Server) videoError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, video.ErrBusy):
-		httperr.Write(w, r, s.log, &httperr.Error{Status: http.StatusServiceUnavailable, Code: "busy",
-			Message: "too many video jobs in progress; retry shortly", RetryAfter: 2, Cause: err})
-	case errors.Is(err, video.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusGatewayTimeout, "timeout", "the video job took too long", err))
-	case errors.Is(err, video.ErrCorrupt):
-		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusUnprocessableEntity, "corrupt_video", "the media cannot be decoded", err))
-	case errors.Is(err, errVideoOff):
-		httperr.Write(w, r, s.log, httperr.Wrap(http.StatusNotImplemented, "video_off", "video support is not configured", err))
-	default:
-		s.storeError(w, r, err)
-	}
 }

@@ -24,13 +24,24 @@ const sendStep = 4 << 20
 // for that, would let a client that never reads hold a goroutine and an open
 // chunk reader for as long.
 //
+// Request bodies are guarded the same way (issue: a client that sends
+// headers with a Content-Length and then nothing held a goroutine and a
+// connection for minutes, since net/http drains up to 256 KiB of an unread
+// body, with no deadline, after the handler answered): every body gets a
+// read deadline of BodyReadTimeout at once (handlers that stream it push the
+// deadline forward as bytes come, through httpbody); a response to a request
+// whose body the handler did not read says Connection: close, and the read
+// deadline is moved to now when the handler returns, so net/http neither
+// waits for nor parses the unread bytes. Unauthenticated uploads and
+// body-less routes are thus answered at once and their connection closed.
+//
 // The route label is the ServeMux pattern, so ids never explode the label space.
 func (s *Server) instrument(next http.Handler) http.Handler {
 	m := s.metrics
 	gap := s.cfg.SendTimeout
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rw := &responseWriter{ResponseWriter: w, code: http.StatusOK, gap: gap}
+		rw := &responseWriter{ResponseWriter: w, code: http.StatusOK, gap: gap, clen: r.ContentLength}
 		if gap > 0 {
 			rw.rc = http.NewResponseController(w)
 			// A keep-alive connection may carry the deadline of its previous
@@ -38,10 +49,18 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			// transform, an HLS package) must not meet it.
 			_ = rw.rc.SetWriteDeadline(time.Time{})
 		}
-		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = &countingBody{ReadCloser: r.Body, n: m.bytesIn}
+		if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+			rw.body = &countingBody{ReadCloser: r.Body, n: m.bytesIn}
+			r.Body = rw.body
+			_ = http.NewResponseController(w).SetReadDeadline(start.Add(s.cfg.BodyReadTimeout))
 		}
 		next.ServeHTTP(rw, r)
+		if rw.body != nil && !rw.body.consumed(r.ContentLength) {
+			if !rw.wroteHeader {
+				rw.Header().Set("Connection", "close")
+			}
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+		}
 		if gap > 0 {
 			// Covers the final flush of the buffered tail after we return.
 			_ = rw.rc.SetWriteDeadline(time.Now().Add(gap))
@@ -69,6 +88,22 @@ type responseWriter struct {
 	gap    time.Duration            // SendTimeout; 0 = no send deadline
 	rc     *http.ResponseController // set when gap > 0
 	pushed time.Time                // when the deadline was last pushed
+
+	body *countingBody // the request body, nil when there is none
+	clen int64         // the request's Content-Length
+}
+
+// header is called once, before the status line goes out: an answer given
+// while the request body is still unread closes the connection (see
+// instrument).
+func (w *responseWriter) header() {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader = true
+	if w.body != nil && !w.body.consumed(w.clen) {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // push moves the send deadline to now+gap. It skips the call while the last
@@ -87,14 +122,15 @@ func (w *responseWriter) push() {
 }
 
 func (w *responseWriter) WriteHeader(code int) {
-	if !w.wroteHeader {
-		w.code, w.wroteHeader = code, true
+	if !w.wroteHeader && code >= 200 {
+		w.code = code
+		w.header()
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
-	w.wroteHeader = true
+	w.header()
 	w.push()
 	n, err := w.ResponseWriter.Write(p)
 	w.n += int64(n)
@@ -106,7 +142,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 // caller's reader: net's sendfile path unwraps one LimitedReader and looks
 // for an *os.File under it, so a cache hit still goes out with sendfile.
 func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
-	w.wroteHeader = true
+	w.header()
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
 	if !ok {
 		n, err := io.Copy(writerOnly{w}, r) // Write pushes the deadline

@@ -129,22 +129,22 @@ func (c Config) Validate() error {
 		seen[p] = true
 	}
 	if c.Policy != PolicyS3FIFO && c.Policy != PolicyLRU {
-		errs = append(errs, fmt.Errorf("policy %q: want %q or %q", c.Policy, PolicyS3FIFO, PolicyLRU))
+		errs = append(errs, fmt.Errorf("cache-policy %q: want %q or %q", c.Policy, PolicyS3FIFO, PolicyLRU))
 	}
 	if c.FailThreshold < 1 {
-		errs = append(errs, fmt.Errorf("fail threshold %d must be at least 1", c.FailThreshold))
+		errs = append(errs, fmt.Errorf("cache-fail-threshold %d: must be at least 1", c.FailThreshold))
 	}
 	if c.ProbeInterval <= 0 {
-		errs = append(errs, fmt.Errorf("probe interval %v must be positive", c.ProbeInterval))
+		errs = append(errs, fmt.Errorf("cache-probe-interval %v: must be positive", c.ProbeInterval))
 	}
 	if c.WriteDeadline <= 0 {
-		errs = append(errs, fmt.Errorf("write deadline %v must be positive", c.WriteDeadline))
+		errs = append(errs, fmt.Errorf("cache-write-deadline %v: must be positive", c.WriteDeadline))
 	}
 	if c.OpenFileCache < 0 {
-		errs = append(errs, fmt.Errorf("open file cache %d must not be negative", c.OpenFileCache))
+		errs = append(errs, fmt.Errorf("cache-open-files %d: must not be negative", c.OpenFileCache))
 	}
 	if c.StatsInterval <= 0 {
-		errs = append(errs, fmt.Errorf("stats interval %v must be positive", c.StatsInterval))
+		errs = append(errs, fmt.Errorf("cache-stats-interval %v: must be positive", c.StatsInterval))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("edgecache config: %w", err)

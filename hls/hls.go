@@ -54,13 +54,13 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if c.SegmentSeconds < 1 || c.SegmentSeconds > 30 {
-		errs = append(errs, fmt.Errorf("hls: segment length %d s not in 1..30", c.SegmentSeconds))
+		errs = append(errs, fmt.Errorf("hls-segment-seconds %d: want 1..30", c.SegmentSeconds))
 	}
 	if c.StaleAfter <= 0 {
-		errs = append(errs, errors.New("hls: stale-after must be positive"))
+		errs = append(errs, fmt.Errorf("hls-stale-after %s: must be positive", c.StaleAfter))
 	}
 	if c.PollInterval <= 0 {
-		errs = append(errs, errors.New("hls: poll interval must be positive"))
+		errs = append(errs, fmt.Errorf("hls-poll-interval %s: must be positive", c.PollInterval))
 	}
 	return errors.Join(errs...)
 }

@@ -79,7 +79,10 @@ func Write(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err erro
 	}
 	if logger != nil && (he.Status >= 500 || he.Cause != nil) {
 		level := slog.LevelWarn
-		if he.Status >= 500 {
+		switch {
+		case he.Status == StatusClientClosed:
+			level = slog.LevelDebug // the client left; nothing failed here
+		case he.Status >= 500:
 			level = slog.LevelError
 		}
 		logger.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path,

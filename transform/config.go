@@ -60,19 +60,22 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if c.MaxSourcePixels <= 0 {
-		errs = append(errs, errors.New("max source pixels must be positive"))
+		errs = append(errs, fmt.Errorf("max-source-pixels %d: must be positive", c.MaxSourcePixels))
 	}
 	if c.MaxOutputSide <= 0 || c.MaxOutputSide > 16384 {
-		errs = append(errs, errors.New("max output side must be 1..16384"))
+		errs = append(errs, fmt.Errorf("max-output-side %d: want 1..16384", c.MaxOutputSide))
 	}
 	if c.MaxFrames <= 0 {
-		errs = append(errs, errors.New("max frames must be positive"))
+		errs = append(errs, fmt.Errorf("max-frames %d: must be positive", c.MaxFrames))
 	}
-	if c.Workers <= 0 || c.QueueLen < 0 {
-		errs = append(errs, errors.New("workers must be positive and queue not negative"))
+	if c.Workers <= 0 {
+		errs = append(errs, fmt.Errorf("transform-workers %d: must be positive", c.Workers))
+	}
+	if c.QueueLen < 0 {
+		errs = append(errs, fmt.Errorf("transform-queue %d: must not be negative", c.QueueLen))
 	}
 	if c.Timeout <= 0 {
-		errs = append(errs, errors.New("timeout must be positive"))
+		errs = append(errs, fmt.Errorf("transform-timeout %s: must be positive", c.Timeout))
 	}
 	for _, f := range outputFormats {
 		if q, ok := c.Quality[f]; !ok || q < 1 || q > 100 {
@@ -95,7 +98,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.RequireSignature && len(c.SignKeys) == 0 {
-		errs = append(errs, errors.New("require signature needs at least one sign key"))
+		errs = append(errs, errors.New("require-signature: needs at least one sign-key"))
 	}
 	return errors.Join(errs...)
 }

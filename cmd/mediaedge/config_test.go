@@ -136,3 +136,66 @@ func TestServeFlagsValidate(t *testing.T) {
 		t.Fatalf("want both problems reported: %v", err)
 	}
 }
+
+// TestServeLimitFlags: the limits DESIGN.md calls configurable are flags
+// listed by `serve --help`, reach the packages' configs (environment twins
+// too), and a bad value is refused at start naming its flag, every one at
+// once, before anything is opened.
+func TestServeLimitFlags(t *testing.T) {
+	limits := []string{"max-source-pixels", "max-output-side", "max-frames", "transform-workers",
+		"transform-queue", "transform-timeout", "video-timeout", "video-workers", "video-queue-wait",
+		"gif-max-frames", "gif-max-pixels", "video-crf", "hls-crf", "video-preset", "hls-max-side",
+		"hls-segment-seconds", "hls-stale-after", "cache-policy", "cache-fail-threshold",
+		"cache-probe-interval", "cache-write-deadline", "cache-open-files", "cache-sync-fills",
+		"max-transform-source", "max-upload-size", "cache-max-original"}
+	root := newRootCmd()
+	var help bytes.Buffer
+	root.SetOut(&help)
+	root.SetArgs([]string{"serve", "--help"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range limits {
+		if !strings.Contains(help.String(), "--"+f+" ") {
+			t.Errorf("serve --help does not list --%s", f)
+		}
+	}
+
+	bad := map[string]string{
+		"max-source-pixels": "0", "max-output-side": "99999", "max-frames": "-1", "transform-workers": "0",
+		"transform-queue": "-1", "transform-timeout": "0s", "video-timeout": "0s", "video-workers": "0",
+		"gif-max-frames": "0", "video-crf": "52", "hls-crf": "-1", "video-preset": "fastest",
+		"hls-max-side": "8", "hls-segment-seconds": "31", "hls-stale-after": "0s", "cache-policy": "mru",
+		"cache-fail-threshold": "0", "cache-write-deadline": "0s", "cache-open-files": "-1",
+		"max-transform-source": "0",
+	}
+	data := t.TempDir()
+	args := []string{"serve", "--data", data}
+	for f, v := range bad {
+		args = append(args, "--"+f+"="+v)
+	}
+	root = newRootCmd()
+	root.SetOut(&bytes.Buffer{})
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		t.Fatal("bad limits accepted")
+	}
+	for f := range bad {
+		if !strings.Contains(err.Error(), f+" ") {
+			t.Errorf("the error does not name --%s:\n%v", f, err)
+		}
+	}
+	if entries, _ := os.ReadDir(data); len(entries) != 0 {
+		t.Errorf("a refused start left files in --data: %v", entries)
+	}
+
+	// The environment twin reaches the config too.
+	t.Setenv("MEDIAEDGE_GIF_MAX_FRAMES", "0")
+	root = newRootCmd()
+	root.SetOut(&bytes.Buffer{})
+	root.SetArgs([]string{"serve", "--data", t.TempDir()})
+	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "gif-max-frames 0") {
+		t.Fatalf("MEDIAEDGE_GIF_MAX_FRAMES=0 accepted: %v", err)
+	}
+}

@@ -24,7 +24,10 @@ import (
 	"github.com/mediaedge/mediaedge/chunkstore/embedded"
 	"github.com/mediaedge/mediaedge/edge"
 	"github.com/mediaedge/mediaedge/edgecache"
+	"github.com/mediaedge/mediaedge/hls"
 	"github.com/mediaedge/mediaedge/schema"
+	"github.com/mediaedge/mediaedge/transform"
+	"github.com/mediaedge/mediaedge/transform/video"
 )
 
 func init() { subcommands = append(subcommands, newServeCmd) }
@@ -38,13 +41,13 @@ type serveConfig struct {
 	ApplySchema bool
 	Chunks      chunkstore.Config
 	Edge        edge.Config
+	Transform   transform.Config
+	Video       video.Config // Video.Images is Transform
+	HLS         hls.Config
+	Cache       edgecache.Config // Cache.Disks from CacheDirs
 	CacheDirs   []string
 	LogLevel    string
-	// Transform options.
-	SignKeys         []string // hex HMAC keys
-	RequireSignature bool
-	Presets          map[string]string
-	PresetsOnly      bool
+	SignKeys    []string // hex HMAC keys, decoded into Transform.SignKeys
 }
 
 func newServeCmd() *cobra.Command {
@@ -54,9 +57,13 @@ func newServeCmd() *cobra.Command {
 		Cassandra: cassandra.DefaultConfig(),
 		Chunks:    chunkstore.DefaultConfig(),
 		Edge:      edge.DefaultConfig(),
+		Transform: transform.DefaultConfig(),
+		Video:     video.DefaultConfig(),
+		HLS:       hls.DefaultConfig(),
+		Cache:     edgecache.DefaultConfig(),
 		LogLevel:  "info",
 	}
-	var maxUpload, cacheMaxOrig string
+	var maxUpload, cacheMaxOrig, maxTransformSource string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve media, uploads and transforms",
@@ -72,6 +79,12 @@ generated upload token (kept in ./data/upload-token for the next start).`,
 			cfg.Edge.MaxUploadSize, cfg.Chunks.MaxFileSize = n, n
 			if cfg.Edge.CacheMaxOriginal, err = edgecache.ParseSize(cacheMaxOrig); err != nil {
 				return fmt.Errorf("--cache-max-original: %w", err)
+			}
+			if cfg.Edge.MaxTransformSource, err = edgecache.ParseSize(maxTransformSource); err != nil {
+				return fmt.Errorf("--max-transform-source: %w", err)
+			}
+			if err := cfg.resolve(); err != nil {
+				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -112,13 +125,17 @@ generated upload token (kept in ./data/upload-token for the next start).`,
 	f.DurationVar(&cfg.Edge.ShutdownTimeout, "shutdown-timeout", cfg.Edge.ShutdownTimeout, "graceful shutdown wait")
 	f.DurationVar(&cfg.Edge.ReadHeaderTimeout, "read-header-timeout", cfg.Edge.ReadHeaderTimeout, "cut clients that take longer to send their request headers")
 	f.DurationVar(&cfg.Edge.BodyReadTimeout, "body-read-timeout", cfg.Edge.BodyReadTimeout, "cut uploads whose body stalls this long between two reads")
+	f.Int64Var(&cfg.Edge.BodyMinRate, "body-min-rate", cfg.Edge.BodyMinRate, "cut upload bodies slower than this many bytes a second over --body-min-rate-window (0 disables)")
+	f.DurationVar(&cfg.Edge.BodyMinRateWindow, "body-min-rate-window", cfg.Edge.BodyMinRateWindow, "span the upload minimum rate is averaged over")
 	f.DurationVar(&cfg.Edge.SendTimeout, "send-timeout", cfg.Edge.SendTimeout, "cut responses whose client takes no bytes this long (0 disables)")
 	f.DurationVar(&cfg.Edge.IdleTimeout, "idle-timeout", cfg.Edge.IdleTimeout, "close keep-alive connections idle this long")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.StringSliceVar(&cfg.SignKeys, "sign-key", nil, "hex HMAC-SHA256 key for URL signatures (s=), repeatable for rotation")
-	f.BoolVar(&cfg.RequireSignature, "require-signature", false, "refuse transform URLs without a valid s=")
-	f.StringToStringVar(&cfg.Presets, "preset", nil, "named transform, NAME=QUERY (w=200&h=200&fit=crop), repeatable")
-	f.BoolVar(&cfg.PresetsOnly, "presets-only", false, "allow only p=NAME transforms")
+	f.BoolVar(&cfg.Transform.RequireSignature, "require-signature", false, "refuse transform URLs without a valid s=")
+	f.StringToStringVar(&cfg.Transform.Presets, "preset", nil, "named transform, NAME=QUERY (w=200&h=200&fit=crop), repeatable")
+	f.BoolVar(&cfg.Transform.PresetsOnly, "presets-only", false, "allow only p=NAME transforms")
+	f.StringVar(&maxTransformSource, "max-transform-source", "100MiB", "largest original an image transform reads into memory (422 beyond)")
+	bindLimitFlags(f, &cfg)
 	return cmd
 }
 
@@ -144,12 +161,37 @@ func (c serveConfig) Validate() error {
 	if err := c.Edge.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	for _, d := range c.CacheDirs {
-		if _, err := edgecache.ParseDisk(d); err != nil {
+	if err := c.Transform.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Video.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.HLS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	cache := c.Cache
+	cache.Disks = nil
+	for _, d := range c.cacheDirs() {
+		dc, err := edgecache.ParseDisk(d)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("--cache-dir: %w", err))
+			continue
 		}
+		cache.Disks = append(cache.Disks, dc)
+	}
+	if err := cache.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// cacheDirs is --cache-dir, or the default folder under --data.
+func (c serveConfig) cacheDirs() []string {
+	if len(c.CacheDirs) == 0 {
+		return []string{filepath.Join(c.Data, "cache") + ":10GiB"}
+	}
+	return c.CacheDirs
 }
 
 // app is everything runServe builds; close releases it in reverse order.
@@ -214,13 +256,12 @@ func build(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error)
 	a.store = store
 	a.closers = append(a.closers, store.Close)
 
-	ccfg := edgecache.DefaultConfig()
-	dirs := cfg.CacheDirs
-	if len(dirs) == 0 {
-		dirs = []string{filepath.Join(cfg.Data, "cache") + ":10GiB"}
+	ccfg := cfg.Cache
+	ccfg.Disks = nil
+	if len(cfg.CacheDirs) == 0 {
 		ccfg.CreateDirs = true // our own default folder, not a disk that failed to mount
 	}
-	for _, d := range dirs {
+	for _, d := range cfg.cacheDirs() {
 		dc, err := edgecache.ParseDisk(d)
 		if err != nil {
 			a.close()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,8 +13,8 @@ import (
 	"github.com/mediaedge/mediaedge/tus"
 )
 
-// buildEdge creates the edge server and mounts tus and the transform
-// renderer on it. The metrics are made first and shared by both. The tus
+// buildEdge creates the edge server with tus, transforms, video and HLS.
+// The metrics are made first and shared by the edge and tus. The tus
 // handler needs the server's token check and the server needs the handler,
 // so the check reaches the server through a variable set before the first
 // request can arrive (the listener opens after build returns).
@@ -39,41 +38,18 @@ func buildEdge(cfg serveConfig, deps edge.Deps, store *chunkstore.Store, log *sl
 	}
 	deps.Uploads = uploads
 
-	xcfg := transform.DefaultConfig()
-	xcfg.Presets = cfg.Presets
-	xcfg.PresetsOnly = cfg.PresetsOnly
-	xcfg.RequireSignature = cfg.RequireSignature
-	for i, k := range cfg.SignKeys {
-		b, err := hex.DecodeString(k)
-		if err != nil || len(b) < 16 {
-			return nil, fmt.Errorf("--sign-key #%d: want at least 32 hex digits", i+1)
-		}
-		xcfg.SignKeys = append(xcfg.SignKeys, b)
-	}
-	proc, err := transform.NewProcessor(xcfg)
+	proc, err := transform.NewProcessor(cfg.Transform)
 	if err != nil {
 		return nil, fmt.Errorf("transform: %w", err)
 	}
-	vcfg := video.DefaultConfig()
-	vcfg.Images = xcfg
+	vcfg := cfg.Video
+	vcfg.Images = cfg.Transform
 	conv, err := video.New(vcfg)
 	if err != nil {
 		return nil, fmt.Errorf("video (install ffmpeg: scripts/install-deps.sh): %w", err)
 	}
-	deps.HLS = hls.New(hls.DefaultConfig(), store, conv)
-	media := &lateMedia{}
-	deps.Media = media
+	deps.Transformer, deps.Video = proc, conv
+	deps.HLS = hls.New(cfg.HLS, store, conv)
 	srv, err = edge.New(cfg.Edge, deps)
-	if err != nil {
-		return nil, err
-	}
-	media.h = edge.NewRenderer(srv, proc, conv)
-	return srv, nil
-}
-
-// lateMedia forwards to the renderer, which needs the server to exist.
-type lateMedia struct{ h edge.MediaHandler }
-
-func (m *lateMedia) ServeMedia(w http.ResponseWriter, r *http.Request, info chunkstore.FileInfo, ext string) bool {
-	return m.h.ServeMedia(w, r, info, ext)
+	return srv, err
 }

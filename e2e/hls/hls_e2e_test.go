@@ -3,6 +3,8 @@
 package hls_e2e
 
 import (
+	"github.com/mediaedge/mediaedge/internal/testenv"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,13 +23,7 @@ const token = "e2e-hls-token-0123456789"
 
 func need(t *testing.T, bin string) string {
 	t.Helper()
-	p, err := exec.LookPath(bin)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required (scripts/install-deps.sh test installs it)", bin)
-		}
-		t.Skipf("%s not installed", bin)
-	}
+	p := testenv.Tool(t, bin)
 	return p
 }
 

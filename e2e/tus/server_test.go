@@ -1,6 +1,8 @@
 package tus_e2e
 
 import (
+	"github.com/mediaedge/mediaedge/internal/testenv"
+
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -339,12 +341,7 @@ var npmOnce sync.Once
 // missing node skips; a missing node_modules is installed with npm ci.
 func needNode(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("node is not installed; CI=true requires it (scripts/install-deps.sh test)")
-		}
-		t.Skip("node is not installed (scripts/install-deps.sh test installs it)")
-	}
+	testenv.Tool(t, "node")
 	var npmErr error
 	npmOnce.Do(func() {
 		if _, err := os.Stat("node_modules/tus-js-client/package.json"); err == nil {

@@ -77,20 +77,26 @@ var presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "
 func (c Config) Validate() error {
 	var errs []error
 	if c.Timeout <= 0 {
-		errs = append(errs, errors.New("video: timeout must be positive"))
+		errs = append(errs, fmt.Errorf("video-timeout %s: must be positive", c.Timeout))
 	}
 	if c.MaxConcurrent <= 0 {
-		errs = append(errs, errors.New("video: max concurrent must be positive"))
+		errs = append(errs, fmt.Errorf("video-workers %d: must be positive", c.MaxConcurrent))
 	}
 	if c.QueueWait < 0 {
-		errs = append(errs, errors.New("video: queue wait must not be negative"))
+		errs = append(errs, fmt.Errorf("video-queue-wait %s: must not be negative", c.QueueWait))
 	}
-	if c.MaxFrames <= 0 || c.MaxPixels <= 0 {
-		errs = append(errs, errors.New("video: max frames and max pixels must be positive"))
+	if c.MaxFrames <= 0 {
+		errs = append(errs, fmt.Errorf("gif-max-frames %d: must be positive", c.MaxFrames))
 	}
-	for _, crf := range []int{c.CRF, c.HLSCRF} {
-		if crf < 0 || crf > 51 {
-			errs = append(errs, fmt.Errorf("video: crf %d not in 0..51", crf))
+	if c.MaxPixels <= 0 {
+		errs = append(errs, fmt.Errorf("gif-max-pixels %d: must be positive", c.MaxPixels))
+	}
+	for _, crf := range []struct {
+		name string
+		v    int
+	}{{"video-crf", c.CRF}, {"hls-crf", c.HLSCRF}} {
+		if crf.v < 0 || crf.v > 51 {
+			errs = append(errs, fmt.Errorf("%s %d: want 0..51", crf.name, crf.v))
 		}
 	}
 	ok := false
@@ -98,10 +104,10 @@ func (c Config) Validate() error {
 		ok = ok || p == c.Preset
 	}
 	if !ok {
-		errs = append(errs, fmt.Errorf("video: x264 preset %q unknown", c.Preset))
+		errs = append(errs, fmt.Errorf("video-preset %q: not an x264 preset", c.Preset))
 	}
 	if c.HLSMaxSide < 16 {
-		errs = append(errs, errors.New("video: HLS max side must be at least 16"))
+		errs = append(errs, fmt.Errorf("hls-max-side %d: must be at least 16", c.HLSMaxSide))
 	}
 	if err := c.Images.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("video: images: %w", err))
