@@ -34,6 +34,8 @@ var (
 	errAlreadyVideo = errors.New("the media is already a video")
 	// errSVG: SVG is served as an attachment, never rasterised.
 	errSVG = errors.New("SVG is not transformed")
+	// errNoCache: the server runs without an edge cache.
+	errNoCache = errors.New("no edge cache")
 )
 
 // storeFault marks err as coming from the chunk store.
@@ -89,6 +91,7 @@ var errorTable = httperr.Table{
 	{Err: video.ErrBusy, Status: http.StatusServiceUnavailable, Code: "busy", Message: "too many video jobs in progress; retry shortly", RetryAfter: 2},
 	{Err: video.ErrTimeout, Status: http.StatusGatewayTimeout, Code: "timeout", Message: "the video job took too long"},
 	{Err: errVideoOff, Status: http.StatusNotImplemented, Code: "video_off", Message: "video support is not configured"},
+	{Err: errNoCache, Status: http.StatusNotFound, Code: "no_cache", Message: "this server runs without an edge cache"},
 
 	// Faults without a sentinel, by where they happened. A store fault is
 	// retried by clients and balancers: 503 with Retry-After, also for a

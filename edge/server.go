@@ -114,6 +114,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		store = newStatCache(store, 100_000, cfg.StatCacheTTL)
 	}
 	s := &Server{cfg: cfg, store: store, deps: deps, log: deps.Logger, metrics: m, mux: http.NewServeMux(), autoURL: autoURL}
+	if cs := s.cacheStats(); cs != nil {
+		if err := deps.Registry.Register(newCacheCollector(cs)); err != nil {
+			return nil, fmt.Errorf("edge: cache metrics: %w", err)
+		}
+	}
 	if s.deps.Media == nil && deps.Transformer != nil {
 		s.deps.Media = newRenderer(s, deps.Transformer, deps.Video)
 	}
@@ -147,6 +152,7 @@ func (s *Server) routes() {
 	}
 	if s.cfg.MetricsListen == "" {
 		s.mux.Handle("GET /metrics", s.metricsHandler())
+		s.mux.HandleFunc("GET /admin/cache", s.adminCache)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, r, s.log, httperr.NotFound("no such route"))
@@ -232,6 +238,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, onReady func(addr str
 	if s.cfg.MetricsListen != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", s.metricsHandler())
+		mux.HandleFunc("GET /admin/cache", s.adminCache)
 		if s.cfg.Pprof {
 			mux.HandleFunc("/debug/pprof/", pprof.Index)
 			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

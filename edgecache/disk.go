@@ -36,6 +36,21 @@ func (s DiskState) String() string {
 	return fmt.Sprintf("DiskState(%d)", int32(s))
 }
 
+// MarshalText writes the state's name, so DiskStats read as JSON by the
+// cache CLI from a running server say "online", not 0.
+func (s DiskState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a state's name.
+func (s *DiskState) UnmarshalText(b []byte) error {
+	for _, st := range []DiskState{Online, Failing, Offline} {
+		if st.String() == string(b) {
+			*s = st
+			return nil
+		}
+	}
+	return fmt.Errorf("edgecache: unknown disk state %q", b)
+}
+
 // On-disk layout of one cache folder:
 //
 //	ROOT/tmp/                 temp files of fills in progress and probes

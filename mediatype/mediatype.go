@@ -49,6 +49,12 @@ func Sniff(b []byte) string {
 		if mt := sniffMPEGAudio(b); mt != "" {
 			return mt
 		}
+		// TIFF (net/http has no rule for it): little- or big-endian byte
+		// order mark, then 42. The transform pipeline reads TIFF, so an
+		// upload must not be refused as an unknown type.
+		if len(b) >= 4 && (string(b[:4]) == "II*\x00" || string(b[:4]) == "MM\x00*") {
+			return "image/tiff"
+		}
 	}
 	return ct
 }

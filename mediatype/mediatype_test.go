@@ -34,6 +34,8 @@ func TestSniff(t *testing.T) {
 		{"wav", "RIFF\x24\x00\x00\x00WAVEfmt ", "audio/wav"},
 		{"pdf", "%PDF-1.7\n", "application/pdf"},
 		{"svg", `<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>`, "image/svg+xml"},
+		{"tiff little-endian", "II*\x00\x08\x00\x00\x00", "image/tiff"},
+		{"tiff big-endian", "MM\x00*\x00\x00\x00\x08", "image/tiff"},
 		{"bare svg", `<svg xmlns="http://www.w3.org/2000/svg"></svg>`, "image/svg+xml"},
 		{"svg after doctype", "<!DOCTYPE svg PUBLIC \"-//W3C//DTD SVG 1.1//EN\">\n<svg></svg>", "image/svg+xml"},
 		{"html", "<!DOCTYPE html><html></html>", "text/html; charset=utf-8"},

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -88,20 +91,68 @@ from an open file until it is evicted or the server restarts.`,
 }
 
 func newCacheStatsCmd(f *cacheFlags) *cobra.Command {
-	return &cobra.Command{
+	var server string
+	cmd := &cobra.Command{
 		Use:   "stats",
 		Short: "Per disk: state, entries, bytes, budget, hit ratio",
-		Args:  cobra.NoArgs,
+		Long: `Stats prints each cache disk's state, entries, bytes, budget and hit ratio.
+
+With --server (the running server's metrics address, --metrics-listen, or its
+public address when it has none) it shows the server's own view: a disk the
+server took offline shows offline. Without it, the folders are read directly,
+which cannot know the server's disk states; the output says so.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if server != "" {
+				stats, err := serverCacheStats(cmd.Context(), server)
+				if err != nil {
+					return err
+				}
+				printStats(cmd.OutOrStdout(), stats)
+				return nil
+			}
 			c, _, done, err := f.open(cmd, true)
 			if err != nil {
 				return err
 			}
 			defer done()
+			fmt.Fprintln(cmd.OutOrStdout(), "(read from the folders: states are this command's view; pass --server for the running server's)")
 			printStats(cmd.OutOrStdout(), c.Stats())
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&server, "server", "", "ask the running server at this address (its --metrics-listen), e.g. 127.0.0.1:9090")
+	return cmd
+}
+
+// serverCacheStats asks a running server for its disks (GET /admin/cache).
+func serverCacheStats(ctx context.Context, server string) ([]edgecache.DiskStats, error) {
+	base := server
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/admin/cache", nil)
+	if err != nil {
+		return nil, fmt.Errorf("--server: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("ask the server: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("the server answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	var body struct {
+		Disks []edgecache.DiskStats `json:"disks"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("read the server's answer: %w", err)
+	}
+	return body.Disks, nil
 }
 
 func printStats(out io.Writer, stats []edgecache.DiskStats) {

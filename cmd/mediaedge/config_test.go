@@ -199,3 +199,20 @@ func TestServeLimitFlags(t *testing.T) {
 		t.Fatalf("MEDIAEDGE_GIF_MAX_FRAMES=0 accepted: %v", err)
 	}
 }
+
+// TestServeRefusesMissingCacheDir: a --cache-dir that does not exist (an
+// unmounted disk) refuses the start naming the flag, instead of running
+// without a cache.
+func TestServeRefusesMissingCacheDir(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "not-mounted")
+	root := newRootCmd()
+	root.SetOut(&bytes.Buffer{})
+	root.SetArgs([]string{"serve", "--data", t.TempDir(), "--cache-dir", missing + ":1GiB"})
+	err := root.Execute()
+	if err == nil || !strings.Contains(err.Error(), "--cache-dir "+missing) {
+		t.Fatalf("missing cache folder accepted: %v", err)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("the missing folder was created")
+	}
+}

@@ -178,6 +178,15 @@ func (c serveConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("--cache-dir: %w", err))
 			continue
 		}
+		// A folder named on the command line must exist: it is a disk's
+		// mount point, and creating it would fill the root disk in place of
+		// one that failed to mount. (The default folder under --data is ours
+		// and is created.)
+		if len(c.CacheDirs) > 0 {
+			if fi, err := os.Stat(dc.Path); err != nil || !fi.IsDir() {
+				errs = append(errs, fmt.Errorf("--cache-dir %s: not a folder (mount the disk or create the folder first)", dc.Path))
+			}
+		}
 		cache.Disks = append(cache.Disks, dc)
 	}
 	if err := cache.Validate(); err != nil {
