@@ -1,6 +1,6 @@
 # mediaedge: one binary, with libvips and ffmpeg at run time.
 # Build: docker build -t mediaedge .
-FROM golang:1.24-bookworm AS build
+FROM golang:1.26-bookworm AS build
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libvips-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

@@ -8,7 +8,11 @@ package bench
 // a slightly different width so that no result cache anywhere answers: each
 // one is a real decode-resize-encode. When the mediaedge binary is given, the
 // whole edge (upload once, then GET /m/{id}?...) runs as one more target, to
-// show what routing, storage reads and caching add.
+// show what routing, storage reads and caching add. The in-process
+// processor's resident set is reported at the start, after the load and
+// after an idle pause: libvips memory is invisible to Go's heap profiles, and
+// a native leak (an image never unreferenced) shows as RSS that grows with
+// the number of transforms and does not come back when idle.
 
 import (
 	"bytes"
@@ -24,8 +28,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,8 +40,6 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
-
-	"github.com/h2non/bimg"
 
 	"github.com/mediaedge/mediaedge/transform"
 )
@@ -58,11 +62,15 @@ type TransformConfig struct {
 	SourceScale float64
 	// Dir holds the sources for the references; "" = a temporary folder.
 	Dir string
+	// IdleWait is the pause after the load before the in-process processor's
+	// resident set is read again (Go's heap returned to the OS first), to
+	// tell memory that is freed late from memory that is never freed.
+	IdleWait time.Duration
 }
 
 // DefaultTransformConfig is the benchmark.
 func DefaultTransformConfig() TransformConfig {
-	return TransformConfig{Requests: 40, Concurrency: 4, SourceScale: 1}
+	return TransformConfig{Requests: 40, Concurrency: 4, SourceScale: 1, IdleWait: 5 * time.Second}
 }
 
 // Validate reports every problem at once.
@@ -76,6 +84,9 @@ func (c TransformConfig) Validate() error {
 	}
 	if c.SourceScale <= 0 || c.SourceScale > 1 {
 		errs = append(errs, errors.New("source scale must be in (0, 1]"))
+	}
+	if c.IdleWait < 0 {
+		errs = append(errs, errors.New("idle wait must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -129,7 +140,20 @@ type TransformResult struct {
 }
 
 // TransformReport holds every result.
-type TransformReport struct{ Results []TransformResult }
+type TransformReport struct {
+	Results []TransformResult
+	Memory  TransformMemory
+}
+
+// TransformMemory is the resident set (VmRSS) of this process, which runs
+// the in-process processor (and the load generator, and holds the sources).
+type TransformMemory struct {
+	Start      int64         // bytes, before the first transform
+	AfterLoad  int64         // bytes, after every case
+	AfterIdle  int64         // bytes, after IdleWait with Go's heap returned
+	Transforms int           // successful in-process transforms in between
+	Idle       time.Duration // the pause before AfterIdle
+}
 
 // Transform runs the benchmark and prints its table to out.
 func Transform(ctx context.Context, cfg TransformConfig, out io.Writer) (TransformReport, error) {
@@ -165,6 +189,7 @@ func Transform(ctx context.Context, cfg TransformConfig, out io.Writer) (Transfo
 		return rep, err
 	}
 	defer stopOurs()
+	rep.Memory.Start = procStatus(os.Getpid(), "VmRSS:")
 	type target struct {
 		name string
 		url  func(c transformCase, w int) string
@@ -233,6 +258,9 @@ func Transform(ctx context.Context, cfg TransformConfig, out io.Writer) (Transfo
 				if r.Errors == cfg.Requests && t.name == "mediaedge" {
 					return rep, fmt.Errorf("transform benchmark: every %s request failed on %s: %s", t.name, c.name, r.FirstError)
 				}
+				if t.name == "mediaedge" {
+					rep.Memory.Transforms += cfg.Requests - r.Errors
+				}
 				if round == 0 || r.ReqPerSec > best[i].ReqPerSec {
 					best[i] = r
 				}
@@ -240,6 +268,14 @@ func Transform(ctx context.Context, cfg TransformConfig, out io.Writer) (Transfo
 		}
 		rep.Results = append(rep.Results, best...)
 	}
+	rep.Memory.AfterLoad = procStatus(os.Getpid(), "VmRSS:")
+	select {
+	case <-time.After(cfg.IdleWait):
+	case <-ctx.Done():
+		return rep, ctx.Err()
+	}
+	debug.FreeOSMemory() // Go's garbage is not what this reports
+	rep.Memory.AfterIdle, rep.Memory.Idle = procStatus(os.Getpid(), "VmRSS:"), cfg.IdleWait
 	printTransform(out, cfg, rep, notes)
 	return rep, nil
 }
@@ -338,12 +374,28 @@ func cameraLike(w, h int, format string) ([]byte, error) {
 			return nil, err
 		}
 		if format == "webp" {
-			return bimg.NewImage(buf.Bytes()).Process(bimg.Options{Type: bimg.WEBP, Quality: 85})
+			return encodeWebP(buf.Bytes())
 		}
 	default:
 		return nil, fmt.Errorf("no encoder for %s", format)
 	}
 	return buf.Bytes(), nil
+}
+
+// encodeWebP re-encodes a PNG as a q85 WebP of the same size with our own
+// processor (Go has no WebP encoder).
+func encodeWebP(png []byte) ([]byte, error) {
+	cfg := transform.DefaultConfig()
+	proc, err := transform.NewProcessor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := transform.Parse(cfg, "", url.Values{"fm": {"webp"}, "q": {"85"}}, "")
+	if err != nil {
+		return nil, err
+	}
+	res, err := proc.Process(context.Background(), png, "image/png", spec)
+	return res.Data, err
 }
 
 // valueNoise is random values on a grid of cell pixels, bilinearly
@@ -432,6 +484,10 @@ func printTransform(out io.Writer, cfg TransformConfig, rep TransformReport, not
 	fmt.Fprintln(tw, "(ratios: mediaedge's processor against the target, each >1 when mediaedge does better: throughput ours/theirs,")
 	fmt.Fprintln(tw, " CPU per request theirs/ours, bytes ours/theirs (at or below 1 is the goal);")
 	fmt.Fprintln(tw, " \"mediaedge edge\" is the whole server, upload once then GET /m/{id}: storage, routing and cache fill included)")
+	if m := rep.Memory; m.Start > 0 {
+		fmt.Fprintf(tw, "in-process processor memory (VmRSS): %d MiB at start, %d MiB after %d transforms, %d MiB after %s idle\n",
+			m.Start>>20, m.AfterLoad>>20, m.Transforms, m.AfterIdle>>20, m.Idle)
+	}
 	for _, n := range notes {
 		fmt.Fprintln(tw, "note: "+n)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTransformSmall runs the transform benchmark on small sources: every
@@ -13,7 +14,7 @@ import (
 // imaginary joins when IMAGINARY_BIN names it (scripts/bench.sh builds it).
 func TestTransformSmall(t *testing.T) {
 	cfg := DefaultTransformConfig()
-	cfg.Requests, cfg.Concurrency, cfg.SourceScale = 4, 2, 0.1
+	cfg.Requests, cfg.Concurrency, cfg.SourceScale, cfg.IdleWait = 4, 2, 0.1, 10*time.Millisecond
 	cfg.Imaginary, cfg.Imgproxy = os.Getenv("IMAGINARY_BIN"), os.Getenv("IMGPROXY_BIN")
 	var out bytes.Buffer
 	rep, err := Transform(context.Background(), cfg, &out)
@@ -36,6 +37,13 @@ func TestTransformSmall(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "throughput ratio") {
 		t.Error("no table printed")
+	}
+	m := rep.Memory
+	if want := 2 * cfg.Requests * len(transformCases()); m.Transforms != want || m.Start == 0 || m.AfterLoad == 0 || m.AfterIdle == 0 {
+		t.Errorf("memory report %+v, want RSS read three times around %d transforms", m, want)
+	}
+	if !strings.Contains(out.String(), "VmRSS") {
+		t.Error("no memory line printed")
 	}
 }
 

@@ -97,7 +97,8 @@ func moduleFiles(pattern string) []string {
 	return m
 }
 
-// realGIFs are animated GIFs shipped by this module's dependencies.
+// realGIFs are animated GIFs shipped in modules' docs: the module cache holds
+// them (scripts/install-deps.sh bench downloads ffmpeg-go's as data).
 func realGIFs() []string {
 	var out []string
 	for _, p := range []string{

@@ -27,9 +27,29 @@ var (
 	// ErrExpired: the upload outlived its TTL. It wraps ErrNotFound, so code
 	// that only knows "not found" keeps working; tus answers 410 Gone for it.
 	ErrExpired = fmt.Errorf("chunkstore: upload expired: %w", ErrNotFound)
-	// ErrLocked: another request holds the upload.
+	// ErrLocked: another request holds the upload (its writer lease, or this
+	// process's own guard). A *LockedError carries how long to wait.
 	ErrLocked = errors.New("chunkstore: upload locked")
+	// ErrConflict: a compare-and-set lost. Backends return it from
+	// UpdateUpload and DeleteUpload when the row's version moved, and from
+	// fenced chunk writes whose fence is no longer the upload's.
+	ErrConflict = errors.New("chunkstore: concurrent update")
 )
+
+// LockedError is ErrLocked with the time left on the lease that blocks:
+// RetryAfter is how long until it lapses if its holder stops renewing it
+// (zero when unknown). errors.Is(err, ErrLocked) holds.
+type LockedError struct {
+	ID         string
+	RetryAfter time.Duration
+	Reason     string // "held", "lost", "busy"
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("upload %s: %s: %v", e.ID, e.Reason, ErrLocked)
+}
+
+func (e *LockedError) Unwrap() error { return ErrLocked }
 
 // File states as stored in the files table.
 const (
@@ -67,6 +87,24 @@ func (f FileInfo) Chunks() int {
 	return int((f.Size + int64(f.ChunkSize) - 1) / int64(f.ChunkSize))
 }
 
+// UploadLease is an upload's writer lease, kept in its row. Exactly one
+// Append at a time may write an upload's chunks and advance its offset: the
+// one whose Holder token is in the row. The lease lapses at Until unless its
+// holder renews it, so a crashed writer blocks the upload for one LeaseTTL at
+// most. Fence is bumped by every acquisition and never goes down; every chunk
+// write of the holder carries it, and a backend never lets a write with an
+// older fence replace one with a newer (see Backend.PutUploadChunk).
+type UploadLease struct {
+	Holder string    // the holding Append's random token; "" when free
+	Until  time.Time // the lease lapses after this unless renewed
+	Fence  int64     // strictly increasing per upload; kept when the lease is released
+}
+
+// Held reports whether someone other than token holds the lease at now.
+func (l UploadLease) Held(now time.Time, token string) bool {
+	return l.Holder != "" && l.Holder != token && now.Before(l.Until)
+}
+
 // UploadInfo is one row of the uploads table: a resumable upload session.
 // An upload's chunks are written under its own ID, so finishing an upload only
 // writes the files row: the upload id becomes the media id with no copy.
@@ -85,6 +123,11 @@ type UploadInfo struct {
 	// finishing a multi-GB upload does not read it back to hash it.
 	HashState []byte
 	CreatedAt time.Time
+	// Version is bumped by every change of the row (UpdateUpload): the key
+	// of its compare-and-set. 1 when created.
+	Version int64
+	// Lease is the writer lease (see UploadLease).
+	Lease UploadLease
 }
 
 // Backend is what the Store needs from a database: a handful of keyed reads and
@@ -94,13 +137,31 @@ type UploadInfo struct {
 //   - GetChunk returns ErrNotFound for a missing chunk; it does not check the CRC
 //     (the Store does, so one place decides what corrupt means).
 //   - PutFile is the commit point of a file; GetFile of a missing id is ErrNotFound.
-//   - PutUpload overwrites the whole upload row.
+//   - An uploads row is written only by compare-and-set: CreateUpload (if the id
+//     is new), UpdateUpload and DeleteUpload (if the row's Version is still the
+//     one given). Nothing else writes it, so a fleet agrees on who holds an
+//     upload and on its offset (on Cassandra: lightweight transactions only,
+//     never mixed with plain writes on that row).
+//   - Upload chunks are written with a fence (PutUploadChunk): a write whose
+//     fence is older than one already applied to the chunk never wins.
 //   - ClaimDerived records (source, variant) -> fileID only if no record exists and
 //     returns the record that won.
 type Backend interface {
 	PutChunk(ctx context.Context, id string, idx int, data []byte, crc uint32) error
 	GetChunk(ctx context.Context, id string, idx int) (data []byte, crc uint32, err error)
 	DeleteChunk(ctx context.Context, id string, idx int) error
+	// PutUploadChunk writes chunk (id, idx) of an upload for the lease holder
+	// whose fence is given. A backend either refuses a write whose fence is
+	// not the upload's current one (ErrConflict; embedded, which can check
+	// atomically) or applies it so that it loses to any write or delete with
+	// a newer fence, whatever the order they arrive in (Cassandra: the fence
+	// is the cell timestamp). Either way a stale holder never overwrites a
+	// newer holder's bytes.
+	PutUploadChunk(ctx context.Context, id string, idx int, data []byte, crc uint32, fence int64) error
+	// DeleteUploadChunks removes chunks [from, to) of an upload, fenced as
+	// PutUploadChunk: it removes what this holder wrote and never a newer
+	// holder's chunk.
+	DeleteUploadChunks(ctx context.Context, id string, from, to int, fence int64) error
 
 	PutFile(ctx context.Context, f FileInfo) error
 	GetFile(ctx context.Context, id string) (FileInfo, error)
@@ -109,9 +170,23 @@ type Backend interface {
 	// error stops the scan with that error. Used by the sweeper (state deleting).
 	ScanFiles(ctx context.Context, fn func(FileInfo) error) error
 
-	PutUpload(ctx context.Context, u UploadInfo) error
+	// CreateUpload writes a new uploads row (u.Version is 1); ErrExists if
+	// the id is taken.
+	CreateUpload(ctx context.Context, u UploadInfo) error
+	// GetUpload reads an uploads row; ErrNotFound when missing. It may lag a
+	// compare-and-set that has not completed (Cassandra: a plain quorum
+	// read); UpdateUpload is the arbiter.
 	GetUpload(ctx context.Context, id string) (UploadInfo, error)
-	DeleteUpload(ctx context.Context, id string) error
+	// UpdateUpload writes the mutable fields of u (Length, Offset, Metadata,
+	// ExpiresAt, State, HashState, Lease) with Version prev+1, only if the
+	// stored row's Version is still prev. It returns the row as stored: u
+	// on success; on ErrConflict the current row, read linearizably (or
+	// ErrNotFound if there is none). A backend that cannot tell whether its
+	// write applied (a timeout) finds out before answering.
+	UpdateUpload(ctx context.Context, u UploadInfo, prev int64) (UploadInfo, error)
+	// DeleteUpload removes an uploads row if its Version is still version
+	// (ErrConflict otherwise); deleting a missing row is not an error.
+	DeleteUpload(ctx context.Context, id string, version int64) error
 	// ScanUploads calls fn for every upload row, like ScanFiles.
 	ScanUploads(ctx context.Context, fn func(UploadInfo) error) error
 

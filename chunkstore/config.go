@@ -21,6 +21,16 @@ type Config struct {
 	MaxFileSize int64
 	// UploadTTL is how long an upload lives after its last activity.
 	UploadTTL time.Duration
+	// LeaseTTL is how long an upload's writer lease lasts unless renewed.
+	// An Append renews it every LeaseTTL/3 while it writes, so it bounds
+	// only how long a crashed writer blocks its upload (others get
+	// ErrLocked, tus 423, meanwhile). Keep it above a store write's worst
+	// latency: a holder that cannot renew in time may lose the upload to
+	// another writer (safely: its bytes since its last checkpoint are then
+	// not kept, and its client resumes). 15 s: a client whose edge died
+	// waits that long at most, and a renewal (one LWT) every 5 s per
+	// upload being written costs little.
+	LeaseTTL time.Duration
 	// SweepInterval is how often the sweeper looks for deleted files and
 	// expired uploads.
 	SweepInterval time.Duration
@@ -37,6 +47,7 @@ func DefaultConfig() Config {
 		ReadAhead:        2,
 		MaxFileSize:      5 << 30,
 		UploadTTL:        24 * time.Hour,
+		LeaseTTL:         15 * time.Second,
 		SweepInterval:    time.Minute,
 	}
 }
@@ -58,6 +69,9 @@ func (c Config) Validate() error {
 	}
 	if c.UploadTTL <= 0 || c.SweepInterval <= 0 {
 		errs = append(errs, errors.New("upload TTL and sweep interval must be positive"))
+	}
+	if c.LeaseTTL < 30*time.Millisecond {
+		errs = append(errs, fmt.Errorf("lease TTL %s: want at least 30ms", c.LeaseTTL))
 	}
 	return errors.Join(errs...)
 }

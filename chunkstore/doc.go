@@ -29,8 +29,21 @@
 //     and, on the embedded backend, costs two fsyncs (blob and WAL), too
 //     many to pay per MiB. A crash loses at most the bytes since the last
 //     checkpoint; the client resumes from the durable offset (tus HEAD).
-//   - One mutating call per upload at a time in a process (ErrLocked
-//     otherwise); across processes the durable offset check is the guard.
+//   - One writer per upload, across a fleet: every change of an uploads
+//     row is a compare-and-set on its version (Cassandra: lightweight
+//     transactions only, never mixed with plain writes on that row). An
+//     Append takes the row's writer lease in one such CAS before it reads
+//     a byte, renews it every LeaseTTL/3 while it writes, and advances the
+//     offset and lets it go in one more; every chunk write carries the
+//     lease's fence, which a backend never lets an older fence overwrite
+//     (embedded: refused; Cassandra: the fence is the cell timestamp). So
+//     of two Appends at one offset exactly one writes (the other is
+//     ErrLocked or ErrOffsetMismatch with nothing written), and a holder
+//     that lost its lease keeps nothing. A crashed holder's lease lapses
+//     after LeaseTTL. Per Append on Cassandra: one read and two LWTs (plus
+//     one per checkpoint, and one per LeaseTTL/3 of a slow body). See
+//     lease.go. In one process a busy map refuses overlapping calls early
+//     (ErrLocked) without asking the database.
 //   - Expiry: an upload row lives UploadTTL after its last activity, then
 //     GetUpload says ErrNotFound and the sweeper removes it: with its chunks
 //     when unfinished or a concatenation part, without them when it became a

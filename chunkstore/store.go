@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,16 +37,16 @@ type Store struct {
 }
 
 // lockUpload marks upload id busy for one mutating call (Append,
-// DeclareLength, FinishUpload, Terminate) or returns ErrLocked. Callers such
-// as the tus handler serialise requests themselves; this is the store's own
-// guard, so that two overlapping calls in one process can never interleave
-// chunk writes and offset updates. It cannot see other processes: across a
-// fleet, the durable offset check (ErrOffsetMismatch) is the guard.
+// DeclareLength, FinishUpload, Terminate) or returns ErrLocked. It is a
+// cheap local refusal that saves the database a compare-and-set between two
+// calls of one process; what guarantees one writer per upload, in one
+// process or across a fleet, is the writer lease in the uploads row
+// (lease.go).
 func (s *Store) lockUpload(id string) (release func(), err error) {
 	s.busyMu.Lock()
 	defer s.busyMu.Unlock()
 	if _, ok := s.busy[id]; ok {
-		return nil, fmt.Errorf("upload %s: %w", id, ErrLocked)
+		return nil, &LockedError{ID: id, Reason: "busy in this process"}
 	}
 	s.busy[id] = struct{}{}
 	return func() {
@@ -84,6 +85,9 @@ func (s *Store) getBuf() *[]byte {
 type PutOptions struct {
 	// Owner is recorded with the file (the uploader's token name).
 	Owner string
+	// StripLocation removes GPS data and maker notes from an image before
+	// the file is committed (location.go).
+	StripLocation bool
 }
 
 // Put streams r into a new file: chunks first, with at most WriteConcurrency
@@ -93,7 +97,7 @@ type PutOptions struct {
 func (s *Store) Put(ctx context.Context, r io.Reader, opt PutOptions) (FileInfo, error) {
 	id := NewID()
 	h := sha256.New()
-	cw := s.newChunkWriter(ctx, id, s.cfg.ChunkSize, 0, s.cfg.MaxFileSize)
+	cw := s.newChunkWriter(ctx, id, s.cfg.ChunkSize, 0, s.cfg.MaxFileSize, 0)
 	n, err := cw.copyFrom(io.TeeReader(r, h), nil)
 	if err == nil {
 		err = cw.close()
@@ -107,6 +111,19 @@ func (s *Store) Put(ctx context.Context, r io.Reader, opt PutOptions) (FileInfo,
 	f := FileInfo{
 		ID: id, Size: n, ChunkSize: s.cfg.ChunkSize, ContentType: mediatype.Sniff(cw.head),
 		SHA256: h.Sum(nil), Owner: opt.Owner, CreatedAt: s.now().UTC().Truncate(time.Millisecond), State: StateComplete,
+	}
+	if opt.StripLocation && strings.HasPrefix(f.ContentType, "image/") {
+		// The id is new and not yet visible: no lease to take.
+		sh, err := s.stripLocation(ctx, id, n, s.cfg.ChunkSize, func(idx int, data []byte) error {
+			return s.b.PutChunk(ctx, id, idx, data, crc(data))
+		})
+		if err != nil {
+			s.deleteChunks(context.WithoutCancel(ctx), id, f.Chunks())
+			return FileInfo{}, fmt.Errorf("put %s: %w", id, err)
+		}
+		if sh != nil {
+			f.SHA256 = sh.Sum(nil)
+		}
 	}
 	if err := s.b.PutFile(ctx, f); err != nil {
 		s.deleteChunks(context.WithoutCancel(ctx), id, f.Chunks())

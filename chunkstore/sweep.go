@@ -40,7 +40,9 @@ func (s *Store) SweepOnce(ctx context.Context) (SweepStats, error) {
 	now := s.now()
 	var expired []UploadInfo
 	err = s.b.ScanUploads(ctx, func(u UploadInfo) error {
-		if now.After(u.ExpiresAt) {
+		// A held lease means a writer is at work (it pushes ExpiresAt
+		// forward when it commits); its upload is not idle.
+		if now.After(u.ExpiresAt) && !u.Lease.Held(now, "") {
 			expired = append(expired, u)
 		}
 		return nil
@@ -49,14 +51,18 @@ func (s *Store) SweepOnce(ctx context.Context) (SweepStats, error) {
 		errs = append(errs, err)
 	}
 	for _, u := range expired {
+		// Deletes are conditional on the version scanned: a row that changed
+		// since (ErrConflict) was not idle after all and is left alone.
 		if u.State == UploadFinished && !IsPartial(u) {
-			if err := s.b.DeleteUpload(ctx, u.ID); err != nil {
+			if err := s.b.DeleteUpload(ctx, u.ID, u.Version); err != nil && !errors.Is(err, ErrConflict) {
 				errs = append(errs, err)
 			}
 			continue
 		}
 		if err := s.purgeUpload(ctx, u); err != nil {
-			errs = append(errs, err)
+			if !errors.Is(err, ErrConflict) {
+				errs = append(errs, err)
+			}
 			continue
 		}
 		st.ExpiredUploads++

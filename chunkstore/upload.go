@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"time"
 
 	"github.com/mediaedge/mediaedge/mediatype"
@@ -19,6 +20,11 @@ type AppendOptions struct {
 	// offset becomes durable; an error discards the bytes (the offset stays)
 	// and is returned. tus checksums use it.
 	Verify func() error
+	// Interrupt, if set, is called (once, on another goroutine) when another
+	// request asks this append to stop (Store.Interrupt, from any process).
+	// It should make r's reads end soon: the append then keeps the bytes
+	// received (per the rules above) and lets the upload go.
+	Interrupt func()
 }
 
 // CreateUpload starts an upload session. The id is assigned when empty; it
@@ -42,7 +48,8 @@ func (s *Store) CreateUpload(ctx context.Context, u UploadInfo) (UploadInfo, err
 	u.Offset, u.ChunkSize, u.CreatedAt = 0, s.cfg.ChunkSize, now
 	u.ExpiresAt = now.Add(s.cfg.UploadTTL)
 	u.HashState = nil
-	if err := s.b.PutUpload(ctx, u); err != nil {
+	u.Version, u.Lease = 1, UploadLease{}
+	if err := s.b.CreateUpload(ctx, u); err != nil {
 		return UploadInfo{}, fmt.Errorf("create upload: %w", err)
 	}
 	return u, nil
@@ -82,26 +89,45 @@ func hashState(h hash.Hash) []byte {
 }
 
 // Append adds the bytes of r at offset, which must be the durable offset.
-// The offset is made durable after every 4 x WriteConcurrency full chunks (so
-// a crash loses at most those since the last checkpoint) unless opt.Verify is set, when
-// nothing becomes durable before Verify passes. If r fails (the client went
-// away), the bytes received so far are kept and the read error returned.
+// It first takes the upload's writer lease (lease.go): if another writer
+// holds it the answer is a *LockedError (ErrLocked) and if the offset moved
+// ErrOffsetMismatch, in both cases before a byte of r is read. The offset is
+// made durable after every 4 x WriteConcurrency full chunks (so a crash
+// loses at most those since the last checkpoint) unless opt.Verify is set,
+// when nothing becomes durable before Verify passes. If r fails (the client
+// went away), the bytes received so far are kept and the read error
+// returned. If the lease is lost meanwhile (this writer stalled past
+// LeaseTTL and another took over), the bytes since the last checkpoint are
+// not kept and the error is ErrLocked.
 func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader, opt AppendOptions) (UploadInfo, error) {
 	release, err := s.lockUpload(id)
 	if err != nil {
 		return UploadInfo{}, err
 	}
 	defer release()
-	u, err := s.GetUpload(ctx, id)
+	// The writes outlive the request: when the client goes away mid-body, the
+	// request context ends but the bytes that arrived are still written. A
+	// lost lease cancels them.
+	wctx, stopWrites := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWrites()
+	l, u, err := s.hold(wctx, id, func(u UploadInfo) error {
+		if u.State == UploadFinished {
+			return fmt.Errorf("append to %s: %w", id, ErrFinished)
+		}
+		if offset != u.Offset {
+			return fmt.Errorf("append to %s at %d, durable offset %d: %w", id, offset, u.Offset, ErrOffsetMismatch)
+		}
+		return nil
+	}, leaseHooks{lost: stopWrites, interrupt: opt.Interrupt})
 	if err != nil {
-		return UploadInfo{}, err
+		return u, err
 	}
-	if u.State == UploadFinished {
-		return u, fmt.Errorf("append to %s: %w", id, ErrFinished)
-	}
-	if offset != u.Offset {
-		return u, fmt.Errorf("append to %s at %d, durable offset %d: %w", id, offset, u.Offset, ErrOffsetMismatch)
-	}
+	committed := false
+	defer func() {
+		if !committed {
+			l.abandon(wctx)
+		}
+	}()
 	limit := s.cfg.MaxFileSize
 	if u.Length >= 0 {
 		limit = u.Length
@@ -112,10 +138,7 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 	}
 	cs := int64(u.ChunkSize)
 	startIdx := int(offset / cs)
-	// The writes outlive the request: when the client goes away mid-body, the
-	// request context ends but the bytes that arrived are still written.
-	wctx := context.WithoutCancel(ctx)
-	w := s.newChunkWriter(wctx, id, u.ChunkSize, startIdx, limit-offset)
+	w := s.newChunkWriter(wctx, id, u.ChunkSize, startIdx, limit-offset, l.fence)
 	if rem := int(offset % cs); rem > 0 {
 		tail, err := s.readChunk(ctx, id, startIdx, rem)
 		if err != nil {
@@ -126,9 +149,10 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 	}
 	checkpoint := func(added int64) error { return nil }
 	if opt.Verify == nil {
-		// Every checkpoint costs an fsync of the chunks and of the row; one per
-		// 4 x WriteConcurrency chunks (16 MiB by default) bounds what a crash
-		// can lose without syncing every MiB.
+		// Every checkpoint costs an fsync of the chunks and of the row (and
+		// an LWT on Cassandra); one per 4 x WriteConcurrency chunks (16 MiB
+		// by default) bounds what a crash can lose without paying that
+		// every MiB.
 		every := 4 * int64(s.cfg.WriteConcurrency) * cs
 		last := offset
 		checkpoint = func(added int64) error {
@@ -140,13 +164,18 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 			if err := w.wait(); err != nil {
 				return err
 			}
-			last = offset + added
-			u.Offset, u.HashState = last, state
-			u.ExpiresAt = s.now().UTC().Add(s.cfg.UploadTTL)
-			return s.b.PutUpload(wctx, u)
+			at := offset + added
+			_, err := l.update(wctx, func(n *UploadInfo) {
+				n.Offset, n.HashState = at, state
+				n.ExpiresAt = s.now().UTC().Add(s.cfg.UploadTTL)
+			})
+			if err == nil {
+				last = at
+			}
+			return err
 		}
 	}
-	var storeErr error // a failed chunk write or checkpoint: not the client's fault
+	var storeErr error // a failed chunk write or checkpoint, a lost lease: not the client's fault
 	added, rerr := w.copyFrom(io.TeeReader(r, h), func(added int64) error {
 		if err := checkpoint(added); err != nil {
 			storeErr = err
@@ -157,91 +186,140 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 	if werr := w.firstErr(); werr != nil && storeErr == nil {
 		storeErr = werr
 	}
+	if lerr := l.lostErr(); lerr != nil {
+		storeErr = lerr // the chunk writes failed because the lease went: say so
+	} else if errors.Is(storeErr, ErrConflict) {
+		storeErr = errLeaseLost(id, storeErr) // a fenced chunk write was refused
+	}
 	switch {
 	case storeErr != nil:
 		// The durable offset stays where the last checkpoint put it.
 		w.abort()
-		return u, fmt.Errorf("append to %s: %w", id, storeErr)
+		return l.row(), fmt.Errorf("append to %s: %w", id, storeErr)
 	case rerr == nil:
 	case errors.Is(rerr, ErrTooLarge) || opt.Verify != nil:
 		// Nothing of this append is kept: the durable offset (maybe advanced
 		// by checkpoints, never with Verify) stays; chunks past it go.
 		w.abort()
-		s.dropChunksAfter(context.WithoutCancel(ctx), id, u.Offset, w.maxIdx, cs)
+		s.dropChunksAfter(wctx, id, l.row().Offset, w.maxIdx, cs, l.fence)
 		if errors.Is(rerr, ErrTooLarge) {
-			return u, fmt.Errorf("append to %s: more than %d bytes: %w", id, limit, ErrTooLarge)
+			return l.row(), fmt.Errorf("append to %s: more than %d bytes: %w", id, limit, ErrTooLarge)
 		}
-		return u, fmt.Errorf("append to %s: %w", id, rerr)
+		return l.row(), fmt.Errorf("append to %s: %w", id, rerr)
 	}
 	// Keep what arrived, even after a read error: write the partial chunk too.
 	if err := w.close(); err != nil {
-		return u, fmt.Errorf("append to %s: %w", id, err)
+		if lerr := l.lostErr(); lerr != nil {
+			err = lerr
+		} else if errors.Is(err, ErrConflict) {
+			err = errLeaseLost(id, err)
+		}
+		return l.row(), fmt.Errorf("append to %s: %w", id, err)
 	}
 	if rerr == nil && opt.Verify != nil {
 		if err := opt.Verify(); err != nil {
-			s.dropChunksAfter(context.WithoutCancel(ctx), id, u.Offset, w.maxIdx, cs)
-			return u, err
+			s.dropChunksAfter(wctx, id, l.row().Offset, w.maxIdx, cs, l.fence)
+			return l.row(), err
 		}
 	}
-	u.Offset = offset + added
-	u.HashState = hashState(h)
-	u.ExpiresAt = s.now().UTC().Add(s.cfg.UploadTTL)
-	// The client may be gone: record what arrived even if ctx is cancelled.
-	if err := s.b.PutUpload(context.WithoutCancel(ctx), u); err != nil {
-		return u, fmt.Errorf("append to %s: record offset: %w", id, err)
+	// The commit: the new offset and hash state, and the lease let go, in
+	// one compare-and-set that holds only if the lease is still ours. The
+	// client may be gone: record what arrived even if ctx is cancelled.
+	state := hashState(h)
+	nu, err := l.release(wctx, func(n *UploadInfo) {
+		n.Offset, n.HashState = offset+added, state
+		n.ExpiresAt = s.now().UTC().Add(s.cfg.UploadTTL)
+	})
+	if err != nil {
+		return nu, fmt.Errorf("append to %s: record offset: %w", id, err)
 	}
+	committed = true
 	if rerr != nil {
-		return u, fmt.Errorf("append to %s: read body: %w", id, rerr)
+		return nu, fmt.Errorf("append to %s: read body: %w", id, rerr)
 	}
-	return u, nil
+	return nu, nil
 }
 
 // dropChunksAfter removes chunks written wholly past the durable offset (a
 // discarded append); the tail chunk holding offset is kept (its stored bytes
-// before offset are still good; the rest is ignored by readers).
-func (s *Store) dropChunksAfter(ctx context.Context, id string, offset int64, maxIdx int, cs int64) {
+// before offset are still good; the rest is ignored by readers). The deletes
+// carry the lease's fence, so they can never remove a later holder's chunks.
+func (s *Store) dropChunksAfter(ctx context.Context, id string, offset int64, maxIdx int, cs, fence int64) {
 	first := int((offset + cs - 1) / cs)
-	if offset%cs == 0 {
-		first = int(offset / cs)
+	if first > maxIdx {
+		return
 	}
 	// Best effort: a chunk left behind past the offset is harmless (readers
 	// stop at the offset, the next append overwrites it, purge removes it).
-	_ = s.deleteChunkRange(ctx, id, first, maxIdx+1)
+	_ = s.b.DeleteUploadChunks(ctx, id, first, maxIdx+1, fence)
 }
 
-// DeclareLength sets the length of a deferred-length upload.
+// updateUpload applies edit to upload id with a compare-and-set, reading
+// again and retrying when the row moved meanwhile. edit may refuse (its
+// error is returned with the row it saw) or report that nothing needs
+// writing (changed false).
+func (s *Store) updateUpload(ctx context.Context, id string, edit func(u *UploadInfo) (changed bool, err error)) (UploadInfo, error) {
+	u, err := s.GetUpload(ctx, id)
+	if err != nil {
+		return UploadInfo{}, err
+	}
+	for attempt := 1; ; attempt++ {
+		next := u
+		if next.Metadata != nil {
+			next.Metadata = maps.Clone(u.Metadata)
+		}
+		changed, err := edit(&next)
+		if err != nil || !changed {
+			return u, err
+		}
+		cur, err := s.b.UpdateUpload(ctx, next, u.Version)
+		switch {
+		case err == nil:
+			return cur, nil
+		case errors.Is(err, ErrConflict) && attempt < maxCASAttempts:
+			u = cur
+		case errors.Is(err, ErrConflict):
+			return cur, &LockedError{ID: id, Reason: "contended"}
+		default:
+			return u, err
+		}
+	}
+}
+
+// DeclareLength sets the length of a deferred-length upload. It waits for
+// no one: while another writer holds the upload it is ErrLocked.
 func (s *Store) DeclareLength(ctx context.Context, id string, length int64) (UploadInfo, error) {
 	release, err := s.lockUpload(id)
 	if err != nil {
 		return UploadInfo{}, err
 	}
 	defer release()
-	u, err := s.GetUpload(ctx, id)
-	if err != nil {
-		return UploadInfo{}, err
-	}
-	if u.Length >= 0 {
-		if u.Length == length {
-			return u, nil
+	return s.updateUpload(ctx, id, func(u *UploadInfo) (bool, error) {
+		if u.Length >= 0 {
+			if u.Length == length {
+				return false, nil
+			}
+			return false, fmt.Errorf("declare length of %s: already %d", id, u.Length)
 		}
-		return u, fmt.Errorf("declare length of %s: already %d", id, u.Length)
-	}
-	if length < u.Offset {
-		return u, fmt.Errorf("declare length %d of %s below offset %d: %w", length, id, u.Offset, ErrOffsetMismatch)
-	}
-	if length > s.cfg.MaxFileSize {
-		return u, fmt.Errorf("declare length of %s: %w", id, ErrTooLarge)
-	}
-	u.Length = length
-	if err := s.b.PutUpload(ctx, u); err != nil {
-		return u, fmt.Errorf("declare length of %s: %w", id, err)
-	}
-	return u, nil
+		if length < u.Offset {
+			return false, fmt.Errorf("declare length %d of %s below offset %d: %w", length, id, u.Offset, ErrOffsetMismatch)
+		}
+		if length > s.cfg.MaxFileSize {
+			return false, fmt.Errorf("declare length of %s: %w", id, ErrTooLarge)
+		}
+		if now := s.now(); u.Lease.Held(now, "") {
+			return false, &LockedError{ID: id, RetryAfter: u.Lease.Until.Sub(now), Reason: "another writer holds it"}
+		}
+		u.Length = length
+		return true, nil
+	})
 }
 
 // FinishUpload commits a complete upload: the files row is written (the id
 // becomes readable only now) and the upload marked finished. A partial
-// upload (a tus concatenation part) gets no files row. Idempotent.
+// upload (a tus concatenation part) gets no files row. Idempotent, and safe
+// for two callers at once (two edges committing after a crash): the files
+// row they write is the same, and the state changes once.
 func (s *Store) FinishUpload(ctx context.Context, id string) (FileInfo, error) {
 	release, err := s.lockUpload(id)
 	if err != nil {
@@ -252,41 +330,63 @@ func (s *Store) FinishUpload(ctx context.Context, id string) (FileInfo, error) {
 	if err != nil {
 		return FileInfo{}, err
 	}
-	if u.Length < 0 || u.Offset != u.Length {
-		return FileInfo{}, fmt.Errorf("finish %s at %d of %d: %w", id, u.Offset, u.Length, ErrIncomplete)
-	}
-	h, err := s.restoreHash(u)
-	if err != nil {
-		return FileInfo{}, err
-	}
-	f := FileInfo{ID: id, Size: u.Length, ChunkSize: u.ChunkSize, SHA256: h.Sum(nil), Owner: u.Owner,
-		CreatedAt: s.now().UTC().Truncate(time.Millisecond), State: StateComplete}
-	if u.State == UploadFinished {
-		if IsPartial(u) {
-			f.ContentType = s.sniffUpload(ctx, u)
-			return f, nil
+	wroteFile := false
+	for attempt := 1; ; attempt++ {
+		if u.Length < 0 || u.Offset != u.Length {
+			return FileInfo{}, fmt.Errorf("finish %s at %d of %d: %w", id, u.Offset, u.Length, ErrIncomplete)
 		}
-		// The files row was written before the upload was marked finished.
-		return s.b.GetFile(ctx, id)
-	}
-	f.ContentType = s.sniffUpload(ctx, u)
-	partial := u.State == UploadPartial
-	if !partial {
-		if err := s.b.PutFile(ctx, f); err != nil {
+		h, err := s.restoreHash(u)
+		if err != nil {
+			return FileInfo{}, err
+		}
+		f := FileInfo{ID: id, Size: u.Length, ChunkSize: u.ChunkSize, SHA256: h.Sum(nil), Owner: u.Owner,
+			CreatedAt: s.now().UTC().Truncate(time.Millisecond), State: StateComplete}
+		if u.State == UploadFinished {
+			if IsPartial(u) {
+				f.ContentType = s.sniffUpload(ctx, u)
+				return f, nil
+			}
+			// The files row was written before the upload was marked finished.
+			return s.b.GetFile(ctx, id)
+		}
+		f.ContentType = s.sniffUpload(ctx, u)
+		partial := u.State == UploadPartial
+		if !partial && !wroteFile && wantsStrip(u.Metadata, f.ContentType) && u.Metadata[MetaLocationRemoved] != "1" {
+			// Before the commit: the file that becomes visible is the
+			// stripped one (location.go). The new row carries the hash of
+			// the stripped bytes; look again with it.
+			if u, err = s.stripUpload(ctx, u); err != nil {
+				return FileInfo{}, fmt.Errorf("finish %s: %w", id, err)
+			}
+			continue
+		}
+		if !partial && !wroteFile {
+			// Offset == Length: no writer can change these bytes any more, so
+			// the row is right whoever of several finishers writes it.
+			if err := s.b.PutFile(ctx, f); err != nil {
+				return FileInfo{}, fmt.Errorf("finish %s: %w", id, err)
+			}
+			wroteFile = true
+		}
+		next := u
+		next.Metadata = maps.Clone(u.Metadata)
+		if next.Metadata == nil {
+			next.Metadata = map[string]string{}
+		}
+		if partial {
+			next.Metadata["mediaedge.partial"] = "1"
+		}
+		next.State = UploadFinished
+		cur, err := s.b.UpdateUpload(ctx, next, u.Version)
+		switch {
+		case err == nil:
+			return f, nil
+		case errors.Is(err, ErrConflict) && attempt < maxCASAttempts:
+			u = cur // another finisher, or a lease taken and let go: look again
+		default:
 			return FileInfo{}, fmt.Errorf("finish %s: %w", id, err)
 		}
 	}
-	if u.Metadata == nil {
-		u.Metadata = map[string]string{}
-	}
-	if partial {
-		u.Metadata["mediaedge.partial"] = "1"
-	}
-	u.State = UploadFinished
-	if err := s.b.PutUpload(ctx, u); err != nil {
-		return FileInfo{}, fmt.Errorf("finish %s: %w", id, err)
-	}
-	return f, nil
 }
 
 func (s *Store) sniffUpload(ctx context.Context, u UploadInfo) string {
@@ -362,26 +462,58 @@ func (s *Store) ConcatUploads(ctx context.Context, owner string, parts []string,
 	return u, f, nil
 }
 
-// Terminate removes an unfinished upload and its chunks.
+// Terminate removes an unfinished upload and its chunks. It takes the
+// writer lease first, so no writer is mid-append (ErrLocked while another
+// holds it) and none can start; then the chunks go, then the row.
 func (s *Store) Terminate(ctx context.Context, id string) error {
 	release, err := s.lockUpload(id)
 	if err != nil {
 		return err
 	}
 	defer release()
-	u, err := s.b.GetUpload(ctx, id)
+	l, _, err := s.hold(ctx, id, func(u UploadInfo) error {
+		if u.State == UploadFinished && !IsPartial(u) {
+			return fmt.Errorf("terminate %s: %w", id, ErrFinished)
+		}
+		return nil
+	}, leaseHooks{})
+	if errors.Is(err, ErrExpired) {
+		// Expired but not swept yet: terminating it is the sweeper's job done early.
+		u, gerr := s.b.GetUpload(ctx, id)
+		if gerr != nil {
+			return gerr
+		}
+		return s.purgeUpload(ctx, u)
+	}
 	if err != nil {
 		return err
 	}
-	if u.State == UploadFinished && !IsPartial(u) {
-		return fmt.Errorf("terminate %s: %w", id, ErrFinished)
+	// The lease is renewed while the chunks go (thousands of deletes on
+	// Cassandra for a large upload), so no writer starts meanwhile; the row
+	// goes last, at the version the last renewal left.
+	u := l.row()
+	if err := s.deleteChunks(ctx, id, uploadChunkBound(u, s.cfg.WriteConcurrency)); err != nil {
+		l.abandon(ctx)
+		return fmt.Errorf("terminate %s: %w", id, err)
 	}
-	return s.purgeUpload(ctx, u)
+	l.stopRenewing()
+	if err := l.lostErr(); err != nil {
+		return fmt.Errorf("terminate %s: %w", id, err)
+	}
+	if err := s.b.DeleteUpload(ctx, id, l.row().Version); err != nil {
+		return fmt.Errorf("terminate %s: %w", id, err)
+	}
+	return nil
 }
 
+// purgeUpload removes u's chunks, then its row if it is still the version
+// given (a row that changed since is left for a later sweep).
 func (s *Store) purgeUpload(ctx context.Context, u UploadInfo) error {
 	if err := s.deleteChunks(ctx, u.ID, uploadChunkBound(u, s.cfg.WriteConcurrency)); err != nil {
 		return fmt.Errorf("purge upload %s: %w", u.ID, err)
 	}
-	return s.b.DeleteUpload(ctx, u.ID)
+	if err := s.b.DeleteUpload(ctx, u.ID, u.Version); err != nil {
+		return fmt.Errorf("purge upload %s: %w", u.ID, err)
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ type chunkWriter struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	id     string
+	fence  int64   // an upload's lease fence, carried by every chunk write; 0 for a file's chunks
 	cs     int     // chunk size of this file or upload
 	next   int     // index of the chunk being filled
 	buf    *[]byte // the chunk being filled
@@ -31,9 +32,11 @@ type chunkWriter struct {
 	err error
 }
 
-func (s *Store) newChunkWriter(ctx context.Context, id string, cs, startIdx int, limit int64) *chunkWriter {
+// newChunkWriter writes the chunks of id from startIdx on; fence is the
+// upload lease's fence (0: a new file's chunks, written unfenced).
+func (s *Store) newChunkWriter(ctx context.Context, id string, cs, startIdx int, limit, fence int64) *chunkWriter {
 	ctx, cancel := context.WithCancel(ctx)
-	return &chunkWriter{s: s, ctx: ctx, cancel: cancel, id: id, cs: cs, next: startIdx, buf: s.getBuf(),
+	return &chunkWriter{s: s, ctx: ctx, cancel: cancel, id: id, fence: fence, cs: cs, next: startIdx, buf: s.getBuf(),
 		limit: limit, maxIdx: startIdx - 1, sem: make(chan struct{}, s.cfg.WriteConcurrency)}
 }
 
@@ -109,7 +112,13 @@ func (w *chunkWriter) submit() {
 			w.wg.Done()
 		}()
 		data := *buf
-		if err := w.s.b.PutChunk(w.ctx, w.id, idx, data, crc(data)); err != nil {
+		var err error
+		if w.fence != 0 {
+			err = w.s.b.PutUploadChunk(w.ctx, w.id, idx, data, crc(data), w.fence)
+		} else {
+			err = w.s.b.PutChunk(w.ctx, w.id, idx, data, crc(data))
+		}
+		if err != nil {
 			w.setErr(err)
 		}
 	}()

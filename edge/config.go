@@ -55,9 +55,21 @@ type Config struct {
 	// MaxTransformSource bounds the original read into memory for an image
 	// transform; larger sources are refused (422) instead of filling the heap.
 	MaxTransformSource int64
+	// StripLocation decides which image uploads lose their location (GPS,
+	// maker notes) before they are stored: StripSessions (users' uploads,
+	// the default: a person sharing a photo rarely means to share where they
+	// live), StripAlways, or StripNever. Originals are otherwise byte-exact.
+	StripLocation string
 	// ShutdownTimeout is how long a graceful shutdown waits for requests.
 	ShutdownTimeout time.Duration
 }
+
+// StripLocation policies.
+const (
+	StripNever    = "never"
+	StripSessions = "sessions"
+	StripAlways   = "always"
+)
 
 // BodyLimits are the rules every request body is read under.
 func (c Config) BodyLimits() httpbody.Limits {
@@ -74,6 +86,7 @@ func DefaultConfig() Config {
 		BodyReadTimeout:    60 * time.Second,
 		SendTimeout:        60 * time.Second,
 		BodyMinRate:        1024,
+		StripLocation:      StripSessions,
 		BodyMinRateWindow:  30 * time.Second,
 		ShutdownTimeout:    30 * time.Second,
 		CacheMaxOriginal:   64 << 20,
@@ -124,6 +137,11 @@ func (c Config) Validate() error {
 	}
 	if c.StatCacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("stat-cache-ttl %s: must not be negative (0 disables it)", c.StatCacheTTL))
+	}
+	switch c.StripLocation {
+	case StripNever, StripSessions, StripAlways:
+	default:
+		errs = append(errs, fmt.Errorf("strip-location %q: want never, sessions or always", c.StripLocation))
 	}
 	if c.MaxTransformSource <= 0 {
 		errs = append(errs, fmt.Errorf("max-transform-source %d: must be positive", c.MaxTransformSource))

@@ -30,8 +30,6 @@ var (
 	errProcess = errors.New("processing fault")
 	// errVideoOff: the server runs without ffmpeg.
 	errVideoOff = errors.New("video support is not configured")
-	// errAlreadyVideo: an MP4 rendition was asked of a video.
-	errAlreadyVideo = errors.New("the media is already a video")
 	// errSVG: SVG is served as an attachment, never rasterised.
 	errSVG = errors.New("SVG is not transformed")
 	// errNoCache: the server runs without an edge cache.
@@ -70,6 +68,7 @@ var errorTable = httperr.Table{
 	// Stored data.
 	{Err: chunkstore.ErrNotFound, Status: http.StatusNotFound, Code: "not_found", Message: "no such media"},
 	{Err: chunkstore.ErrCorrupt, Status: http.StatusBadGateway, Code: "corrupt", Message: "stored data failed its checksum"},
+	{Err: chunkstore.ErrMetadata, Status: http.StatusUnprocessableEntity, Code: "metadata_unreadable", Message: "the image's metadata cannot be read, so its location cannot be removed; the upload was not kept"},
 	{Err: chunkstore.ErrTooLarge, Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "the upload exceeds the size limit"},
 
 	// Images.
@@ -85,7 +84,7 @@ var errorTable = httperr.Table{
 	{Err: transform.ErrTimeout, Status: http.StatusGatewayTimeout, Code: "timeout", Message: "the transform took too long"},
 
 	// Video.
-	{Err: errAlreadyVideo, Status: http.StatusUnprocessableEntity, Code: "already_video", Message: "this media is already a video: fetch the original or its HLS playlist"},
+	{Err: video.ErrAlreadyVideo, Status: http.StatusUnprocessableEntity, Code: "already_video", Message: "this media is already a video: fetch the original or its HLS playlist"},
 	{Err: hls.ErrNotVideo, Status: http.StatusUnsupportedMediaType, Code: "not_a_video", Message: "HLS is made from videos"},
 	{Err: video.ErrCorrupt, Status: http.StatusUnprocessableEntity, Code: "corrupt_video", Message: "the media cannot be decoded"},
 	{Err: video.ErrBusy, Status: http.StatusServiceUnavailable, Code: "busy", Message: "too many video jobs in progress; retry shortly", RetryAfter: 2},

@@ -41,7 +41,7 @@ func TestErrorTable(t *testing.T) {
 		{"svg", errSVG, 415, "svg_not_transformed", false},
 		{"corrupt image", processFault(transform.ErrCorruptImage), 422, "corrupt_image", false},
 		{"not animated", transform.ErrNotAnimated, 422, "not_animated", false},
-		{"mp4 of a video", errAlreadyVideo, 422, "already_video", false},
+		{"mp4 of a video", processFault(video.ErrAlreadyVideo), 422, "already_video", false},
 		{"animated op", processFault(transform.ErrAnimatedOp), 422, "animated_unsupported", false},
 		{"transform queue full", processFault(transform.ErrBusy), 503, "busy", true},
 		{"transform deadline", processFault(transform.ErrTimeout), 504, "timeout", false},

@@ -139,12 +139,20 @@ func (s *Server) serveInfo(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteMedia(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.Authorize(r); err != nil {
+	owner, err := s.Authorize(r)
+	if err != nil {
 		httperr.Write(w, r, s.log, err)
 		return
 	}
 	id, _ := splitID(r.PathValue("id"))
-	if _, ok := s.lookup(w, r, id); !ok {
+	info, ok := s.lookup(w, r, id)
+	if !ok {
+		return
+	}
+	// A user deletes only their own media; a static upload token is the
+	// service account and deletes any.
+	if isUser(owner) && info.Owner != owner {
+		httperr.Write(w, r, s.log, httperr.New(http.StatusForbidden, "not_owner", "only the user who uploaded this media may delete it"))
 		return
 	}
 	if err := s.store.Delete(r.Context(), id); err != nil {

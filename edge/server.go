@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,11 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
+// Sessions checks a user's session token (a *users.Handler is one).
+type Sessions interface {
+	Authenticate(ctx context.Context, r *http.Request) (userID int64, err error)
+}
+
 // Readiness is an extra check for /readyz (for example: a cache disk online).
 type Readiness func(ctx context.Context) error
 
@@ -45,6 +51,11 @@ type Deps struct {
 	// Video converts animations to MP4 and takes posters; nil refuses them
 	// (501).
 	Video Video
+	// Sessions, when set, lets users upload with their session token
+	// (social/users); static upload tokens keep working beside it.
+	Sessions Sessions
+	// Social, when set, serves the social API under /v1/.
+	Social http.Handler
 	// Media, when set, answers /m/{id} requests with parameters instead of
 	// the Renderer (tests plug a fake here).
 	Media MediaHandler
@@ -146,6 +157,9 @@ func (s *Server) routes() {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
+	if s.deps.Social != nil {
+		s.mux.Handle("/v1/", s.deps.Social)
+	}
 	if s.deps.Uploads != nil {
 		s.mux.Handle("/files/", s.deps.Uploads)
 		s.mux.Handle("/files", s.deps.Uploads)
@@ -186,7 +200,7 @@ func (s *Server) Authorize(r *http.Request) (string, error) {
 	unauthorized := &httperr.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 		Message: "a valid Authorization: Bearer token is required",
 		Header:  http.Header{"Www-Authenticate": {`Bearer realm="mediaedge"`}}}
-	if len(s.cfg.UploadTokens) == 0 {
+	if len(s.cfg.UploadTokens) == 0 && s.deps.Sessions == nil {
 		unauthorized.Message = "uploads are disabled: the server has no upload token"
 		return "", unauthorized
 	}
@@ -207,10 +221,37 @@ func (s *Server) Authorize(r *http.Request) (string, error) {
 			owner = fmt.Sprintf("token%d", i+1)
 		}
 	}
+	if owner == "" && s.deps.Sessions != nil {
+		// Not a service token: a user's session, checked by the users
+		// service (hashed, expiring, revocable).
+		uid, err := s.deps.Sessions.Authenticate(r.Context(), r)
+		if err != nil {
+			return "", err
+		}
+		return UserOwner(uid), nil
+	}
 	if owner == "" {
 		return "", unauthorized
 	}
 	return owner, nil
+}
+
+// UserOwner is the owner recorded on media a user uploaded with a session.
+func UserOwner(uid int64) string { return "user:" + strconv.FormatInt(uid, 10) }
+
+// isUser reports whether owner is a user's (not a service token's).
+func isUser(owner string) bool { return strings.HasPrefix(owner, "user:") }
+
+// StripLocation reports whether owner's image uploads lose their location
+// (GPS, maker notes) before they are stored, per Config.StripLocation.
+func (s *Server) StripLocation(owner string) bool {
+	switch s.cfg.StripLocation {
+	case StripAlways:
+		return true
+	case StripSessions:
+		return isUser(owner)
+	}
+	return false
 }
 
 // MediaURL is the public URL of a media id.

@@ -28,10 +28,12 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	s.metrics.UploadStarted()
 	body := &errReader{r: httpbody.NewReader(http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadSize),
 		http.NewResponseController(w), s.cfg.BodyLimits())}
-	info, err := s.store.Put(r.Context(), body, chunkstore.PutOptions{Owner: owner})
+	info, err := s.store.Put(r.Context(), body, chunkstore.PutOptions{Owner: owner, StripLocation: s.StripLocation(owner)})
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
+		case errors.Is(err, chunkstore.ErrMetadata):
+			s.fail(w, r, err)
 		case errors.As(err, &mbe), errors.Is(err, chunkstore.ErrTooLarge):
 			httperr.Write(w, r, s.log, tooLarge(s.cfg.MaxUploadSize))
 		case errors.Is(body.err, httpbody.ErrTooSlow):

@@ -40,7 +40,7 @@ func (rd *Renderer) renderVideo(ctx context.Context, info chunkstore.FileInfo, s
 			return transform.Result{}, true, errVideoOff
 		}
 		if isVideo(info.ContentType) {
-			return transform.Result{}, true, errAlreadyVideo
+			return transform.Result{}, true, video.ErrAlreadyVideo
 		}
 		if info.ContentType != "image/gif" && info.ContentType != "image/webp" {
 			return transform.Result{}, true, transform.ErrNotAnimated

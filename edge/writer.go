@@ -14,6 +14,10 @@ import (
 // deadline set SendTimeout earlier.
 const sendStep = 4 << 20
 
+// drainGrace bounds how long the unread body of an answered request is
+// drained before its connection closes (see instrument).
+const drainGrace = time.Second
+
 // instrument wraps the routes: it counts requests, latency and bytes, and
 // keeps the send deadline of each response moving.
 //
@@ -30,10 +34,15 @@ const sendStep = 4 << 20
 // body, with no deadline, after the handler answered): every body gets a
 // read deadline of BodyReadTimeout at once (handlers that stream it push the
 // deadline forward as bytes come, through httpbody); a response to a request
-// whose body the handler did not read says Connection: close, and the read
-// deadline is moved to now when the handler returns, so net/http neither
-// waits for nor parses the unread bytes. Unauthenticated uploads and
-// body-less routes are thus answered at once and their connection closed.
+// whose body the handler did not read says Connection: close, and when the
+// handler returns the read deadline is cut to drainGrace: net/http sends
+// the answer first, then drains what an honest client already sent (so its
+// kernel does not reset the connection before the client reads the answer)
+// for at most drainGrace, and closes. Unauthenticated uploads and body-less
+// routes are thus answered at once and their connection closed.
+//
+// The body is wrapped on a shallow copy of the request: net/http inspects
+// its own *Request's body after the handler to decide how to close.
 //
 // The route label is the ServeMux pattern, so ids never explode the label space.
 func (s *Server) instrument(next http.Handler) http.Handler {
@@ -51,6 +60,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		}
 		if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 			rw.body = &countingBody{ReadCloser: r.Body, n: m.bytesIn}
+			r = r.WithContext(r.Context()) // a shallow copy; see above
 			r.Body = rw.body
 			_ = http.NewResponseController(w).SetReadDeadline(start.Add(s.cfg.BodyReadTimeout))
 		}
@@ -59,7 +69,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			if !rw.wroteHeader {
 				rw.Header().Set("Connection", "close")
 			}
-			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(min(drainGrace, s.cfg.BodyReadTimeout)))
 		}
 		if gap > 0 {
 			// Covers the final flush of the buffered tail after we return.

@@ -99,7 +99,7 @@ func TestConfigValidateReportsAll(t *testing.T) {
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, want := range []string{"empty path", "budget", "policy", "fail threshold", "probe interval", "write deadline", "stats interval"} {
+	for _, want := range []string{"empty path", "budget", "cache-policy", "cache-fail-threshold", "cache-probe-interval", "cache-write-deadline", "cache-stats-interval"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate error %q does not mention %q", err, want)
 		}

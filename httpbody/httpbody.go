@@ -32,39 +32,62 @@ type Reader struct {
 	lim Limits
 	now func() time.Time
 
-	winStart time.Time // start of the current rate window
-	winBytes int64     // bytes read in it
-	n        int64     // bytes read in all
+	rate *RateMeter
+	n    int64 // bytes read in all
 }
 
 // NewReader reads r (a request body) under lim, moving the connection's read
 // deadline through rc (nil: no deadline, as for a body that is not a
 // connection's).
 func NewReader(r io.Reader, rc *http.ResponseController, lim Limits) *Reader {
-	return &Reader{r: r, rc: rc, lim: lim, now: time.Now}
+	return &Reader{r: r, rc: rc, lim: lim, now: time.Now, rate: NewRateMeter(lim)}
 }
+
+// RateMeter holds a body to Limits' minimum rate, for readers that manage
+// their own deadlines (the tus handler's interruptible body).
+type RateMeter struct {
+	lim      Limits
+	winStart time.Time // start of the current window
+	winBytes int64     // bytes read in it
+}
+
+// NewRateMeter measures against lim.MinRate over lim.Window.
+func NewRateMeter(lim Limits) *RateMeter { return &RateMeter{lim: lim} }
+
+// Check is called before each read: ErrTooSlow when the window that just
+// ended carried fewer than MinRate bytes a second.
+func (m *RateMeter) Check(now time.Time) error {
+	if m.winStart.IsZero() {
+		m.winStart = now
+	}
+	if m.lim.MinRate <= 0 || m.lim.Window <= 0 {
+		return nil
+	}
+	if el := now.Sub(m.winStart); el >= m.lim.Window {
+		if m.winBytes < int64(float64(m.lim.MinRate)*el.Seconds()) {
+			return ErrTooSlow
+		}
+		m.winStart, m.winBytes = now, 0
+	}
+	return nil
+}
+
+// Add counts n bytes read.
+func (m *RateMeter) Add(n int) { m.winBytes += int64(n) }
 
 // N is the number of bytes read so far.
 func (b *Reader) N() int64 { return b.n }
 
 func (b *Reader) Read(p []byte) (int, error) {
 	now := b.now()
-	if b.winStart.IsZero() {
-		b.winStart = now
-	}
-	if b.lim.MinRate > 0 && b.lim.Window > 0 {
-		if el := now.Sub(b.winStart); el >= b.lim.Window {
-			if b.winBytes < int64(float64(b.lim.MinRate)*el.Seconds()) {
-				return 0, ErrTooSlow
-			}
-			b.winStart, b.winBytes = now, 0
-		}
+	if err := b.rate.Check(now); err != nil {
+		return 0, err
 	}
 	if b.rc != nil && b.lim.Gap > 0 {
 		_ = b.rc.SetReadDeadline(now.Add(b.lim.Gap))
 	}
 	n, err := b.r.Read(p)
 	b.n += int64(n)
-	b.winBytes += int64(n)
+	b.rate.Add(n)
 	return n, err
 }

@@ -151,4 +151,11 @@ for row in "${TOOLS[@]}"; do
   [[ $pkg == - ]] && ref_tool "$cmd"
 done
 
+# Sample media for `bench video` (real camera footage and GIFs shipped in a
+# module's docs): downloaded into the module cache as data, never built.
+if ((want_level >= 2)); then
+  go mod download github.com/u2takey/ffmpeg-go@v0.5.0 >/dev/null 2>&1 ||
+    echo "install-deps: could not fetch the bench video samples (bench video runs without them)" >&2
+fi
+
 check "$mode"

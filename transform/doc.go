@@ -37,22 +37,41 @@
 //   - animated GIF/WebP keep every frame when the output is GIF or WebP:
 //     loaded with n=-1 and geometry and effects applied per frame, delays
 //     kept.
-//   - metadata is stripped on save; transparency is flattened onto bg (white
-//     by default) where the format has no alpha.
+//   - transparency is flattened onto bg (white by default) where the format
+//     has no alpha.
+//   - strip removes the metadata from the image itself before any saver
+//     runs (see Metadata below).
 //
 // libvips is lazy: the real work runs inside the save call, which Go cannot
 // interrupt. So the deadline is also handed to libvips: an "eval" handler on
 // the final image kills the computation when the deadline passes, and the
 // worker's slot frees at once instead of after a 504 was already sent.
 //
-// # Why this shape
+// # Metadata
 //
-// bimg (the project's libvips binding) initialises libvips (a process-wide
-// library, hence a sync.Once with its operation cache off) and its Metadata is
-// used by the tests, but its pipeline loads one page only, has no entropy
-// crop (GravitySmart is attention), cannot convert ICC profiles to sRGB before
+// A rendition carries no metadata of its source: no EXIF (GPS position,
+// camera make and model, capture time, maker notes, thumbnail), XMP, IPTC,
+// ICC profile (the pixels were converted to sRGB, the web's default for
+// untagged images), orientation (applied), PNG text or GIF comment. The
+// strip step removes every field but the few the savers need to lay out an
+// animation (page-height, delay, loop, palette depth) from the image itself,
+// so no saver can write what the image no longer has: asking the savers to
+// "strip" was not enough, libvips 8.14's WebP saver ignores it and wrote a
+// phone photo's whole EXIF, GPS included, into every WebP rendition.
+//
+// # Why libvips directly, not bimg
+//
+// github.com/h2non/bimg was the project's libvips binding; product code no
+// longer imports it. Its pipeline loads one page only, has no entropy crop
+// (GravitySmart is attention), cannot convert ICC profiles to sRGB before
 // stripping them, and re-encodes between chained steps; imgproxy keeps its
-// own thin vips layer for the same reasons, and so do we.
+// own thin vips layer for the same reasons, and so do we. What was left of
+// bimg was its initialisation, and that cost every command linking it
+// (`mediaedge version` included) a libvips start: bimg's package init calls
+// vips_init at import time. vipsInit now starts libvips on first use, once
+// per process (libvips is process-wide), with the operation cache off: every
+// request has new input, so the cache only holds memory and hides leaks.
+// The tests still read outputs back with bimg, as an independent reader.
 //
 // Resampling is vips_thumbnail's Lanczos3, as imgproxy and sharp use. bimg
 // (imaginary) shrinks by boxes and finishes with a bicubic affine, which is

@@ -3,6 +3,7 @@ package transform
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 )
 
@@ -30,7 +31,6 @@ const DefaultDelayMS = 100
 // hands them to emit one at a time, so memory holds one frame at once beyond
 // the decoded strip. A still image is ErrNotAnimated.
 func Frames(ctx context.Context, cfg Config, src []byte, w, h int, bg string, emit func(Frame) error) (AnimationInfo, error) {
-	initVips()
 	var info AnimationInfo
 	if len(src) == 0 {
 		return info, ErrCorruptImage
@@ -59,8 +59,15 @@ func Frames(ctx context.Context, cfg Config, src []byte, w, h int, bg string, em
 	if err != nil {
 		return info, err
 	}
+	// im decodes src lazily, frame by frame below: src must stay reachable
+	// until im is freed (deferred calls run last to first).
+	defer runtime.KeepAlive(src)
 	defer im.free()
 	if err := im.srgb(); err != nil {
+		return info, err
+	}
+	// The frames become PNGs handed to ffmpeg: they carry no metadata either.
+	if err := im.strip(); err != nil {
 		return info, err
 	}
 	if im.hasAlpha() {

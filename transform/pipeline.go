@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -42,10 +43,19 @@ var pipeline = []step{
 	{"resize", (*job).resize},
 	{"effects", (*job).effects},
 	{"background", (*job).background},
+	{"strip", (*job).strip},
 }
 
 func (j *job) run(ctx context.Context) (Result, error) {
-	defer j.img.free()
+	// A closure, not `defer j.img.free()`: that would evaluate j.img now,
+	// while it is still nil, and the final image of every transform (with
+	// its pixels) would never be released. The steps replace j.img as they
+	// go; whatever it holds at the end is freed here. The image reads j.src
+	// lazily, so j.src is kept reachable until then.
+	defer func() {
+		j.img.free()
+		runtime.KeepAlive(j.src)
+	}()
 	for _, s := range pipeline {
 		if err := ctx.Err(); err != nil {
 			return Result{}, ErrTimeout
@@ -306,6 +316,10 @@ func (j *job) background() error {
 	}
 	return nil
 }
+
+// strip removes the metadata (EXIF with GPS, camera and capture time, XMP,
+// IPTC, ICC, text chunks) before any saver runs; see vimage.strip.
+func (j *job) strip() error { return j.img.strip() }
 
 // perFrame applies fn to every frame of an animation (extract, process, join
 // back, fix page-height) or once to a still image. Geometry changes on the

@@ -15,12 +15,16 @@ type Processor struct {
 	waiting atomic.Int64  // requests queued for a slot
 }
 
-// NewProcessor validates cfg and starts libvips.
+// NewProcessor validates cfg and starts libvips (once per process), so that
+// a libvips that cannot start fails the server at startup, not on the first
+// request.
 func NewProcessor(cfg Config) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	initVips()
+	if err := vipsInit(); err != nil {
+		return nil, fmt.Errorf("transform: start libvips: %w", err)
+	}
 	return &Processor{cfg: cfg, slots: make(chan struct{}, cfg.Workers)}, nil
 }
 
@@ -91,12 +95,10 @@ func timeoutOr(ctx context.Context) error {
 // RetryAfter suggests how long a client refused with ErrBusy should wait.
 func (p *Processor) RetryAfter() time.Duration { return time.Second }
 
-// Probe reads an image's header (size, frames) without decoding it.
+// Probe reads an image's header (size, frames) without decoding it. SVG,
+// PDF, PostScript and formats only ImageMagick reads are ErrUnsupported,
+// wrapped with a message naming what is not transformed.
 func Probe(src []byte) (width, height, frames int, err error) {
-	initVips()
-	if len(src) == 0 {
-		return 0, 0, 0, ErrCorruptImage
-	}
 	h, err := probe(src)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("probe: %w", err)

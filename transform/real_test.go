@@ -1,6 +1,8 @@
 package transform
 
 import (
+	"github.com/mediaedge/mediaedge/internal/testenv"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -115,25 +117,39 @@ func TestColourProfileToSRGB(t *testing.T) {
 
 func vipsCLI(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("vips"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("vips CLI (libvips-tools) missing")
-		}
-		t.Skip("vips CLI (libvips-tools) missing")
-	}
+	testenv.Tool(t, "vips")
 }
 
-// TestRefusedLoaders: formats libvips could read through ImageMagick or
-// librsvg are not decoded at all.
+// TestRefusedLoaders: formats libvips could read through librsvg, poppler or
+// ImageMagick are not decoded at all, and the answer says what was refused:
+// ErrUnsupported (415), never ErrCorruptImage, even for an SVG that librsvg
+// itself could not parse (which used to answer "corrupt or truncated").
 func TestRefusedLoaders(t *testing.T) {
 	p := newProc(t)
-	for name, src := range map[string][]byte{
-		"svg": []byte(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>`),
-		"ppm": []byte("P3\n2 1\n255\n255 0 0 0 0 255\n"),
+	const rect = `<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>`
+	for _, tt := range []struct {
+		name string
+		src  string
+		says string // in the error message
+	}{
+		{"svg", `<?xml version="1.0"?>` + rect, "SVG is not transformed"},
+		{"svg without xml declaration", rect, "SVG is not transformed"},
+		{"svg with BOM and doctype", "\ufeff<!DOCTYPE svg PUBLIC \"-//W3C//DTD SVG 1.1//EN\" \"x\">\n" + rect, "SVG is not transformed"},
+		{"svg librsvg cannot parse", `<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width=`, "SVG is not transformed"},
+		{"svg without size", `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 0 0"></svg>`, "SVG is not transformed"},
+		{"pdf", "%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n", "PDF is not transformed"},
+		{"postscript", "%!PS-Adobe-3.0\nnewpath 0 0 moveto showpage\n", "PostScript is not transformed"},
+		{"ppm", "P3\n2 1\n255\n255 0 0 0 0 255\n", "is not transformed"},
 	} {
-		if _, err := run(t, p, src, "", "", "w=5", ""); !errors.Is(err, ErrUnsupported) {
-			t.Errorf("%s: %v, want ErrUnsupported", name, err)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := run(t, p, []byte(tt.src), "", "", "w=5", "")
+			if !errors.Is(err, ErrUnsupported) || errors.Is(err, ErrCorruptImage) || !strings.Contains(err.Error(), tt.says) {
+				t.Errorf("transform: %v, want ErrUnsupported saying %q", err, tt.says)
+			}
+			if _, _, _, err := Probe([]byte(tt.src)); !errors.Is(err, ErrUnsupported) {
+				t.Errorf("Probe: %v, want ErrUnsupported", err)
+			}
+		})
 	}
 }
 

@@ -7,6 +7,7 @@ package transform
 import "C"
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"runtime"
@@ -14,31 +15,27 @@ import (
 	"sync"
 	"time"
 	"unsafe"
-
-	"github.com/h2non/bimg"
 )
 
-// This file is the one thin layer over libvips. bimg (our chosen binding)
-// initialises libvips and covers simple one-shot resizes, but its pipeline
-// cannot load every frame of an animation, crop by entropy, or chain steps
-// without re-encoding, so the steps call libvips here, each return checked and
-// the thread's vips error buffer cleared after reading it.
+// This file is the one thin layer over libvips: every call's return checked,
+// the vips error buffer read and cleared, every VipsImage reference owned by
+// exactly one vimage. No Go binding sits underneath (bimg was one; doc.go
+// says why we call libvips ourselves).
 
-var vipsOnce sync.Once
-
-// initVips starts libvips once per process (libvips itself is process-global,
-// which is why a sync.Once is acceptable here) with its operation cache off:
-// every request has new input, so the cache only holds memory.
-func initVips() {
-	vipsOnce.Do(func() {
-		bimg.Initialize()
-		bimg.VipsCacheSetMax(0)
-		bimg.VipsCacheSetMaxMem(0)
-		// Parallelism comes from the worker pool (2 x cores); libvips' own
-		// threads per operation would oversubscribe the cores.
-		C.vips_concurrency_set(1)
-	})
-}
+// vipsInit starts libvips on first use, once per process: libvips is a
+// process-wide library, so this is the package's one piece of global state.
+// Importing the package starts nothing (bimg's package init started libvips
+// in every command that linked it, `mediaedge version` included). See
+// me_init for the operation cache (off) and concurrency (1).
+var vipsInit = sync.OnceValue(func() error {
+	// vips_init may set up thread-local state in glib; keep it on one thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if C.me_init() != 0 {
+		return vipsError("init")
+	}
+	return nil
+})
 
 // vipsError collects and clears libvips' error buffer. The buffer is one per
 // process, shared by every worker: vips_error_buffer_copy reads and clears
@@ -108,24 +105,71 @@ func sourceFormat(loader string) (format string, ok bool) {
 }
 
 // probe reads only the header: dimensions, page count, orientation, loader.
+// The loader is checked against the allow-list before libvips opens anything,
+// so a refused format (SVG, PDF, ImageMagick's) is never parsed; formats we
+// recognise ourselves are refused even before libvips sniffs the bytes, with
+// a message naming them.
 func probe(buf []byte) (header, error) {
-	var w, h, pages, orient, icc C.int
-	var loader *C.char
-	rc := C.me_probe(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), &w, &h, &pages, &orient, &icc, &loader)
-	runtime.KeepAlive(buf)
-	switch rc {
-	case 0:
-	case 2:
+	if err := vipsInit(); err != nil {
+		return header{}, err
+	}
+	if len(buf) == 0 {
+		return header{}, ErrCorruptImage
+	}
+	if kind := notTransformed(buf); kind != "" {
+		return header{}, fmt.Errorf("%w: %s is not transformed", ErrUnsupported, kind)
+	}
+	cl := C.vips_foreign_find_load_buffer(unsafe.Pointer(&buf[0]), C.size_t(len(buf)))
+	if cl == nil {
 		C.vips_error_clear()
 		return header{}, ErrUnsupported
-	default:
+	}
+	loader := C.GoString(cl)
+	if _, ok := sourceFormat(loader); !ok {
+		return header{}, fmt.Errorf("%w: %s is not transformed (libvips loader %s is not allowed)", ErrUnsupported, loaderKind(loader), loader)
+	}
+	var w, h, pages, orient, icc C.int
+	rc := C.me_header(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), &w, &h, &pages, &orient, &icc)
+	runtime.KeepAlive(buf)
+	if rc != 0 {
 		return header{}, errors.Join(ErrCorruptImage, vipsError("header"))
 	}
-	hdr := header{width: int(w), height: int(h), pages: int(pages), orientation: int(orient), icc: icc != 0, loader: C.GoString(loader)}
-	if _, ok := sourceFormat(hdr.loader); !ok {
-		return header{}, fmt.Errorf("%w: loader %s is not allowed", ErrUnsupported, hdr.loader)
+	return header{width: int(w), height: int(h), pages: int(pages), orientation: int(orient), icc: icc != 0, loader: loader}, nil
+}
+
+// notTransformed recognises documents that are not raster images, by their
+// first bytes, and names them: SVG (XML text with an <svg> root) and
+// PDF/PostScript. They are never rendered here: rendering SVG runs a
+// browser-grade engine (librsvg) on untrusted markup, and a PDF or
+// PostScript file a document interpreter. Checked before libvips
+// sees the bytes, so the answer does not depend on which loaders this
+// build of libvips has (without librsvg, an SVG would be "unknown").
+func notTransformed(b []byte) string {
+	head := b[:min(len(b), 4096)]
+	switch {
+	case bytes.HasPrefix(head, []byte("%PDF-")):
+		return "PDF"
+	case bytes.HasPrefix(head, []byte("%!PS")), bytes.HasPrefix(head, []byte("\xc5\xd0\xd3\xc6")):
+		return "PostScript"
 	}
-	return hdr, nil
+	t := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")), " \t\r\n")
+	if bytes.HasPrefix(t, []byte("<")) && bytes.Contains(bytes.ToLower(t), []byte("<svg")) {
+		return "SVG"
+	}
+	return ""
+}
+
+// loaderKind names a refused loader's format for the error message:
+// VipsForeignLoadSvgBuffer -> "SVG".
+func loaderKind(loader string) string {
+	k := strings.TrimPrefix(loader, "VipsForeignLoad")
+	for _, suffix := range []string{"Buffer", "Source", "File"} {
+		k = strings.TrimSuffix(k, suffix)
+	}
+	if strings.HasPrefix(k, "Magick") {
+		return "this format (read through ImageMagick)"
+	}
+	return strings.ToUpper(k)
 }
 
 // vips size and interesting enums (VipsSize, VipsInteresting).
@@ -144,7 +188,16 @@ const (
 // import to sRGB, and an optional "interesting" crop, in one call.
 // jpegShrink > 1 decodes a JPEG at that fraction first (see
 // me_thumbnail_jpeg); 0 or 1 leaves shrink-on-load to libvips.
+//
+// The image reads buf lazily (the pixels are decoded when the saver pulls
+// them): the caller keeps buf reachable until the image is freed.
 func thumbnail(buf []byte, w, h int, size, crop int, allPages, exportSRGB bool, jpegShrink int) (*vimage, error) {
+	if err := vipsInit(); err != nil {
+		return nil, err
+	}
+	if len(buf) == 0 {
+		return nil, ErrCorruptImage
+	}
 	var out *C.VipsImage
 	var rc C.int
 	if jpegShrink > 1 {
@@ -256,9 +309,21 @@ func join(frames []*vimage) (*vimage, error) {
 	return &vimage{p: out}, nil
 }
 
+// strip drops every piece of metadata but the few the savers need to lay
+// out frames (see me_strip): no EXIF (GPS, camera, capture time), XMP, IPTC,
+// ICC profile or text chunk reaches an output, whatever the saver does with
+// its own "strip" option.
+func (im *vimage) strip() error {
+	var out *C.VipsImage
+	return im.replace(out, C.me_strip(im.p, &out), "strip")
+}
+
 var formatCodes = map[string]C.int{"jpg": 1, "png": 2, "webp": 3, "avif": 4, "gif": 5}
 
-// save encodes the image; metadata is stripped.
+// save encodes the image. Metadata must have been removed first (strip); the
+// savers' own "strip" is set too, but libvips 8.14's WebP saver ignores it
+// and writes an EXIF block of its own making, so WebP chunks are dropped
+// from its output (dropWebPMetadata).
 func (im *vimage) save(format string, q int) ([]byte, error) {
 	code, ok := formatCodes[format]
 	if !ok {
@@ -269,8 +334,30 @@ func (im *vimage) save(format string, q int) ([]byte, error) {
 	if C.me_save(im.p, &buf, &n, code, C.int(q)) != 0 {
 		return nil, errors.Join(ErrCorruptImage, vipsError("save "+format))
 	}
-	defer C.g_free(C.gpointer(buf))
-	return C.GoBytes(buf, C.int(n)), nil
+	out := C.GoBytes(buf, C.int(n))
+	C.g_free(C.gpointer(buf))
+	if format == "webp" {
+		return dropWebPMetadata(out)
+	}
+	return out, nil
+}
+
+// fields lists the image's metadata field names (as `vipsheader -a` shows
+// them, header fields such as width excluded); the tests read outputs back
+// with it.
+func (im *vimage) fields() []string {
+	arr := C.vips_image_get_fields(im.p)
+	defer C.g_strfreev(arr)
+	var names []string
+	for p := arr; *p != nil; p = (**C.gchar)(unsafe.Add(unsafe.Pointer(p), unsafe.Sizeof(*p))) {
+		name := C.GoString((*C.char)(*p))
+		switch name {
+		case "width", "height", "bands", "format", "coding", "interpretation", "xoffset", "yoffset", "xres", "yres", "filename":
+			continue
+		}
+		names = append(names, name)
+	}
+	return names
 }
 
 // refImage takes a new reference on im's VipsImage, for a second owner.

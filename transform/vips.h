@@ -3,11 +3,34 @@
 // wrapper here. Every wrapper returns 0 on success and non-zero on failure,
 // leaving the message in libvips' error buffer for the Go side to collect.
 #include <stdlib.h>
+#include <string.h>
 #include <vips/vips.h>
 
-static int me_probe(const void *buf, size_t len, int *w, int *h, int *pages, int *orientation, int *icc, const char **loader) {
-	*loader = vips_foreign_find_load_buffer(buf, len);
-	if (*loader == NULL) return 2;
+// me_init starts libvips (VIPS_INIT also checks that the headers we were
+// built against match the library's ABI) and sets it up for a server:
+//   - the operation cache off (max 0 operations, 0 bytes), as imgproxy
+//     does: libvips caches recent operations by their arguments so that a
+//     GUI re-running a pipeline on the same image is fast, but every request
+//     here has new input (a new buffer, a new width), so the cache never
+//     hits; it only holds on to memory (up to 100 MB and 1000 operations by
+//     default, pinning their input buffers and pixels) and makes a real leak
+//     look like cache growth;
+//   - one worker thread per operation: parallelism comes from our worker
+//     pool (2 x cores); libvips' own threads per operation would
+//     oversubscribe the cores.
+static int me_init(void) {
+	if (VIPS_INIT("mediaedge")) return 1;
+	vips_cache_set_max(0);
+	vips_cache_set_max_mem(0);
+	vips_concurrency_set(1);
+	return 0;
+}
+
+// me_header opens the image (header only: libvips' loaders are lazy) with
+// the loader libvips picks for these bytes; the caller has already checked
+// that loader against its allow-list (vips_foreign_find_load_buffer), so no
+// refused loader (SVG, PDF, ImageMagick) ever parses anything.
+static int me_header(const void *buf, size_t len, int *w, int *h, int *pages, int *orientation, int *icc) {
 	VipsImage *im = vips_image_new_from_buffer(buf, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
 	if (im == NULL) return 1;
 	*w = vips_image_get_width(im);
@@ -142,6 +165,41 @@ static int me_set_page_height(VipsImage *in, VipsImage **out, int ph) {
 
 static int me_page_height(VipsImage *in) { return vips_image_get_page_height(in); }
 static int me_has_alpha(VipsImage *in) { return vips_image_hasalpha(in); }
+
+// me_keep_field lists the only metadata an output keeps: what the savers
+// read to lay out an animation or pick a palette. Nothing in it describes the
+// photo, the camera, the owner or the place.
+static int me_keep_field(const char *name) {
+	static const char *keep[] = {
+		VIPS_META_PAGE_HEIGHT, VIPS_META_N_PAGES, "delay", "loop", "gif-delay", "gif-loop",
+		"gif-palette", "palette-bit-depth", "bits-per-sample", "palette", "background",
+		VIPS_META_SEQUENTIAL, NULL,
+	};
+	for (int i = 0; keep[i]; i++)
+		if (strcmp(name, keep[i]) == 0) return 1;
+	return 0;
+}
+
+// me_strip returns a copy of in without its metadata: every EXIF field
+// (exif-data and the exif-ifdN-* fields libvips rebuilds EXIF from on save),
+// xmp-data, iptc-data (spelt ipct-data by older libvips), the ICC profile (the pipeline has converted the
+// pixels to sRGB, the web's default for untagged images), orientation
+// (applied by vips_thumbnail's autorotate), PNG text chunks (png-comment-*),
+// GIF comments, HEIF properties, the loader's name. Savers are asked to
+// strip too, but libvips 8.14's webpsave writes EXIF, XMP and ICC whatever
+// "strip" says, and no saver can write what the image no longer has. The
+// resolution is reset to 72 dpi so it says nothing of the source either.
+// vips_copy gives a new header (metadata is per image); the pixels are
+// shared, not copied.
+static int me_strip(VipsImage *in, VipsImage **out) {
+	const double res = 72.0 / 25.4; // pixels per millimetre
+	if (vips_copy(in, out, "xres", res, "yres", res, NULL)) return 1;
+	gchar **fields = vips_image_get_fields(*out);
+	for (int i = 0; fields[i]; i++)
+		if (!me_keep_field(fields[i])) vips_image_remove(*out, fields[i]);
+	g_strfreev(fields);
+	return 0;
+}
 
 // Formats: 1 jpg, 2 png, 3 webp, 4 avif, 5 gif. AVIF uses effort 1 (libaom
 // speed 8), as imgproxy ships: higher efforts cost several times the CPU for

@@ -9,17 +9,24 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mediaedge/mediaedge/httpbody"
 	"github.com/mediaedge/mediaedge/httperr"
 )
 
 // Body failures, as the client sees them. A body that ends early is the
 // client's fault (400); the bytes that did arrive are kept unless the request
-// carried a checksum.
+// carried a checksum. An interrupted PATCH (another request took the upload
+// over: a HEAD or PATCH of a client that resumed) is 409, not tusd's 400:
+// like an offset that moved, it tells a client still listening to learn the
+// offset again and go on, and tus clients retry 409 where they give up on
+// 400.
 var (
-	errInterrupted = httperr.New(http.StatusBadRequest, "upload_interrupted",
-		"the upload was interrupted by another request for it")
+	errInterrupted = httperr.New(http.StatusConflict, "upload_interrupted",
+		"another request for this upload took it over; resume from Upload-Offset")
 	errBodyTimeout = httperr.New(http.StatusRequestTimeout, "body_read_timeout",
 		"no body bytes arrived in time; the bytes received were kept, resume from Upload-Offset")
+	errBodyTooSlow = httperr.New(http.StatusRequestTimeout, "body_too_slow",
+		"the body arrived slower than the minimum rate; the bytes received were kept, resume from Upload-Offset")
 	errBodyTooLarge = httperr.New(http.StatusRequestEntityTooLarge, "too_large",
 		"the body exceeds the upload's length or the size limit")
 	errShuttingDown = &httperr.Error{Status: http.StatusServiceUnavailable, Code: "shutting_down",
@@ -48,6 +55,7 @@ type bodyReader struct {
 	limit int64 // bytes allowed in total
 	n     int64 // bytes delivered
 	ck    *checksum
+	rate  *httpbody.RateMeter // the minimum rate; touched under mu
 
 	mu          sync.Mutex // guards interrupted, why, err and the deadline
 	interrupted bool
@@ -55,12 +63,13 @@ type bodyReader struct {
 	err         error // first failure
 }
 
-func newBodyReader(w http.ResponseWriter, r *http.Request, gap time.Duration, ck *checksum) *bodyReader {
+func newBodyReader(w http.ResponseWriter, r *http.Request, lim httpbody.Limits, ck *checksum) *bodyReader {
 	body := r.Body
 	if body == nil {
 		body = http.NoBody
 	}
-	return &bodyReader{body: body, rc: http.NewResponseController(w), gap: gap, limit: -1, ck: ck}
+	return &bodyReader{body: body, rc: http.NewResponseController(w), gap: lim.Gap, limit: -1, ck: ck,
+		rate: httpbody.NewRateMeter(lim)}
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
@@ -71,7 +80,12 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		b.mu.Unlock()
 		return 0, b.failed(nil)
 	}
-	_ = b.rc.SetReadDeadline(time.Now().Add(b.gap))
+	now := time.Now()
+	if err := b.rate.Check(now); err != nil {
+		b.mu.Unlock()
+		return 0, b.failed(err)
+	}
+	_ = b.rc.SetReadDeadline(now.Add(b.gap))
 	b.mu.Unlock()
 	if b.limit >= 0 {
 		// One byte beyond the limit tells "too large" from "exactly full".
@@ -80,6 +94,9 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := b.body.Read(p)
+	b.mu.Lock()
+	b.rate.Add(n)
+	b.mu.Unlock()
 	if b.limit >= 0 && b.n+int64(n) > b.limit {
 		n = int(b.limit - b.n)
 		err = errBodyTooLarge
@@ -106,6 +123,8 @@ func (b *bodyReader) failed(err error) error {
 			b.err = b.why
 		case errors.Is(err, errBodyTooLarge):
 			b.err = errBodyTooLarge
+		case errors.Is(err, httpbody.ErrTooSlow):
+			b.err = errBodyTooSlow
 		case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 			b.err = errBodyTimeout
 		default:

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,14 +43,22 @@ type Client struct {
 	// Backoff is the first retry delay, doubled per failure up to 10 s
 	// (default 250 ms).
 	Backoff time.Duration
+	// LockWait is how long, in total without progress, the client waits
+	// for an upload that another request holds (423 Locked: a PATCH still
+	// running on some edge, or the lease of a writer that died, which
+	// lapses) before giving up; each wait is the answer's Retry-After.
+	// Default 2 minutes. 423s do not use up MaxRetries.
+	LockWait time.Duration
 }
 
-// StatusError is an answer the client does not retry.
+// StatusError is an answer the client did not expect (or gave up retrying).
 type StatusError struct {
 	Method string
 	URL    string
 	Status int
 	Body   string
+	// RetryAfter is the answer's Retry-After, 0 when it had none.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
@@ -132,14 +141,21 @@ func (u *clientUpload) run(ctx context.Context) error {
 	if delay <= 0 {
 		delay = 250 * time.Millisecond
 	}
-	failures := 0
+	lockWait := u.c.LockWait
+	if lockWait <= 0 {
+		lockWait = 2 * time.Minute
+	}
+	failures := 0            // failures since the server last confirmed more bytes
+	var locked time.Duration // 423 waits since then
+	var best int64 = -1      // the highest offset the server confirmed
 	for u.mediaID == "" {
-		before := u.offset
 		err := u.step(ctx)
+		if u.offset > best {
+			// Progress, ours or (after a HEAD) another request's for this
+			// upload: the retry budgets start again.
+			best, failures, locked = u.offset, 0, 0
+		}
 		if err == nil {
-			if u.offset > before || u.mediaID != "" {
-				failures = 0
-			}
 			continue
 		}
 		if ctx.Err() != nil {
@@ -153,15 +169,41 @@ func (u *clientUpload) run(ctx context.Context) error {
 		if errors.As(err, &pe) {
 			return pe.error
 		}
-		failures++
-		if failures > maxRetries {
-			return fmt.Errorf("%w (%d): %w", ErrTooManyRetries, failures, err)
-		}
 		u.offset = -1 // learn the durable offset again before sending more
-		d := min(delay<<(failures-1), 10*time.Second)
-		d = d/2 + rand.N(d/2+1) // jitter: many clients do not retry in step
+		var wait time.Duration
+		switch {
+		case se != nil && se.Status == http.StatusLocked:
+			// Another request holds the upload: wait as long as the server
+			// says, then ask where it stands. Not a failure: the holder
+			// either finishes (the offset moves: progress) or its lease
+			// lapses; LockWait bounds the whole.
+			wait = se.RetryAfter
+			if wait <= 0 {
+				wait = time.Second
+			}
+			wait = min(wait, 30*time.Second)
+			if locked+wait > lockWait {
+				return fmt.Errorf("%w: the upload stayed locked for %s: %w", ErrTooManyRetries, locked, err)
+			}
+			locked += wait
+		case se != nil && se.Status == http.StatusConflict:
+			// The offset moved (another request wrote, or took over this
+			// one and kept part of its bytes): HEAD again at once.
+			failures++
+			if failures > maxRetries {
+				return fmt.Errorf("%w (%d): %w", ErrTooManyRetries, failures, err)
+			}
+			continue
+		default:
+			failures++
+			if failures > maxRetries {
+				return fmt.Errorf("%w (%d): %w", ErrTooManyRetries, failures, err)
+			}
+			wait = min(delay<<(failures-1), 10*time.Second)
+			wait = wait/2 + rand.N(wait/2+1) // jitter: many clients do not retry in step
+		}
 		select {
-		case <-time.After(d):
+		case <-time.After(wait):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -274,6 +316,14 @@ func (u *clientUpload) patch(ctx context.Context) error {
 		"Upload-Offset":   strconv.FormatInt(u.offset, 10),
 		"Upload-Checksum": "sha256 " + base64.StdEncoding.EncodeToString(sum[:]),
 	}, body, n)
+	// A server may answer before it read the body (423, 409): Do returns
+	// while the transport may still be sending it. Until the transport
+	// closes the body the buffer is its, so the next chunk gets a new one,
+	// and the late reads report no progress.
+	body.quiet.Store(true)
+	if !body.closed.Load() {
+		u.buf = nil
+	}
 	if err != nil {
 		return err
 	}
@@ -316,7 +366,23 @@ type response struct {
 }
 
 func statusError(r *response) error {
-	return &StatusError{Method: r.method, URL: r.url, Status: r.StatusCode, Body: strings.TrimSpace(r.Body)}
+	return &StatusError{Method: r.method, URL: r.url, Status: r.StatusCode, Body: strings.TrimSpace(r.Body),
+		RetryAfter: parseRetryAfter(r.Header.Get("Retry-After"))}
+}
+
+// parseRetryAfter reads Retry-After: seconds or an HTTP date; 0 when absent
+// or unreadable.
+func parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
 }
 
 func (c *Client) do(ctx context.Context, method, target string, hdr map[string]string, body io.Reader, n int64) (*response, error) {
@@ -364,17 +430,29 @@ func resolve(base, loc string) (string, error) {
 	return b.ResolveReference(l).String(), nil
 }
 
-// progressReader reports the bytes read through it.
+// progressReader reports the bytes read through it: a request body, read
+// by the transport's goroutine and closed by it when done.
 type progressReader struct {
 	r    io.Reader
 	n    int64
 	fn   func(int64)
 	last time.Time
+
+	quiet  atomic.Bool // set once the request was answered: no more reports
+	closed atomic.Bool // set when the transport is done with the body
+}
+
+func (p *progressReader) Close() error {
+	p.closed.Store(true)
+	return nil
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.n += int64(n)
+	if p.quiet.Load() {
+		return n, err
+	}
 	// A progress bar redraw per 32 KiB read would cost more than the read.
 	if now := time.Now(); now.Sub(p.last) > 50*time.Millisecond || err != nil {
 		p.last = now

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -242,5 +243,158 @@ func TestClientGivesUp(t *testing.T) {
 	p, _ := randomFile(t, 10)
 	if _, err := c.Upload(context.Background(), p, nil); !errors.Is(err, ErrTooManyRetries) {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// TestClientRetriesLockedAndConflict: a 423 is waited out for its
+// Retry-After (and does not use up MaxRetries), a 409 sends the client back
+// to HEAD at once; the file arrives intact.
+func TestClientRetriesLockedAndConflict(t *testing.T) {
+	var patches atomic.Int32
+	var mu sync.Mutex
+	var lockedAt, nextAt time.Time
+	hn, c, log := clientServer(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPatch {
+				next.ServeHTTP(w, r)
+				return
+			}
+			n := patches.Add(1)
+			mu.Lock()
+			if n == 3 {
+				nextAt = time.Now()
+			}
+			mu.Unlock()
+			switch n {
+			case 2:
+				mu.Lock()
+				lockedAt = time.Now()
+				mu.Unlock()
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "locked", http.StatusLocked)
+				return
+			case 4:
+				http.Error(w, "offset moved", http.StatusConflict)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	c.MaxRetries = 1 // a 423 must not count: MaxRetries 1 still finishes
+	p, data := randomFile(t, 300<<10)
+	id, err := c.Upload(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(hn.store.data(id), data) {
+		t.Fatal("data differs")
+	}
+	if waited := nextAt.Sub(lockedAt); waited < 900*time.Millisecond {
+		t.Errorf("the client retried %s after a 423 with Retry-After: 1", waited)
+	}
+	// After each refusal the client asked HEAD before it sent again.
+	reqs := log.all()
+	for i, r := range reqs {
+		if i > 0 && strings.HasPrefix(reqs[i-1], "PATCH") && r != "HEAD " && !strings.HasPrefix(r, "PATCH") {
+			t.Errorf("request %d after a PATCH: %q", i, r)
+		}
+	}
+	if !slices.Contains(reqs, "HEAD ") {
+		t.Errorf("no HEAD after the 423 and 409: %v", reqs)
+	}
+}
+
+// TestClientLockWait: an upload that stays locked ends the upload after
+// LockWait, not after MaxRetries.
+func TestClientLockWait(t *testing.T) {
+	var patches atomic.Int32
+	_, c, _ := clientServer(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPatch {
+				patches.Add(1)
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "locked", http.StatusLocked)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	c.MaxRetries, c.LockWait = 1, 2500*time.Millisecond
+	p, _ := randomFile(t, 10)
+	_, err := c.Upload(context.Background(), p, nil)
+	var se *StatusError
+	if !errors.Is(err, ErrTooManyRetries) || !errors.As(err, &se) || se.Status != http.StatusLocked {
+		t.Fatalf("err %v, want ErrTooManyRetries after 423s", err)
+	}
+	if n := patches.Load(); n != 3 {
+		t.Errorf("%d PATCHes, want 3 (waits of 1 s within a LockWait of 2.5 s)", n)
+	}
+}
+
+// TestClientGivesUpOnFailingPatches: PATCH keeps failing while HEAD works:
+// a successful HEAD that shows no progress does not reset the budget.
+func TestClientGivesUpOnFailingPatches(t *testing.T) {
+	_, c, log := clientServer(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPatch {
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	c.MaxRetries = 3
+	p, _ := randomFile(t, 10)
+	if _, err := c.Upload(context.Background(), p, nil); !errors.Is(err, ErrTooManyRetries) {
+		t.Fatalf("err %v, want ErrTooManyRetries", err)
+	}
+	n := 0
+	for _, r := range log.all() {
+		if strings.HasPrefix(r, "PATCH") {
+			n++
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d PATCHes, want 4 (the first and MaxRetries more)", n)
+	}
+}
+
+// TestTwoClientsOneUpload: two runs of the client resume the same upload at
+// the same time (the same file and state folder, as two terminals would):
+// their PATCHes collide, the losers are told 423 or 409 and retry, and both
+// runs end with the same media id and the file intact.
+func TestTwoClientsOneUpload(t *testing.T) {
+	hn, c, _ := clientServer(t, nil)
+	c.ChunkSize = 32 << 10
+	p, data := randomFile(t, 1<<20+3)
+	ctx, cancel := context.WithCancel(context.Background())
+	_, _ = c.Upload(ctx, p, func(done, _ int64) {
+		if done > 0 {
+			cancel()
+		}
+	})
+	ids := make([]string, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cc := *c
+			ids[i], errs[i] = cc.Upload(context.Background(), p, nil)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if ids[0] != ids[1] {
+		t.Fatalf("two runs of one upload ended with media %s and %s", ids[0], ids[1])
+	}
+	if !bytes.Equal(hn.store.data(ids[0]), data) {
+		t.Fatal("data differs")
+	}
+	if hn.metrics.started != 1 {
+		t.Errorf("%d uploads created, want 1", hn.metrics.started)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mediaedge/mediaedge/httpbody"
 	"io"
 	"log/slog"
 	"net/http"
@@ -32,6 +33,10 @@ type Store interface {
 	FinishUpload(ctx context.Context, id string) (chunkstore.FileInfo, error)
 	ConcatUploads(ctx context.Context, owner string, parts []string, meta map[string]string) (chunkstore.UploadInfo, chunkstore.FileInfo, error)
 	Terminate(ctx context.Context, id string) error
+	// Interrupt asks the append holding the upload, on any server, to stop
+	// soon, keep what it received and let go (its AppendOptions.Interrupt
+	// is called); it does not wait.
+	Interrupt(ctx context.Context, id string) error
 }
 
 // Metrics receives upload events; edge's *Metrics satisfies it.
@@ -80,6 +85,10 @@ type Config struct {
 	// non-nil error is written as the response (edge returns a 401
 	// *httperr.Error). Nil allows every request with owner "".
 	Authorize func(r *http.Request) (owner string, err error)
+	// ServerMetadata, when set, gives metadata the server adds to every new
+	// upload of owner (e.g. chunkstore.MetaStripLocation). Keys start with
+	// "mediaedge."; clients may not send such keys.
+	ServerMetadata func(owner string) map[string]string
 	// Logger receives request failures; nil discards.
 	Logger *slog.Logger
 	// Metrics receives upload events; nil records nothing. If it also
@@ -95,6 +104,12 @@ type Config struct {
 	// the read deadline is pushed forward as bytes arrive, so a slow but live
 	// client keeps going and a stalled one is cut (its bytes are kept).
 	BodyReadTimeout time.Duration
+	// BodyMinRate is the slowest a PATCH body may arrive, in bytes a second
+	// averaged over BodyMinRateWindow; a slower one is cut with 408 and its
+	// bytes kept (resume). 0 disables it.
+	BodyMinRate int64
+	// BodyMinRateWindow is the span BodyMinRate is averaged over.
+	BodyMinRateWindow time.Duration
 	// LockTimeout bounds how long a request waits for the request that holds
 	// the same upload to stop (423 Locked after it).
 	LockTimeout time.Duration
@@ -132,6 +147,9 @@ func (c Config) Validate() error {
 	if c.MaxSize <= 0 {
 		errs = append(errs, fmt.Errorf("max size %d: must be positive", c.MaxSize))
 	}
+	if c.BodyMinRate < 0 || (c.BodyMinRate > 0 && c.BodyMinRateWindow <= 0) {
+		errs = append(errs, fmt.Errorf("body min rate %d over %s: want a positive window, or rate 0", c.BodyMinRate, c.BodyMinRateWindow))
+	}
 	if c.BodyReadTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("body read timeout %s: must be positive", c.BodyReadTimeout))
 	}
@@ -156,3 +174,10 @@ func (c Config) mountPath() string {
 	}
 	return c.BasePath
 }
+
+func (c Config) bodyLimits() httpbody.Limits {
+	return httpbody.Limits{Gap: c.BodyReadTimeout, MinRate: c.BodyMinRate, Window: c.BodyMinRateWindow}
+}
+
+// reservedMetaPrefix starts the metadata keys only the server sets.
+const reservedMetaPrefix = "mediaedge."

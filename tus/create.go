@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/mediaedge/mediaedge/chunkstore"
 	"github.com/mediaedge/mediaedge/httperr"
@@ -26,6 +27,22 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	for k := range meta {
+		// The server's own keys (location removal, partial uploads) live in
+		// the same map: a client must not set or clear them.
+		if strings.HasPrefix(k, reservedMetaPrefix) {
+			h.fail(w, r, httperr.BadParam("Upload-Metadata", "metadata keys starting with "+reservedMetaPrefix+" are reserved"))
+			return
+		}
+	}
+	if h.cfg.ServerMetadata != nil {
+		for k, v := range h.cfg.ServerMetadata(owner) {
+			if meta == nil {
+				meta = map[string]string{}
+			}
+			meta[k] = v
+		}
 	}
 	// Another Content-Type means no upload data: some HTTP clients set a
 	// default type on every POST, so it is ignored rather than refused.
@@ -74,8 +91,8 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case withBody:
-		body := newBodyReader(w, r, h.cfg.BodyReadTimeout, ck)
-		release, err := h.lock(r.Context(), u.ID, body.interrupt)
+		body := newBodyReader(w, r, h.cfg.bodyLimits(), ck)
+		release, err := h.lock(r.Context(), u.ID, 0, body.interrupt)
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -93,7 +110,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		}
 	case complete(u):
 		// An empty file is complete on creation.
-		release, err := h.lock(r.Context(), u.ID, nil)
+		release, err := h.lock(r.Context(), u.ID, -1, nil)
 		if err != nil {
 			h.fail(w, r, err)
 			return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -226,8 +227,22 @@ func (h *Handler) authorize(r *http.Request) (string, error) {
 
 // fail writes err through the one error writer.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		// The body is (or may be) unread: answer, then close the connection
+		// rather than let net/http drain the rest with no deadline (a client
+		// trickling its body would hold the connection for as long as it
+		// likes). The short deadline lets an honest client's bytes already
+		// in flight be drained, so its kernel does not reset the connection
+		// before it reads the answer.
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Second))
+	}
 	httperr.Write(w, r, h.log, err)
 }
+
+// maxLockedRetryAfter caps Retry-After on a 423 for an upload another
+// writer holds (seconds).
+const maxLockedRetryAfter = 5
 
 // storeError turns a store error into the tus status for it.
 func (h *Handler) storeError(id string, err error) error {
@@ -250,12 +265,31 @@ func (h *Handler) storeError(id string, err error) error {
 		return httperr.Wrap(http.StatusBadRequest, "upload_incomplete", "a concatenation part is not finished", err)
 	case errors.Is(err, chunkstore.ErrFinished):
 		return httperr.Wrap(http.StatusConflict, "upload_finished", "the upload is finished and takes no more bytes", err)
-	case errors.Is(err, chunkstore.ErrLocked):
-		return &httperr.Error{Status: http.StatusLocked, Code: "locked", Message: "the upload is busy; retry", RetryAfter: 1, Cause: err}
-	case errors.Is(err, context.DeadlineExceeded):
-		return &httperr.Error{Status: http.StatusServiceUnavailable, Code: "store_timeout", Message: "the store did not answer in time", RetryAfter: 1, Cause: err}
+	case errors.Is(err, chunkstore.ErrLocked), errors.Is(err, chunkstore.ErrConflict):
+		// Another writer holds the upload (this process or another edge),
+		// or it kept changing under a compare-and-set.
+		// Its lease lapses in RetryAfter if that writer died, but a live
+		// writer lets go when its PATCH ends, often sooner: ask again after
+		// at most maxLockedRetryAfter.
+		retry := 1
+		var le *chunkstore.LockedError
+		if errors.As(err, &le) {
+			retry = min(max(int(math.Ceil(le.RetryAfter.Seconds())), 1), maxLockedRetryAfter)
+		}
+		return &httperr.Error{Status: http.StatusLocked, Code: "locked",
+			Message: "another request is writing this upload; retry after it", RetryAfter: retry, Cause: err}
+	case errors.Is(err, chunkstore.ErrMetadata):
+		return httperr.Wrap(http.StatusUnprocessableEntity, "metadata_unreadable",
+			"the image's metadata cannot be read, so its location cannot be removed; the upload was not kept", err)
+	case errors.Is(err, context.Canceled):
+		// The client went away; logged at debug (nginx's 499).
+		return httperr.Wrap(httperr.StatusClientClosed, "client_closed", "the client closed the request", err)
 	}
-	return httperr.Wrap(http.StatusInternalServerError, "store", "the upload store failed", err)
+	// Anything else is the store failing to answer (a timeout, no node up):
+	// a 503 with Retry-After, which tus clients and balancers retry, as the
+	// media routes answer (edge/errors.go).
+	return &httperr.Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
+		Message: "the store did not answer; resume from Upload-Offset shortly", RetryAfter: 2, Cause: err}
 }
 
 func (h *Handler) wasTerminated(id string) bool {

@@ -285,6 +285,18 @@ func TestStatus(t *testing.T) {
 			hn.do("PATCH", "/files/"+id, chunkHeaders(0), "hello")
 			return id
 		}, method: "PATCH", path: "/files/{id}", hdr: chunkHeaders(5), want: 204, wantHdr: map[string]string{"Upload-Offset": "5", HeaderMediaID: "{id}"}},
+		// One byte more than the length is refused, not dropped behind a 204.
+		{name: "patch with bytes after finish", setup: func(hn *harness) string {
+			id := hn.create(5, nil)
+			hn.do("PATCH", "/files/"+id, chunkHeaders(0), "hello")
+			return id
+		}, method: "PATCH", path: "/files/{id}", hdr: chunkHeaders(5), body: "!", want: 409, wantCode: "upload_finished",
+			wantHdr: map[string]string{"Upload-Offset": "5", HeaderMediaID: "{id}"},
+			wantAfter: func(t *testing.T, hn *harness, id string) {
+				if got := string(hn.store.data(id)); got != "hello" {
+					t.Errorf("data %q", got)
+				}
+			}},
 		{name: "delete", setup: upload(5), method: "DELETE", path: "/files/{id}", want: 204,
 			wantAfter: func(t *testing.T, hn *harness, id string) {
 				if w := hn.do("HEAD", "/files/"+id, nil, ""); w.Code != http.StatusGone {

@@ -12,8 +12,11 @@ import (
 )
 
 // head is HEAD /files/{id}: the upload's durable offset. It takes the
-// upload's lock, so a PATCH still reading a dead connection's body is ended
-// first and the offset answered includes the bytes it received.
+// upload's lock, so a PATCH in this process still reading a dead
+// connection's body is ended first and the offset answered includes the
+// bytes it received. A PATCH holding the upload on another server is asked
+// to stop the same way (Store.Interrupt) but not waited for: the client's
+// next PATCH gets 423 until it has let go, then 409 if it kept bytes.
 func (h *Handler) head(w http.ResponseWriter, r *http.Request, id string) {
 	owner, err := h.authorize(r)
 	if err != nil {
@@ -21,7 +24,7 @@ func (h *Handler) head(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	release, err := h.lock(r.Context(), id, nil)
+	release, err := h.lock(r.Context(), id, -1, nil)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -33,6 +36,7 @@ func (h *Handler) head(w http.ResponseWriter, r *http.Request, id string) {
 		h.fail(w, r, err)
 		return
 	}
+	h.interruptRemote(ctx, u)
 	if complete(u) && u.State != chunkstore.UploadFinished && len(u.ConcatParts) == 0 {
 		// The last bytes are durable but the commit did not happen (the
 		// server died in between): commit now, so the client that sees
@@ -70,17 +74,19 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, id string) {
 		h.fail(w, r, err)
 		return
 	}
-	release, err := h.lock(r.Context(), id, nil)
+	release, err := h.lock(r.Context(), id, -1, nil)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	defer release()
 	ctx := context.WithoutCancel(r.Context())
-	if _, err := h.getUpload(ctx, id, owner); err != nil {
+	u, err := h.getUpload(ctx, id, owner)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	h.interruptRemote(ctx, u) // then 423 below, and the retry finds it free
 	if err := h.store.Terminate(ctx, id); err != nil {
 		if errors.Is(err, chunkstore.ErrFinished) {
 			h.fail(w, r, httperr.Wrap(http.StatusConflict, "upload_finished",
@@ -94,4 +100,16 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, id string) {
 		h.terminated.Add(id, struct{}{})
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// interruptRemote asks the writer holding u, which is not in this process
+// (this request holds the upload's lock here), to stop. Best effort: a
+// failure only means the client waits for that writer's lease.
+func (h *Handler) interruptRemote(ctx context.Context, u chunkstore.UploadInfo) {
+	if u.Lease.Holder == "" {
+		return
+	}
+	if err := h.store.Interrupt(ctx, u.ID); err != nil {
+		h.log.Warn("interrupt the writer of an upload", "id", u.ID, "err", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -12,6 +13,15 @@ import (
 )
 
 // patch is PATCH /files/{id}: append the body at Upload-Offset.
+//
+// What one PATCH costs the database (Cassandra): a read of the row here
+// (ownership, offset), then in the store's Append another read and one
+// lightweight transaction to take the writer lease, the chunk writes
+// (WriteConcurrency in flight), and one more LWT that advances the offset
+// and lets the lease go; a PATCH that completes the upload adds the commit
+// (a read, the files row, one LWT). Large bodies add one LWT per
+// checkpoint (16 MiB) or per LeaseTTL/3 of a slow body. A refused PATCH
+// (423, 409) costs the reads and at most one LWT, and none of its body.
 func (h *Handler) patch(w http.ResponseWriter, r *http.Request, id string) {
 	owner, err := h.authorize(r)
 	if err != nil {
@@ -33,8 +43,8 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request, id string) {
 		h.fail(w, r, err)
 		return
 	}
-	body := newBodyReader(w, r, h.cfg.BodyReadTimeout, ck)
-	release, err := h.lock(r.Context(), id, body.interrupt)
+	body := newBodyReader(w, r, h.cfg.bodyLimits(), ck)
+	release, err := h.lock(r.Context(), id, offset, body.interrupt)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -68,12 +78,19 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	if complete(u) {
 		// Nothing left to send (a retried last PATCH, or a crash between the
-		// last append and the commit): make sure the file exists.
+		// last append and the commit): make sure the file exists. A body
+		// with bytes is refused rather than dropped behind a 204: the upload
+		// takes no more (tusd answers 204 here and loses them silently).
 		if u, err = h.finish(ctx, w, u); err != nil {
 			h.fail(w, r, err)
 			return
 		}
 		setUploadHeaders(w.Header(), u)
+		if hasBytes(r) {
+			h.fail(w, r, httperr.New(http.StatusConflict, "upload_finished",
+				fmt.Sprintf("the upload has all its %d bytes and takes no more", u.Length)))
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -90,20 +107,39 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request, id string) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// lock takes the upload's lock within LockTimeout, interrupting a request
-// that holds it.
-func (h *Handler) lock(ctx context.Context, id string, interrupt func()) (func(), error) {
+// lock takes the upload's lock within LockTimeout (see locks.acquire):
+// offset is a writing request's Upload-Offset, -1 for the others.
+func (h *Handler) lock(ctx context.Context, id string, offset int64, interrupt func()) (func(), error) {
 	if h.closing.Load() {
 		return nil, errShuttingDown
 	}
 	lctx, cancel := context.WithTimeout(ctx, h.cfg.LockTimeout)
 	defer cancel()
-	release, err := h.locks.acquire(lctx, id, interrupt)
-	if err != nil {
+	release, err := h.locks.acquire(lctx, id, offset, interrupt)
+	switch {
+	case errors.Is(err, errBusy):
+		return nil, &httperr.Error{Status: http.StatusLocked, Code: "locked",
+			Message: "another PATCH at this offset is in progress; retry after it (HEAD tells the new offset)", RetryAfter: 1, Cause: err}
+	case err != nil:
 		return nil, &httperr.Error{Status: http.StatusLocked, Code: "locked",
 			Message: "another request holds this upload and did not let go; retry", RetryAfter: 1, Cause: err}
 	}
 	return release, nil
+}
+
+// hasBytes reports whether a request carries a body with at least one byte.
+// A body of unknown length (chunked) is probed with a one-byte read; the
+// body is not used afterwards.
+func hasBytes(r *http.Request) bool {
+	switch {
+	case r.ContentLength > 0:
+		return true
+	case r.ContentLength == 0 || r.Body == nil:
+		return false
+	}
+	var one [1]byte
+	n, _ := io.ReadFull(r.Body, one[:])
+	return n > 0
 }
 
 // complete: every byte of a known length has arrived.
@@ -161,7 +197,9 @@ func (h *Handler) appendBody(ctx context.Context, w http.ResponseWriter, u chunk
 	if u.DeferLength && u.Length < 0 {
 		body.limit = h.cfg.MaxSize - u.Offset
 	}
-	var opt chunkstore.AppendOptions
+	// A request on another server for this upload (a resuming client's
+	// HEAD) ends the body read as one in this process does.
+	opt := chunkstore.AppendOptions{Interrupt: body.interrupt}
 	if body.ck != nil {
 		opt.Verify = body.verify
 	}

@@ -3,6 +3,7 @@ package tus
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -103,8 +104,8 @@ func TestStalePatchTakeover(t *testing.T) {
 	if head.StatusCode != 200 || head.Header.Get("Upload-Offset") != "40" {
 		t.Fatalf("HEAD during stalled PATCH: %d offset %q", head.StatusCode, head.Header.Get("Upload-Offset"))
 	}
-	if resp := <-done; resp != nil && resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("stale PATCH answered %d, want 400 upload_interrupted", resp.StatusCode)
+	if resp := <-done; resp != nil && (resp.StatusCode != http.StatusConflict || resp.Header.Get("Upload-Offset") != "40") {
+		t.Errorf("stale PATCH answered %d offset %q, want 409 upload_interrupted at 40", resp.StatusCode, resp.Header.Get("Upload-Offset"))
 	}
 	// The client resumes from there with a new PATCH.
 	resp := send(t, "PATCH", url, chunkHeaders(40), strings.NewReader(strings.Repeat("b", 60)))
@@ -129,6 +130,49 @@ func TestPatchTakesOverPatch(t *testing.T) {
 		t.Fatalf("second PATCH: %d %q", resp.StatusCode, resp.Header.Get("Upload-Offset"))
 	}
 	<-done
+}
+
+// TestSameOffsetPatchIsLocked: a PATCH at the offset of a PATCH in
+// progress is refused at once with 423 and Retry-After, without
+// interrupting it: of two writers of the same bytes the first goes on.
+func TestSameOffsetPatchIsLocked(t *testing.T) {
+	hn, srv := liveServer(t, nil)
+	url := createLive(t, srv, 50)
+	done, pw := stalledPatch(t, hn, url, strings.Repeat("a", 20), nil)
+	resp := send(t, "PATCH", url, chunkHeaders(0), strings.NewReader(strings.Repeat("b", 50)))
+	if resp.StatusCode != http.StatusLocked || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("second PATCH at the same offset: %d Retry-After %q, want 423 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if _, err := io.WriteString(pw, strings.Repeat("a", 30)); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if r := <-done; r == nil || r.StatusCode != 204 || r.Header.Get("Upload-Offset") != "50" {
+		t.Fatalf("the first PATCH: %+v", r)
+	}
+	if got := string(hn.store.data(strings.TrimPrefix(url, srv.URL+"/files/"))); got != strings.Repeat("a", 50) {
+		t.Fatalf("data %q", got)
+	}
+}
+
+// TestChunkedBodyAfterFinish: a body of unknown length on a finished
+// upload is probed: bytes are refused (409), an empty one is a 204.
+func TestChunkedBodyAfterFinish(t *testing.T) {
+	_, srv := liveServer(t, nil)
+	url := createLive(t, srv, 3)
+	if resp := send(t, "PATCH", url, chunkHeaders(0), strings.NewReader("abc")); resp.StatusCode != 204 {
+		t.Fatalf("PATCH: %d", resp.StatusCode)
+	}
+	for _, tc := range []struct {
+		body string
+		want int
+	}{{"x", http.StatusConflict}, {"", http.StatusNoContent}} {
+		// A reader the transport cannot size: sent chunked.
+		resp := send(t, "PATCH", url, chunkHeaders(3), io.MultiReader(strings.NewReader(tc.body)))
+		if resp.StatusCode != tc.want {
+			t.Errorf("chunked body %q after finish: %d, want %d", tc.body, resp.StatusCode, tc.want)
+		}
+	}
 }
 
 // TestStalePatchWithChecksum: a cut chunk cannot be verified, so with
@@ -156,6 +200,47 @@ func TestBodyReadTimeout(t *testing.T) {
 	}
 	if head := send(t, "HEAD", url, nil, nil); head.Header.Get("Upload-Offset") != "30" {
 		t.Fatalf("HEAD offset %q, want 30", head.Header.Get("Upload-Offset"))
+	}
+}
+
+// TestBodyMinRate: a PATCH that trickles a byte every 50 ms (never
+// stalling long enough for the read deadline) is cut with 408 once a rate
+// window has passed below the minimum; the bytes received are kept.
+func TestBodyMinRate(t *testing.T) {
+	_, srv := liveServer(t, func(c *Config) {
+		c.BodyReadTimeout, c.BodyMinRate, c.BodyMinRateWindow = time.Hour, 1000, 500*time.Millisecond
+	})
+	url := createLive(t, srv, 1000)
+	pr, pw := io.Pipe()
+	go func() {
+		for i := 0; i < 400; i++ {
+			if _, err := pw.Write([]byte("a")); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	t.Cleanup(func() { pw.Close() })
+	req, _ := http.NewRequest("PATCH", url, pr)
+	for k, v := range chunkHeaders(0) {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Authorization", "Bearer good")
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	t.Logf("answered after %s", time.Since(start))
+	pw.Close()
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("trickling PATCH answered %d, want 408", resp.StatusCode)
+		}
+	}
+	head := send(t, "HEAD", url, nil, nil)
+	if off, _ := strconv.Atoi(head.Header.Get("Upload-Offset")); off == 0 || off >= 400 {
+		t.Fatalf("HEAD offset %q: want the trickled bytes kept and the PATCH cut early", head.Header.Get("Upload-Offset"))
 	}
 }
 
@@ -196,19 +281,19 @@ func TestClientGoneKeepsBytes(t *testing.T) {
 func TestLocks(t *testing.T) {
 	l := newLocks()
 	interrupted := make(chan struct{}, 4)
-	release, err := l.acquire(context.Background(), "a", func() { interrupted <- struct{}{} })
+	release, err := l.acquire(context.Background(), "a", 0, func() { interrupted <- struct{}{} })
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Another id is independent.
-	rb, err := l.acquire(context.Background(), "b", nil)
+	rb, err := l.acquire(context.Background(), "b", 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rb()
 	got := make(chan func(), 1)
 	go func() {
-		r, err := l.acquire(context.Background(), "a", nil)
+		r, err := l.acquire(context.Background(), "a", -1, nil)
 		if err != nil {
 			t.Error(err)
 		}
@@ -218,11 +303,45 @@ func TestLocks(t *testing.T) {
 	release()
 	(<-got)()
 	// A holder that never lets go: the waiter gives up with its context.
-	hold, _ := l.acquire(context.Background(), "c", nil)
+	hold, _ := l.acquire(context.Background(), "c", -1, nil)
 	defer hold()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := l.acquire(ctx, "c", nil); err == nil {
+	if _, err := l.acquire(ctx, "c", -1, nil); err == nil {
 		t.Fatal("acquired a held lock")
+	}
+	// A writer at the offset of the writer holding the lock is refused at
+	// once and does not interrupt it; one at another offset interrupts.
+	stopped := make(chan struct{}, 4)
+	w, _ := l.acquire(context.Background(), "d", 100, func() { stopped <- struct{}{} })
+	if _, err := l.acquire(context.Background(), "d", 100, nil); !errors.Is(err, errBusy) {
+		t.Fatalf("second writer at the same offset: %v, want errBusy", err)
+	}
+	if len(stopped) != 0 {
+		t.Fatal("the refused writer interrupted the holder")
+	}
+	go func() { <-stopped; w() }()
+	other, err := l.acquire(context.Background(), "d", 150, nil)
+	if err != nil {
+		t.Fatalf("writer at another offset: %v", err)
+	}
+	other()
+}
+
+// TestReservedMetadata: a client cannot set the server's own keys (which
+// would, e.g., skip location removal); the server adds them itself.
+func TestReservedMetadata(t *testing.T) {
+	hn, srv := liveServer(t, func(c *Config) {
+		c.ServerMetadata = func(owner string) map[string]string { return map[string]string{"mediaedge.strip-location": "1"} }
+	})
+	resp := send(t, "POST", srv.URL+"/files/", map[string]string{"Upload-Length": "10",
+		"Upload-Metadata": "mediaedge.location-removed MQ=="}, nil)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a reserved metadata key was accepted: %d", resp.StatusCode)
+	}
+	url := createLive(t, srv, 10)
+	u, err := hn.h.store.GetUpload(context.Background(), url[strings.LastIndex(url, "/")+1:])
+	if err != nil || u.Metadata["mediaedge.strip-location"] != "1" {
+		t.Fatalf("server metadata not added: %v %v", u.Metadata, err)
 	}
 }

@@ -165,11 +165,25 @@ const (
 	qScanFiles  = `SELECT ` + fileCols + ` FROM files`
 	qDeleteFile = `DELETE FROM files WHERE id = ?`
 
-	uploadCols    = `id, length, offset, defer_length, metadata, owner, expires_at, concat_parts, state, chunk_size, hash_state, created_at`
-	qPutUpload    = `INSERT INTO uploads (` + uploadCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// Fenced chunk writes: the lease's fence is the cells' timestamp, so a
+	// stale holder's write or delete loses to a newer holder's whatever
+	// order they arrive in (last write wins by timestamp; on a tie the
+	// delete wins, so a holder's own drop removes its own write).
+	qPutUploadChunk    = `INSERT INTO chunks (id, idx, data, crc32c) VALUES (?, ?, ?, ?) USING TIMESTAMP ?`
+	qDeleteUploadChunk = `DELETE FROM chunks USING TIMESTAMP ? WHERE id = ? AND idx = ?`
+
+	// The uploads row is written by lightweight transactions only (never
+	// mixed with plain writes: their timestamps would not order with the
+	// Paxos ballots). chunk_size is set on every row and never changes; the
+	// updates name it in their condition so that one cannot create a row
+	// that was deleted (a condition on a null version alone would hold).
+	uploadCols    = `id, length, offset, defer_length, metadata, owner, expires_at, concat_parts, state, chunk_size, hash_state, created_at, version, lease_holder, lease_until, fence`
+	qCreateUpload = `INSERT INTO uploads (` + uploadCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`
+	qUpdateUpload = `UPDATE uploads SET length = ?, offset = ?, metadata = ?, expires_at = ?, state = ?, hash_state = ?, ` +
+		`version = ?, lease_holder = ?, lease_until = ?, fence = ? WHERE id = ? IF version = ? AND chunk_size = ?`
 	qGetUpload    = `SELECT ` + uploadCols + ` FROM uploads WHERE id = ?`
 	qScanUploads  = `SELECT ` + uploadCols + ` FROM uploads`
-	qDeleteUpload = `DELETE FROM uploads WHERE id = ?`
+	qDeleteUpload = `DELETE FROM uploads WHERE id = ? IF version = ?`
 
 	qGetDerived    = `SELECT file_id FROM derived WHERE source_id = ? AND variant = ?`
 	qClaimDerived  = `INSERT INTO derived (source_id, variant, file_id) VALUES (?, ?, ?) IF NOT EXISTS`
@@ -276,20 +290,115 @@ func (b *Backend) ScanFiles(ctx context.Context, fn func(chunkstore.FileInfo) er
 	return nil
 }
 
-// PutUpload overwrites the whole upload row.
-func (b *Backend) PutUpload(ctx context.Context, u chunkstore.UploadInfo) error {
-	err := b.s.Query(qPutUpload, u.ID, u.Length, u.Offset, u.DeferLength, u.Metadata, u.Owner, u.ExpiresAt,
-		u.ConcatParts, u.State, u.ChunkSize, u.HashState, u.CreatedAt).Idempotent(true).ExecContext(ctx)
+// PutUploadChunk writes chunk (id, idx) of an upload with the fence as its
+// timestamp: it never replaces a chunk a newer holder wrote.
+func (b *Backend) PutUploadChunk(ctx context.Context, id string, idx int, data []byte, crc uint32, fence int64) error {
+	if data == nil {
+		data = []byte{}
+	}
+	err := b.s.Query(qPutUploadChunk, id, idx, data, int32(crc), fence).Idempotent(true).ExecContext(ctx)
 	if err != nil {
-		return fmt.Errorf("put upload %s: %w", u.ID, err)
+		return fmt.Errorf("put chunk %d of upload %s: %w", idx, id, err)
 	}
 	return nil
 }
 
+// DeleteUploadChunks removes chunks [from, to) of an upload with the fence
+// as the tombstones' timestamp: a newer holder's chunks survive it.
+func (b *Backend) DeleteUploadChunks(ctx context.Context, id string, from, to int, fence int64) error {
+	var firstErr error
+	for i := from; i < to; i++ {
+		err := b.s.Query(qDeleteUploadChunk, fence, id, i).Idempotent(true).ExecContext(ctx)
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("delete chunk %d of upload %s: %w", i, id, err)
+		}
+	}
+	return firstErr
+}
+
+// nullTime binds the zero time as null (a free lease has no expiry).
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// nullVersion binds version 0 as null: rows made before versions existed.
+func nullVersion(v int64) any {
+	if v == 0 {
+		return nil
+	}
+	return v
+}
+
+// CreateUpload inserts a new upload row (a lightweight transaction).
+func (b *Backend) CreateUpload(ctx context.Context, u chunkstore.UploadInfo) error {
+	prev := map[string]any{}
+	applied, err := b.s.Query(qCreateUpload, u.ID, u.Length, u.Offset, u.DeferLength, u.Metadata, u.Owner, u.ExpiresAt,
+		u.ConcatParts, u.State, u.ChunkSize, u.HashState, u.CreatedAt, u.Version, u.Lease.Holder, nullTime(u.Lease.Until),
+		u.Lease.Fence).MapScanCASContext(ctx, prev)
+	if err != nil {
+		return fmt.Errorf("create upload %s: %w", u.ID, err)
+	}
+	if !applied {
+		return fmt.Errorf("create upload %s: %w", u.ID, chunkstore.ErrExists)
+	}
+	return nil
+}
+
+// UpdateUpload writes u's mutable columns if the row is at version prev (a
+// lightweight transaction at the session's serial consistency). On a lost
+// condition, or a timeout that leaves it unknown whether the write applied,
+// the row is read at serial consistency to answer.
+func (b *Backend) UpdateUpload(ctx context.Context, u chunkstore.UploadInfo, prev int64) (chunkstore.UploadInfo, error) {
+	next := u
+	next.Version = prev + 1
+	applied, err := b.s.Query(qUpdateUpload, next.Length, next.Offset, next.Metadata, next.ExpiresAt, next.State,
+		next.HashState, next.Version, next.Lease.Holder, nullTime(next.Lease.Until), next.Lease.Fence,
+		next.ID, nullVersion(prev), next.ChunkSize).MapScanCASContext(ctx, map[string]any{})
+	if err == nil && applied {
+		return next, nil
+	}
+	cur, rerr := b.getUploadSerial(ctx, u.ID)
+	switch {
+	case rerr != nil && err != nil:
+		return chunkstore.UploadInfo{}, fmt.Errorf("update upload %s: %w (and the serial read: %v)", u.ID, err, rerr)
+	case rerr != nil:
+		return chunkstore.UploadInfo{}, fmt.Errorf("update upload %s: %w", u.ID, rerr)
+	case err != nil && cur.Version == next.Version && cur.Offset == next.Offset &&
+		cur.Lease.Holder == next.Lease.Holder && cur.Lease.Fence == next.Lease.Fence:
+		// The write timed out but applied: only a CAS on version prev can
+		// have made version prev+1, and this one is ours.
+		return cur, nil
+	case err != nil && cur.Version == prev:
+		return chunkstore.UploadInfo{}, fmt.Errorf("update upload %s: %w", u.ID, err)
+	}
+	return cur, fmt.Errorf("update upload %s at version %d, stored %d: %w", u.ID, prev, cur.Version, chunkstore.ErrConflict)
+}
+
+// getUploadSerial reads the row linearizably: it completes (or discards)
+// any lightweight transaction still in flight on the row first.
+func (b *Backend) getUploadSerial(ctx context.Context, id string) (chunkstore.UploadInfo, error) {
+	serial := gocql.Serial
+	if b.cfg.LocalDC != "" {
+		serial = gocql.LocalSerial
+	}
+	u, err := scanUpload(queryScanner{b.s.Query(qGetUpload, id).Consistency(serial).Idempotent(true), ctx})
+	if err != nil {
+		return chunkstore.UploadInfo{}, fmt.Errorf("get upload %s: %w", id, notFound(err))
+	}
+	return u, nil
+}
+
 func scanUpload(sc interface{ Scan(...any) error }) (chunkstore.UploadInfo, error) {
 	var u chunkstore.UploadInfo
+	var until *time.Time
 	err := sc.Scan(&u.ID, &u.Length, &u.Offset, &u.DeferLength, &u.Metadata, &u.Owner, &u.ExpiresAt,
-		&u.ConcatParts, &u.State, &u.ChunkSize, &u.HashState, &u.CreatedAt)
+		&u.ConcatParts, &u.State, &u.ChunkSize, &u.HashState, &u.CreatedAt, &u.Version, &u.Lease.Holder, &until, &u.Lease.Fence)
+	if until != nil {
+		u.Lease.Until = *until
+	}
 	return u, err
 }
 
@@ -300,7 +409,8 @@ type queryScanner struct {
 
 func (qs queryScanner) Scan(dest ...any) error { return qs.q.ScanContext(qs.ctx, dest...) }
 
-// GetUpload reads an upload row.
+// GetUpload reads an upload row (at the session's consistency: it may miss a
+// lightweight transaction still in flight; UpdateUpload is the arbiter).
 func (b *Backend) GetUpload(ctx context.Context, id string) (chunkstore.UploadInfo, error) {
 	u, err := scanUpload(queryScanner{b.s.Query(qGetUpload, id).Idempotent(true), ctx})
 	if err != nil {
@@ -309,10 +419,17 @@ func (b *Backend) GetUpload(ctx context.Context, id string) (chunkstore.UploadIn
 	return u, nil
 }
 
-// DeleteUpload removes an upload row.
-func (b *Backend) DeleteUpload(ctx context.Context, id string) error {
-	if err := b.s.Query(qDeleteUpload, id).Idempotent(true).ExecContext(ctx); err != nil {
+// DeleteUpload removes an upload row if it is at version (a lightweight
+// transaction).
+func (b *Backend) DeleteUpload(ctx context.Context, id string, version int64) error {
+	prev := map[string]any{}
+	applied, err := b.s.Query(qDeleteUpload, id, nullVersion(version)).MapScanCASContext(ctx, prev)
+	if err != nil {
 		return fmt.Errorf("delete upload %s: %w", id, err)
+	}
+	if !applied && len(prev) > 0 {
+		// A missing row answers not applied with no columns: that is done.
+		return fmt.Errorf("delete upload %s at version %d: %w", id, version, chunkstore.ErrConflict)
 	}
 	return nil
 }

@@ -119,26 +119,51 @@ func testRows(t *testing.T, b *cassandra.Backend) {
 		t.Fatalf("file row\n got %+v\nwant %+v", got, f)
 	}
 
-	for _, u := range []chunkstore.UploadInfo{
-		{ID: id + "a", Length: -1, DeferLength: true, State: chunkstore.UploadActive, ChunkSize: 1 << 20,
-			ExpiresAt: now.Add(time.Hour), CreatedAt: now},
-		{ID: id + "b", Length: 10, Offset: 10, Metadata: map[string]string{"filename": "a b.jpg", "": "x"},
-			Owner: "bob", ConcatParts: []string{"p1", "p2"}, State: chunkstore.UploadFinished,
-			ChunkSize: 256 << 10, HashState: []byte("state"), ExpiresAt: now, CreatedAt: now},
-	} {
-		if err := b.PutUpload(ctx, u); err != nil {
-			t.Fatal(err)
-		}
+	check := func(u chunkstore.UploadInfo) {
+		t.Helper()
 		got, err := b.GetUpload(ctx, u.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got.ExpiresAt, got.CreatedAt = got.ExpiresAt.UTC(), got.CreatedAt.UTC()
+		if !got.Lease.Until.IsZero() {
+			got.Lease.Until = got.Lease.Until.UTC()
+		}
 		if len(got.Metadata) == 0 && len(u.Metadata) == 0 {
 			got.Metadata = u.Metadata // CQL has no empty map: nil and empty read back alike
 		}
 		if !reflect.DeepEqual(got, u) {
 			t.Fatalf("upload row\n got %+v\nwant %+v", got, u)
+		}
+	}
+	for _, u := range []chunkstore.UploadInfo{
+		{ID: id + "a", Length: -1, DeferLength: true, State: chunkstore.UploadActive, ChunkSize: 1 << 20,
+			ExpiresAt: now.Add(time.Hour), CreatedAt: now, Version: 1},
+		{ID: id + "b", Length: 10, Offset: 10, Metadata: map[string]string{"filename": "a b.jpg", "": "x"},
+			Owner: "bob", ConcatParts: []string{"p1", "p2"}, State: chunkstore.UploadFinished,
+			ChunkSize: 256 << 10, HashState: []byte("state"), ExpiresAt: now, CreatedAt: now, Version: 1,
+			Lease: chunkstore.UploadLease{Holder: "h", Until: now.Add(time.Minute), Fence: 1 << 50}},
+	} {
+		if err := b.CreateUpload(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		check(u)
+		if err := b.CreateUpload(ctx, u); !errors.Is(err, chunkstore.ErrExists) {
+			t.Fatalf("second create: %v, want ErrExists", err)
+		}
+		// Every mutable column changes; the ones fixed at creation stay.
+		next := u
+		next.Length, next.Offset, next.Metadata, next.State = 20, 12, map[string]string{"k": "v"}, chunkstore.UploadPartial
+		next.ExpiresAt, next.HashState = now.Add(2*time.Hour), []byte("other")
+		next.Lease = chunkstore.UploadLease{Holder: "", Fence: u.Lease.Fence + 1}
+		got, err := b.UpdateUpload(ctx, next, u.Version)
+		next.Version = u.Version + 1
+		if err != nil || got.Version != next.Version {
+			t.Fatalf("update: %+v %v", got, err)
+		}
+		check(next)
+		if _, err := b.UpdateUpload(ctx, next, u.Version); !errors.Is(err, chunkstore.ErrConflict) {
+			t.Fatalf("update at a stale version: %v, want ErrConflict", err)
 		}
 	}
 }
@@ -157,7 +182,7 @@ func testScans(t *testing.T, b *cassandra.Backend) {
 			if err := b.PutFile(gctx, chunkstore.FileInfo{ID: id, Size: 1, ChunkSize: 1 << 20, State: chunkstore.StateDeleting}); err != nil {
 				return err
 			}
-			return b.PutUpload(gctx, chunkstore.UploadInfo{ID: id, Length: 1, State: chunkstore.UploadActive})
+			return b.CreateUpload(gctx, chunkstore.UploadInfo{ID: id, Length: 1, State: chunkstore.UploadActive, Version: 1})
 		})
 	}
 	if err := g.Wait(); err != nil {

@@ -9,16 +9,28 @@
 //
 // Decisions:
 //   - Chunk writes and reads are marked idempotent (an overwrite of the same
-//     bytes), so the driver may retry them on another replica after a timeout;
-//     row writes of uploads are idempotent too (whole-row overwrites).
+//     bytes), so the driver may retry them on another replica after a timeout.
+//   - The uploads row is written by lightweight transactions only: INSERT IF
+//     NOT EXISTS, UPDATE ... IF version = ? and DELETE ... IF version = ?
+//     (chunkstore's compare-and-set on the row's version). Plain writes are
+//     never mixed in: their client timestamps would not order with the Paxos
+//     ballots, and a condition could then be judged on a state a plain write
+//     overwrites. A lost condition, or an LWT that timed out, is answered by
+//     a read at SERIAL (LOCAL_SERIAL with LocalDC), which completes any
+//     transaction in flight; GetUpload is a plain quorum read that may lag
+//     one.
+//   - Upload chunks are written and deleted USING TIMESTAMP the writer
+//     lease's fence (microseconds, strictly increasing per upload), so a
+//     writer that lost its lease can never overwrite or delete a newer
+//     holder's chunk, whatever order the writes reach the replicas in.
 //   - Consistency is LOCAL_QUORUM by default for everything: a chunk written at
 //     LOCAL_QUORUM and read at LOCAL_QUORUM is always seen, which the files row
 //     (the commit point) relies on.
 //   - ClaimDerived is a lightweight transaction (INSERT ... IF NOT EXISTS at
 //     SERIAL/LOCAL_SERIAL) so exactly one edge in the fleet produces a variant.
 //   - The retry policy (exponential backoff, 3 retries, next host) applies only
-//     to queries marked idempotent: the driver never retries the others, so the
-//     LWT in ClaimDerived is never replayed behind the caller's back.
+//     to queries marked idempotent: the driver never retries the others, so no
+//     LWT is ever replayed behind the caller's back.
 //   - Scans page through the whole table (500 rows a page, the next page
 //     prefetched by the driver); they serve the background sweeper only. A
 //     scan stopped early by its callback still releases its iterator.

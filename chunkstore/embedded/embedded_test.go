@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mediaedge/mediaedge/chunkstore"
 	"github.com/mediaedge/mediaedge/chunkstore/embedded"
@@ -315,5 +316,51 @@ func TestPingAfterClose(t *testing.T) {
 	b.Close()
 	if err := b.Ping(context.Background()); err == nil {
 		t.Fatal("a closed store answers Ping")
+	}
+}
+
+// TestLeaseDiesWithTheProcess: a writer lease taken before a restart (a
+// crash: the holder never let go) does not block the upload afterwards,
+// while the same lease blocks other writers before the restart. Its fence
+// survives, so the fence keeps growing.
+func TestLeaseDiesWithTheProcess(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func() *chunkstore.Store {
+		b, err := embedded.Open(embedded.Config{Dir: dir, ChunkSize: 256 << 10, Sync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := chunkstore.DefaultConfig()
+		cfg.ChunkSize = 256 << 10
+		s, err := chunkstore.New(b, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	u, err := s.CreateUpload(ctx, chunkstore.UploadInfo{Length: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := u
+	held.Lease = chunkstore.UploadLease{Holder: "crashed", Until: time.Now().Add(time.Hour), Fence: 42}
+	if _, err := s.Backend().UpdateUpload(ctx, held, u.Version); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, u.ID, 0, strings.NewReader("hello"), chunkstore.AppendOptions{}); !errors.Is(err, chunkstore.ErrLocked) {
+		t.Fatalf("append beside a live lease: %v, want ErrLocked", err)
+	}
+	s.Close()
+	s = open()
+	defer s.Close()
+	got, err := s.GetUpload(ctx, u.ID)
+	if err != nil || got.Lease.Holder != "" || got.Lease.Fence != 42 {
+		t.Fatalf("after the restart the lease reads %+v (%v), want free with fence 42", got.Lease, err)
+	}
+	nu, err := s.Append(ctx, u.ID, 0, strings.NewReader("hello"), chunkstore.AppendOptions{})
+	if err != nil || nu.Offset != 5 || nu.Lease.Fence <= 42 {
+		t.Fatalf("append after the restart: %+v %v", nu, err)
 	}
 }

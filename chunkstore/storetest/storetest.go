@@ -62,6 +62,14 @@ func randBytes(n int, seed int64) []byte {
 // across chunk boundaries, interrupted appends keeping their bytes, Verify
 // failures discarding them, offset mismatch, size limits, deferred length;
 // expiry, terminate, concatenation; derived records and the claim race.
+// Writer leases, with two Stores over one backend (two edges on one
+// database): compare-and-set rows, a second writer refused while the first
+// holds an upload, 20 racing appends at one offset (exactly one wins and the
+// file is its bytes), a lapsed lease taken over with the dead holder's late
+// writes losing, a writer that lost its lease keeping nothing, renewal of a
+// slow writer's lease, another store's interrupt stopping a writer (which
+// keeps its bytes) or cutting a dead writer's lease short, and two
+// finishers at once.
 func Run(t *testing.T, open func(t *testing.T) Opener) {
 	ctx := context.Background()
 	store := func(t *testing.T, cs int) *chunkstore.Store {
@@ -266,6 +274,8 @@ func Run(t *testing.T, open func(t *testing.T) Opener) {
 
 	runUploads(t, open)
 	runLifecycle(t, open)
+	runLeases(t, open)
+	runLocation(t, open)
 }
 
 func checkRead(t *testing.T, s *chunkstore.Store, id string, want []byte) {

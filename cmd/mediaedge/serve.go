@@ -48,6 +48,9 @@ type serveConfig struct {
 	CacheDirs   []string
 	LogLevel    string
 	SignKeys    []string // hex HMAC keys, decoded into Transform.SignKeys
+	// NodeID numbers this process among the fleet's for the social tier's
+	// time-ordered ids (0..1023, unique per edge).
+	NodeID int64
 }
 
 func newServeCmd() *cobra.Command {
@@ -135,6 +138,8 @@ generated upload token (kept in ./data/upload-token for the next start).`,
 	f.StringToStringVar(&cfg.Transform.Presets, "preset", nil, "named transform, NAME=QUERY (w=200&h=200&fit=crop), repeatable")
 	f.BoolVar(&cfg.Transform.PresetsOnly, "presets-only", false, "allow only p=NAME transforms")
 	f.StringVar(&maxTransformSource, "max-transform-source", "100MiB", "largest original an image transform reads into memory (422 beyond)")
+	f.StringVar(&cfg.Edge.StripLocation, "strip-location", cfg.Edge.StripLocation, "remove GPS and maker notes from image uploads before storing them: sessions (users' uploads), always or never")
+	f.Int64Var(&cfg.NodeID, "node-id", 0, "this edge's number for social ids, 0..1023, unique in a fleet")
 	bindLimitFlags(f, &cfg)
 	return cmd
 }
@@ -151,6 +156,9 @@ func (c serveConfig) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("--store %q: want embedded or cassandra", c.Store))
+	}
+	if c.NodeID < 0 || c.NodeID > 1023 {
+		errs = append(errs, fmt.Errorf("--node-id %d: want 0..1023", c.NodeID))
 	}
 	if c.Data == "" {
 		errs = append(errs, errors.New("--data: must name a folder"))
@@ -300,6 +308,13 @@ func build(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error)
 			return nil
 		}},
 	}
+	so, err := buildSocial(cfg, backend, store, log)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.closers = append(a.closers, so.close)
+	deps.Sessions, deps.Social = so.users, so.users
 	srv, err := buildEdge(cfg, deps, store, log)
 	if err != nil {
 		a.close()

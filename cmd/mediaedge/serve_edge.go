@@ -29,9 +29,16 @@ func buildEdge(cfg serveConfig, deps edge.Deps, store *chunkstore.Store, log *sl
 	tcfg.MaxSize = cfg.Edge.MaxUploadSize
 	tcfg.Logger = log.With("component", "tus")
 	tcfg.BodyReadTimeout = cfg.Edge.BodyReadTimeout
+	tcfg.BodyMinRate, tcfg.BodyMinRateWindow = cfg.Edge.BodyMinRate, cfg.Edge.BodyMinRateWindow
 	tcfg.Authorize = func(r *http.Request) (string, error) { return srv.Authorize(r) }
 	tcfg.MediaURL = func(id string) string { return srv.MediaURL(id) }
 	tcfg.Metrics = metrics
+	tcfg.ServerMetadata = func(owner string) map[string]string {
+		if srv.StripLocation(owner) {
+			return map[string]string{chunkstore.MetaStripLocation: "1"}
+		}
+		return nil
+	}
 	uploads, err := tus.New(store, tcfg)
 	if err != nil {
 		return nil, err

@@ -38,7 +38,11 @@ func newUploadCmd() *cobra.Command {
 chunks, with a progress bar on stderr, and prints the media URL of each file on
 stdout. An interrupted upload (Ctrl-C, a dropped network, a server restart)
 resumes where it stopped when the same command runs again: the upload URL is
-remembered per file (path, size, modification time) in --state-dir.`,
+remembered per file (path, size, modification time) in --state-dir. An upload
+another request is writing (423 Locked, say the same file sent from a second
+terminal) is waited for as long as the server's Retry-After says, two minutes
+at most without progress; when the offset moved (409) the upload asks the
+server for it again and goes on from there.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

@@ -9,10 +9,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-
-	ffmpeg "github.com/u2takey/ffmpeg-go"
 
 	"github.com/mediaedge/mediaedge/transform"
 )
@@ -34,11 +33,15 @@ type MP4Options struct {
 const browserMinDelayMS = 10
 
 // AnimatedToMP4 converts an animated GIF or WebP to an H.264 MP4 (yuv420p,
-// even dimensions, +faststart, no audio) whose frames keep their own display
-// times. A still image is ErrNotAnimated; a corrupt or truncated one is
-// ErrCorrupt (and transform.ErrCorruptImage); too many frames or pixels are
+// even dimensions, +faststart, no audio, no metadata) whose frames keep
+// their own display times. A still image is ErrNotAnimated; a video is
+// ErrAlreadyVideo; a corrupt or truncated image is ErrCorrupt (and
+// transform.ErrCorruptImage); too many frames or pixels are
 // transform.ErrTooManyFrames / ErrTooManyPixels.
 func (c *Converter) AnimatedToMP4(ctx context.Context, src []byte, opt MP4Options) ([]byte, transform.AnimationInfo, error) {
+	if kind := videoContainer(src); kind != "" {
+		return nil, transform.AnimationInfo{}, fmt.Errorf("%w (%s)", ErrAlreadyVideo, kind)
+	}
 	bg, err := parseBG(opt.Background)
 	if err != nil {
 		return nil, transform.AnimationInfo{}, err
@@ -67,6 +70,35 @@ func (c *Converter) AnimatedToMP4(ctx context.Context, src []byte, opt MP4Option
 		return nil, info, fmt.Errorf("video: read mp4: %w", err)
 	}
 	return b, info, nil
+}
+
+// videoContainer names the video container b starts with, "" for anything
+// else (animations included: an ISO-BMFF file whose brand is an image one,
+// AVIF or HEIF, is not a video here).
+func videoContainer(b []byte) string {
+	switch {
+	case len(b) >= 12 && string(b[4:8]) == "ftyp":
+		switch string(b[8:12]) {
+		case "avif", "avis", "heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1":
+			return ""
+		}
+		return "MP4/QuickTime"
+	case len(b) >= 8 && (string(b[4:8]) == "moov" || string(b[4:8]) == "mdat" || string(b[4:8]) == "wide"):
+		return "QuickTime"
+	case bytes.HasPrefix(b, []byte("\x1a\x45\xdf\xa3")):
+		return "WebM/Matroska"
+	case len(b) >= 12 && string(b[:4]) == "RIFF" && string(b[8:12]) == "AVI ":
+		return "AVI"
+	case bytes.HasPrefix(b, []byte("OggS")):
+		return "Ogg"
+	case bytes.HasPrefix(b, []byte("FLV\x01")):
+		return "FLV"
+	case bytes.HasPrefix(b, []byte("\x00\x00\x01\xba")):
+		return "MPEG-PS"
+	case len(b) >= 189 && b[0] == 0x47 && b[188] == 0x47:
+		return "MPEG-TS"
+	}
+	return ""
 }
 
 func isGIF(b []byte) bool {
@@ -120,17 +152,16 @@ func (c *Converter) gifToMP4(j *job, src []byte, out string, opt MP4Options, bg 
 	// colour of transparent pixels into the edges. The background is a
 	// lutrgb of the frame itself (every pixel set to bg, opaque), so the
 	// overlay pairs frames of equal timestamps and the GIF's own timing
-	// passes through; a color source would impose its constant rate.
-	split := ffmpeg.Input(in, safeInput("gif")).Filter("format", ffmpeg.Args{"rgba"}).Split()
-	v := split.Get("0").Filter("lutrgb", nil, ffmpeg.KwArgs{"r": bg[0], "g": bg[1], "b": bg[2], "a": 255}).
-		Overlay(split.Get("1"), "pass", ffmpeg.KwArgs{"format": "auto"})
+	// passes through; a color source would impose its constant rate. An odd
+	// last row or column is cropped rather than resampled.
+	fit := fmt.Sprintf("crop=%d:%d:0:0", w, h)
 	if resize {
-		v = v.Filter("scale", ffmpeg.Args{strconv.Itoa(w), strconv.Itoa(h)}, ffmpeg.KwArgs{"flags": "lanczos"})
-	} else {
-		v = v.Filter("crop", ffmpeg.Args{strconv.Itoa(w), strconv.Itoa(h), "0", "0"})
+		fit = fmt.Sprintf("scale=%d:%d:flags=lanczos", w, h)
 	}
-	v = v.Filter("format", ffmpeg.Args{"yuv420p"})
-	args := v.Output(out, c.mp4Args(n, g.delaysMS[n-1])).OverWriteOutput().GlobalArgs(globalArgs...).GetArgs()
+	graph := fmt.Sprintf("[0:v]format=rgba,split=2[bg][fg];[bg]lutrgb=r=%d:g=%d:b=%d:a=255[base];"+
+		"[base][fg]overlay=eof_action=pass:format=auto,%s,format=yuv420p[v]", bg[0], bg[1], bg[2], fit)
+	args := slices.Concat(globalArgs, safeInput("gif"), []string{"-i", in, "-filter_complex", graph, "-map", "[v]"},
+		c.mp4Args(n, g.delaysMS[n-1]), []string{out})
 	if err := j.run(c.cfg.FFmpeg, args, nil); err != nil {
 		return info, markCorrupt(err)
 	}
@@ -155,12 +186,18 @@ func markCorrupt(err error) error {
 // One keyframe for the whole animation (-g above the frame count; x264
 // still cuts at scene changes): a short loop is never seeked, and screen
 // recordings measured a third smaller for it.
-func (c *Converter) mp4Args(frames, lastDelayMS int) ffmpeg.KwArgs {
-	return ffmpeg.KwArgs{
-		"c:v": "libx264", "preset": c.cfg.Preset, "crf": c.cfg.CRF, "g": frames + 1, "pix_fmt": "yuv420p",
-		"fps_mode": "passthrough", "enc_time_base": "1/1000", "r": fmt.Sprintf("1000/%d", max(1, lastDelayMS)),
-		"video_track_timescale": 1000, "movflags": "+faststart", "an": "", "sn": "", "dn": "",
-		"map_metadata": "-1", "f": "mp4",
+//
+// No metadata of the source reaches the MP4 (-map_metadata -1, which also
+// stops the per-stream copy, and -map_chapters -1: a GIF's comment
+// extension would otherwise become the MP4's comment), and -fflags +bitexact
+// leaves out the muxer's "encoder" tag and creation time.
+func (c *Converter) mp4Args(frames, lastDelayMS int) []string {
+	return []string{
+		"-c:v", "libx264", "-preset", c.cfg.Preset, "-crf", strconv.Itoa(c.cfg.CRF), "-g", strconv.Itoa(frames + 1),
+		"-pix_fmt", "yuv420p", "-fps_mode", "passthrough", "-enc_time_base", "1/1000",
+		"-r", fmt.Sprintf("1000/%d", max(1, lastDelayMS)), "-video_track_timescale", "1000",
+		"-an", "-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1", "-fflags", "+bitexact",
+		"-movflags", "+faststart", "-f", "mp4",
 	}
 }
 
@@ -206,9 +243,8 @@ func (c *Converter) probeGIF(j *job, path string) (gifProbe, error) {
 
 // framesToMP4 takes the frames of an animated WebP (or anything else
 // libvips reads as animated) from libvips: Debian 12's ffmpeg 5.1 cannot
-// decode animated WebP. bimg has no page or delay API, so transform.Frames
-// reaches libvips through its own cgo layer and hands over each frame as
-// PNG with its delay. ffmpeg reads them through the concat demuxer, whose
+// decode animated WebP. transform.Frames decodes them through transform's
+// libvips layer and hands over each frame as PNG with its delay. ffmpeg reads them through the concat demuxer, whose
 // per-file `duration` places each frame exactly; a rawvideo pipe has one
 // constant rate and could only approximate variable delays by duplicating
 // frames at their least common rate.
@@ -246,13 +282,11 @@ func (c *Converter) framesToMP4(j *job, src []byte, out string, opt MP4Options) 
 	if err := os.WriteFile(listPath, []byte(list.String()), 0o600); err != nil {
 		return info, fmt.Errorf("video: write frame list: %w", err)
 	}
-	in := safeInput("concat")
 	// The list is ours and names only files beside it, but `option` lines
-	// are refused in safe mode; the protocol whitelist still confines
-	// ffmpeg to local files.
-	in["safe"] = "0"
-	args := ffmpeg.Input(listPath, in).Output(out, c.mp4Args(info.Frames, last)).
-		OverWriteOutput().GlobalArgs(globalArgs...).GetArgs()
+	// are refused in safe mode (-safe 0); the protocol whitelist still
+	// confines ffmpeg to local files.
+	args := slices.Concat(globalArgs, safeInput("concat"), []string{"-safe", "0", "-i", listPath},
+		c.mp4Args(info.Frames, last), []string{out})
 	if err := j.run(c.cfg.FFmpeg, args, nil); err != nil {
 		return info, markCorrupt(err)
 	}
@@ -296,8 +330,8 @@ func parseBG(s string) ([3]int, error) {
 	return rgb, nil
 }
 
-// safeInput is what every ffmpeg input gets: no network protocols, a named
-// demuxer (no format guessing on untrusted bytes).
-func safeInput(format string) ffmpeg.KwArgs {
-	return ffmpeg.KwArgs{"protocol_whitelist": "file,pipe", "f": format}
+// safeInput is what every ffmpeg input gets, before its -i: no network
+// protocols, a named demuxer (no format guessing on untrusted bytes).
+func safeInput(format string) []string {
+	return []string{"-protocol_whitelist", "file,pipe", "-f", format}
 }

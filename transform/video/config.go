@@ -18,6 +18,14 @@ var (
 	ErrCorrupt     = errors.New("video: input cannot be decoded") // 422: ffmpeg/ffprobe failed on the input
 	ErrTimeout     = errors.New("video: deadline exceeded")       // 504: the job ran past Config.Timeout and was killed
 	ErrBusy        = errors.New("video: too many jobs running")   // 503: no slot within Config.QueueWait
+
+	// ErrAlreadyVideo: MP4 was asked of a video (MP4, MOV, WebM, AVI, ...),
+	// which is not an animation to convert; "not animated" would be wrong.
+	// 422 (code "already_video"): the client should fetch the video itself
+	// or its HLS package. AnimatedToMP4 returns it for video bytes; the
+	// edge, which knows the stored content type, can return it before
+	// reading the source.
+	ErrAlreadyVideo = errors.New("video: the source is already a video, not an animation")
 )
 
 // Config configures the Converter.

@@ -11,9 +11,28 @@
 // happened, `-protocol_whitelist file,pipe` and a forced demuxer on every
 // input (no URLs, no format guessing on untrusted bytes), and stderr kept
 // (the last 4 KB) in the returned error for the log. A failed decode is
-// ErrCorrupt (422). ffmpeg-go builds the argument lists; the process is
-// started here, because ffmpeg-go's Run kills neither a process group nor
-// bounds stderr, and its Compile logs every command through the global log.
+// ErrCorrupt (422).
+//
+// Argument lists are plain []string in ffmpeg's own order (global options,
+// input options and -i, output options, output), and the process is started
+// here. github.com/u2takey/ffmpeg-go was used to build the lists and is
+// gone: its Run kills neither a process group nor bounds stderr, its Compile
+// logs every command through the global log, it sorts options
+// alphabetically and puts global options after the output, and its
+// filter-graph DSL hides the graph a reviewer must read to know what ffmpeg
+// will do with untrusted input. A literal list is shorter and says exactly
+// what runs.
+//
+// # Metadata
+//
+// Nothing of the source's metadata reaches an output: MP4s and HLS packages
+// are written with -map_metadata -1 (global, stream and chapter metadata:
+// a phone video's GPS location, make, model and capture time),
+// -map_chapters -1 and -fflags +bitexact (no libavformat version tag in an
+// MP4, no version in the track's compressor name; ffmpeg 5.1's HLS muxer
+// does not pass it on, so an HLS init segment still says "Lavf59.27.100").
+// Posters are PNGs that the image pipeline strips like any image, and
+// animated WebP frames come from transform.Frames stripped.
 //
 // # Animations
 //
@@ -26,7 +45,7 @@
 //
 // Animated WebP cannot be decoded by Debian 12's ffmpeg 5.1, so libvips
 // decodes its frames (transform.Frames: fit, flatten onto the background,
-// even sides; bimg has no API for pages or delays) and ffmpeg reads them as
+// even sides, with each frame's delay) and ffmpeg reads them as
 // PNG files through the concat demuxer, whose per-file `duration` places
 // every frame on a millisecond clock. A rawvideo pipe was the alternative:
 // it has one constant rate, so variable delays would need frames duplicated
@@ -38,8 +57,10 @@
 // passthrough) and the last frame lasting its own delay (see mp4Args), so
 // the MP4 has the source's frames and lasts exactly the sum of its delays.
 // Transparency is composited onto MP4Options.Background before scaling.
-// A still image is ErrNotAnimated; a GIF without its trailer is truncated
-// and ErrCorrupt (ffmpeg would quietly convert the frames it has).
+// A still image is ErrNotAnimated; a video (MP4, WebM, ...) is
+// ErrAlreadyVideo, a different answer from "not animated"; a GIF without its
+// trailer is truncated and ErrCorrupt (ffmpeg would quietly convert the
+// frames it has).
 //
 // # HLS
 //

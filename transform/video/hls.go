@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
-
-	ffmpeg "github.com/u2takey/ffmpeg-go"
 )
 
 // HLS file names, fixed so that playlists, stores and caches agree.
@@ -55,31 +55,36 @@ func (c *Converter) PackageHLS(ctx context.Context, path, contentType, outDir st
 	}
 	defer j.done()
 	copyVideo := info.VideoCodec == "h264" && (info.PixFmt == "yuv420p" || info.PixFmt == "yuvj420p")
-	out := ffmpeg.KwArgs{
-		"map": []string{"0:v:0", "0:a:0?"}, "sn": "", "dn": "", "map_metadata": "-1",
-		"f": "hls", "hls_time": segmentSec, "hls_playlist_type": "vod", "hls_list_size": 0,
-		"hls_segment_type": "fmp4", "hls_fmp4_init_filename": HLSInit,
-		"hls_segment_filename": filepath.Join(outDir, hlsSegments), "hls_flags": "independent_segments",
-	}
+	// The first video and audio streams only; no subtitles, data tracks,
+	// metadata (a phone's GPS location, make, model and capture time are
+	// global metadata) or chapters; +bitexact keeps version numbers out of
+	// the track's compressor name ("Lavc libx264"). The init segment still
+	// names the libavformat version ("Lavf59.27.100"): ffmpeg 5.1's HLS
+	// muxer sets its fMP4 sub-muxer's flags itself, and +bitexact cannot
+	// reach it.
+	out := []string{"-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn",
+		"-map_metadata", "-1", "-map_chapters", "-1", "-fflags", "+bitexact"}
 	if copyVideo {
-		out["c:v"] = "copy"
+		out = append(out, "-c:v", "copy")
 	} else {
 		m := c.cfg.HLSMaxSide
-		out["c:v"], out["preset"], out["crf"], out["pix_fmt"] = "libx264", c.cfg.Preset, c.cfg.HLSCRF, "yuv420p"
-		out["profile:v"] = "high"
-		out["vf"] = fmt.Sprintf("scale=w='min(iw,%d)':h='min(ih,%d)':force_original_aspect_ratio=decrease:force_divisible_by=2", m, m)
-		// A keyframe every segmentSec: segments come out even, and x264's own
-		// scene-cut keyframes are free to add more.
-		out["force_key_frames"] = fmt.Sprintf("expr:gte(t,n_forced*%d)", segmentSec)
+		out = append(out, "-c:v", "libx264", "-preset", c.cfg.Preset, "-crf", strconv.Itoa(c.cfg.HLSCRF),
+			"-pix_fmt", "yuv420p", "-profile:v", "high",
+			"-vf", fmt.Sprintf("scale=w='min(iw,%d)':h='min(ih,%d)':force_original_aspect_ratio=decrease:force_divisible_by=2", m, m),
+			// A keyframe every segmentSec: segments come out even, and
+			// x264's own scene-cut keyframes are free to add more.
+			"-force_key_frames", fmt.Sprintf("expr:gte(t,n_forced*%d)", segmentSec))
 	}
 	if info.AudioCodec == "aac" {
-		out["c:a"] = "copy"
+		out = append(out, "-c:a", "copy")
 	} else {
-		out["c:a"], out["b:a"], out["ac"] = "aac", "128k", 2
+		out = append(out, "-c:a", "aac", "-b:a", "128k", "-ac", "2")
 	}
-	args := ffmpeg.Input(path, safeInput(Demuxer(contentType))).
-		Output(filepath.Join(outDir, HLSPlaylist), out).
-		GlobalArgs(globalArgs...).GetArgs()
+	out = append(out, "-f", "hls", "-hls_time", strconv.Itoa(segmentSec), "-hls_playlist_type", "vod", "-hls_list_size", "0",
+		"-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", HLSInit,
+		"-hls_segment_filename", filepath.Join(outDir, hlsSegments), "-hls_flags", "independent_segments")
+	args := slices.Concat(globalArgs, safeInput(Demuxer(contentType)), []string{"-i", path}, out,
+		[]string{filepath.Join(outDir, HLSPlaylist)})
 	if err := j.run(c.cfg.FFmpeg, args, nil); err != nil {
 		return HLSResult{}, fmt.Errorf("package hls: %w", err)
 	}

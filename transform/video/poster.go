@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
-
-	ffmpeg "github.com/u2takey/ffmpeg-go"
 )
 
 // Demuxer names ffmpeg's demuxer for a content type as the chunk store
@@ -52,12 +51,12 @@ func (c *Converter) Poster(ctx context.Context, path, contentType string, atSeco
 	}
 	defer j.done()
 	// compression_level 1: the PNG is an intermediate that the image
-	// pipeline decodes at once; fast beats small here.
-	png := ffmpeg.KwArgs{"frames:v": 1, "f": "image2", "c:v": "png", "compression_level": 1, "an": "", "sn": "", "dn": ""}
-	in := safeInput(dm)
-	in["ss"] = strconv.FormatFloat(atSeconds, 'f', 3, 64)
+	// pipeline decodes at once (and strips of any metadata); fast beats
+	// small here.
+	png := []string{"-an", "-sn", "-dn", "-map_metadata", "-1", "-c:v", "png", "-compression_level", "1", "-f", "image2"}
+	at := strconv.FormatFloat(atSeconds, 'f', 3, 64)
 	var out bytes.Buffer
-	args := ffmpeg.Input(path, in).Output("pipe:1", png).GlobalArgs(globalArgs...).GetArgs()
+	args := slices.Concat(globalArgs, safeInput(dm), []string{"-ss", at, "-i", path}, png, []string{"-frames:v", "1", "pipe:1"})
 	if err := j.run(c.cfg.FFmpeg, args, &out); err != nil {
 		return nil, fmt.Errorf("poster at %.3f s: %w", atSeconds, err)
 	}
@@ -67,11 +66,7 @@ func (c *Converter) Poster(ctx context.Context, path, contentType string, atSeco
 	// Nothing decoded at or after t: t is past the end. Decode the last
 	// seconds and keep overwriting one file, which ends as the last frame.
 	last := filepath.Join(j.dir, "last.png")
-	in = safeInput(dm)
-	in["sseof"] = "-3"
-	png["update"] = 1
-	delete(png, "frames:v")
-	args = ffmpeg.Input(path, in).Output(last, png).OverWriteOutput().GlobalArgs(globalArgs...).GetArgs()
+	args = slices.Concat(globalArgs, safeInput(dm), []string{"-sseof", "-3", "-i", path}, png, []string{"-update", "1", last})
 	if err := j.run(c.cfg.FFmpeg, args, nil); err != nil {
 		return nil, fmt.Errorf("poster at the end: %w", err)
 	}

@@ -99,8 +99,7 @@ func (t *tail) Write(p []byte) (int, error) {
 // run executes bin (ffmpeg or ffprobe) with args and waits for it. At the
 // job's deadline the whole process group is killed and reaped before run
 // returns ErrTimeout. exec.CommandContext is not used: it kills only the
-// direct child, and ffmpeg-go's Run neither kills a group nor bounds stderr,
-// so ffmpeg-go only builds the arguments.
+// direct child (see doc.go for why no ffmpeg wrapper library runs it).
 func (j *job) run(bin string, args []string, stdout *bytes.Buffer) error {
 	if err := j.ctx.Err(); err != nil {
 		return ctxErr(j.ctx)
@@ -134,6 +133,11 @@ func (j *job) run(bin string, args []string, stdout *bytes.Buffer) error {
 	}
 }
 
-// globalArgs go before every ffmpeg command: quiet but for errors (which
-// run keeps), never read the terminal.
-var globalArgs = []string{"-hide_banner", "-loglevel", "error", "-nostdin"}
+// Argument lists are plain []string, written in ffmpeg's own order:
+// global options, then each input's options and its -i, then the output's
+// options and the output. Reading one tells exactly what ffmpeg runs.
+
+// globalArgs go first in every ffmpeg command: quiet but for errors (which
+// run keeps), never read the terminal, overwrite (outputs are in the job's
+// fresh folder; -nostdin would make a prompt fail instead).
+var globalArgs = []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y"}

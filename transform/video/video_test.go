@@ -1,6 +1,8 @@
 package video
 
 import (
+	"github.com/mediaedge/mediaedge/internal/testenv"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -30,10 +32,7 @@ func newConvWith(t *testing.T, cfg Config) *Converter {
 	t.Helper()
 	c, err := New(cfg)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		testenv.Missing(t, err.Error())
 	}
 	return c
 }
@@ -251,9 +250,7 @@ func TestTransparencyOnBackground(t *testing.T) {
 // variable-delay GIF and checks the MP4 has the same frames and timing.
 func TestAnimatedWebPToMP4(t *testing.T) {
 	c := newConv(t)
-	if _, err := exec.LookPath("vips"); err != nil {
-		t.Skip("vips CLI (libvips-tools) not installed")
-	}
+	testenv.Tool(t, "vips")
 	dir := t.TempDir()
 	gifPath, webpPath := filepath.Join(dir, "a.gif"), filepath.Join(dir, "a.webp")
 	os.WriteFile(gifPath, gifWith(t, 48, 32, []int{10, 20, 10, 40, 20}, true), 0o644)

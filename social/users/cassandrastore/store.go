@@ -1,0 +1,369 @@
+// Package cassandrastore is the users.Store on Apache Cassandra (through
+// github.com/apache/cassandra-gocql-driver/v2), over the tables of
+// schema/cql/0003_social_users.cql.
+//
+// Writes and their events: every write is one LOGGED batch holding the
+// data rows and the outbox row of its event (events.OutboxShard, id,
+// events.Encode): Cassandra applies all of it or none, even if the
+// coordinator dies midway (the batchlog replays it).
+//
+// Uniqueness and idempotency need a compare-and-set, and a LOGGED batch
+// cannot hold one across partitions, so each is a lightweight transaction
+// on a row of its own that is never written plainly:
+//
+//   - A username is claimed first (INSERT INTO usernames ... IF NOT
+//     EXISTS), then the users row and the user.created event are written.
+//     A batch refused outright (Unavailable: not applied) releases the
+//     claim (DELETE ... IF user_id = ours). A batch whose outcome is
+//     unknown (a timeout) keeps it: the batchlog may still apply it. A
+//     claim whose users row has not appeared ClaimGrace after it was made
+//     is stale (its request died) and the next sign-up takes it over with
+//     UPDATE ... IF user_id = the stale one, so a crash never burns a name.
+//   - Graph writes of a pair of users take the pair's lock in graph_locks
+//     (INSERT ... IF NOT EXISTS USING TTL), read the pair's state, write
+//     their batch and release the lock (DELETE ... IF holder = ours). So a
+//     follow that exists emits nothing even when two requests race on two
+//     edges, and a follow never slips in beside a block. After a batch
+//     whose outcome is unknown the lock is not released but left to lapse
+//     (LockTTL), by when the batchlog has applied or dropped the batch.
+//
+// Two graph writes of one pair on two edges are ordered by the client
+// timestamps of their batches, like every plain Cassandra write: the lock
+// hand-off (a few milliseconds) must exceed the clock skew between edges,
+// which NTP keeps well under that.
+//
+// Counts are COUNT(*) over the user's partition: exact, and never a
+// counter (counters double-count on retry). Their cost grows with the
+// partition; see the CQL file for the bound this accepts.
+package cassandrastore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"strings"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mediaedge/mediaedge/social/events"
+	"github.com/mediaedge/mediaedge/social/users"
+)
+
+// Config tunes the store's compare-and-set protocols.
+type Config struct {
+	// ClaimGrace is how long a username claim whose users row is missing
+	// counts as a create in flight; after it, the claim is stale and a new
+	// sign-up may take the name over. It must exceed the longest a create
+	// can take, batchlog replay included (tens of seconds).
+	ClaimGrace time.Duration
+	// LockTTL is how long a graph pair's lock lives when its holder dies or
+	// leaves it after a batch of unknown outcome.
+	LockTTL time.Duration
+	// LockWait is how long a graph write waits for its pair's lock before
+	// it gives up with users.ErrBusy.
+	LockWait time.Duration
+	// ReplayWait is how long a retried sign-up (same Idempotency-Key)
+	// waits for the first attempt's users row before users.ErrBusy.
+	ReplayWait time.Duration
+}
+
+// DefaultConfig is what production uses.
+func DefaultConfig() Config {
+	return Config{ClaimGrace: time.Minute, LockTTL: 30 * time.Second, LockWait: 3 * time.Second, ReplayWait: 2 * time.Second}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ClaimGrace < 10*time.Second {
+		errs = append(errs, fmt.Errorf("cassandrastore: claim grace %v: want 10s or more (a batchlog replay must fit in it)", c.ClaimGrace))
+	}
+	if c.LockTTL < time.Second {
+		errs = append(errs, fmt.Errorf("cassandrastore: lock ttl %v: want 1s or more", c.LockTTL))
+	}
+	if c.LockWait <= 0 || c.ReplayWait <= 0 {
+		errs = append(errs, errors.New("cassandrastore: lock wait and replay wait must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Store implements users.Store. Its queries run at the session's
+// consistency (LOCAL_QUORUM by default: a logout written and a session read
+// at it always meet) and its lightweight transactions at the session's
+// serial consistency.
+type Store struct {
+	s   *gocql.Session
+	cfg Config
+}
+
+var _ users.Store = (*Store)(nil)
+
+// New returns the store over s, a session bound to the keyspace holding the
+// schema (see package schema). The caller owns and closes the session.
+func New(s *gocql.Session, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Store{s: s, cfg: cfg}, nil
+}
+
+// Query strings are constants (or built from a fixed set) so that the
+// driver's prepared-statement cache hits.
+const (
+	userCols  = `id, username, password_hash, display_name, bio, avatar, created_at, updated_at`
+	qPutUser  = `INSERT INTO users (` + userCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	qGetUser  = `SELECT ` + userCols + ` FROM users WHERE id = ?`
+	qOutbox   = `INSERT INTO outbox (shard, id, event) VALUES (?, ?, ?)`
+	qClaim    = `INSERT INTO usernames (username, user_id, idem, claimed_at) VALUES (?, ?, ?, ?) IF NOT EXISTS`
+	qTakeover = `UPDATE usernames SET user_id = ?, idem = ?, claimed_at = ? WHERE username = ? IF user_id = ?`
+	qRelease  = `DELETE FROM usernames WHERE username = ? IF user_id = ?`
+	qGetClaim = `SELECT user_id FROM usernames WHERE username = ?`
+
+	qPutSession = `INSERT INTO user_sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?) USING TTL ?`
+	qGetSession = `SELECT user_id, created_at, expires_at FROM user_sessions WHERE token_hash = ?`
+	qDelSession = `DELETE FROM user_sessions WHERE token_hash = ?`
+)
+
+// entry is a batch statement the driver may retry: the batches here
+// insert or delete fixed values, so applying one twice is applying it once.
+func entry(stmt string, args ...any) gocql.BatchEntry {
+	return gocql.BatchEntry{Stmt: stmt, Args: args, Idempotent: true}
+}
+
+func outboxEntry(ev events.Event) (gocql.BatchEntry, error) {
+	b, err := events.Encode(ev)
+	if err != nil {
+		return gocql.BatchEntry{}, err
+	}
+	return entry(qOutbox, events.OutboxShard(ev.ID), ev.ID, b), nil
+}
+
+// logged runs entries as one LOGGED batch.
+func (s *Store) logged(ctx context.Context, entries ...gocql.BatchEntry) error {
+	b := s.s.Batch(gocql.LoggedBatch)
+	b.Entries = entries
+	return b.ExecContext(ctx)
+}
+
+func notFound(err error) error {
+	if errors.Is(err, gocql.ErrNotFound) {
+		return users.ErrNotFound
+	}
+	return err
+}
+
+// CreateUser claims the username (a lightweight transaction), then writes
+// the users row and ev in one LOGGED batch. See the package doc for the
+// claim's life when the batch fails.
+func (s *Store) CreateUser(ctx context.Context, u users.User, idem string, ev events.Event) (users.User, bool, error) {
+	prev := map[string]any{}
+	applied, err := s.s.Query(qClaim, u.Username, u.ID, idem, time.Now()).MapScanCASContext(ctx, prev)
+	if err != nil {
+		return users.User{}, false, fmt.Errorf("create user %s: claim: %w", u.Username, err)
+	}
+	if !applied {
+		holder, _ := prev["user_id"].(int64)
+		prevIdem, _ := prev["idem"].(string)
+		at, _ := prev["claimed_at"].(time.Time)
+		existing, err := s.GetUser(ctx, holder)
+		switch {
+		case err == nil:
+			if idem != "" && prevIdem == idem {
+				return existing, false, nil
+			}
+			return users.User{}, false, fmt.Errorf("create user %s: %w", u.Username, users.ErrUsernameTaken)
+		case !errors.Is(err, users.ErrNotFound):
+			return users.User{}, false, fmt.Errorf("create user %s: %w", u.Username, err)
+		case time.Since(at) < s.cfg.ClaimGrace:
+			if idem != "" && prevIdem == idem {
+				return s.awaitReplay(ctx, u.Username, holder)
+			}
+			return users.User{}, false, fmt.Errorf("create user %s: %w", u.Username, users.ErrUsernameTaken)
+		}
+		// A stale claim: its create died before its users row was written.
+		applied, err = s.s.Query(qTakeover, u.ID, idem, time.Now(), u.Username, holder).MapScanCASContext(ctx, map[string]any{})
+		if err != nil {
+			return users.User{}, false, fmt.Errorf("create user %s: take over stale claim: %w", u.Username, err)
+		}
+		if !applied {
+			return users.User{}, false, fmt.Errorf("create user %s: %w", u.Username, users.ErrUsernameTaken)
+		}
+	}
+	out, err := outboxEntry(ev)
+	if err != nil {
+		return users.User{}, false, err
+	}
+	err = s.logged(ctx, entry(qPutUser, u.ID, u.Username, u.PasswordHash, u.DisplayName, u.Bio, u.Avatar, u.CreatedAt, u.UpdatedAt), out)
+	if err != nil {
+		var unavailable *gocql.RequestErrUnavailable
+		if errors.As(err, &unavailable) {
+			// Refused before anything was written: give the name back.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_, _ = s.s.Query(qRelease, u.Username, u.ID).MapScanCASContext(rctx, map[string]any{})
+			cancel()
+		}
+		return users.User{}, false, fmt.Errorf("create user %s: write: %w", u.Username, err)
+	}
+	return u, true, nil
+}
+
+// awaitReplay waits for the users row of a create in flight with the same
+// Idempotency-Key, and returns it as the replay's answer.
+func (s *Store) awaitReplay(ctx context.Context, username string, id int64) (users.User, bool, error) {
+	deadline := time.Now().Add(s.cfg.ReplayWait)
+	for time.Now().Before(deadline) {
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return users.User{}, false, err
+		}
+		u, err := s.GetUser(ctx, id)
+		if err == nil {
+			return u, false, nil
+		}
+		if !errors.Is(err, users.ErrNotFound) {
+			return users.User{}, false, err
+		}
+	}
+	return users.User{}, false, fmt.Errorf("create user %s: the first attempt is still in flight: %w", username, users.ErrBusy)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// GetUser reads a users row.
+func (s *Store) GetUser(ctx context.Context, id int64) (users.User, error) {
+	var u users.User
+	err := s.s.Query(qGetUser, id).Idempotent(true).ScanContext(ctx, &u.ID, &u.Username, &u.PasswordHash,
+		&u.DisplayName, &u.Bio, &u.Avatar, &u.CreatedAt, &u.UpdatedAt)
+	if err != nil {
+		return users.User{}, fmt.Errorf("get user %d: %w", id, notFound(err))
+	}
+	return u, nil
+}
+
+// GetUserByName reads the claim of a username, then its user.
+func (s *Store) GetUserByName(ctx context.Context, username string) (users.User, error) {
+	var id int64
+	if err := s.s.Query(qGetClaim, username).Idempotent(true).ScanContext(ctx, &id); err != nil {
+		return users.User{}, fmt.Errorf("get user %s: %w", username, notFound(err))
+	}
+	return s.GetUser(ctx, id)
+}
+
+// getUsersConcurrency is how many point reads GetUsers keeps in flight:
+// token-aware single-partition reads in parallel beat one IN query, whose
+// coordinator would gather every partition itself.
+const getUsersConcurrency = 8
+
+// GetUsers reads users in the order of ids, skipping missing ones.
+func (s *Store) GetUsers(ctx context.Context, ids []int64) ([]users.User, error) {
+	got := make([]users.User, len(ids))
+	found := make([]bool, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(getUsersConcurrency)
+	for i, id := range ids {
+		g.Go(func() error {
+			u, err := s.GetUser(gctx, id)
+			if errors.Is(err, users.ErrNotFound) {
+				return nil
+			}
+			got[i], found[i] = u, err == nil
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := got[:0]
+	for i, u := range got {
+		if found[i] {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// UpdateProfile writes the patched columns only (a concurrent patch of
+// other fields keeps its values) with ev, in one LOGGED batch.
+func (s *Store) UpdateProfile(ctx context.Context, id int64, p users.ProfilePatch, at time.Time, ev events.Event) (users.User, error) {
+	u, err := s.GetUser(ctx, id)
+	if err != nil {
+		return users.User{}, err
+	}
+	var set []string
+	var args []any
+	for _, c := range []struct {
+		col string
+		v   *string
+	}{{"display_name", p.DisplayName}, {"bio", p.Bio}, {"avatar", p.Avatar}} {
+		if c.v != nil {
+			set = append(set, c.col+" = ?")
+			args = append(args, *c.v)
+		}
+	}
+	set = append(set, "updated_at = ?")
+	args = append(args, at, id)
+	out, err := outboxEntry(ev)
+	if err != nil {
+		return users.User{}, err
+	}
+	upd := gocql.BatchEntry{Stmt: `UPDATE users SET ` + strings.Join(set, ", ") + ` WHERE id = ?`, Args: args}
+	if err := s.logged(ctx, upd, out); err != nil {
+		return users.User{}, fmt.Errorf("update profile %d: %w", id, err)
+	}
+	u = p.Apply(u)
+	u.UpdatedAt = at
+	return u, nil
+}
+
+// CreateSession writes the session with a TTL of its lifetime.
+func (s *Store) CreateSession(ctx context.Context, sess users.Session) error {
+	ttl := int(sess.ExpiresAt.Sub(sess.CreatedAt) / time.Second)
+	if ttl < 1 {
+		ttl = 1
+	}
+	err := s.s.Query(qPutSession, sess.TokenHash, sess.UserID, sess.CreatedAt, sess.ExpiresAt, ttl).Idempotent(true).ExecContext(ctx)
+	if err != nil {
+		return fmt.Errorf("create session of user %d: %w", sess.UserID, err)
+	}
+	return nil
+}
+
+// GetSession reads a session.
+func (s *Store) GetSession(ctx context.Context, hash []byte) (users.Session, error) {
+	sess := users.Session{TokenHash: hash}
+	err := s.s.Query(qGetSession, hash).Idempotent(true).ScanContext(ctx, &sess.UserID, &sess.CreatedAt, &sess.ExpiresAt)
+	if err != nil {
+		return users.Session{}, fmt.Errorf("get session: %w", notFound(err))
+	}
+	return sess, nil
+}
+
+// DeleteSession revokes a session.
+func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {
+	if err := s.s.Query(qDelSession, hash).Idempotent(true).ExecContext(ctx); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
+
+func randomHolder() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+// jitter spreads waiters' retries so they do not collide again.
+func jitter(d time.Duration) time.Duration { return d/2 + mrand.N(d/2+1) }

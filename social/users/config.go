@@ -1,0 +1,167 @@
+package users
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+	"golang.org/x/time/rate"
+
+	"github.com/mediaedge/mediaedge/social/ids"
+)
+
+// Config is everything the handler needs; the composition root fills it.
+type Config struct {
+	// Store holds accounts, sessions and the graph (required).
+	Store Store
+	// IDs makes user and event ids (required; one per process, its node
+	// unique in the fleet).
+	IDs *ids.Generator
+	// MediaExists, when set, is asked whether an avatar's media id names a
+	// stored file before a profile takes it; nil accepts any well-formed id.
+	MediaExists func(ctx context.Context, id string) (bool, error)
+	// Hasher hashes and checks passwords; nil is Argon2{DefaultArgon2Params()}.
+	Hasher Hasher
+	// HashConcurrency bounds the password hashes computed at once (each
+	// takes the hasher's memory, 64 MiB by default); 0 is the number of CPUs.
+	HashConcurrency int
+	// HashWait is how long a login or sign-up waits for a hashing slot
+	// before it is answered 503 with Retry-After.
+	HashWait time.Duration
+	// SessionTTL is how long a session token stays valid (not sliding).
+	SessionTTL time.Duration
+	// MaxBody caps a JSON request body; larger ones are answered 413.
+	MaxBody int64
+	// MaxFollowing caps the users one account may follow (0: no cap). It
+	// also bounds the size of a user's "following" partition.
+	MaxFollowing int
+	// LoginPerAccount limits login attempts per username (existing or not)
+	// and LoginPerAddress attempts per client address; PerAddress also
+	// covers sign-ups, which hash a password too. Checked before any hash.
+	LoginPerAccount, LoginPerAddress Limit
+	// Limiters caps the number of accounts and addresses whose limiter is
+	// remembered (an LRU; idle entries expire once full again).
+	Limiters int
+	// ClientAddr returns the client address a request is limited by; nil
+	// takes RemoteAddr's host (an IPv6 address by its /64). Set it when a
+	// trusted proxy in front sets the real address in a header.
+	ClientAddr func(r *http.Request) string `json:"-"`
+	// Now is the clock; nil is time.Now. Tests move it.
+	Now func() time.Time `json:"-"`
+	// Logger receives request failures; nil is slog.Default().
+	Logger *slog.Logger `json:"-"`
+}
+
+// Limit is a token bucket: Burst attempts at once, refilled at Every.
+type Limit struct {
+	Every time.Duration // one attempt is regained each Every
+	Burst int
+}
+
+func (l Limit) rate() rate.Limit { return rate.Every(l.Every) }
+
+// refill is how long an emptied bucket takes to fill again: an idle
+// limiter older than that is the same as a new one.
+func (l Limit) refill() time.Duration { return time.Duration(l.Burst) * l.Every }
+
+// DefaultConfig has the defaults of everything but Store and IDs.
+func DefaultConfig() Config {
+	return Config{
+		HashConcurrency: runtime.NumCPU(),
+		HashWait:        5 * time.Second,
+		SessionTTL:      30 * 24 * time.Hour,
+		MaxBody:         64 << 10,
+		MaxFollowing:    7500,
+		// 10 tries at once, then one every 30 s (120 an hour): plenty for a
+		// person who mistypes, nothing for guessing one account's password.
+		LoginPerAccount: Limit{Every: 30 * time.Second, Burst: 10},
+		// An office or carrier NAT shares an address: 30 at once, then one
+		// a second. 1000 a second from one address hash 30 times, not 1000.
+		LoginPerAddress: Limit{Every: time.Second, Burst: 30},
+		Limiters:        100_000,
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("users: a store is required"))
+	}
+	if c.IDs == nil {
+		errs = append(errs, errors.New("users: an id generator is required"))
+	}
+	if c.HashConcurrency < 0 {
+		errs = append(errs, fmt.Errorf("users: hash concurrency %d: want 0 (the CPUs) or more", c.HashConcurrency))
+	}
+	if c.HashWait <= 0 {
+		errs = append(errs, fmt.Errorf("users: hash wait %v: want a positive duration", c.HashWait))
+	}
+	if c.SessionTTL < time.Minute {
+		errs = append(errs, fmt.Errorf("users: session ttl %v: want a minute or more", c.SessionTTL))
+	}
+	if c.MaxBody < 1<<10 {
+		errs = append(errs, fmt.Errorf("users: max body %d: want at least 1024 bytes", c.MaxBody))
+	}
+	if c.MaxFollowing < 0 {
+		errs = append(errs, fmt.Errorf("users: max following %d: want 0 (no cap) or more", c.MaxFollowing))
+	}
+	for name, l := range map[string]Limit{"login per account": c.LoginPerAccount, "login per address": c.LoginPerAddress} {
+		if l.Every <= 0 || l.Burst < 1 {
+			errs = append(errs, fmt.Errorf("users: %s limit %v/%d: want a positive interval and a burst of 1 or more", name, l.Every, l.Burst))
+		}
+	}
+	if c.Limiters < 1 {
+		errs = append(errs, fmt.Errorf("users: limiters %d: want 1 or more", c.Limiters))
+	}
+	if a, ok := c.Hasher.(Argon2); ok {
+		if err := a.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Hasher turns passwords into stored hashes and checks them. The handler
+// calls it only after the rate limits and within HashConcurrency.
+type Hasher interface {
+	Hash(password string) (string, error)
+	Verify(password, hash string) (bool, error)
+}
+
+// Argon2 is the Hasher of argon2id (github.com/alexedwards/argon2id). The
+// hash string records its parameters, so raising them later keeps old
+// hashes verifiable.
+type Argon2 struct{ Params argon2id.Params }
+
+// DefaultArgon2Params are RFC 9106's second recommended option (64 MiB,
+// 3 passes, 4 lanes): the library's DefaultParams' memory with three times
+// its passes, and a fixed lane count instead of the host's CPU count, so a
+// hash costs the same on every edge. See doc.go for why.
+func DefaultArgon2Params() argon2id.Params {
+	return argon2id.Params{Memory: 64 << 10, Iterations: 3, Parallelism: 4, SaltLength: 16, KeyLength: 32}
+}
+
+// Hash hashes a password with a fresh random salt.
+func (a Argon2) Hash(password string) (string, error) {
+	p := a.Params
+	return argon2id.CreateHash(password, &p)
+}
+
+// Verify checks a password against a hash in constant time.
+func (a Argon2) Verify(password, hash string) (bool, error) {
+	return argon2id.ComparePasswordAndHash(password, hash)
+}
+
+func (a Argon2) validate() error {
+	p := a.Params
+	if p.Iterations < 1 || p.Parallelism < 1 || p.SaltLength < 16 || p.KeyLength < 16 || p.Memory < 8*uint32(p.Parallelism) {
+		return fmt.Errorf("users: argon2id parameters %+v: want at least 1 pass and 1 lane, 8 KiB of memory per lane, a 16-byte salt and key", p)
+	}
+	return nil
+}

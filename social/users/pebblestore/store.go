@@ -1,0 +1,303 @@
+// Package pebblestore is the users.Store on the embedded Pebble database
+// the edge opens at DATA/social (shared by every social service, each under
+// its own key prefix; this one's is "u/").
+//
+// Keys mirror the Cassandra tables (big-endian ids, so keys sort as ids):
+//
+//	u/id/<id>                     users row (JSON)
+//	u/name/<username>             username claim (JSON: user id, idempotency key hash)
+//	u/sess/<sha256>               session (JSON)
+//	u/sexp/<expires ms><sha256>   the expiry index the sweeper walks
+//	u/fwg/<user><followee>        following (JSON: since)
+//	u/fwr/<user><follower>        followers (JSON: since)
+//	u/blk/<user><blocked>         blocks (JSON: since)
+//	outbox/<event id>             events.OutboxKey: the event, in the data's batch
+//
+// Every write is one *pebble.Batch holding the data and its event,
+// committed with a WAL sync (Config.Sync), so an acknowledged write and
+// its event survive power loss together, or neither exists.
+//
+// Compare-and-set: one process owns the database (Pebble locks its folder),
+// so a read-then-write under a mutex is atomic. Username claims take one
+// mutex; a user's profile and a pair of users' graph state take a stripe
+// of 64 mutexes (by user id, by the pair), so unrelated writes rarely wait.
+package pebblestore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/mediaedge/mediaedge/social/events"
+	"github.com/mediaedge/mediaedge/social/users"
+)
+
+// Config says how the store writes.
+type Config struct {
+	// Sync makes every write durable (a WAL fsync) before it returns.
+	// DefaultConfig sets it; turn it off only in tests that never crash.
+	Sync bool
+}
+
+// DefaultConfig is a durable store.
+func DefaultConfig() Config { return Config{Sync: true} }
+
+// Store implements users.Store on a *pebble.DB it does not own (the caller
+// opens and closes the database).
+type Store struct {
+	db      *pebble.DB
+	wo      *pebble.WriteOptions
+	seed    maphash.Seed
+	claimMu sync.Mutex     // guards username claims' read-then-write
+	stripes [64]sync.Mutex // guard read-then-write of one user's row or one pair's graph state
+}
+
+var (
+	_ users.Store          = (*Store)(nil)
+	_ users.SessionSweeper = (*Store)(nil)
+)
+
+// New returns the store over db.
+func New(db *pebble.DB, cfg Config) *Store {
+	wo := pebble.NoSync
+	if cfg.Sync {
+		wo = pebble.Sync
+	}
+	return &Store{db: db, wo: wo, seed: maphash.MakeSeed()}
+}
+
+const (
+	pUser      = "u/id/"
+	pName      = "u/name/"
+	pSess      = "u/sess/"
+	pSessExp   = "u/sexp/"
+	pFollowing = "u/fwg/"
+	pFollowers = "u/fwr/"
+	pBlocks    = "u/blk/"
+)
+
+func key(prefix string, ids ...int64) []byte {
+	k := make([]byte, len(prefix), len(prefix)+8*len(ids))
+	copy(k, prefix)
+	for _, id := range ids {
+		k = binary.BigEndian.AppendUint64(k, uint64(id))
+	}
+	return k
+}
+
+// userRow is the stored form of a user.
+type userRow struct {
+	ID           int64     `json:"id"`
+	Username     string    `json:"username"`
+	DisplayName  string    `json:"display_name"`
+	Bio          string    `json:"bio"`
+	Avatar       string    `json:"avatar"`
+	PasswordHash string    `json:"password_hash"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+type claimRow struct {
+	UserID    int64     `json:"user_id"`
+	Idem      string    `json:"idem,omitempty"`
+	ClaimedAt time.Time `json:"claimed_at"`
+}
+
+type sessionRow struct {
+	UserID    int64     `json:"user_id"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+type edgeRow struct {
+	Since time.Time `json:"since"`
+}
+
+// get reads key into v; found is false for a missing key.
+func (s *Store) get(k []byte, v any) (found bool, err error) {
+	val, closer, err := s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer closer.Close()
+	if v == nil {
+		return true, nil
+	}
+	if err := json.Unmarshal(val, v); err != nil {
+		return true, fmt.Errorf("decode %q: %w", k, err)
+	}
+	return true, nil
+}
+
+// batch collects one write: data and event, committed together.
+type batch struct {
+	b   *pebble.Batch
+	err error
+}
+
+func (s *Store) newBatch() *batch { return &batch{b: s.db.NewBatch()} }
+
+func (b *batch) set(k []byte, v any) {
+	if b.err != nil {
+		return
+	}
+	val, err := json.Marshal(v)
+	if err == nil {
+		err = b.b.Set(k, val, nil)
+	}
+	b.err = err
+}
+
+func (b *batch) del(k []byte) {
+	if b.err == nil {
+		b.err = b.b.Delete(k, nil)
+	}
+}
+
+func (b *batch) event(ev events.Event) {
+	if b.err != nil {
+		return
+	}
+	val, err := events.Encode(ev)
+	if err == nil {
+		err = b.b.Set(events.OutboxKey(ev.ID), val, nil)
+	}
+	b.err = err
+}
+
+func (s *Store) commit(b *batch) error {
+	defer b.b.Close()
+	if b.err != nil {
+		return b.err
+	}
+	return b.b.Commit(s.wo)
+}
+
+func (s *Store) stripe(ids ...int64) *sync.Mutex {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	for _, id := range ids {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(id))
+		h.Write(b[:])
+	}
+	return &s.stripes[h.Sum64()%uint64(len(s.stripes))]
+}
+
+// CreateUser claims the username and writes the user and ev in one batch.
+func (s *Store) CreateUser(ctx context.Context, u users.User, idem string, ev events.Event) (users.User, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return users.User{}, false, err
+	}
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
+	nk := append([]byte(pName), u.Username...)
+	var c claimRow
+	found, err := s.get(nk, &c)
+	if err != nil {
+		return users.User{}, false, fmt.Errorf("create user %s: read claim: %w", u.Username, err)
+	}
+	if found {
+		if idem != "" && c.Idem == idem {
+			got, err := s.GetUser(ctx, c.UserID)
+			return got, false, err
+		}
+		return users.User{}, false, fmt.Errorf("create user %s: %w", u.Username, users.ErrUsernameTaken)
+	}
+	b := s.newBatch()
+	b.set(nk, claimRow{UserID: u.ID, Idem: idem, ClaimedAt: u.CreatedAt})
+	b.set(key(pUser, u.ID), toRow(u))
+	b.event(ev)
+	if err := s.commit(b); err != nil {
+		return users.User{}, false, fmt.Errorf("create user %s: %w", u.Username, err)
+	}
+	return u, true, nil
+}
+
+func toRow(u users.User) userRow {
+	return userRow{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Bio: u.Bio, Avatar: u.Avatar,
+		PasswordHash: u.PasswordHash, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+}
+
+func fromRow(r userRow) users.User {
+	return users.User{ID: r.ID, Username: r.Username, DisplayName: r.DisplayName, Bio: r.Bio, Avatar: r.Avatar,
+		PasswordHash: r.PasswordHash, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+// GetUser reads a user.
+func (s *Store) GetUser(ctx context.Context, id int64) (users.User, error) {
+	if err := ctx.Err(); err != nil {
+		return users.User{}, err
+	}
+	var r userRow
+	found, err := s.get(key(pUser, id), &r)
+	if err != nil {
+		return users.User{}, fmt.Errorf("get user %d: %w", id, err)
+	}
+	if !found {
+		return users.User{}, fmt.Errorf("get user %d: %w", id, users.ErrNotFound)
+	}
+	return fromRow(r), nil
+}
+
+// GetUserByName reads the user holding a username.
+func (s *Store) GetUserByName(ctx context.Context, username string) (users.User, error) {
+	if err := ctx.Err(); err != nil {
+		return users.User{}, err
+	}
+	var c claimRow
+	found, err := s.get(append([]byte(pName), username...), &c)
+	if err != nil {
+		return users.User{}, fmt.Errorf("get user %s: %w", username, err)
+	}
+	if !found {
+		return users.User{}, fmt.Errorf("get user %s: %w", username, users.ErrNotFound)
+	}
+	return s.GetUser(ctx, c.UserID)
+}
+
+// GetUsers reads users in the order of ids, skipping missing ones.
+func (s *Store) GetUsers(ctx context.Context, ids []int64) ([]users.User, error) {
+	out := make([]users.User, 0, len(ids))
+	for _, id := range ids {
+		u, err := s.GetUser(ctx, id)
+		if errors.Is(err, users.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// UpdateProfile applies p to a user and writes it with ev.
+func (s *Store) UpdateProfile(ctx context.Context, id int64, p users.ProfilePatch, at time.Time, ev events.Event) (users.User, error) {
+	mu := s.stripe(id)
+	mu.Lock()
+	defer mu.Unlock()
+	u, err := s.GetUser(ctx, id)
+	if err != nil {
+		return users.User{}, err
+	}
+	u = p.Apply(u)
+	u.UpdatedAt = at
+	b := s.newBatch()
+	b.set(key(pUser, id), toRow(u))
+	b.event(ev)
+	if err := s.commit(b); err != nil {
+		return users.User{}, fmt.Errorf("update profile %d: %w", id, err)
+	}
+	return u, nil
+}
