@@ -1,13 +1,10 @@
 package transform
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 )
@@ -79,23 +76,4 @@ func TestNoNativeLeak(t *testing.T) {
 }
 
 // vmRSS is the process' current resident set in bytes.
-func vmRSS(t testing.TB) int64 {
-	t.Helper()
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		t.Skip("no /proc/self/status")
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Skip("no VmRSS")
-	return 0
-}
+func vmRSS(t testing.TB) int64 { return procStatus(t, "VmRSS") }
