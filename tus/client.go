@@ -49,6 +49,12 @@ type Client struct {
 	// lapses) before giving up; each wait is the answer's Retry-After.
 	// Default 2 minutes. 423s do not use up MaxRetries.
 	LockWait time.Duration
+	// OutageWait is how long, in total without progress, the client keeps
+	// retrying a server that answers 503 (its store is down or restarting:
+	// a Cassandra node rebooting takes minutes), waiting each answer's
+	// Retry-After with backoff. Default 10 minutes. 503s do not use up
+	// MaxRetries.
+	OutageWait time.Duration
 }
 
 // StatusError is an answer the client did not expect (or gave up retrying).
@@ -145,15 +151,21 @@ func (u *clientUpload) run(ctx context.Context) error {
 	if lockWait <= 0 {
 		lockWait = 2 * time.Minute
 	}
+	outageWait := u.c.OutageWait
+	if outageWait <= 0 {
+		outageWait = 10 * time.Minute
+	}
 	failures := 0            // failures since the server last confirmed more bytes
 	var locked time.Duration // 423 waits since then
+	var outage time.Duration // 503 waits since then
+	outages := 0             // 503s since then
 	var best int64 = -1      // the highest offset the server confirmed
 	for u.mediaID == "" {
 		err := u.step(ctx)
 		if u.offset > best {
 			// Progress, ours or (after a HEAD) another request's for this
 			// upload: the retry budgets start again.
-			best, failures, locked = u.offset, 0, 0
+			best, failures, locked, outage, outages = u.offset, 0, 0, 0, 0
 		}
 		if err == nil {
 			continue
@@ -186,6 +198,16 @@ func (u *clientUpload) run(ctx context.Context) error {
 				return fmt.Errorf("%w: the upload stayed locked for %s: %w", ErrTooManyRetries, locked, err)
 			}
 			locked += wait
+		case se != nil && se.Status == http.StatusServiceUnavailable:
+			// The server is up but its store is not: keep at it, with
+			// backoff, at least as long as the server asks, for OutageWait.
+			outages++
+			wait = min(delay<<min(outages-1, 8), 30*time.Second)
+			wait = max(wait/2+rand.N(wait/2+1), se.RetryAfter)
+			if outage+wait > outageWait {
+				return fmt.Errorf("%w: the server's store was unavailable for %s: %w", ErrTooManyRetries, outage, err)
+			}
+			outage += wait
 		case se != nil && se.Status == http.StatusConflict:
 			// The offset moved (another request wrote, or took over this
 			// one and kept part of its bytes): HEAD again at once.

@@ -337,7 +337,7 @@ func TestClientGivesUpOnFailingPatches(t *testing.T) {
 	_, c, log := clientServer(t, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodPatch {
-				http.Error(w, "busy", http.StatusServiceUnavailable)
+				http.Error(w, "broken", http.StatusInternalServerError)
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -396,5 +396,39 @@ func TestTwoClientsOneUpload(t *testing.T) {
 	}
 	if hn.metrics.started != 1 {
 		t.Errorf("%d uploads created, want 1", hn.metrics.started)
+	}
+}
+
+// TestClientRidesOutStoreOutage: a server whose store is down answers 503
+// (with Retry-After) many times in a row, more than MaxRetries; the client
+// keeps going within OutageWait and finishes once the store is back, and
+// gives up with ErrTooManyRetries once OutageWait is spent.
+func TestClientRidesOutStoreOutage(t *testing.T) {
+	var down atomic.Int32
+	down.Store(5)
+	hn, c, _ := clientServer(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPatch && down.Add(-1) >= 0 {
+				http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	c.MaxRetries, c.Backoff = 1, time.Millisecond
+	p, data := randomFile(t, 100<<10)
+	id, err := c.Upload(context.Background(), p, nil)
+	if err != nil {
+		t.Fatalf("five 503s with MaxRetries 1: %v", err)
+	}
+	if !bytes.Equal(hn.store.data(id), data) {
+		t.Fatal("data differs")
+	}
+
+	down.Store(1 << 20)
+	c.OutageWait = 50 * time.Millisecond
+	p2, _ := randomFile(t, 100<<10)
+	if _, err := c.Upload(context.Background(), p2, nil); !errors.Is(err, ErrTooManyRetries) {
+		t.Fatalf("a store down for good: %v, want ErrTooManyRetries", err)
 	}
 }

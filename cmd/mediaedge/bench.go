@@ -23,7 +23,7 @@ func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench WORKLOAD|all",
 		Short: "Run a whole-system benchmark against its reference (see scripts/bench.sh)",
-		Long: `Workloads: chunkstore, cachehit, eviction, upload, origin, transform, transformhit, video.
+		Long: `Workloads: chunkstore, cachehit, eviction, upload, origin, transform, transformhit, video, events.
 References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPROXY_BIN
 (scripts/bench.sh installs all but imgproxy, which you build yourself).`,
 		Args: cobra.ExactArgs(1),
@@ -122,6 +122,10 @@ References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPRO
 			cfg.Nginx = b
 		}
 		_, err = bench.TransformHit(cmd.Context(), cfg, cmd.OutOrStdout())
+		return err
+	}
+	benchWorkloads["events"] = func(cmd *cobra.Command) error {
+		_, err := bench.Events(cmd.Context(), bench.DefaultEventsConfig(), cmd.OutOrStdout())
 		return err
 	}
 	benchWorkloads["video"] = func(cmd *cobra.Command) error {

@@ -11,12 +11,17 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/mediaedge/mediaedge/bench"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
+	// `bench events` restarts this binary as the process it kills -9; in
+	// that role it runs the crash child and exits.
+	bench.EventsCrashChild()
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "mediaedge:", err)
 		os.Exit(1)

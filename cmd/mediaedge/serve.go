@@ -26,6 +26,7 @@ import (
 	"github.com/mediaedge/mediaedge/edgecache"
 	"github.com/mediaedge/mediaedge/hls"
 	"github.com/mediaedge/mediaedge/schema"
+	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/transform"
 	"github.com/mediaedge/mediaedge/transform/video"
 )
@@ -51,6 +52,12 @@ type serveConfig struct {
 	// NodeID numbers this process among the fleet's for the social tier's
 	// time-ordered ids (0..1023, unique per edge).
 	NodeID int64
+	// Events is the event backbone (JetStream); its Dir is DATA/nats.
+	Events events.Config
+	// PushKey is the hex HMAC key of socket tickets ("" = DATA/push-key).
+	PushKey string
+	// PushWebhook receives updates for users with no live socket.
+	PushWebhook string
 }
 
 func newServeCmd() *cobra.Command {
@@ -64,6 +71,7 @@ func newServeCmd() *cobra.Command {
 		Video:     video.DefaultConfig(),
 		HLS:       hls.DefaultConfig(),
 		Cache:     edgecache.DefaultConfig(),
+		Events:    events.DefaultConfig(),
 		LogLevel:  "info",
 	}
 	var maxUpload, cacheMaxOrig, maxTransformSource string
@@ -140,6 +148,9 @@ generated upload token (kept in ./data/upload-token for the next start).`,
 	f.StringVar(&maxTransformSource, "max-transform-source", "100MiB", "largest original an image transform reads into memory (422 beyond)")
 	f.StringVar(&cfg.Edge.StripLocation, "strip-location", cfg.Edge.StripLocation, "remove GPS and maker notes from image uploads before storing them: sessions (users' uploads), always or never")
 	f.Int64Var(&cfg.NodeID, "node-id", 0, "this edge's number for social ids, 0..1023, unique in a fleet")
+	f.StringVar(&cfg.Events.URL, "nats-url", "", "external NATS (JetStream) cluster for social events; none = embedded in DATA/nats")
+	f.StringVar(&cfg.PushKey, "push-key", "", "hex HMAC key (64+ digits) of WebSocket tickets, the same on every edge (default: generated into DATA/push-key)")
+	f.StringVar(&cfg.PushWebhook, "push-webhook", "", "URL that receives updates for users with no live socket (APNs/FCM relay)")
 	bindLimitFlags(f, &cfg)
 	return cmd
 }
@@ -314,7 +325,7 @@ func build(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error)
 		return nil, err
 	}
 	a.closers = append(a.closers, so.close)
-	deps.Sessions, deps.Social = so.users, so.users
+	deps.Sessions, deps.Social = so.users, so.handler
 	srv, err := buildEdge(cfg, deps, store, log)
 	if err != nil {
 		a.close()

@@ -2,17 +2,24 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/mediaedge/mediaedge/chunkstore"
 	"github.com/mediaedge/mediaedge/chunkstore/cassandra"
+	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
+	"github.com/mediaedge/mediaedge/social/push"
 	"github.com/mediaedge/mediaedge/social/users"
 	"github.com/mediaedge/mediaedge/social/users/cassandrastore"
 	"github.com/mediaedge/mediaedge/social/users/pebblestore"
@@ -22,11 +29,15 @@ import (
 // service over the same store as media (Cassandra's keyspace, or a Pebble
 // database beside the embedded chunk store).
 type social struct {
-	users  *users.Handler
-	db     *pebble.DB // embedded only; nil on Cassandra
-	ids    *ids.Generator
-	cancel context.CancelFunc
-	done   chan struct{}
+	users   *users.Handler
+	push    *push.Handler
+	bus     *events.Bus
+	relay   *events.Relay
+	handler http.Handler // every /v1 route
+	db      *pebble.DB   // embedded only; nil on Cassandra
+	ids     *ids.Generator
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // buildSocial opens the social store on the media store's backend.
@@ -37,6 +48,7 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 	}
 	so := &social{ids: gen}
 	var store users.Store
+	var outbox events.Outbox
 	switch b := backend.(type) {
 	case *cassandra.Backend:
 		s, err := cassandrastore.New(b.Session(), cassandrastore.DefaultConfig())
@@ -44,6 +56,9 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 			return nil, fmt.Errorf("social store: %w", err)
 		}
 		store = s
+		if outbox, err = events.NewCassandraOutbox(b.Session()); err != nil {
+			return nil, fmt.Errorf("outbox: %w", err)
+		}
 	default:
 		db, err := pebble.Open(filepath.Join(cfg.Data, "social"), &pebble.Options{Logger: quietPebble{}})
 		if err != nil {
@@ -51,6 +66,23 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 		}
 		so.db = db
 		store = pebblestore.New(db, pebblestore.DefaultConfig())
+		outbox = events.NewPebbleOutbox(db)
+	}
+	// The event backbone: JetStream (embedded under DATA/nats, or the
+	// cluster at --nats-url) and the relay that publishes the outbox the
+	// services write in their data's batches.
+	ecfg := cfg.Events
+	ecfg.Dir = filepath.Join(cfg.Data, "nats")
+	ecfg.Logger = log.With("component", "events")
+	bus, err := events.Open(context.Background(), ecfg)
+	if err != nil {
+		so.close()
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	so.bus = bus
+	if so.relay, err = events.StartRelay(bus, outbox); err != nil {
+		so.close()
+		return nil, fmt.Errorf("events relay: %w", err)
 	}
 	ucfg := users.DefaultConfig()
 	ucfg.Store, ucfg.IDs = store, gen
@@ -71,6 +103,25 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 		return nil, err
 	}
 	so.users = h
+	key, err := pushKey(cfg)
+	if err != nil {
+		so.close()
+		return nil, err
+	}
+	pcfg := push.DefaultConfig()
+	pcfg.Bus, pcfg.Auth, pcfg.TicketKey = bus, h, key
+	pcfg.Logger = log.With("component", "push")
+	if cfg.PushWebhook != "" {
+		pcfg.Pusher = push.NewWebhook(cfg.PushWebhook)
+	}
+	if so.push, err = push.New(context.Background(), pcfg); err != nil {
+		so.close()
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	so.push.Register(mux)
+	so.handler = mux
 	ctx, cancel := context.WithCancel(context.Background())
 	so.cancel, so.done = cancel, make(chan struct{})
 	go func() {
@@ -80,15 +131,58 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 	return so, nil
 }
 
+// close stops the social tier: the sockets and their consumer, the relay,
+// the bus, then the store.
 func (so *social) close() error {
 	if so.cancel != nil {
 		so.cancel()
 		<-so.done
 	}
-	if so.db != nil {
-		return so.db.Close()
+	var errs []error
+	if so.push != nil {
+		errs = append(errs, so.push.Close())
 	}
-	return nil
+	if so.relay != nil {
+		errs = append(errs, so.relay.Close())
+	}
+	if so.bus != nil {
+		errs = append(errs, so.bus.Close())
+	}
+	if so.db != nil {
+		errs = append(errs, so.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// pushKey is the socket tickets' HMAC key: --push-key (hex; the same on
+// every edge of a fleet), or one generated on the first start and kept in
+// DATA/push-key (0600) so tickets survive a restart of a single server.
+func pushKey(cfg serveConfig) ([]byte, error) {
+	if cfg.PushKey != "" {
+		b, err := hex.DecodeString(cfg.PushKey)
+		if err != nil || len(b) < 32 {
+			return nil, errors.New("--push-key: want at least 64 hex digits")
+		}
+		return b, nil
+	}
+	path := filepath.Join(cfg.Data, "push-key")
+	if b, err := os.ReadFile(path); err == nil {
+		k, err := hex.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(k) < 32 {
+			return nil, fmt.Errorf("%s: not a key of 64 hex digits; fix or delete the file", path)
+		}
+		return k, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read push key: %w", err)
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write push key: %w", err)
+	}
+	return k, nil
 }
 
 // quietPebble keeps Pebble's informational lines out of the server's log.

@@ -1,0 +1,300 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Headers of a dead letter; its data is the event as it was published.
+const (
+	HeaderReason     = "Mediaedge-Reason"     // why it was given up on
+	HeaderConsumer   = "Mediaedge-Consumer"   // the consumer that gave up
+	HeaderDeliveries = "Mediaedge-Deliveries" // deliveries before giving up
+	HeaderStreamSeq  = "Mediaedge-Stream-Seq" // its sequence in the event stream
+	HeaderSubject    = "Mediaedge-Subject"    // the subject it was published on
+)
+
+// Handler applies one event. Return nil only once the effect is durable:
+// nil acknowledges the event and it is never delivered to this consumer
+// again (commit after effect, never before). An error has it delivered
+// again after a backoff, and after MaxDeliver deliveries sent to the dead
+// letters. Delivery is at least once, so a handler must be idempotent: keyed
+// writes (set a row named by the event id, add to a set) rather than
+// increments; Once narrows repeats within a process.
+type Handler func(ctx context.Context, ev Event) error
+
+// ConsumerConfig is one durable consumer.
+type ConsumerConfig struct {
+	// Name of the durable consumer, unique per service ("feed-fanout",
+	// "notify"); its cursor lives in JetStream under this name, so a
+	// restarted consumer resumes where the last one acknowledged.
+	Name string
+	// Kinds it receives ("follow", "post.*", "user.>"); none is every kind.
+	Kinds []string
+	// DeliverNew starts a consumer created for the first time at events
+	// published after it, rather than at the oldest the stream holds.
+	DeliverNew bool
+	// MaxDeliver is how many deliveries an event gets before it goes to the
+	// dead letters.
+	MaxDeliver int
+	// Backoff is the wait before the nth delivery after a handler error
+	// (the last entry repeats), with 20% jitter.
+	Backoff []time.Duration
+	// AckWait is how long a delivery may go unanswered before JetStream
+	// delivers it again (to this or another instance); the handler's
+	// context ends then.
+	AckWait time.Duration
+	// Concurrency is how many handlers run at once; 1 handles events in
+	// stream order.
+	Concurrency int
+	// Prefetch is how many events are fetched ahead of the handlers. Keep
+	// Prefetch*handler time well under AckWait, or fetched events time out
+	// and are delivered twice.
+	Prefetch int
+	// Logger; nil is the bus's.
+	Logger *slog.Logger `yaml:"-" json:"-"`
+}
+
+// DefaultConsumerConfig is a consumer named name of every kind.
+func DefaultConsumerConfig(name string) ConsumerConfig {
+	return ConsumerConfig{
+		Name:        name,
+		MaxDeliver:  5,
+		Backoff:     []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute},
+		AckWait:     30 * time.Second,
+		Concurrency: 1,
+		Prefetch:    64,
+	}
+}
+
+var (
+	nameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	kindRe = regexp.MustCompile(`^([A-Za-z0-9_-]+|\*)(\.([A-Za-z0-9_-]+|\*))*(\.>)?$|^>$`)
+)
+
+// Validate reports every problem at once.
+func (c ConsumerConfig) Validate() error {
+	var errs []error
+	if !nameRe.MatchString(c.Name) {
+		errs = append(errs, fmt.Errorf("events: consumer name %q: want 1-64 letters, digits, _ or -", c.Name))
+	}
+	for _, k := range c.Kinds {
+		if !kindRe.MatchString(k) {
+			errs = append(errs, fmt.Errorf("events: consumer %s: kind %q is not a subject filter", c.Name, k))
+		}
+	}
+	if c.MaxDeliver < 1 {
+		errs = append(errs, fmt.Errorf("events: consumer %s: max deliver %d: want at least 1", c.Name, c.MaxDeliver))
+	}
+	if len(c.Backoff) == 0 {
+		errs = append(errs, fmt.Errorf("events: consumer %s: no backoff", c.Name))
+	}
+	for _, d := range c.Backoff {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("events: consumer %s: negative backoff %v", c.Name, d))
+		}
+	}
+	if c.AckWait < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("events: consumer %s: ack wait %v: want at least 100ms", c.Name, c.AckWait))
+	}
+	if c.Concurrency < 1 || c.Prefetch < 1 {
+		errs = append(errs, fmt.Errorf("events: consumer %s: concurrency %d and prefetch %d: want at least 1", c.Name, c.Concurrency, c.Prefetch))
+	}
+	return errors.Join(errs...)
+}
+
+// Consumer runs a Handler over a durable JetStream consumer.
+type Consumer struct {
+	cfg    ConsumerConfig
+	bus    *Bus
+	h      Handler
+	log    *slog.Logger
+	iter   jetstream.MessagesContext
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	stats  struct{ handled, failed, dead atomic.Int64 }
+}
+
+// ConsumerStats are a consumer's counters since it started.
+type ConsumerStats struct {
+	// Handled counts events the handler took (acknowledged), Failed its
+	// errors, DeadLettered the events given up on.
+	Handled, Failed, DeadLettered int64
+}
+
+// Consume creates (or updates) the durable consumer cfg.Name and runs h on
+// its events until Close.
+func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Consumer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cc := jetstream.ConsumerConfig{
+		Durable:       cfg.Name,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    -1, // the consumer dead-letters itself, so nothing is dropped silently
+		MaxAckPending: max(1000, 2*cfg.Prefetch+cfg.Concurrency),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if cfg.DeliverNew {
+		cc.DeliverPolicy = jetstream.DeliverNewPolicy
+	}
+	for _, k := range cfg.Kinds {
+		cc.FilterSubjects = append(cc.FilterSubjects, b.cfg.Subject+"."+k)
+	}
+	if len(cc.FilterSubjects) == 1 {
+		cc.FilterSubject, cc.FilterSubjects = cc.FilterSubjects[0], nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	cons, err := b.js.CreateOrUpdateConsumer(cctx, b.cfg.Stream, cc)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("events: consumer %s: %w", cfg.Name, err)
+	}
+	iter, err := cons.Messages(jetstream.PullMaxMessages(cfg.Prefetch))
+	if err != nil {
+		return nil, fmt.Errorf("events: consumer %s: %w", cfg.Name, err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = b.log
+	}
+	c := &Consumer{cfg: cfg, bus: b, h: h, log: log.With("consumer", cfg.Name), iter: iter}
+	runCtx, stop := context.WithCancel(context.Background())
+	c.cancel = stop
+	for range cfg.Concurrency {
+		c.wg.Add(1)
+		go c.work(runCtx)
+	}
+	return c, nil
+}
+
+// Close stops fetching, ends running handlers' contexts and waits for them.
+// Events fetched but not handled are delivered again after AckWait; an
+// event whose handler was cut short is delivered again at once.
+func (c *Consumer) Close() error {
+	c.cancel()
+	c.iter.Stop()
+	c.wg.Wait()
+	return nil
+}
+
+// Stats returns the consumer's counters.
+func (c *Consumer) Stats() ConsumerStats {
+	return ConsumerStats{Handled: c.stats.handled.Load(), Failed: c.stats.failed.Load(), DeadLettered: c.stats.dead.Load()}
+}
+
+func (c *Consumer) work(ctx context.Context) {
+	defer c.wg.Done()
+	for {
+		msg, err := c.iter.Next()
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			// A missed heartbeat or a reconnect: the iterator carries on;
+			// pause so that an error that repeats does not spin.
+			c.log.Warn("fetch events", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		c.process(ctx, msg)
+	}
+}
+
+func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
+	md, err := msg.Metadata()
+	if err != nil {
+		c.log.Warn("event without metadata", "err", err)
+		_ = msg.Term()
+		return
+	}
+	n := int(md.NumDelivered)
+	ev, err := Decode(msg.Data())
+	if err != nil {
+		c.deadLetter(ctx, msg, md, "undecodable event: "+err.Error())
+		return
+	}
+	if n > c.cfg.MaxDeliver {
+		c.deadLetter(ctx, msg, md, fmt.Sprintf("delivered %d times without an answer (the handler outlived AckWait or its process stopped)", n-1))
+		return
+	}
+	hctx, cancel := context.WithTimeout(ctx, c.cfg.AckWait)
+	err = c.call(hctx, ev)
+	cancel()
+	if err == nil {
+		c.stats.handled.Add(1)
+		if err := msg.Ack(); err != nil {
+			c.log.Warn("ack event", "id", ev.ID, "err", err) // delivered again: handlers are idempotent
+		}
+		return
+	}
+	c.stats.failed.Add(1)
+	if ctx.Err() != nil {
+		_ = msg.Nak() // shutting down: the next instance takes it at once
+		return
+	}
+	if n >= c.cfg.MaxDeliver {
+		c.deadLetter(ctx, msg, md, err.Error())
+		return
+	}
+	c.log.Debug("handler failed; delivering again later", "id", ev.ID, "delivery", n, "err", err)
+	_ = msg.NakWithDelay(c.backoff(n))
+}
+
+// call runs the handler, turning a panic into an error.
+func (c *Consumer) call(ctx context.Context, ev Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panic: %v", p)
+		}
+	}()
+	return c.h(ctx, ev)
+}
+
+func (c *Consumer) backoff(delivery int) time.Duration {
+	d := c.cfg.Backoff[min(delivery, len(c.cfg.Backoff))-1]
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// deadLetter republishes msg to the dead-letter subject with the reason,
+// then acknowledges it. If the republish fails the event stays (delivered
+// again after a backoff, and dead-lettered then).
+func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, md *jetstream.MsgMetadata, reason string) {
+	dl := nats.NewMsg(c.bus.cfg.DeadLetterSubject + "." + c.cfg.Name)
+	dl.Data = msg.Data()
+	dl.Header.Set(HeaderReason, reason)
+	dl.Header.Set(HeaderConsumer, c.cfg.Name)
+	dl.Header.Set(HeaderDeliveries, strconv.FormatUint(md.NumDelivered, 10))
+	dl.Header.Set(HeaderStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
+	dl.Header.Set(HeaderSubject, msg.Subject())
+	dl.Header.Set(jetstream.MsgIDHeader, c.cfg.Name+"-"+strconv.FormatUint(md.Sequence.Stream, 10))
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	_, err := c.bus.js.PublishMsg(pctx, dl)
+	cancel()
+	if err != nil {
+		c.log.Warn("dead-letter event", "seq", md.Sequence.Stream, "err", err)
+		_ = msg.NakWithDelay(c.backoff(c.cfg.MaxDeliver))
+		return
+	}
+	c.stats.dead.Add(1)
+	c.log.Warn("event dead-lettered", "seq", md.Sequence.Stream, "subject", msg.Subject(), "reason", reason)
+	if err := msg.Ack(); err != nil {
+		c.log.Warn("ack dead-lettered event", "seq", md.Sequence.Stream, "err", err)
+	}
+}

@@ -1,0 +1,167 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mediaedge/mediaedge/social/events"
+)
+
+// updateBody is an update as stored in the stream: the event without its
+// recipients. The frame sent to a client is this object with "type" and
+// "seq" spliced in front (see frame).
+type updateBody struct {
+	Kind  string          `json:"kind"`
+	Event int64           `json:"event,string"`
+	Actor int64           `json:"actor,string"`
+	At    time.Time       `json:"at"`
+	Data  json.RawMessage `json:"data,omitempty"`
+}
+
+func (h *Handler) updSubject(uid int64) string {
+	return h.cfg.SubjectPrefix + ".updates." + strconv.FormatInt(uid, 10)
+}
+
+func (h *Handler) liveSubject(uid int64) string {
+	return h.cfg.SubjectPrefix + ".live." + strconv.FormatInt(uid, 10)
+}
+
+// ensureStream creates or updates the update stream. RePublish has the
+// stream leader publish every stored update, in stream order, on
+// prefix.live.<uid> with its sequence (Nats-Sequence) and the user's
+// previous one (Nats-Last-Sequence): the live path needs no second publish
+// and can tell when it missed one.
+func (h *Handler) ensureStream(ctx context.Context) (jetstream.Stream, error) {
+	p := h.cfg.SubjectPrefix
+	sc := jetstream.StreamConfig{
+		Name:              h.cfg.Stream,
+		Description:       "mediaedge per-user live updates (social/push)",
+		Subjects:          []string{p + ".updates.*"},
+		Storage:           jetstream.FileStorage,
+		Replicas:          h.cfg.replicas(),
+		Retention:         jetstream.LimitsPolicy,
+		Discard:           jetstream.DiscardOld,
+		MaxAge:            h.cfg.MaxAge,
+		MaxMsgsPerSubject: h.cfg.MaxPerUser,
+		MaxBytes:          -1,
+		Duplicates:        h.cfg.DuplicateWindow,
+		AllowDirect:       true,
+		RePublish:         &jetstream.RePublish{Source: p + ".updates.>", Destination: p + ".live.>"},
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	s, err := h.js.CreateOrUpdateStream(cctx, sc)
+	if err != nil {
+		return nil, fmt.Errorf("push: stream %s: %w", sc.Name, err)
+	}
+	return s, nil
+}
+
+// fanout is the Handler of the fan-out consumer: one update per recipient,
+// stored before the event is acknowledged. Nats-Msg-Id event/user makes a
+// re-delivered event store nothing twice, so an error retries the whole
+// event safely.
+func (h *Handler) fanout(ctx context.Context, ev events.Event) error {
+	if len(ev.To) == 0 {
+		return nil
+	}
+	body, err := json.Marshal(updateBody{Kind: ev.Kind, Event: ev.ID, Actor: ev.Actor, At: ev.At, Data: ev.Data})
+	if err != nil {
+		return fmt.Errorf("push: encode update of event %d: %w", ev.ID, err)
+	}
+	to := uniq(ev.To)
+	acks := make([]jetstream.PubAckFuture, 0, len(to))
+	var errs []error
+	for _, uid := range to {
+		m := &nats.Msg{Subject: h.updSubject(uid), Data: body, Header: nats.Header{}}
+		m.Header.Set(jetstream.MsgIDHeader, ev.MsgID()+"/"+strconv.FormatInt(uid, 10))
+		f, err := h.js.PublishMsgAsync(m)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("publish update of event %d for %d: %w", ev.ID, uid, err))
+			break
+		}
+		acks = append(acks, f)
+	}
+	for i, f := range acks {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			errs = append(errs, fmt.Errorf("store update of event %d for %d: %w", ev.ID, to[i], err))
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		h.stats.fanoutErrors.Add(1)
+		return fmt.Errorf("push: %w", err)
+	}
+	h.stats.updates.Add(int64(len(to)))
+	if h.cfg.Pusher != nil {
+		h.pushOffline(ctx, ev, to)
+	}
+	return nil
+}
+
+func uniq(ids []int64) []int64 {
+	seen := make(map[int64]struct{}, len(ids))
+	out := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if _, ok := seen[id]; !ok {
+			seen[id] = struct{}{}
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// pushOffline hands the event to the Pusher for every recipient no edge has
+// a socket for. Presence is asked on the live subject itself: every edge
+// with a socket of the user is subscribed there and answers; no subscriber
+// is NATS's immediate "no responders". Pushes run 8 at a time; a Pusher
+// error is logged and counted, not retried past the Pusher's own retries:
+// the update is stored, and the device reads it from the stream when it
+// connects (see the package doc).
+func (h *Handler) pushOffline(ctx context.Context, ev events.Event, to []int64) {
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, uid := range to {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if h.online(ctx, uid) {
+				return
+			}
+			if err := h.cfg.Pusher.Push(ctx, uid, ev); err != nil {
+				h.stats.pushErrors.Add(1)
+				h.log.Warn("offline push failed", "user", uid, "event", ev.ID, "err", err)
+				return
+			}
+			h.stats.pushed.Add(1)
+		}()
+	}
+	wg.Wait()
+}
+
+// online asks whether any edge holds a socket of uid. When it cannot tell
+// (a timeout), it says online: a missed offline push is better than a
+// push to a device that already showed the update.
+func (h *Handler) online(ctx context.Context, uid int64) bool {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.PresenceTimeout)
+	defer cancel()
+	_, err := h.nc.RequestWithContext(ctx, h.liveSubject(uid), nil)
+	return !errors.Is(err, nats.ErrNoResponders)
+}

@@ -1,0 +1,140 @@
+package push
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// update is one live update as the dispatcher hands it to every socket of
+// its user: immutable and shared, so a user's ten devices cost one frame.
+type update struct {
+	seq   uint64 // its sequence in the update stream
+	prev  uint64 // the user's previous sequence (0: none), for gap checks
+	frame []byte // the JSON frame as sent
+}
+
+// hub maps the users connected to this process to their sockets. The first
+// socket of a user subscribes to prefix.live.<uid> on the shared channel;
+// the last one to leave unsubscribes. NATS then routes a user's updates
+// only to the edges that hold one of their sockets.
+type hub struct {
+	nc *nats.Conn
+	ch chan *nats.Msg // every live subscription delivers here
+
+	mu    sync.Mutex           // guards users
+	users map[int64]*userConns // connected users
+}
+
+type userConns struct {
+	sub   *nats.Subscription
+	conns map[*conn]struct{}
+}
+
+func newHub(nc *nats.Conn, buffer int) *hub {
+	return &hub{nc: nc, ch: make(chan *nats.Msg, buffer), users: make(map[int64]*userConns)}
+}
+
+// add registers c; from then on its user's updates are queued for it.
+func (hb *hub) add(c *conn, subject string) error {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	u := hb.users[c.uid]
+	if u == nil {
+		// A channel subscription costs no goroutine: the connection's read
+		// loop puts messages on hb.ch. It is flushed by remove, not here:
+		// updates stored before the interest reached the server are read
+		// from the stream by the hello replay.
+		sub, err := hb.nc.ChanSubscribe(subject, hb.ch)
+		if err != nil {
+			return fmt.Errorf("push: subscribe %s: %w", subject, err)
+		}
+		u = &userConns{sub: sub, conns: make(map[*conn]struct{}, 1)}
+		hb.users[c.uid] = u
+	}
+	u.conns[c] = struct{}{}
+	return nil
+}
+
+// remove drops c, and its user's subscription with its last socket.
+func (hb *hub) remove(c *conn) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	u := hb.users[c.uid]
+	if u == nil {
+		return
+	}
+	delete(u.conns, c)
+	if len(u.conns) == 0 {
+		_ = u.sub.Unsubscribe() // fails only on a closed connection, which has no subscriptions left
+		delete(hb.users, c.uid)
+	}
+}
+
+// counts returns the connected users and sockets.
+func (hb *hub) counts() (users, sockets int) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	for _, u := range hb.users {
+		sockets += len(u.conns)
+	}
+	return len(hb.users), sockets
+}
+
+// dispatch delivers one message of a live subscription: a presence probe is
+// answered, an update is queued on every socket of its user without ever
+// blocking (a full queue disconnects that socket, not the others).
+func (hb *hub) dispatch(m *nats.Msg, prefix string) {
+	uid, err := strconv.ParseInt(strings.TrimPrefix(m.Subject, prefix), 10, 64)
+	if err != nil {
+		return
+	}
+	seqHdr := m.Header.Get(jetstream.SequenceHeader)
+	if seqHdr == "" {
+		if m.Reply != "" { // presence probe
+			hb.mu.Lock()
+			here := hb.users[uid] != nil
+			hb.mu.Unlock()
+			if here {
+				_ = m.Respond(nil) // the prober times out and assumes online
+			}
+		}
+		return
+	}
+	seq, err1 := strconv.ParseUint(seqHdr, 10, 64)
+	prev, err2 := strconv.ParseUint(m.Header.Get(jetstream.LastSequenceHeader), 10, 64)
+	if err1 != nil || err2 != nil || seq == 0 {
+		return
+	}
+	frame, ok := updateFrame(seq, m.Data)
+	if !ok {
+		return
+	}
+	u := &update{seq: seq, prev: prev, frame: frame}
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if uc := hb.users[uid]; uc != nil {
+		for c := range uc.conns {
+			c.offer(u)
+		}
+	}
+}
+
+// updateFrame splices type and seq into a stored update body (a JSON
+// object): {"type":"update","seq":N,"kind":...}. No decode, no re-encode.
+func updateFrame(seq uint64, body []byte) ([]byte, bool) {
+	if len(body) < 2 || body[0] != '{' {
+		return nil, false
+	}
+	f := make([]byte, 0, len(body)+40)
+	f = append(f, `{"type":"update","seq":`...)
+	f = strconv.AppendUint(f, seq, 10)
+	if len(body) > 2 {
+		f = append(f, ',')
+	}
+	return append(f, body[1:]...), true
+}
