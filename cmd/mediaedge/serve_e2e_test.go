@@ -50,10 +50,10 @@ var (
 // startServe runs `mediaedge serve` with its defaults (but for a free port)
 // in dir, and reads the address and the generated token from its stdout, as
 // a first-time user would.
-func startServe(t *testing.T, bin, dir string) *served {
+func startServe(t *testing.T, bin, dir string, args ...string) *served {
 	t.Helper()
 	s := &served{exited: make(chan error, 1)}
-	s.cmd = exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
+	s.cmd = exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 	s.cmd.Dir = dir
 	s.cmd.Env = cleanEnv()
 	s.cmd.Stderr = &lockedWriter{mu: &s.mu, w: &s.stderr}

@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 
+	"github.com/mediaedge/mediaedge/internal/cassandratest"
 	"github.com/mediaedge/mediaedge/internal/testmedia"
 )
 
@@ -96,20 +97,31 @@ func next(ctx context.Context, t *testing.T, ws *websocket.Conn, typ string) map
 	}
 }
 
-// TestSocialEndToEnd: two users sign up and log in on the real binary; bob
+// TestSocialEndToEnd runs the social scenario on the embedded store and on
+// a real Cassandra (CI=true requires it).
+func TestSocialEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	bin := buildBinary(t)
+	t.Run("embedded", func(t *testing.T) { socialScenario(t, bin) })
+	t.Run("cassandra", func(t *testing.T) {
+		hosts := cassandratest.Hosts(t)
+		ks := cassandratest.Keyspace(t, hosts)
+		socialScenario(t, bin, "--store", "cassandra", "--cassandra-hosts", strings.Join(hosts, ","), "--cassandra-keyspace", ks)
+	})
+}
+
+// socialScenario: two users sign up and log in on the real binary; bob
 // connects his socket; alice uploads an avatar with her session (her photo
 // loses its location), sets it, and follows bob, and bob sees the follow
 // pushed live. Then carol follows bob and the server is killed with
 // SIGKILL at once; after a restart bob reconnects with the last sequence
 // he saw and receives carol's acknowledged follow exactly once, then a new
 // follow live.
-func TestSocialEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary; skipped with -short")
-	}
-	bin := buildBinary(t)
+func socialScenario(t *testing.T, bin string, args ...string) {
 	dir := t.TempDir()
-	s := startServe(t, bin, dir)
+	s := startServe(t, bin, dir, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -144,7 +156,7 @@ func TestSocialEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-s.exited
-	s2 := startServe(t, bin, dir)
+	s2 := startServe(t, bin, dir, args...)
 	bob.login(s2.base)
 	ws2 := bob.socket(ctx, last)
 	var missed []map[string]any
