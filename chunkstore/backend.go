@@ -201,6 +201,13 @@ type Backend interface {
 	Close() error
 }
 
+// UsageCounter is an optional Backend capability: the bytes of an owner's
+// complete files, kept exactly (an index written in the files row's own
+// batch, never a counter). Both backends have it; Store.Usage needs it.
+type UsageCounter interface {
+	OwnerUsage(ctx context.Context, owner string) (int64, error)
+}
+
 // ChunkRangeDeleter is an optional Backend capability: removing chunks
 // [from, to) of id in one operation. A backend that keeps an id's chunk bytes
 // together (the embedded blob files) frees them at once when from is 0; one

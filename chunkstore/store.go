@@ -132,6 +132,15 @@ func (s *Store) Put(ctx context.Context, r io.Reader, opt PutOptions) (FileInfo,
 	return f, nil
 }
 
+// Usage is the bytes of owner's complete files (for quotas).
+func (s *Store) Usage(ctx context.Context, owner string) (int64, error) {
+	uc, ok := s.b.(UsageCounter)
+	if !ok {
+		return 0, errors.New("chunkstore: this backend keeps no usage per owner")
+	}
+	return uc.OwnerUsage(ctx, owner)
+}
+
 // Stat returns a complete file's row; a file being deleted is not found.
 func (s *Store) Stat(ctx context.Context, id string) (FileInfo, error) {
 	f, err := s.b.GetFile(ctx, id)

@@ -55,6 +55,13 @@ type Config struct {
 	// MaxTransformSource bounds the original read into memory for an image
 	// transform; larger sources are refused (422) instead of filling the heap.
 	MaxTransformSource int64
+	// UserQuota is the most bytes of complete files a user (a session
+	// upload) may keep; an upload that would exceed it is refused with 413
+	// quota_exceeded before a byte is stored. 0 disables it. Static upload
+	// tokens (service accounts) have none. Uploads in progress are not
+	// counted until they finish, so parallel uploads can overshoot by what
+	// they carry.
+	UserQuota int64
 	// StripLocation decides which image uploads lose their location (GPS,
 	// maker notes) before they are stored: StripSessions (users' uploads,
 	// the default: a person sharing a photo rarely means to share where they
@@ -87,6 +94,7 @@ func DefaultConfig() Config {
 		SendTimeout:        60 * time.Second,
 		BodyMinRate:        1024,
 		StripLocation:      StripSessions,
+		UserQuota:          10 << 30,
 		BodyMinRateWindow:  30 * time.Second,
 		ShutdownTimeout:    30 * time.Second,
 		CacheMaxOriginal:   64 << 20,
@@ -142,6 +150,9 @@ func (c Config) Validate() error {
 	case StripNever, StripSessions, StripAlways:
 	default:
 		errs = append(errs, fmt.Errorf("strip-location %q: want never, sessions or always", c.StripLocation))
+	}
+	if c.UserQuota < 0 {
+		errs = append(errs, fmt.Errorf("user-quota %d: must not be negative (0 disables it)", c.UserQuota))
 	}
 	if c.MaxTransformSource <= 0 {
 		errs = append(errs, fmt.Errorf("max-transform-source %d: must be positive", c.MaxTransformSource))

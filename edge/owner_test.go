@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -98,5 +99,41 @@ func TestStripLocationAlways(t *testing.T) {
 	}
 	if _, got := do(t, "GET", e.ts.URL+"/m/"+out["id"].(string), nil, nil); hasLocation(t, got) {
 		t.Fatal("location kept with strip-location=always")
+	}
+}
+
+// TestUserQuota: a user's uploads count against UserQuota; one that would
+// exceed it is refused with 413 quota_exceeded before anything is kept
+// (declared by Content-Length, or found while a chunked body streams); a
+// delete gives the room back; a service token has no quota.
+func TestUserQuota(t *testing.T) {
+	e := newEnv(t, false, func(c *edge.Config, d *edge.Deps) {
+		c.UserQuota = 1000
+		d.Sessions = sessions{"alice-session": 1}
+	})
+	st, first := uploadAs(t, e, "alice-session", bytes.Repeat([]byte("a"), 600))
+	if st != 201 {
+		t.Fatalf("first upload: %d", st)
+	}
+	resp, body := do(t, "POST", e.ts.URL+"/upload", map[string]string{"Authorization": "Bearer alice-session"}, bytes.NewReader(bytes.Repeat([]byte("b"), 600)))
+	if resp.StatusCode != 413 || !strings.Contains(string(body), "quota_exceeded") {
+		t.Fatalf("over quota by Content-Length: %d %s", resp.StatusCode, body)
+	}
+	// A chunked body (no Content-Length) is cut where the quota ends.
+	resp, body = do(t, "POST", e.ts.URL+"/upload", map[string]string{"Authorization": "Bearer alice-session"}, struct{ io.Reader }{bytes.NewReader(bytes.Repeat([]byte("c"), 600))})
+	if resp.StatusCode != 413 || !strings.Contains(string(body), "quota_exceeded") {
+		t.Fatalf("over quota while streaming: %d %s", resp.StatusCode, body)
+	}
+	if used, _ := e.store.Usage(context.Background(), edge.UserOwner(1)); used != 600 {
+		t.Fatalf("usage %d after refused uploads, want 600", used)
+	}
+	if st, _ := uploadAs(t, e, token, bytes.Repeat([]byte("d"), 2000)); st != 201 {
+		t.Fatalf("a service token is under no quota: %d", st)
+	}
+	if resp, _ := do(t, "DELETE", e.ts.URL+"/m/"+first["id"].(string), map[string]string{"Authorization": "Bearer alice-session"}, nil); resp.StatusCode != 204 {
+		t.Fatal(resp.StatusCode)
+	}
+	if st, _ := uploadAs(t, e, "alice-session", bytes.Repeat([]byte("e"), 900)); st != 201 {
+		t.Fatalf("after a delete the room is back: %d", st)
 	}
 }

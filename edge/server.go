@@ -28,6 +28,8 @@ type Store interface {
 	Open(ctx context.Context, id string) (*chunkstore.Reader, error)
 	Delete(ctx context.Context, id string) error
 	Ping(ctx context.Context) error
+	// Usage is the bytes of an owner's complete files (user quotas).
+	Usage(ctx context.Context, owner string) (int64, error)
 }
 
 // Sessions checks a user's session token (a *users.Handler is one).
@@ -234,6 +236,20 @@ func (s *Server) Authorize(r *http.Request) (string, error) {
 		return "", unauthorized
 	}
 	return owner, nil
+}
+
+// QuotaRoom is how many more bytes owner may store: a user's UserQuota
+// less their usage, or -1 when no quota applies (a service token, or
+// UserQuota 0).
+func (s *Server) QuotaRoom(ctx context.Context, owner string) (int64, error) {
+	if !isUser(owner) || s.cfg.UserQuota <= 0 {
+		return -1, nil
+	}
+	used, err := s.store.Usage(ctx, owner)
+	if err != nil {
+		return 0, err
+	}
+	return s.cfg.UserQuota - used, nil
 }
 
 // UserOwner is the owner recorded on media a user uploaded with a session.

@@ -21,12 +21,29 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, r, s.log, err)
 		return
 	}
-	if r.ContentLength > s.cfg.MaxUploadSize {
+	limit := s.cfg.MaxUploadSize
+	room, err := s.QuotaRoom(r.Context(), owner)
+	if err != nil {
+		s.fail(w, r, storeFault(err))
+		return
+	}
+	overQuota := func(n int64) *httperr.Error {
+		return httperr.New(http.StatusRequestEntityTooLarge, "quota_exceeded",
+			fmt.Sprintf("%d bytes exceed what is left of your storage quota (%d bytes)", n, max(room, 0)))
+	}
+	if room >= 0 && room < limit {
+		if room <= 0 || r.ContentLength > room {
+			httperr.Write(w, r, s.log, overQuota(max(r.ContentLength, 1)))
+			return
+		}
+		limit = room
+	}
+	if r.ContentLength > limit {
 		httperr.Write(w, r, s.log, tooLarge(s.cfg.MaxUploadSize))
 		return
 	}
 	s.metrics.UploadStarted()
-	body := &errReader{r: httpbody.NewReader(http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadSize),
+	body := &errReader{r: httpbody.NewReader(http.MaxBytesReader(w, r.Body, limit),
 		http.NewResponseController(w), s.cfg.BodyLimits())}
 	info, err := s.store.Put(r.Context(), body, chunkstore.PutOptions{Owner: owner, StripLocation: s.StripLocation(owner)})
 	if err != nil {
@@ -34,6 +51,8 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, chunkstore.ErrMetadata):
 			s.fail(w, r, err)
+		case (errors.As(err, &mbe) || errors.Is(err, chunkstore.ErrTooLarge)) && limit < s.cfg.MaxUploadSize:
+			httperr.Write(w, r, s.log, overQuota(limit+1))
 		case errors.As(err, &mbe), errors.Is(err, chunkstore.ErrTooLarge):
 			httperr.Write(w, r, s.log, tooLarge(s.cfg.MaxUploadSize))
 		case errors.Is(body.err, httpbody.ErrTooSlow):

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/mediaedge/mediaedge/httpbody"
+	"github.com/mediaedge/mediaedge/httperr"
 	"io"
 	"log/slog"
 	"net/http"
@@ -89,6 +90,10 @@ type Config struct {
 	// upload of owner (e.g. chunkstore.MetaStripLocation). Keys start with
 	// "mediaedge."; clients may not send such keys.
 	ServerMetadata func(owner string) map[string]string
+	// Quota, when set, is how many more bytes owner may store (a user's
+	// byte quota less their usage; < 0 for no quota). An upload declared
+	// larger is refused with 413 quota_exceeded before a byte is stored.
+	Quota func(ctx context.Context, owner string) (room int64, err error)
 	// Logger receives request failures; nil discards.
 	Logger *slog.Logger
 	// Metrics receives upload events; nil records nothing. If it also
@@ -181,3 +186,30 @@ func (c Config) bodyLimits() httpbody.Limits {
 
 // reservedMetaPrefix starts the metadata keys only the server sets.
 const reservedMetaPrefix = "mediaedge."
+
+// sizeLimit is the most bytes owner's upload may hold: MaxSize, or less
+// when the owner's quota leaves less room; quota tells which bound it is.
+func (h *Handler) sizeLimit(ctx context.Context, owner string) (limit int64, quota bool, err error) {
+	limit = h.cfg.MaxSize
+	if h.cfg.Quota == nil {
+		return limit, false, nil
+	}
+	room, err := h.cfg.Quota(ctx, owner)
+	if err != nil {
+		return 0, false, h.storeError("", fmt.Errorf("quota of %s: %w", owner, err))
+	}
+	if room >= 0 && room < limit {
+		return max(room, 0), true, nil
+	}
+	return limit, false, nil
+}
+
+// tooLarge is the 413 for n bytes over limit.
+func tooLarge(n, limit int64, quota bool) error {
+	if quota {
+		return httperr.New(http.StatusRequestEntityTooLarge, "quota_exceeded",
+			fmt.Sprintf("%d bytes exceed what is left of your storage quota (%d bytes)", n, limit))
+	}
+	return httperr.New(http.StatusRequestEntityTooLarge, "too_large",
+		fmt.Sprintf("Upload-Length %d exceeds the limit of %d bytes", n, limit))
+}

@@ -61,9 +61,13 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if length > h.cfg.MaxSize {
-		h.fail(w, r, httperr.New(http.StatusRequestEntityTooLarge, "too_large",
-			fmt.Sprintf("Upload-Length %d exceeds the limit of %d bytes", length, h.cfg.MaxSize)))
+	limit, quota, err := h.sizeLimit(r.Context(), owner)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if length > limit {
+		h.fail(w, r, tooLarge(length, limit, quota))
 		return
 	}
 	var ck *checksum

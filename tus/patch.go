@@ -175,8 +175,12 @@ func (h *Handler) declareLength(ctx context.Context, u chunkstore.UploadInfo, v 
 		}
 		return u, httperr.BadParam("Upload-Length", "the upload's length is already set")
 	}
-	if n > h.cfg.MaxSize {
-		return u, httperr.New(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the upload exceeds the limit of %d bytes", h.cfg.MaxSize))
+	limit, quota, err := h.sizeLimit(ctx, u.Owner)
+	if err != nil {
+		return u, err
+	}
+	if n > limit {
+		return u, tooLarge(n, limit, quota)
 	}
 	if n < u.Offset {
 		return u, httperr.BadParam("Upload-Length", fmt.Sprintf("Upload-Length %d is below the offset %d", n, u.Offset))
@@ -195,7 +199,11 @@ func (h *Handler) declareLength(ctx context.Context, u chunkstore.UploadInfo, v 
 func (h *Handler) appendBody(ctx context.Context, w http.ResponseWriter, u chunkstore.UploadInfo, body *bodyReader) (chunkstore.UploadInfo, error) {
 	body.limit = u.Length - u.Offset
 	if u.DeferLength && u.Length < 0 {
-		body.limit = h.cfg.MaxSize - u.Offset
+		limit, _, err := h.sizeLimit(ctx, u.Owner)
+		if err != nil {
+			return u, err
+		}
+		body.limit = max(limit-u.Offset, 0)
 	}
 	// A request on another server for this upload (a resuming client's
 	// HEAD) ends the body read as one in this process does.

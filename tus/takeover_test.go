@@ -345,3 +345,29 @@ func TestReservedMetadata(t *testing.T) {
 		t.Fatalf("server metadata not added: %v %v", u.Metadata, err)
 	}
 }
+
+// TestQuota: an upload declared larger than the owner's room is refused
+// with 413 quota_exceeded before anything is stored, at creation and when a
+// deferred length is declared.
+func TestQuota(t *testing.T) {
+	_, srv := liveServer(t, func(c *Config) {
+		c.Quota = func(context.Context, string) (int64, error) { return 100, nil }
+	})
+	resp := send(t, "POST", srv.URL+"/files/", map[string]string{"Upload-Length": "101"}, nil)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("over quota at creation: %d", resp.StatusCode)
+	}
+	resp = send(t, "POST", srv.URL+"/files/", map[string]string{"Upload-Defer-Length": "1"}, nil)
+	if resp.StatusCode != 201 {
+		t.Fatalf("deferred create: %d", resp.StatusCode)
+	}
+	url := resp.Header.Get("Location")
+	h := chunkHeaders(0)
+	h["Upload-Length"] = "500"
+	if resp := send(t, "PATCH", url, h, strings.NewReader("x")); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("over quota when the length is declared: %d", resp.StatusCode)
+	}
+	if resp := send(t, "POST", srv.URL+"/files/", map[string]string{"Upload-Length": "100"}, nil); resp.StatusCode != 201 {
+		t.Fatalf("within quota: %d", resp.StatusCode)
+	}
+}

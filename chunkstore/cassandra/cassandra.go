@@ -164,6 +164,9 @@ const (
 	qGetFile    = `SELECT ` + fileCols + ` FROM files WHERE id = ?`
 	qScanFiles  = `SELECT ` + fileCols + ` FROM files`
 	qDeleteFile = `DELETE FROM files WHERE id = ?`
+	qPutOwned   = `INSERT INTO files_by_owner (owner, id, size) VALUES (?, ?, ?)`
+	qDelOwned   = `DELETE FROM files_by_owner WHERE owner = ? AND id = ?`
+	qUsage      = `SELECT sum(size) FROM files_by_owner WHERE owner = ?`
 
 	// Fenced chunk writes: the lease's fence is the cells' timestamp, so a
 	// stale holder's write or delete loses to a newer holder's whatever
@@ -236,12 +239,38 @@ func (b *Backend) DeleteChunk(ctx context.Context, id string, idx int) error {
 
 // PutFile writes the files row: the commit point of a file.
 func (b *Backend) PutFile(ctx context.Context, f chunkstore.FileInfo) error {
-	err := b.s.Query(qPutFile, f.ID, f.Size, f.ChunkSize, f.ContentType, f.SHA256, f.Width, f.Height,
-		f.DurationMS, f.Owner, f.CreatedAt, f.State).Idempotent(true).ExecContext(ctx)
+	args := []any{f.ID, f.Size, f.ChunkSize, f.ContentType, f.SHA256, f.Width, f.Height,
+		f.DurationMS, f.Owner, f.CreatedAt, f.State}
+	var err error
+	if f.Owner == "" {
+		err = b.s.Query(qPutFile, args...).Idempotent(true).ExecContext(ctx)
+	} else {
+		// The owner's index changes in the same LOGGED batch (atomic, if
+		// eventually): a complete file counts toward its owner's usage, one
+		// being deleted no longer does.
+		// Both statements are idempotent (overwrites), so the batch is too.
+		batch := b.s.Batch(gocql.LoggedBatch)
+		batch.Entries = []gocql.BatchEntry{{Stmt: qPutFile, Args: args, Idempotent: true}}
+		if f.State == chunkstore.StateComplete {
+			batch.Entries = append(batch.Entries, gocql.BatchEntry{Stmt: qPutOwned, Args: []any{f.Owner, f.ID, f.Size}, Idempotent: true})
+		} else {
+			batch.Entries = append(batch.Entries, gocql.BatchEntry{Stmt: qDelOwned, Args: []any{f.Owner, f.ID}, Idempotent: true})
+		}
+		err = batch.ExecContext(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("put file %s: %w", f.ID, err)
 	}
 	return nil
+}
+
+// OwnerUsage is the bytes of owner's complete files (one partition read).
+func (b *Backend) OwnerUsage(ctx context.Context, owner string) (int64, error) {
+	var n int64
+	if err := b.s.Query(qUsage, owner).Idempotent(true).ScanContext(ctx, &n); err != nil {
+		return 0, fmt.Errorf("usage of %s: %w", owner, err)
+	}
+	return n, nil
 }
 
 func scanFile(sc interface{ Scan(...any) error }) (chunkstore.FileInfo, error) {
@@ -264,7 +293,19 @@ func (b *Backend) GetFile(ctx context.Context, id string) (chunkstore.FileInfo, 
 
 // DeleteFile removes the files row.
 func (b *Backend) DeleteFile(ctx context.Context, id string) error {
-	if err := b.s.Query(qDeleteFile, id).Idempotent(true).ExecContext(ctx); err != nil {
+	f, err := b.GetFile(ctx, id)
+	if errors.Is(err, chunkstore.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete file %s: %w", id, err)
+	}
+	batch := b.s.Batch(gocql.LoggedBatch)
+	batch.Entries = []gocql.BatchEntry{{Stmt: qDeleteFile, Args: []any{id}, Idempotent: true}}
+	if f.Owner != "" {
+		batch.Entries = append(batch.Entries, gocql.BatchEntry{Stmt: qDelOwned, Args: []any{f.Owner, id}, Idempotent: true})
+	}
+	if err := batch.ExecContext(ctx); err != nil {
 		return fmt.Errorf("delete file %s: %w", id, err)
 	}
 	return nil

@@ -426,10 +426,42 @@ func (b *Backend) PutFile(_ context.Context, f chunkstore.FileInfo) error {
 			return fmt.Errorf("put file %s: sync chunks: %w", f.ID, err)
 		}
 	}
-	if err := b.putJSON(fileKey(f.ID), f); err != nil {
+	raw, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("put file %s: %w", f.ID, err)
+	}
+	// The owner's index changes in the same batch: a complete file counts
+	// toward its owner's usage (OwnerUsage), one being deleted no longer.
+	batch := b.db.NewBatch()
+	defer batch.Close()
+	_ = batch.Set(fileKey(f.ID), raw, nil)
+	if f.Owner != "" {
+		if f.State == chunkstore.StateComplete {
+			_ = batch.Set(ownedKey(f.Owner, f.ID), binary.BigEndian.AppendUint64(nil, uint64(f.Size)), nil)
+		} else {
+			_ = batch.Delete(ownedKey(f.Owner, f.ID), nil)
+		}
+	}
+	if err := batch.Commit(b.commit); err != nil {
 		return fmt.Errorf("put file %s: %w", f.ID, err)
 	}
 	return nil
+}
+
+// ownedKey indexes a complete file under its owner (the value is its size).
+func ownedKey(owner, id string) []byte { return []byte("o/" + owner + "\x00" + id) }
+
+// OwnerUsage is the bytes of owner's complete files.
+func (b *Backend) OwnerUsage(ctx context.Context, owner string) (int64, error) {
+	var n int64
+	err := b.scan(ctx, "o/"+owner+"\x00", func(v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("usage of %s: %w", owner, chunkstore.ErrCorrupt)
+		}
+		n += int64(binary.BigEndian.Uint64(v))
+		return nil
+	})
+	return n, err
 }
 
 // GetFile reads a files row.
@@ -442,8 +474,18 @@ func (b *Backend) GetFile(_ context.Context, id string) (chunkstore.FileInfo, er
 }
 
 // DeleteFile removes a files row and the file's blob.
-func (b *Backend) DeleteFile(_ context.Context, id string) error {
-	if err := b.db.Delete(fileKey(id), b.commit); err != nil {
+func (b *Backend) DeleteFile(ctx context.Context, id string) error {
+	f, err := b.GetFile(ctx, id)
+	if err != nil && !errors.Is(err, chunkstore.ErrNotFound) {
+		return err
+	}
+	batch := b.db.NewBatch()
+	defer batch.Close()
+	_ = batch.Delete(fileKey(id), nil)
+	if f.Owner != "" {
+		_ = batch.Delete(ownedKey(f.Owner, id), nil)
+	}
+	if err := batch.Commit(b.commit); err != nil {
 		return err
 	}
 	return b.removeBlob(id)

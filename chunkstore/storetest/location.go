@@ -107,3 +107,57 @@ func runLocation(t *testing.T, open func(t *testing.T) Opener) {
 		}
 	})
 }
+
+// runUsage: an owner's usage is the bytes of their complete files: a put
+// counts, an upload counts once finished, a deleted file stops counting at
+// once, other owners and owner-less files never count.
+func runUsage(t *testing.T, open func(t *testing.T) Opener) {
+	ctx := context.Background()
+	t.Run("usage per owner", func(t *testing.T) {
+		s := newStore(t, open(t)(), small)
+		defer s.Close()
+		usage := func(owner string) int64 {
+			t.Helper()
+			n, err := s.Usage(ctx, owner)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if usage("user:1") != 0 {
+			t.Fatal("a new owner uses bytes")
+		}
+		a, err := s.Put(ctx, bytes.NewReader(randBytes(1000, 1)), chunkstore.PutOptions{Owner: "user:1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put(ctx, bytes.NewReader(randBytes(500, 2)), chunkstore.PutOptions{Owner: "user:2"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put(ctx, bytes.NewReader(randBytes(700, 3)), chunkstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		u, err := s.CreateUpload(ctx, chunkstore.UploadInfo{Length: 3*small + 5, Owner: "user:1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, u.ID, 0, bytes.NewReader(randBytes(3*small+5, 4)), chunkstore.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if got := usage("user:1"); got != 1000 {
+			t.Fatalf("usage %d before the upload finished, want 1000", got)
+		}
+		if _, err := s.FinishUpload(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got := usage("user:1"); got != 1000+3*small+5 {
+			t.Fatalf("usage %d, want %d", got, 1000+3*small+5)
+		}
+		if err := s.Delete(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got, other := usage("user:1"), usage("user:2"); got != 3*small+5 || other != 500 {
+			t.Fatalf("after a delete: user:1 %d, user:2 %d", got, other)
+		}
+	})
+}

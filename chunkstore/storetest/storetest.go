@@ -276,6 +276,7 @@ func Run(t *testing.T, open func(t *testing.T) Opener) {
 	runLifecycle(t, open)
 	runLeases(t, open)
 	runLocation(t, open)
+	runUsage(t, open)
 }
 
 func checkRead(t *testing.T, s *chunkstore.Store, id string, want []byte) {

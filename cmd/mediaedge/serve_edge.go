@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -33,6 +34,7 @@ func buildEdge(cfg serveConfig, deps edge.Deps, store *chunkstore.Store, log *sl
 	tcfg.Authorize = func(r *http.Request) (string, error) { return srv.Authorize(r) }
 	tcfg.MediaURL = func(id string) string { return srv.MediaURL(id) }
 	tcfg.Metrics = metrics
+	tcfg.Quota = func(ctx context.Context, owner string) (int64, error) { return srv.QuotaRoom(ctx, owner) }
 	tcfg.ServerMetadata = func(owner string) map[string]string {
 		if srv.StripLocation(owner) {
 			return map[string]string{chunkstore.MetaStripLocation: "1"}
