@@ -16,6 +16,7 @@ REF="${XDG_CACHE_HOME:-$HOME/.cache}/mediaedge/ref"
 ver() { sed -n "s/^$1=//p" scripts/install-deps.sh; }
 export TUSD_BIN="${TUSD_BIN:-$REF/tusd-$(ver TUSD_VERSION)/tusd}"
 export IMAGINARY_BIN="${IMAGINARY_BIN:-$REF/imaginary-$(ver IMAGINARY_VERSION)/imaginary}"
+export CENTRIFUGO_BIN="${CENTRIFUGO_BIN:-$REF/centrifugo-$(ver CENTRIFUGO_VERSION)/centrifugo}"
 export NGINX_BIN="${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}"
 export IMGPROXY_BIN="${IMGPROXY_BIN:-}"
 

@@ -5,7 +5,7 @@
 #
 #   scripts/install-deps.sh [run]    runtime + build: libvips, ffmpeg, pkg-config, C compiler
 #   scripts/install-deps.sh test     + everything any test runs (the TOOLS table below)
-#   scripts/install-deps.sh bench    + the benchmark references (nginx, tusd, imaginary)
+#   scripts/install-deps.sh bench    + the benchmark references (nginx, tusd, imaginary, centrifugo)
 #   scripts/install-deps.sh check [run|test|bench]
 #                                    installs nothing; fails naming every missing tool
 #
@@ -36,6 +36,7 @@ TOOLS=(
   "test  chromium         chromium           hls.js playback e2e (e2e/hls)"
   "test  /usr/sbin/nginx  nginx-light        bench smoke tests (bench/origin, bench/cachehit)"
   "test  tusd             -                  bench upload smoke test (Go module proxy, see ref_tool)"
+  "test  centrifugo       -                  bench ws smoke test and WebSocket benchmark reference (Go module proxy)"
   "bench imaginary        -                  transform benchmark reference (Go module proxy)"
 )
 # Apt packages that carry no command a test calls but are needed to build.
@@ -45,6 +46,7 @@ LIBS_RUN=(libvips-dev libc6-dev ca-certificates)
 # the repo (`go install mod@vX` needs a version list the proxy may refuse).
 TUSD_VERSION=v2.9.1
 IMAGINARY_VERSION=v1.2.4
+CENTRIFUGO_VERSION=v6.9.1
 REF="${XDG_CACHE_HOME:-$HOME/.cache}/mediaedge/ref"
 
 # ref_path NAME prints where ref_tool installs NAME (bench/ and internal/testenv
@@ -53,6 +55,7 @@ ref_path() {
   case $1 in
     tusd) echo "$REF/tusd-$TUSD_VERSION/tusd" ;;
     imaginary) echo "$REF/imaginary-$IMAGINARY_VERSION/imaginary" ;;
+    centrifugo) echo "$REF/centrifugo-$CENTRIFUGO_VERSION/centrifugo" ;;
   esac
 }
 
@@ -61,6 +64,7 @@ ref_tool() {
   case $name in
     tusd) pkg=github.com/tus/tusd/v2/cmd/tusd ver=$TUSD_VERSION ;;
     imaginary) pkg=github.com/h2non/imaginary ver=$IMAGINARY_VERSION ;;
+    centrifugo) pkg=github.com/centrifugal/centrifugo/v6 ver=$CENTRIFUGO_VERSION ;;
   esac
   local bin; bin=$(ref_path "$name")
   [[ -x "$bin" ]] && return 0
@@ -78,7 +82,7 @@ level() { case $1 in run) echo 0 ;; test) echo 1 ;; bench) echo 2 ;; *) echo "us
 has() {
   case $1 in
     /*) [[ -x $1 ]] ;;
-    tusd|imaginary) [[ -x "$(ref_path "$1")" ]] ;;
+    tusd|imaginary|centrifugo) [[ -x "$(ref_path "$1")" ]] ;;
     java) java -version 2>&1 | grep -qE 'version "(11|17)\.' ;;
     *) command -v "$1" >/dev/null ;;
   esac

@@ -18,14 +18,15 @@ func newBenchCmd() *cobra.Command {
 	var size, rssSize string
 	var conc int
 	var hosts []string
+	ws := bench.DefaultWSConfig()
 	// benchWorkloads maps a workload name to its runner.
 	benchWorkloads := map[string]func(cmd *cobra.Command) error{}
 	cmd := &cobra.Command{
 		Use:   "bench WORKLOAD|all",
 		Short: "Run a whole-system benchmark against its reference (see scripts/bench.sh)",
-		Long: `Workloads: chunkstore, cachehit, eviction, upload, origin, transform, transformhit, video, events.
-References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPROXY_BIN
-(scripts/bench.sh installs all but imgproxy, which you build yourself).`,
+		Long: `Workloads: chunkstore, cachehit, eviction, upload, origin, transform, transformhit, video, events, ws.
+References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPROXY_BIN,
+CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build yourself).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names := args
@@ -50,6 +51,13 @@ References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPRO
 	f.StringVar(&rssSize, "rss-size", "2GiB", "chunkstore: file streamed while peak RSS is sampled (0 skips)")
 	f.IntVar(&conc, "concurrency", 4, "chunkstore: chunks in flight")
 	f.StringSliceVar(&hosts, "cassandra-hosts", []string{"127.0.0.1"}, "chunkstore: Cassandra contact points (empty skips)")
+	f.IntVar(&ws.Conns, "ws-conns", ws.Conns, "ws: idle sockets opened on each server for the RSS figure")
+	f.IntVar(&ws.Users, "ws-users", ws.Users, "ws: users owning the sockets (each an argon2 sign-up on mediaedge)")
+	f.IntVar(&ws.Connected, "ws-connected", ws.Connected, "ws: sockets kept open for the latency run")
+	f.IntVar(&ws.Followers, "ws-followers", ws.Followers, "ws: mediaedge accounts whose follows are the events (followers x users events at most)")
+	f.IntVar(&ws.Rate, "ws-rate", ws.Rate, "ws: events offered per second")
+	f.DurationVar(&ws.Duration, "ws-duration", ws.Duration, "ws: length of the latency run")
+	f.IntVar(&ws.SourceAddrs, "ws-source-addrs", ws.SourceAddrs, "ws: client addresses 127.0.0.2 and up the sockets come from")
 
 	benchWorkloads["chunkstore"] = func(cmd *cobra.Command) error {
 		cfg := bench.DefaultChunkstoreConfig()
@@ -126,6 +134,16 @@ References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPRO
 	}
 	benchWorkloads["events"] = func(cmd *cobra.Command) error {
 		_, err := bench.Events(cmd.Context(), bench.DefaultEventsConfig(), cmd.OutOrStdout())
+		return err
+	}
+	benchWorkloads["ws"] = func(cmd *cobra.Command) error {
+		cfg := ws
+		var err error
+		if cfg.Mediaedge, err = self(); err != nil {
+			return err
+		}
+		cfg.Centrifugo = os.Getenv("CENTRIFUGO_BIN")
+		_, err = bench.WS(cmd.Context(), cfg, cmd.OutOrStdout())
 		return err
 	}
 	benchWorkloads["video"] = func(cmd *cobra.Command) error {

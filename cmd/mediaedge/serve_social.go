@@ -86,6 +86,7 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 	}
 	ucfg := users.DefaultConfig()
 	ucfg.Store, ucfg.IDs = store, gen
+	ucfg.Notify = so.relay.Notify
 	ucfg.Logger = log.With("component", "users")
 	ucfg.MediaExists = func(ctx context.Context, id string) (bool, error) {
 		_, err := media.Stat(ctx, id)

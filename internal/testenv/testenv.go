@@ -20,6 +20,9 @@ import (
 const (
 	TusdVersion      = "v2.9.1"
 	ImaginaryVersion = "v1.2.4"
+
+	// CentrifugoVersion is the WebSocket benchmark's reference (bench/ws.go).
+	CentrifugoVersion = "v6.9.1"
 )
 
 // CI reports whether the run is a CI run (CI=true), where nothing may skip

@@ -17,7 +17,7 @@ func TestVersionsMatchInstallScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"TUSD_VERSION=" + TusdVersion, "IMAGINARY_VERSION=" + ImaginaryVersion} {
+	for _, want := range []string{"TUSD_VERSION=" + TusdVersion, "IMAGINARY_VERSION=" + ImaginaryVersion, "CENTRIFUGO_VERSION=" + CentrifugoVersion} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("scripts/install-deps.sh does not set %s", want)
 		}

@@ -83,6 +83,8 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !created {
 		w.Header().Set("Idempotent-Replayed", "true")
+	} else {
+		h.notify()
 	}
 	w.Header().Set("Location", "/v1/users/"+strconv.FormatInt(stored.ID, 10))
 	c := Counts{}

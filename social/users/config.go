@@ -53,6 +53,10 @@ type Config struct {
 	ClientAddr func(r *http.Request) string `json:"-"`
 	// Now is the clock; nil is time.Now. Tests move it.
 	Now func() time.Time `json:"-"`
+	// Notify, when set, is called after every write that put an event in
+	// the outbox (the relay's Notify), so the event is published at once
+	// instead of at the relay's next poll.
+	Notify func() `json:"-"`
 	// Logger receives request failures; nil is slog.Default().
 	Logger *slog.Logger `json:"-"`
 }

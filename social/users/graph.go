@@ -44,7 +44,11 @@ func (h *Handler) relate(w http.ResponseWriter, r *http.Request, kind string, wr
 		return err
 	}
 	op := GraphOp{Actor: me, Target: target.ID, At: now, Event: ev, MaxFollowing: h.cfg.MaxFollowing}
-	if _, err := write(r.Context(), op); err != nil {
+	changed, err := write(r.Context(), op)
+	if changed {
+		h.notify()
+	}
+	if err != nil {
 		return storeErr(err)
 	}
 	answer.UserID = target.ID

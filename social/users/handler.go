@@ -209,3 +209,10 @@ func (h *Handler) hash(ctx context.Context, fn func() error) error {
 // of a Cassandra timestamp, so that what a write returns is what a read of
 // it returns later.
 func (h *Handler) clock() time.Time { return h.now().UTC().Truncate(time.Millisecond) }
+
+// notify tells the relay that the outbox has a new event.
+func (h *Handler) notify() {
+	if h.cfg.Notify != nil {
+		h.cfg.Notify()
+	}
+}

@@ -136,6 +136,7 @@ func (h *Handler) patchProfile(w http.ResponseWriter, r *http.Request) error {
 			}
 			return storeErr(err)
 		}
+		h.notify()
 	}
 	c, err := h.store.CountEdges(r.Context(), id)
 	if err != nil {
