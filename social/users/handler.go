@@ -132,8 +132,8 @@ var errorTable = httperr.Table{
 	{Err: ErrBlocked, Status: http.StatusForbidden, Code: "blocked", Message: "you cannot follow this user"},
 	{Err: ErrFollowLimit, Status: http.StatusConflict, Code: "following_limit", Message: "you follow as many users as an account may"},
 	{Err: ErrBusy, Status: http.StatusServiceUnavailable, Code: "busy", Message: "the server is busy, try again", RetryAfter: 1},
-	{Err: errMedia, Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the media store is unavailable, try again", RetryAfter: 1},
-	{Err: errStore, Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the user store is unavailable, try again", RetryAfter: 1},
+	{Err: errMedia, Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the media store is unavailable, try again", RetryAfter: 1},
+	{Err: errStore, Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the user store is unavailable, try again", RetryAfter: 1},
 }
 
 // Errors the routes return as they are.
