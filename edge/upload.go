@@ -27,13 +27,14 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, storeFault(err))
 		return
 	}
-	overQuota := func(n int64) *httperr.Error {
+	// overQuota does not name a size: a streamed body's is unknown.
+	overQuota := func() *httperr.Error {
 		return httperr.New(http.StatusRequestEntityTooLarge, "quota_exceeded",
-			fmt.Sprintf("%d bytes exceed what is left of your storage quota (%d bytes)", n, max(room, 0)))
+			fmt.Sprintf("the upload does not fit in what is left of your storage quota (%d bytes)", max(room, 0)))
 	}
 	if room >= 0 && room < limit {
 		if room <= 0 || r.ContentLength > room {
-			httperr.Write(w, r, s.log, overQuota(max(r.ContentLength, 1)))
+			httperr.Write(w, r, s.log, overQuota())
 			return
 		}
 		limit = room
@@ -52,7 +53,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, chunkstore.ErrMetadata):
 			s.fail(w, r, err)
 		case (errors.As(err, &mbe) || errors.Is(err, chunkstore.ErrTooLarge)) && limit < s.cfg.MaxUploadSize:
-			httperr.Write(w, r, s.log, overQuota(limit+1))
+			httperr.Write(w, r, s.log, overQuota())
 		case errors.As(err, &mbe), errors.Is(err, chunkstore.ErrTooLarge):
 			httperr.Write(w, r, s.log, tooLarge(s.cfg.MaxUploadSize))
 		case errors.Is(body.err, httpbody.ErrTooSlow):
