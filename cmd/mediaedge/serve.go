@@ -58,6 +58,10 @@ type serveConfig struct {
 	PushKey string
 	// PushWebhook receives updates for users with no live socket.
 	PushWebhook string
+	// ChatSendRate is the messages a second one user may send (sustained;
+	// bursts of three seconds' worth); ChatMaxMembers caps a group.
+	ChatSendRate   float64
+	ChatMaxMembers int
 }
 
 func newServeCmd() *cobra.Command {
@@ -153,8 +157,11 @@ generated upload token (kept in ./data/upload-token for the next start).`,
 	f.StringVar(&cfg.Edge.StripLocation, "strip-location", cfg.Edge.StripLocation, "remove GPS and maker notes from image uploads before storing them: sessions (users' uploads), always or never")
 	f.Int64Var(&cfg.NodeID, "node-id", 0, "this edge's number for social ids, 0..1023, unique in a fleet")
 	f.StringVar(&cfg.Events.URL, "nats-url", "", "external NATS (JetStream) cluster for social events; none = embedded in DATA/nats")
+	f.IntVar(&cfg.Events.Replicas, "nats-replicas", 0, "replicas of the social streams on --nats-url (0: 3; 1 for a single nats-server)")
 	f.StringVar(&cfg.PushKey, "push-key", "", "hex HMAC key (64+ digits) of WebSocket tickets, the same on every edge (default: generated into DATA/push-key)")
 	f.StringVar(&cfg.PushWebhook, "push-webhook", "", "URL that receives updates for users with no live socket (APNs/FCM relay)")
+	f.Float64Var(&cfg.ChatSendRate, "chat-send-rate", 20, "chat messages a second one user may send, all conversations together (429 beyond)")
+	f.IntVar(&cfg.ChatMaxMembers, "chat-max-members", 1000, "most members a group conversation may have")
 	bindLimitFlags(f, &cfg)
 	return cmd
 }
@@ -171,6 +178,12 @@ func (c serveConfig) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("--store %q: want embedded or cassandra", c.Store))
+	}
+	if !(c.ChatSendRate > 0 && c.ChatSendRate <= 1e6) {
+		errs = append(errs, fmt.Errorf("--chat-send-rate %v: want more than 0, at most 1000000", c.ChatSendRate))
+	}
+	if c.ChatMaxMembers < 2 {
+		errs = append(errs, fmt.Errorf("--chat-max-members %d: a group has at least 2 members", c.ChatMaxMembers))
 	}
 	if c.NodeID < 0 || c.NodeID > 1023 {
 		errs = append(errs, fmt.Errorf("--node-id %d: want 0..1023", c.NodeID))

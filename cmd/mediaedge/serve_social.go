@@ -17,9 +17,13 @@ import (
 
 	"github.com/mediaedge/mediaedge/chunkstore"
 	"github.com/mediaedge/mediaedge/chunkstore/cassandra"
+	"github.com/mediaedge/mediaedge/social/chat"
+	chatcassandra "github.com/mediaedge/mediaedge/social/chat/cassandrastore"
+	chatpebble "github.com/mediaedge/mediaedge/social/chat/pebblestore"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
 	"github.com/mediaedge/mediaedge/social/push"
+	"github.com/mediaedge/mediaedge/social/ratelimit"
 	"github.com/mediaedge/mediaedge/social/users"
 	"github.com/mediaedge/mediaedge/social/users/cassandrastore"
 	"github.com/mediaedge/mediaedge/social/users/pebblestore"
@@ -31,6 +35,8 @@ import (
 type social struct {
 	users   *users.Handler
 	push    *push.Handler
+	chat    *chat.Service
+	deliver *events.Consumer // chat's ordered delivery
 	bus     *events.Bus
 	relay   *events.Relay
 	handler http.Handler // every /v1 route
@@ -48,6 +54,7 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 	}
 	so := &social{ids: gen}
 	var store users.Store
+	var chats chat.Store
 	var outbox events.Outbox
 	switch b := backend.(type) {
 	case *cassandra.Backend:
@@ -56,6 +63,9 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 			return nil, fmt.Errorf("social store: %w", err)
 		}
 		store = s
+		if chats, err = chatcassandra.New(b.Session(), chatcassandra.DefaultConfig()); err != nil {
+			return nil, fmt.Errorf("chat store: %w", err)
+		}
 		if outbox, err = events.NewCassandraOutbox(b.Session()); err != nil {
 			return nil, fmt.Errorf("outbox: %w", err)
 		}
@@ -66,6 +76,7 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 		}
 		so.db = db
 		store = pebblestore.New(db, pebblestore.DefaultConfig())
+		chats = chatpebble.New(db, chatpebble.DefaultConfig())
 		outbox = events.NewPebbleOutbox(db)
 	}
 	// The event backbone: JetStream (embedded under DATA/nats, or the
@@ -111,6 +122,7 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 	}
 	pcfg := push.DefaultConfig()
 	pcfg.Bus, pcfg.Auth, pcfg.TicketKey = bus, h, key
+	pcfg.Replicas = cfg.Events.Replicas // one --nats-replicas for every social stream
 	pcfg.Logger = log.With("component", "push")
 	if cfg.PushWebhook != "" {
 		pcfg.Pusher = push.NewWebhook(cfg.PushWebhook)
@@ -119,9 +131,18 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 		so.close()
 		return nil, fmt.Errorf("push: %w", err)
 	}
+	if so.chat, err = buildChat(cfg, chats, gen, h, store, so, media, log); err != nil {
+		so.close()
+		return nil, err
+	}
+	if so.deliver, err = so.chat.StartDelivery(context.Background(), bus); err != nil {
+		so.close()
+		return nil, fmt.Errorf("chat delivery: %w", err)
+	}
 	mux := http.NewServeMux()
 	h.Register(mux)
 	so.push.Register(mux)
+	so.chat.Register(mux)
 	so.handler = mux
 	ctx, cancel := context.WithCancel(context.Background())
 	so.cancel, so.done = cancel, make(chan struct{})
@@ -140,6 +161,9 @@ func (so *social) close() error {
 		<-so.done
 	}
 	var errs []error
+	if so.deliver != nil {
+		errs = append(errs, so.deliver.Close())
+	}
 	if so.push != nil {
 		errs = append(errs, so.push.Close())
 	}
@@ -153,6 +177,51 @@ func (so *social) close() error {
 		errs = append(errs, so.db.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// buildChat is the chat service over the social store, delivering live
+// through the push gateway.
+func buildChat(cfg serveConfig, chats chat.Store, gen *ids.Generator, auth chat.Authenticator, accounts users.Accounts,
+	so *social, media *chunkstore.Store, log *slog.Logger) (*chat.Service, error) {
+	ccfg := chat.DefaultConfig()
+	ccfg.Store, ccfg.IDs, ccfg.Auth, ccfg.Live = chats, gen, auth, so.push
+	ccfg.Notify = so.relay.Notify
+	ccfg.Logger = log.With("component", "chat")
+	ccfg.MediaOwner = func(ctx context.Context, id string) (string, error) {
+		info, err := media.Stat(ctx, id)
+		if isNotFound(err) {
+			return "", chat.ErrNoMedia
+		}
+		return info.Owner, err
+	}
+	ccfg.UsersExist = func(ctx context.Context, want []int64) ([]int64, error) {
+		got, err := accounts.GetUsers(ctx, want)
+		if err != nil {
+			return nil, err
+		}
+		have := make(map[int64]bool, len(got))
+		for _, u := range got {
+			have[u.ID] = true
+		}
+		var missing []int64
+		for _, id := range want {
+			if !have[id] {
+				missing = append(missing, id)
+			}
+		}
+		return missing, nil
+	}
+	if cfg.ChatSendRate > 0 {
+		ccfg.SendRate = ratelimit.Limit{Every: time.Duration(float64(time.Second) / cfg.ChatSendRate), Burst: max(1, int(3*cfg.ChatSendRate))}
+	}
+	if cfg.ChatMaxMembers > 0 {
+		ccfg.MaxMembers = cfg.ChatMaxMembers
+	}
+	svc, err := chat.New(ccfg)
+	if err != nil {
+		return nil, fmt.Errorf("chat: %w", err)
+	}
+	return svc, nil
 }
 
 // pushKey is the socket tickets' HMAC key: --push-key (hex; the same on

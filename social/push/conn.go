@@ -188,6 +188,9 @@ func (c *conn) run(ctx context.Context, hello <-chan uint64) error {
 // missed some (NATS dropped them on a full buffer, or the subscription was
 // young) and reads them back from the stream first.
 func (c *conn) deliver(ctx context.Context, u *update) error {
+	if u.seq == 0 { // a signal: not in the stream, so no position to check or move
+		return c.write(ctx, u.frame)
+	}
 	switch {
 	case !c.based:
 	case u.seq <= c.lastSent:

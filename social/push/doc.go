@@ -34,7 +34,9 @@
 // {"type":"resync"} (the stream no longer holds everything after since:
 // reload state over the REST API, then carry on from the next update),
 // {"type":"ready","seq":N} once the replay is done and the socket is live
-// (seq omitted when it has no base). Without a hello the socket goes live
+// (seq omitted when it has no base). A signal (Handler.Signal: typing) is
+// an update with no seq, sent to the sockets connected at that moment and
+// stored nowhere: it is never replayed and must not move a client's since. Without a hello the socket goes live
 // after HelloWait. Close codes: 1008 slow consumer or a late hello, 1009 a
 // frame over ReadLimit (4 KiB), 1007 malformed JSON, 1003 a binary frame or
 // an unknown type, 1013 the stream is unavailable, 1001 shutdown. A dead

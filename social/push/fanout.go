@@ -65,36 +65,56 @@ func (h *Handler) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 	return s, nil
 }
 
-// fanout is the Handler of the fan-out consumer: one update per recipient,
-// stored before the event is acknowledged. Nats-Msg-Id event/user makes a
-// re-delivered event store nothing twice, so an error retries the whole
-// event safely.
+// fanout is the Handler of the fan-out consumer: the event's update for
+// every user in ev.To, stored before the event is acknowledged.
 func (h *Handler) fanout(ctx context.Context, ev events.Event) error {
 	if len(ev.To) == 0 {
 		return nil
 	}
-	body, err := json.Marshal(updateBody{Kind: ev.Kind, Event: ev.ID, Actor: ev.Actor, At: ev.At, Data: ev.Data})
-	if err != nil {
-		return fmt.Errorf("push: encode update of event %d: %w", ev.ID, err)
+	return h.Deliver(ctx, []events.Event{ev})
+}
+
+// Deliver stores each event as an update in the stream of every user in
+// its To, and returns once all are stored; then it hands users with no
+// live socket to the Pusher. Updates are published on one connection, in
+// the order given, so one user's updates are stored in that order (the
+// chat service relies on it to deliver a conversation's messages in seq
+// order). Nats-Msg-Id "<event id>/<uid>" makes a repeat store nothing
+// within DuplicateWindow, so an error retries the whole call safely.
+func (h *Handler) Deliver(ctx context.Context, evs []events.Event) error {
+	type sent struct {
+		ev  int64
+		uid int64
+		f   jetstream.PubAckFuture
 	}
-	to := uniq(ev.To)
-	acks := make([]jetstream.PubAckFuture, 0, len(to))
+	var acks []sent
 	var errs []error
-	for _, uid := range to {
-		m := &nats.Msg{Subject: h.updSubject(uid), Data: body, Header: nats.Header{}}
-		m.Header.Set(jetstream.MsgIDHeader, ev.MsgID()+"/"+strconv.FormatInt(uid, 10))
-		f, err := h.js.PublishMsgAsync(m)
+publish:
+	for _, ev := range evs {
+		if len(ev.To) == 0 {
+			continue
+		}
+		body, err := json.Marshal(updateBody{Kind: ev.Kind, Event: ev.ID, Actor: ev.Actor, At: ev.At, Data: ev.Data})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("publish update of event %d for %d: %w", ev.ID, uid, err))
+			errs = append(errs, fmt.Errorf("encode update of event %d: %w", ev.ID, err))
 			break
 		}
-		acks = append(acks, f)
+		for _, uid := range uniq(ev.To) {
+			m := &nats.Msg{Subject: h.updSubject(uid), Data: body, Header: nats.Header{}}
+			m.Header.Set(jetstream.MsgIDHeader, ev.MsgID()+"/"+strconv.FormatInt(uid, 10))
+			f, err := h.js.PublishMsgAsync(m)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("publish update of event %d for %d: %w", ev.ID, uid, err))
+				break publish
+			}
+			acks = append(acks, sent{ev.ID, uid, f})
+		}
 	}
-	for i, f := range acks {
+	for _, a := range acks {
 		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			errs = append(errs, fmt.Errorf("store update of event %d for %d: %w", ev.ID, to[i], err))
+		case <-a.f.Ok():
+		case err := <-a.f.Err():
+			errs = append(errs, fmt.Errorf("store update of event %d for %d: %w", a.ev, a.uid, err))
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -103,9 +123,37 @@ func (h *Handler) fanout(ctx context.Context, ev events.Event) error {
 		h.stats.fanoutErrors.Add(1)
 		return fmt.Errorf("push: %w", err)
 	}
-	h.stats.updates.Add(int64(len(to)))
+	h.stats.updates.Add(int64(len(acks)))
 	if h.cfg.Pusher != nil {
-		h.pushOffline(ctx, ev, to)
+		for _, ev := range evs {
+			h.pushOffline(ctx, ev, uniq(ev.To))
+		}
+	}
+	return nil
+}
+
+// signalHeader marks a live message that is a signal: a whole frame,
+// stored nowhere.
+const signalHeader = "Mediaedge-Signal"
+
+// Signal sends ev as a frame to every socket of the users in ev.To now,
+// on whichever edges hold them, and stores it nowhere: a typing indicator,
+// which is worthless a few seconds later and must not fill the update
+// streams. The frame is an update without a seq ({"type":"update",
+// "kind":...}); clients must not compare it with their stream position.
+// Best effort: a user with no socket, or a socket whose queue is full,
+// does not get it.
+func (h *Handler) Signal(ctx context.Context, ev events.Event) error {
+	body, err := json.Marshal(updateBody{Kind: ev.Kind, Event: ev.ID, Actor: ev.Actor, At: ev.At, Data: ev.Data})
+	if err != nil {
+		return fmt.Errorf("push: encode signal: %w", err)
+	}
+	frame := append([]byte(`{"type":"update",`), body[1:]...)
+	for _, uid := range uniq(ev.To) {
+		m := &nats.Msg{Subject: h.liveSubject(uid), Data: frame, Header: nats.Header{signalHeader: {"1"}}}
+		if err := h.nc.PublishMsg(m); err != nil {
+			return fmt.Errorf("push: signal %d: %w", uid, err)
+		}
 	}
 	return nil
 }

@@ -13,7 +13,7 @@ import (
 // update is one live update as the dispatcher hands it to every socket of
 // its user: immutable and shared, so a user's ten devices cost one frame.
 type update struct {
-	seq   uint64 // its sequence in the update stream
+	seq   uint64 // its sequence in the update stream; 0 for a signal (Handler.Signal)
 	prev  uint64 // the user's previous sequence (0: none), for gap checks
 	frame []byte // the JSON frame as sent
 }
@@ -93,6 +93,10 @@ func (hb *hub) dispatch(m *nats.Msg, prefix string) {
 	if err != nil {
 		return
 	}
+	if m.Header.Get(signalHeader) != "" {
+		hb.offerAll(uid, &update{frame: m.Data})
+		return
+	}
 	seqHdr := m.Header.Get(jetstream.SequenceHeader)
 	if seqHdr == "" {
 		if m.Reply != "" { // presence probe
@@ -114,7 +118,11 @@ func (hb *hub) dispatch(m *nats.Msg, prefix string) {
 	if !ok {
 		return
 	}
-	u := &update{seq: seq, prev: prev, frame: frame}
+	hb.offerAll(uid, &update{seq: seq, prev: prev, frame: frame})
+}
+
+// offerAll queues u on every socket of uid on this process.
+func (hb *hub) offerAll(uid int64, u *update) {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
 	if uc := hb.users[uid]; uc != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mediaedge/mediaedge/httperr"
+	"github.com/mediaedge/mediaedge/social/jsonapi"
 )
 
 // tokenBytes is the entropy of a session token: 256 bits, base64url in
@@ -23,11 +24,11 @@ const tokenBytes = 32
 
 // createUser is POST /v1/users {username, password, display_name}.
 func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
-	f, err := readBody(w, r, h.cfg.MaxBody, "username", "password", "display_name")
+	f, err := jsonapi.ReadBody(w, r, h.cfg.MaxBody, "username", "password", "display_name")
 	if err != nil {
 		return err
 	}
-	rawName, err := f.required("username")
+	rawName, err := f.Required("username")
 	if err != nil {
 		return err
 	}
@@ -35,14 +36,14 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	password, err := f.required("password")
+	password, err := f.Required("password")
 	if err != nil {
 		return err
 	}
 	if err := checkPassword(password); err != nil {
 		return err
 	}
-	display, ok, err := f.str("display_name")
+	display, ok, err := f.Str("display_name")
 	if err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	// A sign-up hashes a password: it spends the address's login budget.
 	now := h.clock()
-	if wait := h.perAddr.take(h.addr(r), now); wait > 0 {
+	if wait := h.perAddr.Take(h.addr(r), now); wait > 0 {
 		return tooMany(wait)
 	}
 	var hash string
@@ -93,7 +94,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 			return storeErr(err)
 		}
 	}
-	return writeJSON(w, http.StatusCreated, toJSON(stored, c))
+	return jsonapi.Write(w, http.StatusCreated, toJSON(stored, c))
 }
 
 // tooMany is the 429 of a spent rate limit, with Retry-After in whole
@@ -116,23 +117,23 @@ type sessionJSON struct {
 // work (a hash checked against dummyHash), so neither the answer nor its
 // time says which usernames exist.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
-	f, err := readBody(w, r, h.cfg.MaxBody, "username", "password")
+	f, err := jsonapi.ReadBody(w, r, h.cfg.MaxBody, "username", "password")
 	if err != nil {
 		return err
 	}
-	name, err := f.required("username")
+	name, err := f.Required("username")
 	if err != nil {
 		return err
 	}
-	password, err := f.required("password")
+	password, err := f.Required("password")
 	if err != nil {
 		return err
 	}
 	now := h.clock()
-	if wait := h.perAddr.take(h.addr(r), now); wait > 0 {
+	if wait := h.perAddr.Take(h.addr(r), now); wait > 0 {
 		return tooMany(wait)
 	}
-	if wait := h.perAcct.take(accountKey(name), now); wait > 0 {
+	if wait := h.perAcct.Take(accountKey(name), now); wait > 0 {
 		return tooMany(wait)
 	}
 	u, lookupErr := User{}, ErrNotFound
@@ -163,7 +164,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 	if err := h.store.CreateSession(r.Context(), s); err != nil {
 		return storeErr(err)
 	}
-	return writeJSON(w, http.StatusCreated, sessionJSON{Token: base64.RawURLEncoding.EncodeToString(raw[:]), UserID: u.ID, ExpiresAt: s.ExpiresAt.UTC()})
+	return jsonapi.Write(w, http.StatusCreated, sessionJSON{Token: base64.RawURLEncoding.EncodeToString(raw[:]), UserID: u.ID, ExpiresAt: s.ExpiresAt.UTC()})
 }
 
 // logout is DELETE /v1/sessions: the request's bearer token stops working

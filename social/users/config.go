@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/alexedwards/argon2id"
-	"golang.org/x/time/rate"
 
 	"github.com/mediaedge/mediaedge/social/ids"
+	"github.com/mediaedge/mediaedge/social/ratelimit"
 )
 
 // Config is everything the handler needs; the composition root fills it.
@@ -62,16 +62,7 @@ type Config struct {
 }
 
 // Limit is a token bucket: Burst attempts at once, refilled at Every.
-type Limit struct {
-	Every time.Duration // one attempt is regained each Every
-	Burst int
-}
-
-func (l Limit) rate() rate.Limit { return rate.Every(l.Every) }
-
-// refill is how long an emptied bucket takes to fill again: an idle
-// limiter older than that is the same as a new one.
-func (l Limit) refill() time.Duration { return time.Duration(l.Burst) * l.Every }
+type Limit = ratelimit.Limit
 
 // DefaultConfig has the defaults of everything but Store and IDs.
 func DefaultConfig() Config {
@@ -116,7 +107,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("users: max following %d: want 0 (no cap) or more", c.MaxFollowing))
 	}
 	for name, l := range map[string]Limit{"login per account": c.LoginPerAccount, "login per address": c.LoginPerAddress} {
-		if l.Every <= 0 || l.Burst < 1 {
+		if !l.Valid() {
 			errs = append(errs, fmt.Errorf("users: %s limit %v/%d: want a positive interval and a burst of 1 or more", name, l.Every, l.Burst))
 		}
 	}

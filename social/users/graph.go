@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mediaedge/mediaedge/httperr"
+	"github.com/mediaedge/mediaedge/social/jsonapi"
 )
 
 // graphWrite is one of the store's graph writes.
@@ -52,7 +53,7 @@ func (h *Handler) relate(w http.ResponseWriter, r *http.Request, kind string, wr
 		return storeErr(err)
 	}
 	answer.UserID = target.ID
-	return writeJSON(w, http.StatusOK, answer)
+	return jsonapi.Write(w, http.StatusOK, answer)
 }
 
 var yes, no = true, false
@@ -159,5 +160,5 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, dir Direction) er
 		}
 		page.Items = append(page.Items, edgeJSON{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Avatar: u.Avatar, Since: e.Since.UTC()})
 	}
-	return writeJSON(w, http.StatusOK, page)
+	return jsonapi.Write(w, http.StatusOK, page)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mediaedge/mediaedge/httperr"
 	"github.com/mediaedge/mediaedge/social/events"
+	"github.com/mediaedge/mediaedge/social/ratelimit"
 )
 
 // Handler serves the users API under /v1: accounts, sessions, profiles and
@@ -30,8 +31,8 @@ type Handler struct {
 	// dummyHash is a real hash of a random password: a login for an unknown
 	// user is checked against it, so it costs what a wrong password costs.
 	dummyHash string
-	perAcct   *limiters
-	perAddr   *limiters
+	perAcct   *ratelimit.Keyed
+	perAddr   *ratelimit.Keyed
 }
 
 // New builds the handler from cfg (defaults filled in where zero).
@@ -52,8 +53,8 @@ func New(cfg Config) (*Handler, error) {
 		log:     cmp.Or(cfg.Logger, slog.Default()),
 		addr:    cfg.ClientAddr,
 		hashSem: make(chan struct{}, cfg.HashConcurrency),
-		perAcct: newLimiters(cfg.LoginPerAccount, cfg.Limiters),
-		perAddr: newLimiters(cfg.LoginPerAddress, cfg.Limiters),
+		perAcct: ratelimit.New(cfg.LoginPerAccount, cfg.Limiters),
+		perAddr: ratelimit.New(cfg.LoginPerAddress, cfg.Limiters),
 	}
 	if h.now == nil {
 		h.now = time.Now
@@ -148,17 +149,6 @@ var (
 		Message: "wrong username or password"}
 	errForbidden = httperr.New(http.StatusForbidden, "forbidden", "you may change only your own profile")
 )
-
-// writeJSON writes v with status. Answers about accounts are private to
-// their caller: never cached by shared caches.
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	return json.NewEncoder(w).Encode(v)
-}
 
 // userJSON is a user as the API shows it: ids as strings (JavaScript
 // loses precision above 2^53), never the password hash.

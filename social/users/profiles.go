@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mediaedge/mediaedge/httperr"
+	"github.com/mediaedge/mediaedge/social/jsonapi"
 )
 
 // target reads the {id} of a route: a decimal user id, "@username", or
@@ -67,7 +68,7 @@ func (h *Handler) getProfile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	return writeJSON(w, http.StatusOK, toJSON(u, c))
+	return jsonapi.Write(w, http.StatusOK, toJSON(u, c))
 }
 
 // patchProfile is PATCH /v1/users/{id} {display_name?, bio?, avatar?} by
@@ -84,13 +85,13 @@ func (h *Handler) patchProfile(w http.ResponseWriter, r *http.Request) error {
 	if id != me {
 		return errForbidden
 	}
-	f, err := readBody(w, r, h.cfg.MaxBody, "display_name", "bio", "avatar")
+	f, err := jsonapi.ReadBody(w, r, h.cfg.MaxBody, "display_name", "bio", "avatar")
 	if err != nil {
 		return err
 	}
 	var p ProfilePatch
-	if f.has("display_name") {
-		s, _, err := f.str("display_name") // null is refused by checkDisplayName as empty
+	if f.Has("display_name") {
+		s, _, err := f.Str("display_name") // null is refused by checkDisplayName as empty
 		if err != nil {
 			return err
 		}
@@ -99,8 +100,8 @@ func (h *Handler) patchProfile(w http.ResponseWriter, r *http.Request) error {
 		}
 		p.DisplayName = &s
 	}
-	if f.has("bio") {
-		s, _, err := f.str("bio")
+	if f.Has("bio") {
+		s, _, err := f.Str("bio")
 		if err != nil {
 			return err
 		}
@@ -109,8 +110,8 @@ func (h *Handler) patchProfile(w http.ResponseWriter, r *http.Request) error {
 		}
 		p.Bio = &s
 	}
-	if f.has("avatar") {
-		s, _, err := f.str("avatar")
+	if f.Has("avatar") {
+		s, _, err := f.Str("avatar")
 		if err != nil {
 			return err
 		}
@@ -142,7 +143,7 @@ func (h *Handler) patchProfile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	return writeJSON(w, http.StatusOK, toJSON(u, c))
+	return jsonapi.Write(w, http.StatusOK, toJSON(u, c))
 }
 
 // patchData is a profile.updated event's payload: the fields set.

@@ -95,32 +95,3 @@ func TestClientAddr(t *testing.T) {
 		}
 	}
 }
-
-// TestLimiters: a burst, then one per interval; a refused attempt spends
-// nothing; an idle key is forgotten only when it would be full again.
-func TestLimiters(t *testing.T) {
-	l := newLimiters(Limit{Every: 10 * time.Second, Burst: 3}, 2)
-	now := time.Unix(1000, 0)
-	for i := range 3 {
-		if d := l.take("a", now); d != 0 {
-			t.Fatalf("attempt %d refused (%v)", i, d)
-		}
-	}
-	if d := l.take("a", now); d != 10*time.Second {
-		t.Fatalf("4th attempt: wait %v, want 10s", d)
-	}
-	if d := l.take("a", now.Add(5*time.Second)); d != 5*time.Second {
-		t.Fatalf("refusals must not spend: wait %v, want 5s", d)
-	}
-	if d := l.take("a", now.Add(10*time.Second)); d != 0 {
-		t.Fatalf("after the interval: wait %v", d)
-	}
-	// Other keys have their own buckets; the LRU holds 2, so "a" may go,
-	// which only ever gives it a full bucket: the bound on memory.
-	if d := l.take("b", now); d != 0 {
-		t.Fatal("b refused")
-	}
-	if l.lru.Len() > 2 {
-		t.Fatalf("%d limiters kept, bound 2", l.lru.Len())
-	}
-}

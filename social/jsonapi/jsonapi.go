@@ -1,4 +1,9 @@
-package users
+// Package jsonapi is the request and answer bodies of the social API
+// (/v1): one JSON object per request, at most a size, with only known
+// fields (an unknown one is refused, naming it), and JSON answers that no
+// shared cache keeps. Errors are httperr errors, so every service answers
+// bad bodies alike.
+package jsonapi
 
 import (
 	"bytes"
@@ -12,14 +17,14 @@ import (
 	"github.com/mediaedge/mediaedge/httperr"
 )
 
-// fields is a decoded JSON object body: each known field's raw value.
-type fields map[string]json.RawMessage
+// Fields is a decoded JSON object body: each known field's raw value.
+type Fields map[string]json.RawMessage
 
-// readBody reads a JSON object body of at most max bytes and checks it
+// ReadBody reads a JSON object body of at most max bytes and checks it
 // names only known fields. Errors are 4xx naming the problem: 413 for a
 // body over max, 415 for a non-JSON Content-Type, 400 for malformed JSON,
 // a body that is not one object, or an unknown field (named in param).
-func readBody(w http.ResponseWriter, r *http.Request, max int64, known ...string) (fields, error) {
+func ReadBody(w http.ResponseWriter, r *http.Request, max int64, known ...string) (Fields, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
@@ -37,7 +42,7 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64, known ...string
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, httperr.New(http.StatusBadRequest, "invalid_json", "a JSON object body is required")
 	}
-	var f fields
+	var f Fields
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&f); err != nil {
 		var te *json.UnmarshalTypeError
@@ -71,8 +76,8 @@ func strconvQuote(s string) string {
 	return string(b)
 }
 
-// str reads field name as a string: ok is false when absent or null.
-func (f fields) str(name string) (s string, ok bool, err error) {
+// Str reads field name as a string: ok is false when absent or null.
+func (f Fields) Str(name string) (s string, ok bool, err error) {
 	raw, present := f[name]
 	if !present || string(raw) == "null" {
 		return "", false, nil
@@ -83,9 +88,9 @@ func (f fields) str(name string) (s string, ok bool, err error) {
 	return s, true, nil
 }
 
-// required reads a string field that must be present.
-func (f fields) required(name string) (string, error) {
-	s, ok, err := f.str(name)
+// Required reads a string field that must be present.
+func (f Fields) Required(name string) (string, error) {
+	s, ok, err := f.Str(name)
 	if err != nil {
 		return "", err
 	}
@@ -95,5 +100,16 @@ func (f fields) required(name string) (string, error) {
 	return s, nil
 }
 
-// has reports whether name is present, null or not.
-func (f fields) has(name string) bool { _, ok := f[name]; return ok }
+// Has reports whether name is present, null or not.
+func (f Fields) Has(name string) bool { _, ok := f[name]; return ok }
+
+// Write writes v as JSON with status. Answers of the social API are
+// private to their caller: never cached by shared caches.
+func Write(w http.ResponseWriter, status int, v any) error {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
