@@ -19,12 +19,17 @@ func newBenchCmd() *cobra.Command {
 	var conc int
 	var hosts []string
 	ws := bench.DefaultWSConfig()
+	chat := bench.DefaultChatConfig()
+	var chatHosts []string
+	if h := os.Getenv("MEDIAEDGE_CASSANDRA"); h != "" {
+		chatHosts = strings.Split(h, ",")
+	}
 	// benchWorkloads maps a workload name to its runner.
 	benchWorkloads := map[string]func(cmd *cobra.Command) error{}
 	cmd := &cobra.Command{
 		Use:   "bench WORKLOAD|all",
 		Short: "Run a whole-system benchmark against its reference (see scripts/bench.sh)",
-		Long: `Workloads: chunkstore, cachehit, eviction, upload, origin, transform, transformhit, video, events, ws.
+		Long: `Workloads: chunkstore, cachehit, eviction, upload, origin, transform, transformhit, video, events, ws, chat.
 References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPROXY_BIN,
 CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build yourself).`,
 		Args: cobra.ExactArgs(1),
@@ -58,6 +63,16 @@ CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build your
 	f.IntVar(&ws.Rate, "ws-rate", ws.Rate, "ws: events offered per second")
 	f.DurationVar(&ws.Duration, "ws-duration", ws.Duration, "ws: length of the latency run")
 	f.IntVar(&ws.SourceAddrs, "ws-source-addrs", ws.SourceAddrs, "ws: client addresses 127.0.0.2 and up the sockets come from")
+	f.IntVar(&chat.Users, "chat-users", chat.Users, "chat: users, one socket each (each an argon2 sign-up on mediaedge)")
+	f.IntVar(&chat.Directs, "chat-directs", chat.Directs, "chat: direct conversations, distinct pairs of users")
+	f.IntVar(&chat.GroupSize, "chat-group-size", chat.GroupSize, "chat: members of the group (users 0..N-1)")
+	f.IntVar(&chat.Rate, "chat-rate", chat.Rate, "chat: direct messages offered per second")
+	f.IntVar(&chat.GroupRate, "chat-group-rate", chat.GroupRate, "chat: group messages offered per second")
+	f.DurationVar(&chat.Duration, "chat-duration", chat.Duration, "chat: length of each workload (direct, then group)")
+	f.DurationVar(&chat.WarmUp, "chat-warm-up", chat.WarmUp, "chat: unmeasured run of each workload before its measured one (0 skips)")
+	f.IntVar(&chat.Senders, "chat-senders", chat.Senders, "chat: send requests in flight at most")
+	f.DurationVar(&chat.Grace, "chat-grace", chat.Grace, "chat: how long after the last send a message may arrive before it is lost")
+	f.StringSliceVar(&chatHosts, "chat-cassandra-hosts", chatHosts, "chat: Cassandra contact points for the Cassandra run (default $MEDIAEDGE_CASSANDRA; empty skips it)")
 
 	benchWorkloads["chunkstore"] = func(cmd *cobra.Command) error {
 		cfg := bench.DefaultChunkstoreConfig()
@@ -144,6 +159,17 @@ CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build your
 		}
 		cfg.Centrifugo = os.Getenv("CENTRIFUGO_BIN")
 		_, err = bench.WS(cmd.Context(), cfg, cmd.OutOrStdout())
+		return err
+	}
+	benchWorkloads["chat"] = func(cmd *cobra.Command) error {
+		cfg := chat
+		var err error
+		if cfg.Mediaedge, err = self(); err != nil {
+			return err
+		}
+		cfg.Centrifugo = os.Getenv("CENTRIFUGO_BIN")
+		cfg.CassandraHosts = chatHosts
+		_, err = bench.Chat(cmd.Context(), cfg, cmd.OutOrStdout())
 		return err
 	}
 	benchWorkloads["video"] = func(cmd *cobra.Command) error {

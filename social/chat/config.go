@@ -84,8 +84,8 @@ func DefaultConfig() Config {
 	d.Kinds = []string{KindSent}
 	// Conversations are delivered in parallel, each in seq order under its
 	// own lock (see deliver.go).
-	d.Concurrency = 8
-	d.Prefetch = 256
+	d.Concurrency = 32
+	d.Prefetch = 512
 	d.Backoff = []time.Duration{200 * time.Millisecond, time.Second, 5 * time.Second, 30 * time.Second}
 	d.MaxDeliver = 10
 	return Config{

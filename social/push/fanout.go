@@ -190,7 +190,7 @@ func (h *Handler) pushOffline(ctx context.Context, ev events.Event, to []int64) 
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if h.online(ctx, uid) {
+			if h.Online(ctx, uid) {
 				return
 			}
 			if err := h.cfg.Pusher.Push(ctx, uid, ev); err != nil {
@@ -204,10 +204,10 @@ func (h *Handler) pushOffline(ctx context.Context, ev events.Event, to []int64) 
 	wg.Wait()
 }
 
-// online asks whether any edge holds a socket of uid. When it cannot tell
+// Online asks whether any edge holds a socket of uid. When it cannot tell
 // (a timeout), it says online: a missed offline push is better than a
 // push to a device that already showed the update.
-func (h *Handler) online(ctx context.Context, uid int64) bool {
+func (h *Handler) Online(ctx context.Context, uid int64) bool {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.PresenceTimeout)
 	defer cancel()
 	_, err := h.nc.RequestWithContext(ctx, h.liveSubject(uid), nil)
