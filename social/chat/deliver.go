@@ -28,7 +28,7 @@ func (s *Service) StartDelivery(ctx context.Context, bus *events.Bus) (*events.C
 
 // Deliver is the delivery consumer's handler: it hands the conversation's
 // messages up to the event's seq to every member's update stream, in seq
-// order, and only then moves the conversation's pushed cursor.
+// order, and only then raises the conversation's pushed cursor.
 //
 // Why this and not the generic fan-out: events reach JetStream in the
 // order the relays of several edges publish them, and the fan-out runs
@@ -84,15 +84,8 @@ func (s *Service) Deliver(ctx context.Context, ev events.Event) error {
 		if err := s.cfg.Live.Deliver(ctx, evs); err != nil {
 			return err
 		}
-		ok, err := s.store.AdvancePushed(ctx, d.Conv, pushed, to)
-		if err != nil {
-			return fmt.Errorf("chat: advance pushed seq of %d: %w", d.Conv, err)
-		}
-		if !ok { // another edge moved it: read where it is now
-			if pushed, err = s.store.PushedSeq(ctx, d.Conv); err != nil {
-				return fmt.Errorf("chat: pushed seq of %d: %w", d.Conv, err)
-			}
-			continue
+		if err := s.store.RaisePushed(ctx, d.Conv, to); err != nil {
+			return fmt.Errorf("chat: raise pushed seq of %d: %w", d.Conv, err)
 		}
 		pushed = to
 	}

@@ -201,9 +201,10 @@ type Store interface {
 	// PushedSeq is the ordered live delivery's cursor of conv: every
 	// message up to it has been handed to the members' update streams.
 	PushedSeq(ctx context.Context, conv int64) (int64, error)
-	// AdvancePushed moves the cursor from old to seq (compare-and-set):
-	// false, and nothing written, if it is no longer old.
-	AdvancePushed(ctx context.Context, conv, old, seq int64) (bool, error)
+	// RaisePushed raises the cursor to seq; a seq at or below it changes
+	// nothing. No compare-and-set is needed: a deliverer raises it only to
+	// what it has delivered, so the highest raise is always true.
+	RaisePushed(ctx context.Context, conv, seq int64) error
 }
 
 // PreviewRunes is how much of a message's text the conversation's tail

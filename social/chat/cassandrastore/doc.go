@@ -7,11 +7,11 @@
 // Plain rows (conversations, members, user lists, pins, hidden, media) are
 // written in LOGGED batches that hold the outbox row of their event
 // (events.AddCassandra): all or none, even if the coordinator dies. Rows
-// that need a compare-and-set (chat_messages, chat_sends, chat_direct,
-// chat_pushed) are written by lightweight transactions only, never
-// plainly: a plain write's client timestamp and a Paxos ballot do not
-// order against each other. Rows that only rise (chat_tails, chat_marks)
-// are plain cells written USING TIMESTAMP the seq they carry: the highest
+// that need a compare-and-set (chat_messages, chat_sends, chat_direct)
+// are written by lightweight transactions only, never plainly: a plain
+// write's client timestamp and a Paxos ballot do not order against each
+// other. Rows that only rise (chat_tails, chat_marks, chat_pushed) are
+// plain cells written USING TIMESTAMP the seq they carry: the highest
 // seq wins whatever order writes land in, and such a write still fits in
 // a LOGGED batch. They are never written with a wall-clock timestamp.
 //
@@ -95,8 +95,7 @@
 // A retried edit applies again and writes it; a retried delete finds the
 // message deleted and writes none.
 //
-// PushedSeq is chat_pushed, moved by INSERT ... IF NOT EXISTS (from 0) and
-// UPDATE ... IF seq = old.
+// PushedSeq is chat_pushed, raised by a plain write USING TIMESTAMP seq.
 //
 // # Marks and read-then-write
 //

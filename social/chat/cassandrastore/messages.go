@@ -14,26 +14,25 @@ import (
 
 // Every write of chat_messages is a lightweight transaction (see the CQL).
 const (
-	msgCols     = `seq, msg_id, sender, client_msg_id, text, media, reply_to, sent_at, edited_at, deleted`
-	qClaimMsg   = `INSERT INTO chat_messages (conv_id, bucket, ` + msgCols + `, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, false, ?) IF NOT EXISTS`
-	qGetMsg     = `SELECT ` + msgCols + ` FROM chat_messages WHERE conv_id = ? AND bucket = ? AND seq = ?`
-	qMsgRange   = `SELECT ` + msgCols + ` FROM chat_messages WHERE conv_id = ? AND bucket = ? AND seq >= ? AND seq <= ?`
-	qMaxSeq     = `SELECT seq FROM chat_messages WHERE conv_id = ? AND bucket = ? ORDER BY seq DESC LIMIT 1`
-	qEditMsg    = `UPDATE chat_messages SET text = ?, media = ?, edited_at = ? WHERE conv_id = ? AND bucket = ? AND seq = ? IF deleted = false AND sender = ?`
-	qDeleteMsg  = `UPDATE chat_messages SET deleted = true, text = '', media = [], deleted_at = ? WHERE conv_id = ? AND bucket = ? AND seq = ? IF deleted = false`
-	qOrphanMsg  = `UPDATE chat_messages SET deleted = true, text = '', media = [], deleted_at = ? WHERE conv_id = ? AND bucket = ? AND seq = ? IF msg_id = ? AND deleted = false`
-	qPutMedia   = `INSERT INTO chat_media (conv_id, media_id) VALUES (?, ?)`
-	qGetMedia   = `SELECT media_id FROM chat_media WHERE conv_id = ? AND media_id = ?`
-	qGetHidden  = `SELECT seq FROM chat_hidden WHERE conv_id = ? AND user_id = ? AND seq = ?`
-	qPutHidden  = `INSERT INTO chat_hidden (conv_id, user_id, seq) VALUES (?, ?, ?)`
-	qHidden     = `SELECT seq FROM chat_hidden WHERE conv_id = ? AND user_id = ? AND seq >= ? AND seq <= ?`
-	qGetPin     = `SELECT seq FROM chat_pins WHERE conv_id = ? AND seq = ?`
-	qPutPin     = `INSERT INTO chat_pins (conv_id, seq, pinned_by, pinned_at) VALUES (?, ?, ?, ?)`
-	qDelPin     = `DELETE FROM chat_pins WHERE conv_id = ? AND seq = ?`
-	qPins       = `SELECT seq, pinned_by, pinned_at FROM chat_pins WHERE conv_id = ?`
-	qGetPushed  = `SELECT seq FROM chat_pushed WHERE conv_id = ?`
-	qInitPushed = `INSERT INTO chat_pushed (conv_id, seq) VALUES (?, ?) IF NOT EXISTS`
-	qMovePushed = `UPDATE chat_pushed SET seq = ? WHERE conv_id = ? IF seq = ?`
+	msgCols      = `seq, msg_id, sender, client_msg_id, text, media, reply_to, sent_at, edited_at, deleted`
+	qClaimMsg    = `INSERT INTO chat_messages (conv_id, bucket, ` + msgCols + `, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, false, ?) IF NOT EXISTS`
+	qGetMsg      = `SELECT ` + msgCols + ` FROM chat_messages WHERE conv_id = ? AND bucket = ? AND seq = ?`
+	qMsgRange    = `SELECT ` + msgCols + ` FROM chat_messages WHERE conv_id = ? AND bucket = ? AND seq >= ? AND seq <= ?`
+	qMaxSeq      = `SELECT seq FROM chat_messages WHERE conv_id = ? AND bucket = ? ORDER BY seq DESC LIMIT 1`
+	qEditMsg     = `UPDATE chat_messages SET text = ?, media = ?, edited_at = ? WHERE conv_id = ? AND bucket = ? AND seq = ? IF deleted = false AND sender = ?`
+	qDeleteMsg   = `UPDATE chat_messages SET deleted = true, text = '', media = [], deleted_at = ? WHERE conv_id = ? AND bucket = ? AND seq = ? IF deleted = false`
+	qOrphanMsg   = `UPDATE chat_messages SET deleted = true, text = '', media = [], deleted_at = ? WHERE conv_id = ? AND bucket = ? AND seq = ? IF msg_id = ? AND deleted = false`
+	qPutMedia    = `INSERT INTO chat_media (conv_id, media_id) VALUES (?, ?)`
+	qGetMedia    = `SELECT media_id FROM chat_media WHERE conv_id = ? AND media_id = ?`
+	qGetHidden   = `SELECT seq FROM chat_hidden WHERE conv_id = ? AND user_id = ? AND seq = ?`
+	qPutHidden   = `INSERT INTO chat_hidden (conv_id, user_id, seq) VALUES (?, ?, ?)`
+	qHidden      = `SELECT seq FROM chat_hidden WHERE conv_id = ? AND user_id = ? AND seq >= ? AND seq <= ?`
+	qGetPin      = `SELECT seq FROM chat_pins WHERE conv_id = ? AND seq = ?`
+	qPutPin      = `INSERT INTO chat_pins (conv_id, seq, pinned_by, pinned_at) VALUES (?, ?, ?, ?)`
+	qDelPin      = `DELETE FROM chat_pins WHERE conv_id = ? AND seq = ?`
+	qPins        = `SELECT seq, pinned_by, pinned_at FROM chat_pins WHERE conv_id = ?`
+	qGetPushed   = `SELECT seq FROM chat_pushed WHERE conv_id = ?`
+	qRaisePushed = `UPDATE chat_pushed USING TIMESTAMP ? SET seq = ? WHERE conv_id = ?`
 )
 
 func bucketOf(seq int64) int64 { return seq / BucketSize }
@@ -281,24 +280,12 @@ func (s *Store) PushedSeq(ctx context.Context, conv int64) (int64, error) {
 	return seq, nil
 }
 
-// AdvancePushed is a compare-and-set of chat_pushed: from no row when old
-// is 0, else IF seq = old. Not idempotent: a driver retry of an applied
-// move would answer false.
-func (s *Store) AdvancePushed(ctx context.Context, conv, old, seq int64) (bool, error) {
-	prev := map[string]any{}
-	if old == 0 {
-		applied, err := s.cas(ctx, false, prev, qInitPushed, conv, seq)
-		if err != nil {
-			return false, fmt.Errorf("advance pushed seq of %d: %w", conv, err)
-		}
-		if cur, _ := prev["seq"].(int64); applied || cur != 0 {
-			return applied, nil
-		}
-		prev = map[string]any{}
+// RaisePushed writes the cursor's cell USING TIMESTAMP seq: the highest
+// seq wins whatever order the writes land in, with no lightweight
+// transaction on the delivery path (one per delivered batch). Idempotent.
+func (s *Store) RaisePushed(ctx context.Context, conv, seq int64) error {
+	if err := s.s.Query(qRaisePushed, seq, seq, conv).WithContext(ctx).Idempotent(true).Exec(); err != nil {
+		return fmt.Errorf("raise pushed seq of %d: %w", conv, err)
 	}
-	applied, err := s.cas(ctx, false, prev, qMovePushed, seq, conv, old)
-	if err != nil {
-		return false, fmt.Errorf("advance pushed seq of %d: %w", conv, err)
-	}
-	return applied, nil
+	return nil
 }

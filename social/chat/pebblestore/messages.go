@@ -343,31 +343,31 @@ func (s *Store) PushedSeq(ctx context.Context, conv int64) (int64, error) {
 	return r.Seq, nil
 }
 
-// AdvancePushed moves the cursor from old to seq under conv's mutex.
-func (s *Store) AdvancePushed(ctx context.Context, conv, old, seq int64) (bool, error) {
+// RaisePushed raises the cursor under conv's mutex.
+func (s *Store) RaisePushed(ctx context.Context, conv, seq int64) error {
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return err
 	}
 	defer s.lock(conv)()
 	var r pushedRow
 	if _, err := s.get(key(pPushed, conv), &r); err != nil {
-		return false, fmt.Errorf("advance pushed seq of %d: %w", conv, err)
+		return fmt.Errorf("raise pushed seq of %d: %w", conv, err)
 	}
-	if r.Seq != old {
-		return false, nil
+	if seq <= r.Seq {
+		return nil
 	}
 	b := s.newBatch()
 	b.set(key(pPushed, conv), pushedRow{Seq: seq})
 	defer b.b.Close()
 	if b.err != nil {
-		return false, fmt.Errorf("advance pushed seq of %d: %w", conv, b.err)
+		return fmt.Errorf("raise pushed seq of %d: %w", conv, b.err)
 	}
 	// Not synced: the cursor only saves work. Lost in a power cut, it
 	// is behind, and the messages after it are delivered again, which the
 	// update streams drop as duplicates (Live de-duplicates by message and
 	// user). An fsync per delivered message capped delivery near 1.2k/s.
 	if err := b.b.Commit(pebble.NoSync); err != nil {
-		return false, fmt.Errorf("advance pushed seq of %d: %w", conv, err)
+		return fmt.Errorf("raise pushed seq of %d: %w", conv, err)
 	}
-	return true, nil
+	return nil
 }
