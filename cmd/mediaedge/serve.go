@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -62,6 +63,8 @@ type serveConfig struct {
 	// bursts of three seconds' worth); ChatMaxMembers caps a group.
 	ChatSendRate   float64
 	ChatMaxMembers int
+	// StoryTTL is how long a story lives (24h).
+	StoryTTL time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -162,6 +165,7 @@ generated upload token (kept in ./data/upload-token for the next start).`,
 	f.StringVar(&cfg.PushWebhook, "push-webhook", "", "URL that receives updates for users with no live socket (APNs/FCM relay)")
 	f.Float64Var(&cfg.ChatSendRate, "chat-send-rate", 20, "chat messages a second one user may send, all conversations together (429 beyond)")
 	f.IntVar(&cfg.ChatMaxMembers, "chat-max-members", 1000, "most members a group conversation may have")
+	f.DurationVar(&cfg.StoryTTL, "story-ttl", 24*time.Hour, "how long a story lives; then it, its views and likes are deleted")
 	bindLimitFlags(f, &cfg)
 	return cmd
 }
@@ -181,6 +185,9 @@ func (c serveConfig) Validate() error {
 	}
 	if !(c.ChatSendRate > 0 && c.ChatSendRate <= 1e6) {
 		errs = append(errs, fmt.Errorf("--chat-send-rate %v: want more than 0, at most 1000000", c.ChatSendRate))
+	}
+	if c.StoryTTL < time.Second {
+		errs = append(errs, fmt.Errorf("--story-ttl %v: want at least 1s", c.StoryTTL))
 	}
 	if c.ChatMaxMembers < 2 {
 		errs = append(errs, fmt.Errorf("--chat-max-members %d: a group has at least 2 members", c.ChatMaxMembers))

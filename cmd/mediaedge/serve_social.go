@@ -37,6 +37,7 @@ type social struct {
 	push    *push.Handler
 	chat    *chat.Service
 	deliver *events.Consumer // chat's ordered delivery
+	content *content         // posts, feed, stories, notifications
 	bus     *events.Bus
 	relay   *events.Relay
 	handler http.Handler // every /v1 route
@@ -55,6 +56,7 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 	so := &social{ids: gen}
 	var store users.Store
 	var chats chat.Store
+	var cs contentStores
 	var outbox events.Outbox
 	switch b := backend.(type) {
 	case *cassandra.Backend:
@@ -65,6 +67,9 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 		store = s
 		if chats, err = chatcassandra.New(b.Session(), chatcassandra.DefaultConfig()); err != nil {
 			return nil, fmt.Errorf("chat store: %w", err)
+		}
+		if cs, err = cassandraContent(b.Session()); err != nil {
+			return nil, err
 		}
 		if outbox, err = events.NewCassandraOutbox(b.Session()); err != nil {
 			return nil, fmt.Errorf("outbox: %w", err)
@@ -77,6 +82,7 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 		so.db = db
 		store = pebblestore.New(db, pebblestore.DefaultConfig())
 		chats = chatpebble.New(db, chatpebble.DefaultConfig())
+		cs = pebbleContent(db)
 		outbox = events.NewPebbleOutbox(db)
 	}
 	// The event backbone: JetStream (embedded under DATA/nats, or the
@@ -139,10 +145,15 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 		so.close()
 		return nil, fmt.Errorf("chat delivery: %w", err)
 	}
+	if so.content, err = buildContent(cfg, cs, so, store, chats, media, log); err != nil {
+		so.close()
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	h.Register(mux)
 	so.push.Register(mux)
 	so.chat.Register(mux)
+	so.content.register(mux)
 	so.handler = mux
 	ctx, cancel := context.WithCancel(context.Background())
 	so.cancel, so.done = cancel, make(chan struct{})
@@ -161,6 +172,9 @@ func (so *social) close() error {
 		<-so.done
 	}
 	var errs []error
+	if so.content != nil {
+		errs = append(errs, so.content.close())
+	}
 	if so.deliver != nil {
 		errs = append(errs, so.deliver.Close())
 	}

@@ -1,0 +1,239 @@
+package cassandrastore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/mediaedge/mediaedge/chunkstore/cassandra"
+	"github.com/mediaedge/mediaedge/internal/cassandratest"
+	"github.com/mediaedge/mediaedge/schema"
+	"github.com/mediaedge/mediaedge/social/events"
+	"github.com/mediaedge/mediaedge/social/ids"
+	"github.com/mediaedge/mediaedge/social/posts"
+	"github.com/mediaedge/mediaedge/social/posts/cassandrastore"
+	"github.com/mediaedge/mediaedge/social/posts/poststest"
+)
+
+// TestCassandra is the one entry point that needs a node: one fresh
+// keyspace with the whole schema (schema.Apply, through cassandratest, so
+// 0007_social_posts.cql is applied as production applies it), shared by
+// every case (ids are random). Without a node it skips, or fails under
+// CI=true.
+func TestCassandra(t *testing.T) {
+	hosts := cassandratest.Hosts(t)
+	ks := cassandratest.Keyspace(t, hosts)
+	s := session(t, hosts, ks)
+
+	ms, err := schema.Migrations(ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(ms, func(m schema.Migration) bool { return m.Version == 7 && m.Name == "social_posts" }) {
+		t.Fatal("0007_social_posts.cql was not picked up")
+	}
+	for _, table := range []string{"posts", "posts_idempotency", "posts_by_author", "posts_author_buckets", "post_likes", "post_comments"} {
+		var n int
+		if err := s.Query(`SELECT COUNT(*) FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`, ks, table).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("table %s.%s: %d %v", ks, table, n, err)
+		}
+	}
+	store, err := cassandrastore.New(s, cassandrastore.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("conformance", func(t *testing.T) {
+		poststest.Run(t, func(*testing.T) poststest.Backend {
+			return poststest.Backend{Store: store, Outbox: func(ctx context.Context) ([]events.Event, error) { return readOutbox(ctx, s) }}
+		})
+	})
+	t.Run("a key whose first request died before its post is taken over", func(t *testing.T) { testDeadClaim(t, s, store) })
+	t.Run("timeline across buckets", func(t *testing.T) { testBuckets(t, s, store) })
+	t.Run("two edges like one post at once", func(t *testing.T) { testTwoEdges(t, hosts, ks, store) })
+	t.Run("config", testConfig)
+}
+
+func session(t *testing.T, hosts []string, ks string) *gocql.Session {
+	t.Helper()
+	cfg := cassandra.DefaultConfig()
+	cfg.Hosts, cfg.Keyspace = hosts, ks
+	s, err := cassandra.NewSession(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+var ctx = context.Background()
+
+func gen(t *testing.T) *ids.Generator {
+	g, err := ids.New(rand.Int64N(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func noEvents(posts.Post) ([]events.Event, error) { return nil, nil }
+
+// testDeadClaim: a key claimed by a request that died before inserting its
+// post: the retry writes the post under the claimed id, once.
+func testDeadClaim(t *testing.T, s *gocql.Session, store *cassandrastore.Store) {
+	g := gen(t)
+	author, claimed := g.Next(), g.Next()
+	if _, err := s.Query(`INSERT INTO posts_idempotency (author_id, idem_key, post_id) VALUES (?, 'k', ?) IF NOT EXISTS USING TTL 60`, author, claimed).MapScanCAS(map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	var built []int64
+	evs := func(p posts.Post) ([]events.Event, error) {
+		built = append(built, p.ID)
+		return nil, nil
+	}
+	got, created, err := store.CreatePost(ctx, posts.Post{ID: g.Next(), Author: author, Text: "retry", CreatedAt: at}, "k", evs)
+	if err != nil || !created || got.ID != claimed || !slices.Equal(built, []int64{claimed}) {
+		t.Fatalf("retry of a dead claim: %+v created %v, %v; events built for %v", got, created, err, built)
+	}
+	again, created, err := store.CreatePost(ctx, posts.Post{ID: g.Next(), Author: author, Text: "retry", CreatedAt: at}, "k", noEvents)
+	if err != nil || created || again.ID != claimed || again.Text != "retry" {
+		t.Fatalf("second retry: %+v created %v, %v", again, created, err)
+	}
+	if tl, err := store.Timeline(ctx, author, 0, 10); err != nil || !slices.Equal(tl, []int64{claimed}) {
+		t.Fatalf("timeline: %v %v", tl, err)
+	}
+}
+
+// testBuckets: posts whose ids fall in buckets far apart are read newest
+// first across them, paged.
+func testBuckets(t *testing.T, s *gocql.Session, store *cassandrastore.Store) {
+	g := gen(t)
+	author := g.Next()
+	base := g.Next()
+	var want []int64
+	for i := range 5 {
+		// Ids in five buckets (2^54 apart), two posts each.
+		for j := range 2 {
+			id := base + int64(i)<<54 + int64(j)
+			want = append(want, id)
+			p := posts.Post{ID: id, Author: author, Text: fmt.Sprint(i, j), CreatedAt: time.Now()}
+			if _, _, err := store.CreatePost(ctx, p, "", noEvents); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	slices.Reverse(want)
+	var got []int64
+	before := int64(0)
+	for range 20 {
+		page, err := store.Timeline(ctx, author, before, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, page...)
+		if len(page) < 3 {
+			break
+		}
+		before = page[len(page)-1]
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("timeline across buckets: %v, want %v", got, want)
+	}
+}
+
+// testTwoEdges: two sessions (two edges), 16 goroutines each, like and
+// unlike one post: the count equals the likes that stayed, at once.
+func testTwoEdges(t *testing.T, hosts []string, ks string, store *cassandrastore.Store) {
+	g := gen(t)
+	author := g.Next()
+	p, _, err := store.CreatePost(ctx, posts.Post{ID: g.Next(), Author: author, Text: "viral", CreatedAt: time.Now()}, "", noEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := cassandrastore.New(session(t, hosts, ks), cassandrastore.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 16, 40
+	var wg sync.WaitGroup
+	var mu sync.Mutex // guards stay
+	stay := 0
+	for w := range 2 * workers {
+		st := []*cassandrastore.Store{store, other}[w%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				u := g.Next()
+				if _, err := st.Like(ctx, p.ID, u, time.Now(), events.Event{}); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%3 == 0 {
+					if _, err := st.Unlike(ctx, p.ID, u, events.Event{}); err != nil {
+						t.Error(err)
+						return
+					}
+					continue
+				}
+				mu.Lock()
+				stay++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if n, err := store.LikeCount(ctx, p.ID); err != nil || n != int64(stay) {
+		t.Fatalf("like count %d %v, want %d", n, err, stay)
+	}
+}
+
+func testConfig(t *testing.T) {
+	err := cassandrastore.Config{Serial: gocql.One}.Validate()
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"serial", "edit tries", "idempotency ttl"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q does not mention %s", err, want)
+		}
+	}
+	if err := cassandrastore.DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readOutbox reads every shard of the outbox.
+func readOutbox(ctx context.Context, s *gocql.Session) ([]events.Event, error) {
+	var out []events.Event
+	for shard := range events.OutboxShards {
+		it := s.Query(`SELECT id, event FROM outbox WHERE shard = ?`, shard).IterContext(ctx)
+		var id int64
+		var raw []byte
+		for it.Scan(&id, &raw) {
+			e, err := events.Decode(raw)
+			if err != nil {
+				_ = it.Close()
+				return nil, err
+			}
+			if e.ID != id {
+				_ = it.Close()
+				return nil, errors.New("event under another id")
+			}
+			out = append(out, e)
+			raw = nil
+		}
+		if err := it.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

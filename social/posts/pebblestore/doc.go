@@ -1,0 +1,19 @@
+// Package pebblestore is the posts.Store on the embedded Pebble database,
+// under the key prefix "p/".
+//
+// Keys (ids big-endian, so keys sort by id):
+//
+//	p/post/<post>           the post row (JSON)
+//	p/idem/<author><key>    an Idempotency-Key: the post it made and when (expires after IdempotencyTTL)
+//	p/tl/<author><post>     the author's timeline (scanned backwards: newest first)
+//	p/like/<post><user>     a like (its time)
+//	p/nlike/<post>          the post's like count (8 bytes)
+//	p/cmt/<post><comment>   a comment (JSON)
+//	p/ncmt/<post>           the post's comment count (8 bytes)
+//
+// Every read-then-write of a post (its row, likes, comments and counts)
+// runs under the post's stripe mutex and commits one batch holding the
+// data, the count and the events, so counts are exact: a like and its
+// count change together or not at all. Idempotency keys are guarded by the
+// author's stripe.
+package pebblestore
