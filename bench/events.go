@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -69,6 +70,10 @@ type EventsRow struct {
 	P50, P99 time.Duration
 	// RefPerSec is the raw async-publish loop of the same run.
 	RefPerSec float64
+	// CPU is the process's CPU time (user + system, every goroutine: the
+	// writers, the relay, the embedded JetStream) per event over the row's
+	// interval: what sets the rate when the cores are busy.
+	CPU time.Duration
 }
 
 // Ratio is ours over the reference.
@@ -118,12 +123,14 @@ func Events(ctx context.Context, cfg EventsConfig, out io.Writer) (EventsReport,
 	data := json.RawMessage(`{"pad":"` + strings.Repeat("x", max(cfg.Payload-10, 0)) + `"}`)
 
 	// The reference: the same events, published straight to the stream.
+	cpu0 := selfCPU()
 	ref, err := evRawPublish(ctx, bus, "", cfg.Events, data)
 	if err != nil {
 		return rep, fmt.Errorf("raw publish: %w", err)
 	}
 
-	rep.Rows = append(rep.Rows, EventsRow{Name: "raw JetStream async publish (reference)", Events: cfg.Events, PerSec: ref, RefPerSec: ref})
+	rep.Rows = append(rep.Rows, EventsRow{Name: "raw JetStream async publish (reference)", Events: cfg.Events, PerSec: ref, RefPerSec: ref,
+		CPU: (selfCPU() - cpu0) / time.Duration(cfg.Events)})
 
 	// Steady: the relay publishes while the writers append, sharing the
 	// machine with them, as in production.
@@ -195,14 +202,14 @@ func evOutboxRun(ctx context.Context, bus *events.Bus, dir string, cfg EventsCon
 		}
 		defer relay.Close()
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), selfCPU()
 	lat, err := evAppendLoad(ctx, ob, relay, cfg, data)
 	if err != nil {
 		return nil, events.RelayStats{}, fmt.Errorf("outbox append: %w", err)
 	}
-	appended := time.Since(start)
+	appended, cpuAppend := time.Since(start), selfCPU()-cpu0
 	if !steady {
-		start = time.Now()
+		start, cpu0 = time.Now(), selfCPU()
 		if err := startRelay(); err != nil {
 			return nil, events.RelayStats{}, err
 		}
@@ -211,7 +218,7 @@ func evOutboxRun(ctx context.Context, bus *events.Bus, dir string, cfg EventsCon
 	if err := relay.Flush(ctx); err != nil {
 		return nil, events.RelayStats{}, fmt.Errorf("relay: %w", err)
 	}
-	relayed := time.Since(start)
+	relayed, cpuRelay := time.Since(start), selfCPU()-cpu0
 	slices.Sort(lat)
 	what, relayName := "while the relay publishes", "outbox -> relay -> JetStream, end to end"
 	if !steady {
@@ -219,8 +226,9 @@ func evOutboxRun(ctx context.Context, bus *events.Bus, dir string, cfg EventsCon
 	}
 	return []EventsRow{
 		{Name: fmt.Sprintf("outbox append %s, %d writers x %d", what, cfg.Writers, cfg.PerBatch), Events: cfg.Events,
-			PerSec: float64(cfg.Events) / appended.Seconds(), P50: evPct(lat, 50), P99: evPct(lat, 99)},
-		{Name: relayName, Events: cfg.Events, PerSec: float64(cfg.Events) / relayed.Seconds()},
+			PerSec: float64(cfg.Events) / appended.Seconds(), P50: evPct(lat, 50), P99: evPct(lat, 99),
+			CPU: cpuAppend / time.Duration(cfg.Events)},
+		{Name: relayName, Events: cfg.Events, PerSec: float64(cfg.Events) / relayed.Seconds(), CPU: cpuRelay / time.Duration(cfg.Events)},
 	}, relay.Stats(), nil
 }
 
@@ -358,15 +366,30 @@ func (evQuietPebble) Fatalf(format string, args ...any) {
 func printEvents(out io.Writer, cfg EventsConfig, rep EventsReport) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "events: %d events of ~%d B, embedded JetStream (sync_interval 1s)\n", cfg.Events, cfg.Payload)
-	fmt.Fprintln(tw, "path\tevents\tevents/s\tappend p50\tappend p99\tratio")
+	fmt.Fprintln(tw, "path\tevents\tevents/s\tappend p50\tappend p99\tCPU/event\tratio")
+	var burst time.Duration // CPU per event of a burst's append plus its drain
 	for _, r := range rep.Rows {
 		p50, p99 := "-", "-"
 		if r.P99 > 0 {
 			p50, p99 = r.P50.Round(time.Microsecond).String(), r.P99.Round(time.Microsecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%.2fx\n", r.Name, r.Events, r.PerSec, p50, p99, r.Ratio())
+		cpu := "-"
+		if r.CPU > 0 {
+			cpu = r.CPU.Round(100 * time.Nanosecond).String()
+		}
+		if strings.Contains(r.Name, "alone (burst)") || strings.HasPrefix(r.Name, "relay draining") {
+			burst += r.CPU
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%.2fx\n", r.Name, r.Events, r.PerSec, p50, p99, cpu, r.Ratio())
 	}
 	tw.Flush()
+	if burst > 0 {
+		// The bound the cores set: an event costs its append and its relay,
+		// wherever they run; a sustained rate cannot exceed cores/CPU.
+		perCore := float64(time.Second) / float64(burst)
+		fmt.Fprintf(out, "CPU per durable event, append + relay + JetStream: %v; one core sustains at most %.0f events/s, %d cores %.0f; 50k events/s needs %.1f cores\n",
+			burst.Round(100*time.Nanosecond), perCore, runtime.NumCPU(), perCore*float64(runtime.NumCPU()), 50_000/perCore)
+	}
 	s := rep.Relay
 	fmt.Fprintf(out, "relay (steady run): %d published, %d acked, %d duplicates, %d failed, %d late\n", s.Published, s.Acked, s.Duplicates, s.Failed, s.Late)
 	if c := rep.Crash; c != nil {

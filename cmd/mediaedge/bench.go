@@ -24,12 +24,14 @@ func newBenchCmd() *cobra.Command {
 	if h := os.Getenv("MEDIAEDGE_CASSANDRA"); h != "" {
 		chatHosts = strings.Split(h, ",")
 	}
+	feed := bench.DefaultFeedConfig()
+	feedHosts := chatHosts
 	// benchWorkloads maps a workload name to its runner.
 	benchWorkloads := map[string]func(cmd *cobra.Command) error{}
 	cmd := &cobra.Command{
 		Use:   "bench WORKLOAD|all",
 		Short: "Run a whole-system benchmark against its reference (see scripts/bench.sh)",
-		Long: `Workloads: chunkstore, cachehit, eviction, upload, origin, transform, transformhit, video, events, ws, chat.
+		Long: `Workloads: chunkstore, cachehit, eviction, upload, origin, transform, transformhit, video, events, ws, chat, feed.
 References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPROXY_BIN,
 CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build yourself).`,
 		Args: cobra.ExactArgs(1),
@@ -73,6 +75,16 @@ CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build your
 	f.IntVar(&chat.Senders, "chat-senders", chat.Senders, "chat: send requests in flight at most")
 	f.DurationVar(&chat.Grace, "chat-grace", chat.Grace, "chat: how long after the last send a message may arrive before it is lost")
 	f.StringSliceVar(&chatHosts, "chat-cassandra-hosts", chatHosts, "chat: Cassandra contact points for the Cassandra run (default $MEDIAEDGE_CASSANDRA; empty skips it)")
+	f.IntVar(&feed.Followers, "feed-followers", feed.Followers, "feed: followers of the author (seeded through the users store, not signed up)")
+	f.IntVar(&feed.Posts, "feed-posts", feed.Posts, "feed: posts whose fan-out is timed")
+	f.DurationVar(&feed.PostGap, "feed-post-gap", feed.PostGap, "feed: pause between posts")
+	f.IntVar(&feed.Sample, "feed-sample", feed.Sample, "feed: random followers polling for each post")
+	f.IntVar(&feed.Reads, "feed-reads", feed.Reads, "feed: home-feed reads timed")
+	f.IntVar(&feed.ReadConc, "feed-read-concurrency", feed.ReadConc, "feed: home-feed reads in flight")
+	f.IntVar(&feed.Likes, "feed-likes", feed.Likes, "feed: distinct followers liking one post (at most --feed-followers)")
+	f.IntVar(&feed.LikeRate, "feed-like-rate", feed.LikeRate, "feed: likes offered per second")
+	f.IntVar(&feed.LikeInFlight, "feed-like-in-flight", feed.LikeInFlight, "feed: like requests in flight at most")
+	f.StringSliceVar(&feedHosts, "feed-cassandra-hosts", feedHosts, "feed: Cassandra contact points for the Cassandra run (default $MEDIAEDGE_CASSANDRA; empty skips it)")
 
 	benchWorkloads["chunkstore"] = func(cmd *cobra.Command) error {
 		cfg := bench.DefaultChunkstoreConfig()
@@ -170,6 +182,16 @@ CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build your
 		cfg.Centrifugo = os.Getenv("CENTRIFUGO_BIN")
 		cfg.CassandraHosts = chatHosts
 		_, err = bench.Chat(cmd.Context(), cfg, cmd.OutOrStdout())
+		return err
+	}
+	benchWorkloads["feed"] = func(cmd *cobra.Command) error {
+		cfg := feed
+		var err error
+		if cfg.Mediaedge, err = self(); err != nil {
+			return err
+		}
+		cfg.CassandraHosts = feedHosts
+		_, err = bench.Feed(cmd.Context(), cfg, cmd.OutOrStdout())
 		return err
 	}
 	benchWorkloads["video"] = func(cmd *cobra.Command) error {
