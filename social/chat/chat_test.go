@@ -1,7 +1,6 @@
 package chat_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -12,26 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-
-	"github.com/mediaedge/mediaedge/httperr"
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/chat"
 	"github.com/mediaedge/mediaedge/social/chat/pebblestore"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
 )
-
-// headerAuth is the test's authenticator: the user id in X-Test-User (the
-// real one, users.Handler, is tested with the users service).
-type headerAuth struct{}
-
-func (headerAuth) Authenticate(_ context.Context, r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.Header.Get("X-Test-User"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, httperr.New(http.StatusUnauthorized, "unauthenticated", "no user")
-	}
-	return id, nil
-}
 
 // recorder is a Live that keeps what it was given, in order.
 type recorder struct {
@@ -66,11 +51,7 @@ type env struct {
 // users 1..9 exist; media "m1" is user 1's, "m2" user 2's.
 func setup(t *testing.T, mod ...func(*chat.Config)) *env {
 	t.Helper()
-	db, err := pebble.Open(t.TempDir(), &pebble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := socialtest.Pebble(t)
 	gen, err := ids.New(1)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +59,7 @@ func setup(t *testing.T, mod ...func(*chat.Config)) *env {
 	e := &env{t: t, store: pebblestore.New(db, pebblestore.Config{}), live: &recorder{},
 		media: map[string]string{"m1": "user:1", "m2": "user:2"}}
 	cfg := chat.DefaultConfig()
-	cfg.Store, cfg.IDs, cfg.Auth, cfg.Live = e.store, gen, headerAuth{}, e.live
+	cfg.Store, cfg.IDs, cfg.Auth, cfg.Live = e.store, gen, socialtest.HeaderAuth{}, e.live
 	cfg.MediaOwner = func(_ context.Context, id string) (string, error) {
 		if o, ok := e.media[id]; ok {
 			return o, nil
@@ -108,29 +89,7 @@ func setup(t *testing.T, mod ...func(*chat.Config)) *env {
 // do sends a request as user uid; body is JSON-encoded unless a string.
 func (e *env) do(uid int64, method, path string, body any) (int, map[string]any, http.Header) {
 	e.t.Helper()
-	var rd *bytes.Reader
-	switch b := body.(type) {
-	case nil:
-		rd = bytes.NewReader(nil)
-	case string:
-		rd = bytes.NewReader([]byte(b))
-	default:
-		raw, _ := json.Marshal(b)
-		rd = bytes.NewReader(raw)
-	}
-	req, _ := http.NewRequest(method, e.srv.URL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if uid > 0 {
-		req.Header.Set("X-Test-User", strconv.FormatInt(uid, 10))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out, resp.Header
+	return socialtest.Do(e.t, method, e.srv.URL+path, uid, body)
 }
 
 func (e *env) group(creator int64, members ...string) string {

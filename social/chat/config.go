@@ -5,19 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
+	"github.com/mediaedge/mediaedge/social/jsonapi"
 	"github.com/mediaedge/mediaedge/social/ratelimit"
 )
 
-// Authenticator tells who a request is: (*users.Handler).Authenticate. Its
-// errors are answers (*httperr.Error: 401, 503) and are written as they are.
-type Authenticator interface {
-	Authenticate(ctx context.Context, r *http.Request) (userID int64, err error)
-}
+// Authenticator tells who a request is: (*users.Handler).Authenticate.
+type Authenticator = jsonapi.Authenticator
 
 // Live is the push gateway as the chat service uses it
 // (*push.Handler): Deliver stores updates in the recipients' streams in
@@ -118,7 +115,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("chat: MediaOwner and UsersExist are required"))
 	}
 	for name, v := range map[string]int{"max members": c.MaxMembers, "max text": c.MaxText, "max media": c.MaxMedia,
-		"max title": c.MaxTitle, "limiters": c.Limiters, "page limit": c.PageLimit, "max page limit": c.MaxPageLimit} {
+		"max title": c.MaxTitle, "limiters": c.Limiters} {
 		if v < 1 {
 			errs = append(errs, fmt.Errorf("chat: %s %d: must be positive", name, v))
 		}
@@ -126,9 +123,7 @@ func (c Config) Validate() error {
 	if c.MaxMembers < 2 {
 		errs = append(errs, fmt.Errorf("chat: max members %d: a conversation has at least 2", c.MaxMembers))
 	}
-	if c.PageLimit > c.MaxPageLimit {
-		errs = append(errs, fmt.Errorf("chat: page limit %d above max page limit %d", c.PageLimit, c.MaxPageLimit))
-	}
+	errs = append(errs, jsonapi.ValidatePage("chat", c.PageLimit, c.MaxPageLimit)...)
 	if c.MaxBody < 1024 {
 		errs = append(errs, fmt.Errorf("chat: max body %d: want at least 1024", c.MaxBody))
 	}

@@ -60,11 +60,11 @@ func toConvJSON(c Conversation, m Member) convJSON {
 
 // convData is the payload of conversation and member events.
 type convData struct {
-	Conv  int64     `json:"conversation_id,string"`
-	Kind  Kind      `json:"kind,omitempty"`
-	Title string    `json:"title,omitempty"`
-	Users idStrings `json:"user_ids,omitempty"`
-	Role  Role      `json:"role,omitempty"`
+	Conv  int64       `json:"conversation_id,string"`
+	Kind  Kind        `json:"kind,omitempty"`
+	Title string      `json:"title,omitempty"`
+	Users jsonapi.IDs `json:"user_ids,omitempty"`
+	Role  Role        `json:"role,omitempty"`
 }
 
 // createConversation: POST /v1/conversations {member_ids, title?, avatar?,
@@ -76,7 +76,7 @@ func (s *Service) createConversation(w http.ResponseWriter, r *http.Request, uid
 	if err != nil {
 		return err
 	}
-	ids, ok, err := idList(f, "member_ids")
+	ids, ok, err := f.IDs("member_ids")
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func (s *Service) createConversation(w http.ResponseWriter, r *http.Request, uid
 	if kind == Direct {
 		stored, created, err := s.store.CreateDirect(ctx, c, members[0], members[1], ev)
 		if err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 		if !created {
 			status = http.StatusOK
@@ -149,7 +149,7 @@ func (s *Service) createConversation(w http.ResponseWriter, r *http.Request, uid
 			}
 		}
 		if err := s.store.CreateGroup(ctx, c, ms, ev); err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 	}
 	if status == http.StatusCreated {
@@ -157,7 +157,7 @@ func (s *Service) createConversation(w http.ResponseWriter, r *http.Request, uid
 	}
 	m, err := s.store.GetMember(ctx, c.ID, uid)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	j := toConvJSON(c, m)
 	if kind == Direct {
@@ -185,7 +185,7 @@ func (s *Service) checkAvatar(ctx context.Context, avatar string, uid int64) err
 	case errors.Is(err, ErrNoMedia):
 		return httperr.BadParam("avatar", "avatar names no stored media")
 	case err != nil:
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	case owner != userOwner(uid):
 		return &httperr.Error{Status: http.StatusForbidden, Code: "media_not_allowed", Param: "avatar", Message: "avatar must be your own upload"}
 	}
@@ -199,7 +199,7 @@ func userOwner(uid int64) string { return "user:" + strconv.FormatInt(uid, 10) }
 func (s *Service) checkUsers(ctx context.Context, ids []int64) error {
 	missing, err := s.cfg.UsersExist(ctx, ids)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	if len(missing) > 0 {
 		return &httperr.Error{Status: http.StatusNotFound, Code: "user_not_found", Param: "member_ids",
@@ -216,7 +216,7 @@ func (s *Service) checkUsers(ctx context.Context, ids []int64) error {
 // price of not rewriting a per-user index on every message of every group.
 func (s *Service) listConversations(w http.ResponseWriter, r *http.Request, uid int64) error {
 	ctx := r.Context()
-	limit, err := s.limit(r)
+	limit, err := jsonapi.Limit(r, s.cfg.PageLimit, s.cfg.MaxPageLimit)
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (s *Service) listConversations(w http.ResponseWriter, r *http.Request, uid 
 	}
 	ids, err := s.store.UserConversations(ctx, uid)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	items := make([]convJSON, len(ids))
 	keep := make([]bool, len(ids))
@@ -268,7 +268,7 @@ func (s *Service) listConversations(w http.ResponseWriter, r *http.Request, uid 
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	page := make([]convJSON, 0, len(ids))
 	for i := range items {
@@ -310,12 +310,12 @@ func (s *Service) getConversation(w http.ResponseWriter, r *http.Request, uid in
 	}
 	c, err := s.store.GetConversation(r.Context(), m.Conv)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	j := toConvJSON(c, m)
 	pins, err := s.store.Pins(r.Context(), m.Conv)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	for _, p := range pins {
 		j.Pins = append(j.Pins, p.Seq)
@@ -323,7 +323,7 @@ func (s *Service) getConversation(w http.ResponseWriter, r *http.Request, uid in
 	if c.Kind == Direct {
 		ms, err := s.store.ListMembers(r.Context(), c.ID, 0, 2)
 		if err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 		for _, o := range ms {
 			if o.User != uid {
@@ -342,7 +342,7 @@ func (s *Service) admin(r *http.Request, uid int64) (Member, Conversation, error
 	}
 	c, err := s.store.GetConversation(r.Context(), m.Conv)
 	if err != nil {
-		return m, c, storeErr(err)
+		return m, c, jsonapi.StoreFault(err)
 	}
 	if c.Kind != Group {
 		return m, c, errNotGroup
@@ -400,7 +400,7 @@ func (s *Service) updateConversation(w http.ResponseWriter, r *http.Request, uid
 	}
 	c, err := s.store.UpdateConversation(ctx, m.Conv, p, ev)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	s.notify()
 	return jsonapi.Write(w, http.StatusOK, toConvJSON(c, m))
@@ -421,7 +421,7 @@ func (s *Service) listMembers(w http.ResponseWriter, r *http.Request, uid int64)
 	if err != nil {
 		return err
 	}
-	limit, err := s.limit(r)
+	limit, err := jsonapi.Limit(r, s.cfg.PageLimit, s.cfg.MaxPageLimit)
 	if err != nil {
 		return err
 	}
@@ -433,7 +433,7 @@ func (s *Service) listMembers(w http.ResponseWriter, r *http.Request, uid int64)
 	}
 	ms, err := s.store.ListMembers(r.Context(), m.Conv, after, limit+1)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	out := struct {
 		Items []memberJSON `json:"items"`
@@ -461,7 +461,7 @@ func (s *Service) addMembers(w http.ResponseWriter, r *http.Request, uid int64) 
 	if err != nil {
 		return err
 	}
-	ids, ok, err := idList(f, "user_ids")
+	ids, ok, err := f.IDs("user_ids")
 	if err != nil {
 		return err
 	}
@@ -490,21 +490,21 @@ func (s *Service) addMembers(w http.ResponseWriter, r *http.Request, uid int64) 
 	}
 	added, err := s.store.AddMembers(ctx, m.Conv, ms, s.cfg.MaxMembers, ev)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	if len(added) > 0 {
 		s.notify()
 	}
 	return jsonapi.Write(w, http.StatusOK, struct {
-		Added idStrings `json:"added"`
-	}{Added: append(idStrings{}, added...)})
+		Added jsonapi.IDs `json:"added"`
+	}{Added: append(jsonapi.IDs{}, added...)})
 }
 
 // removeMember: DELETE /v1/conversations/{id}/members/{user}: leave
 // (yourself) or remove (a group admin).
 func (s *Service) removeMember(w http.ResponseWriter, r *http.Request, uid int64) error {
 	ctx := r.Context()
-	target, err := pathID(r, "user")
+	target, err := jsonapi.PathID(r, "user")
 	if err != nil {
 		return err
 	}
@@ -516,7 +516,7 @@ func (s *Service) removeMember(w http.ResponseWriter, r *http.Request, uid int64
 		}
 		c, err := s.store.GetConversation(ctx, m.Conv)
 		if err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 		if c.Kind != Group {
 			return errNotGroup
@@ -539,7 +539,7 @@ func (s *Service) removeMember(w http.ResponseWriter, r *http.Request, uid int64
 	}
 	changed, err := s.store.RemoveMember(ctx, conv, target, ev)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	if changed {
 		s.notify()
@@ -556,7 +556,7 @@ func (s *Service) setRole(w http.ResponseWriter, r *http.Request, uid int64) err
 	if err != nil {
 		return err
 	}
-	target, err := pathID(r, "user")
+	target, err := jsonapi.PathID(r, "user")
 	if err != nil {
 		return err
 	}
@@ -581,7 +581,7 @@ func (s *Service) setRole(w http.ResponseWriter, r *http.Request, uid int64) err
 	}
 	changed, err := s.store.SetRole(ctx, m.Conv, target, Role(role), ev)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	if changed {
 		s.notify()

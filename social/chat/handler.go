@@ -9,8 +9,6 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -59,59 +57,30 @@ func New(cfg Config) (*Service, error) {
 // Register adds the routes to mux (Go 1.22 patterns, full /v1 paths).
 func (s *Service) Register(mux *http.ServeMux) {
 	const c = "/v1/conversations"
-	mux.HandleFunc("POST "+c, s.wrap(s.createConversation))
-	mux.HandleFunc("GET "+c, s.wrap(s.listConversations))
-	mux.HandleFunc("GET "+c+"/{id}", s.wrap(s.getConversation))
-	mux.HandleFunc("PATCH "+c+"/{id}", s.wrap(s.updateConversation))
-	mux.HandleFunc("GET "+c+"/{id}/members", s.wrap(s.listMembers))
-	mux.HandleFunc("POST "+c+"/{id}/members", s.wrap(s.addMembers))
-	mux.HandleFunc("DELETE "+c+"/{id}/members/{user}", s.wrap(s.removeMember))
-	mux.HandleFunc("PUT "+c+"/{id}/members/{user}/role", s.wrap(s.setRole))
-	mux.HandleFunc("POST "+c+"/{id}/messages", s.wrap(s.send))
-	mux.HandleFunc("GET "+c+"/{id}/messages", s.wrap(s.history))
-	mux.HandleFunc("PATCH "+c+"/{id}/messages/{seq}", s.wrap(s.edit))
-	mux.HandleFunc("DELETE "+c+"/{id}/messages/{seq}", s.wrap(s.deleteMessage))
-	mux.HandleFunc("PUT "+c+"/{id}/pins/{seq}", s.wrap(s.pin))
-	mux.HandleFunc("DELETE "+c+"/{id}/pins/{seq}", s.wrap(s.unpin))
-	mux.HandleFunc("POST "+c+"/{id}/read", s.wrap(s.mark(MarkRead)))
-	mux.HandleFunc("POST "+c+"/{id}/delivered", s.wrap(s.mark(MarkDelivered)))
-	mux.HandleFunc("POST "+c+"/{id}/clear", s.wrap(s.clear))
-	mux.HandleFunc("POST "+c+"/{id}/typing", s.wrap(s.typing))
+	// Every route is a member's: signed in, its errors answered by errorTable.
+	route := jsonapi.Route(s.cfg.Auth, errorTable, s.log)
+	mux.HandleFunc("POST "+c, route(s.createConversation))
+	mux.HandleFunc("GET "+c, route(s.listConversations))
+	mux.HandleFunc("GET "+c+"/{id}", route(s.getConversation))
+	mux.HandleFunc("PATCH "+c+"/{id}", route(s.updateConversation))
+	mux.HandleFunc("GET "+c+"/{id}/members", route(s.listMembers))
+	mux.HandleFunc("POST "+c+"/{id}/members", route(s.addMembers))
+	mux.HandleFunc("DELETE "+c+"/{id}/members/{user}", route(s.removeMember))
+	mux.HandleFunc("PUT "+c+"/{id}/members/{user}/role", route(s.setRole))
+	mux.HandleFunc("POST "+c+"/{id}/messages", route(s.send))
+	mux.HandleFunc("GET "+c+"/{id}/messages", route(s.history))
+	mux.HandleFunc("PATCH "+c+"/{id}/messages/{seq}", route(s.edit))
+	mux.HandleFunc("DELETE "+c+"/{id}/messages/{seq}", route(s.deleteMessage))
+	mux.HandleFunc("PUT "+c+"/{id}/pins/{seq}", route(s.pin))
+	mux.HandleFunc("DELETE "+c+"/{id}/pins/{seq}", route(s.unpin))
+	mux.HandleFunc("POST "+c+"/{id}/read", route(s.mark(MarkRead)))
+	mux.HandleFunc("POST "+c+"/{id}/delivered", route(s.mark(MarkDelivered)))
+	mux.HandleFunc("POST "+c+"/{id}/clear", route(s.clear))
+	mux.HandleFunc("POST "+c+"/{id}/typing", route(s.typing))
 }
 
 // ServeHTTP serves the routes of Register (tests, a standalone mount).
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
-
-// wrap turns a route returning an error into an http.HandlerFunc: the one
-// place where a chat route's error becomes an answer.
-func (s *Service) wrap(fn func(w http.ResponseWriter, r *http.Request, uid int64) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		uid, err := s.cfg.Auth.Authenticate(r.Context(), r)
-		if err == nil {
-			err = fn(w, r, uid)
-		}
-		if err != nil {
-			httperr.Write(w, r, s.log, errorTable.Map(err))
-		}
-	}
-}
-
-// errStore marks an error of the store: one that matches no sentinel
-// (errorTable tries those first) is the database unreachable or
-// overloaded, a 503 to retry, not a 500.
-var errStore = errors.New("chat store fault")
-
-type storeFault struct{ err error }
-
-func (f *storeFault) Error() string   { return f.err.Error() }
-func (f *storeFault) Unwrap() []error { return []error{f.err, errStore} }
-
-func storeErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &storeFault{err}
-}
 
 // errorTable maps every sentinel a chat route meets to its answer.
 var errorTable = httperr.Table{
@@ -124,7 +93,9 @@ var errorTable = httperr.Table{
 	{Err: ErrDeleted, Status: http.StatusConflict, Code: "message_deleted", Message: "the message was deleted"},
 	{Err: ErrNotSender, Status: http.StatusForbidden, Code: "not_sender", Message: "only the sender may edit a message"},
 	{Err: ErrBusy, Status: http.StatusConflict, Code: "send_in_progress", Message: "a send with this client_msg_id is in progress; retry to get its result", Param: "client_msg_id", RetryAfter: 1},
-	{Err: errStore, Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the chat store is unavailable, try again", RetryAfter: 1},
+	// A store fault that matched no sentinel above: unreachable or
+	// overloaded, a 503 to retry, not a 500.
+	{Err: jsonapi.ErrStore, Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the chat store is unavailable, try again", RetryAfter: 1},
 }
 
 // Errors the routes return as they are.
@@ -134,51 +105,16 @@ var (
 	errForeignMed = httperr.New(http.StatusForbidden, "media_not_allowed", "media_ids must be your own uploads or already sent in this conversation")
 )
 
-// pathID reads the {name} path value as a positive id.
-func pathID(r *http.Request, name string) (int64, error) {
-	v, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || v <= 0 {
-		return 0, httperr.BadParam(name, name+" must be a positive decimal id")
-	}
-	return v, nil
-}
-
-// queryInt reads a non-negative integer query parameter; 0 when absent.
-func queryInt(r *http.Request, name string) (int64, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return 0, httperr.BadParam(name, name+" must be a non-negative integer")
-	}
-	return n, nil
-}
-
-// limit reads ?limit= within [1, MaxPageLimit].
-func (s *Service) limit(r *http.Request) (int, error) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return s.cfg.PageLimit, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > s.cfg.MaxPageLimit {
-		return 0, httperr.BadParam("limit", fmt.Sprintf("limit must be 1..%d", s.cfg.MaxPageLimit))
-	}
-	return n, nil
-}
-
 // member reads uid's membership of the {id} conversation: the gate of
 // every conversation route.
 func (s *Service) member(r *http.Request, uid int64) (Member, error) {
-	conv, err := pathID(r, "id")
+	conv, err := jsonapi.PathID(r, "id")
 	if err != nil {
 		return Member{}, err
 	}
 	m, err := s.store.GetMember(r.Context(), conv, uid)
 	if err != nil && !errors.Is(err, ErrNotMember) {
-		err = storeErr(err)
+		err = jsonapi.StoreFault(err)
 	}
 	return m, err
 }
@@ -196,7 +132,7 @@ func (s *Service) event(kind string, actor int64, to []int64, data any, at time.
 func (s *Service) memberIDs(ctx context.Context, conv int64) ([]int64, error) {
 	ms, err := s.store.ListMembers(ctx, conv, 0, 0)
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, jsonapi.StoreFault(err)
 	}
 	out := make([]int64, len(ms))
 	for i, m := range ms {
@@ -215,49 +151,10 @@ func (s *Service) notify() {
 	}
 }
 
-// idList is a JSON list of ids as strings ("123"), as every id is in JSON.
-func idList(f jsonapi.Fields, name string) ([]int64, bool, error) {
-	raw, ok := f[name]
-	if !ok || string(raw) == "null" {
-		return nil, false, nil
-	}
-	var ss []string
-	if err := json.Unmarshal(raw, &ss); err != nil {
-		return nil, false, httperr.BadParam(name, name+" must be a list of id strings")
-	}
-	out := make([]int64, 0, len(ss))
-	for _, v := range ss {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil || n <= 0 {
-			return nil, false, httperr.BadParam(name, fmt.Sprintf("%s: %q is not an id", name, v))
-		}
-		out = append(out, n)
-	}
-	return out, true, nil
-}
-
 func (s *Service) stripe(conv int64) *sync.Mutex {
 	var b [8]byte
 	for i := range b {
 		b[i] = byte(conv >> (8 * i))
 	}
 	return &s.stripes[maphash.Bytes(s.seed, b[:])%uint64(len(s.stripes))]
-}
-
-// idStrings is a list of ids that encodes as JSON strings, as every id in
-// the API does (encoding/json's ",string" option does not reach into a
-// slice's elements).
-type idStrings []int64
-
-func (l idStrings) MarshalJSON() ([]byte, error) {
-	b := []byte{'['}
-	for i, id := range l {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = strconv.AppendInt(b, id, 10)
-		b = append(b, '"')
-	}
-	return append(b, ']'), nil
 }

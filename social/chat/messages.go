@@ -110,7 +110,7 @@ func (s *Service) send(w http.ResponseWriter, r *http.Request, uid int64) error 
 			if errors.Is(err, ErrNotFound) {
 				return httperr.BadParam("reply_to", "reply_to names no message of this conversation")
 			}
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 	}
 	if wait := s.rate.Take(strconv.FormatInt(uid, 10), s.now()); wait > 0 {
@@ -126,7 +126,7 @@ func (s *Service) send(w http.ResponseWriter, r *http.Request, uid int64) error 
 		return s.event(KindSent, uid, nil, sentData{Conv: m.Conv, Seq: m.Seq}, now)
 	})
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	status := http.StatusOK
 	if created {
@@ -182,13 +182,13 @@ func (s *Service) checkMedia(r *http.Request, conv, uid int64, media []string) e
 		case errors.Is(err, ErrNoMedia):
 			return httperr.BadParam("media_ids", fmt.Sprintf("media %q does not exist", id))
 		case err != nil:
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		case owner == userOwner(uid):
 			continue
 		}
 		used, err := s.store.MediaUsed(r.Context(), conv, id)
 		if err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 		if !used {
 			return errForeignMed
@@ -211,21 +211,21 @@ func (s *Service) history(w http.ResponseWriter, r *http.Request, uid int64) err
 	if q.Has("before_seq") && q.Has("after_seq") {
 		return httperr.BadParam("before_seq", "give before_seq or after_seq, not both")
 	}
-	before, err := queryInt(r, "before_seq")
+	before, err := jsonapi.QueryInt(r, "before_seq")
 	if err != nil {
 		return err
 	}
-	after, err := queryInt(r, "after_seq")
+	after, err := jsonapi.QueryInt(r, "after_seq")
 	if err != nil {
 		return err
 	}
-	limit, err := s.limit(r)
+	limit, err := jsonapi.Limit(r, s.cfg.PageLimit, s.cfg.MaxPageLimit)
 	if err != nil {
 		return err
 	}
 	c, err := s.store.GetConversation(ctx, m.Conv)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	var from, to int64
 	switch {
@@ -246,11 +246,11 @@ func (s *Service) history(w http.ResponseWriter, r *http.Request, uid int64) err
 	if from <= to {
 		msgs, err := s.store.Messages(ctx, m.Conv, from, to)
 		if err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 		hidden, err := s.store.Hidden(ctx, m.Conv, uid, from, to)
 		if err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 		for _, x := range msgs {
 			if !hidden[x.Seq] {
@@ -269,13 +269,13 @@ func (s *Service) message(r *http.Request, uid int64) (Member, Message, error) {
 	if err != nil {
 		return m, Message{}, err
 	}
-	seq, err := pathID(r, "seq")
+	seq, err := jsonapi.PathID(r, "seq")
 	if err != nil {
 		return m, Message{}, err
 	}
 	msg, err := s.store.GetMessage(r.Context(), m.Conv, seq)
 	if err != nil {
-		return m, msg, storeErr(err)
+		return m, msg, jsonapi.StoreFault(err)
 	}
 	return m, msg, nil
 }
@@ -319,7 +319,7 @@ func (s *Service) edit(w http.ResponseWriter, r *http.Request, uid int64) error 
 		return s.event("message.edited", uid, to, toMessageJSON(e), now)
 	})
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	s.notify()
 	return jsonapi.Write(w, http.StatusOK, toMessageJSON(edited))
@@ -345,7 +345,7 @@ func (s *Service) deleteMessage(w http.ResponseWriter, r *http.Request, uid int6
 			return err
 		}
 		if changed, err = s.store.HideMessage(ctx, m.Conv, uid, msg.Seq, ev); err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 	case "", "everyone":
 		if msg.Sender != uid && m.Role != RoleAdmin {
@@ -360,7 +360,7 @@ func (s *Service) deleteMessage(w http.ResponseWriter, r *http.Request, uid int6
 			return err
 		}
 		if changed, err = s.store.DeleteMessage(ctx, m.Conv, msg.Seq, now, ev); err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 	default:
 		return httperr.BadParam("for", `for must be "me" or "everyone"`)
@@ -407,7 +407,7 @@ func (s *Service) pinning(w http.ResponseWriter, r *http.Request, uid int64, on 
 		changed, err = s.store.Unpin(ctx, m.Conv, msg.Seq, ev)
 	}
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	if changed {
 		s.notify()
@@ -448,7 +448,7 @@ func (s *Service) clear(w http.ResponseWriter, r *http.Request, uid int64) error
 	}
 	c, err := s.store.GetConversation(r.Context(), m.Conv)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	if c.LastSeq == 0 {
 		w.WriteHeader(http.StatusNoContent)
@@ -461,7 +461,7 @@ func (s *Service) setMark(w http.ResponseWriter, r *http.Request, m Member, uid 
 	ctx := r.Context()
 	c, err := s.store.GetConversation(ctx, m.Conv)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	if seq > c.LastSeq {
 		return httperr.BadParam("seq", fmt.Sprintf("seq %d is past the last message (%d)", seq, c.LastSeq))
@@ -478,7 +478,7 @@ func (s *Service) setMark(w http.ResponseWriter, r *http.Request, m Member, uid 
 	}
 	changed, err := s.store.SetMark(ctx, m.Conv, uid, which, seq, ev)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	if changed {
 		s.notify()

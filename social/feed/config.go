@@ -5,19 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/mediaedge/mediaedge/social/events"
+	"github.com/mediaedge/mediaedge/social/jsonapi"
 	"github.com/mediaedge/mediaedge/social/posts"
 	"github.com/mediaedge/mediaedge/social/users"
 )
 
-// Authenticator tells who a request is: (*users.Handler).Authenticate. Its
-// errors are answers (*httperr.Error: 401, 503) and are written as they are.
-type Authenticator interface {
-	Authenticate(ctx context.Context, r *http.Request) (userID int64, err error)
-}
+// Authenticator tells who a request is: (*users.Handler).Authenticate.
+type Authenticator = jsonapi.Authenticator
 
 // Graph is the follow graph as the feed reads it (*users.Handler's store).
 type Graph interface {
@@ -141,7 +138,7 @@ func (c Config) Validate() error {
 		name string
 		v    int
 	}{{"feed cap", c.FeedCap}, {"trim every", c.TrimEvery}, {"fanout page", c.FanoutPage},
-		{"page limit", c.PageLimit}, {"max page limit", c.MaxPageLimit}, {"max rounds", c.MaxRounds}} {
+		{"max rounds", c.MaxRounds}} {
 		if f.v < 1 {
 			errs = append(errs, fmt.Errorf("feed: %s %d: must be positive", f.name, f.v))
 		}
@@ -152,9 +149,7 @@ func (c Config) Validate() error {
 	if c.CelebrityCacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("feed: celebrity cache ttl %v: must not be negative", c.CelebrityCacheTTL))
 	}
-	if c.PageLimit > c.MaxPageLimit {
-		errs = append(errs, fmt.Errorf("feed: page limit %d above max page limit %d", c.PageLimit, c.MaxPageLimit))
-	}
+	errs = append(errs, jsonapi.ValidatePage("feed", c.PageLimit, c.MaxPageLimit)...)
 	if c.MaxPageLimit > c.FeedCap {
 		errs = append(errs, fmt.Errorf("feed: max page limit %d above the feed cap %d", c.MaxPageLimit, c.FeedCap))
 	}

@@ -13,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-
-	"github.com/mediaedge/mediaedge/httperr"
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/feed"
 	"github.com/mediaedge/mediaedge/social/feed/feedtest"
@@ -27,17 +25,6 @@ var ctx = context.Background()
 
 // The posts service is what the composition root passes as Config.Posts.
 var _ feed.Posts = (*posts.Service)(nil)
-
-// headerAuth is the test's authenticator: the user id in X-Test-User.
-type headerAuth struct{}
-
-func (headerAuth) Authenticate(_ context.Context, r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.Header.Get("X-Test-User"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, httperr.New(http.StatusUnauthorized, "unauthenticated", "no user")
-	}
-	return id, nil
-}
 
 type env struct {
 	t     *testing.T
@@ -52,21 +39,19 @@ type env struct {
 // posts; mod changes the config (after the defaults and the fakes).
 func setup(t *testing.T, mod ...func(*feed.Config)) *env {
 	t.Helper()
-	db, err := pebble.Open(t.TempDir(), &pebble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := socialtest.Pebble(t)
 	e := &env{t: t, store: pebblestore.New(db, pebblestore.DefaultConfig()), graph: feedtest.NewGraph(), posts: feedtest.NewPosts(1 << 40)}
 	cfg := feed.DefaultConfig()
-	cfg.Store, cfg.Graph, cfg.Posts, cfg.Auth = e.store, e.graph, e.posts, headerAuth{}
+	cfg.Store, cfg.Graph, cfg.Posts, cfg.Auth = e.store, e.graph, e.posts, socialtest.HeaderAuth{}
 	cfg.CelebrityCacheTTL = 0
 	for _, m := range mod {
 		m(&cfg)
 	}
-	if e.svc, err = feed.New(cfg); err != nil {
+	svc, err := feed.New(cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
+	e.svc = svc
 	return e
 }
 
@@ -490,7 +475,7 @@ func TestHTTP(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			req, _ := http.NewRequest("GET", c.base+"/v1/feed"+c.query, nil)
 			if c.user != "" {
-				req.Header.Set("X-Test-User", c.user)
+				req.Header.Set(socialtest.UserHeader, c.user)
 			}
 			res, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -517,7 +502,7 @@ func TestHTTP(t *testing.T) {
 	cursor := ""
 	for pages := 0; ; pages++ {
 		req, _ := http.NewRequest("GET", srv.URL+"/v1/feed?limit=3&cursor="+cursor, nil)
-		req.Header.Set("X-Test-User", "1")
+		req.Header.Set(socialtest.UserHeader, "1")
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -548,7 +533,7 @@ func TestHTTP(t *testing.T) {
 	}
 	// An empty feed is an empty list, not null.
 	req, _ := http.NewRequest("GET", srv.URL+"/v1/feed", nil)
-	req.Header.Set("X-Test-User", "999")
+	req.Header.Set(socialtest.UserHeader, "999")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

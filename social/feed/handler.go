@@ -3,8 +3,6 @@ package feed
 import (
 	"cmp"
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -43,47 +41,18 @@ func New(cfg Config) (*Service, error) {
 
 // Register adds the routes to mux (Go 1.22 patterns, full /v1 paths).
 func (s *Service) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/feed", s.wrap(s.getFeed))
+	mux.HandleFunc("GET /v1/feed", jsonapi.Route(s.cfg.Auth, errorTable, s.log)(s.getFeed))
 }
 
 // ServeHTTP serves the routes of Register (tests, a standalone mount).
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// wrap turns a route returning an error into an http.HandlerFunc: the one
-// place where a feed route's error becomes an answer.
-func (s *Service) wrap(fn func(w http.ResponseWriter, r *http.Request, uid int64) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		uid, err := s.cfg.Auth.Authenticate(r.Context(), r)
-		if err == nil {
-			err = fn(w, r, uid)
-		}
-		if err != nil {
-			httperr.Write(w, r, s.log, errorTable.Map(err))
-		}
-	}
-}
-
-// errStore marks a fault of a dependency (the feed store, the follow graph,
-// the posts service): the database unreachable or overloaded, a 503 to
-// retry, not a 500.
-var errStore = errors.New("feed store fault")
-
-type storeFault struct{ err error }
-
-func (f *storeFault) Error() string   { return f.err.Error() }
-func (f *storeFault) Unwrap() []error { return []error{f.err, errStore} }
-
-func storeErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &storeFault{err}
-}
-
 // errorTable maps every error a feed route meets to its answer.
 var errorTable = httperr.Table{
 	{Err: context.Canceled, Status: httperr.StatusClientClosed, Code: "client_closed", Message: "the client closed the request"},
-	{Err: errStore, Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the feed store is unavailable, try again", RetryAfter: 1},
+	// A fault of a dependency (the feed store, the follow graph, the posts
+	// service): unreachable or overloaded, a 503 to retry, not a 500.
+	{Err: jsonapi.ErrStore, Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the feed store is unavailable, try again", RetryAfter: 1},
 }
 
 // page is the answer of GET /v1/feed.
@@ -95,17 +64,12 @@ type page struct {
 // getFeed answers GET /v1/feed?limit=&cursor=: the newest posts of the
 // user's feed below cursor (a post id).
 func (s *Service) getFeed(w http.ResponseWriter, r *http.Request, uid int64) error {
-	q := r.URL.Query()
-	limit := s.cfg.PageLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > s.cfg.MaxPageLimit {
-			return httperr.BadParam("limit", fmt.Sprintf("limit must be 1..%d", s.cfg.MaxPageLimit))
-		}
-		limit = n
+	limit, err := jsonapi.Limit(r, s.cfg.PageLimit, s.cfg.MaxPageLimit)
+	if err != nil {
+		return err
 	}
 	var before int64
-	if v := q.Get("cursor"); v != "" {
+	if v := r.URL.Query().Get("cursor"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
 			return httperr.BadParam("cursor", "cursor must be a next_cursor of an earlier page")

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/mediaedge/mediaedge/social/jsonapi"
 	"github.com/mediaedge/mediaedge/social/posts"
 	"github.com/mediaedge/mediaedge/social/users"
 )
@@ -44,7 +45,7 @@ func (s *Service) Read(ctx context.Context, uid, before int64, limit int) ([]pos
 		}
 		rendered, err := s.cfg.Posts.Posts(ctx, uid, cands)
 		if err != nil {
-			return nil, 0, storeErr(fmt.Errorf("render posts: %w", err))
+			return nil, 0, jsonapi.StoreFault(fmt.Errorf("render posts: %w", err))
 		}
 		byID := make(map[int64]posts.PostJSON, len(rendered))
 		for _, p := range rendered {
@@ -82,7 +83,7 @@ func (s *Service) Read(ctx context.Context, uid, before int64, limit int) ([]pos
 func (s *Service) candidates(ctx context.Context, uid int64, celebs []int64, before int64, n int) (ids []int64, more bool, err error) {
 	rows, err := s.store.Read(ctx, uid, before, n)
 	if err != nil {
-		return nil, false, storeErr(fmt.Errorf("read feed of %d: %w", uid, err))
+		return nil, false, jsonapi.StoreFault(fmt.Errorf("read feed of %d: %w", uid, err))
 	}
 	seen := make(map[int64]bool, len(rows))
 	add := func(id int64) {
@@ -112,7 +113,7 @@ func (s *Service) candidates(ctx context.Context, uid int64, celebs []int64, bef
 		wg.Wait()
 		for i, line := range lines {
 			if errs[i] != nil {
-				return nil, false, storeErr(fmt.Errorf("timeline of %d: %w", celebs[i], errs[i]))
+				return nil, false, jsonapi.StoreFault(fmt.Errorf("timeline of %d: %w", celebs[i], errs[i]))
 			}
 			more = more || len(line) >= n
 			for _, id := range line {
@@ -140,7 +141,7 @@ func (s *Service) followedCelebrities(ctx context.Context, uid int64) ([]int64, 
 	for {
 		edges, err := s.cfg.Graph.ListEdges(ctx, uid, users.Following, after, s.cfg.FanoutPage)
 		if err != nil {
-			return nil, storeErr(fmt.Errorf("followings of %d: %w", uid, err))
+			return nil, jsonapi.StoreFault(fmt.Errorf("followings of %d: %w", uid, err))
 		}
 		for _, e := range edges {
 			if set[e.UserID] {
@@ -167,7 +168,7 @@ func (s *Service) celebrities(ctx context.Context) (map[int64]bool, error) {
 	}
 	list, err := s.store.Celebrities(ctx)
 	if err != nil {
-		return nil, storeErr(fmt.Errorf("celebrity set: %w", err))
+		return nil, jsonapi.StoreFault(fmt.Errorf("celebrity set: %w", err))
 	}
 	set := make(map[int64]bool, len(list))
 	for _, id := range list {

@@ -1,8 +1,3 @@
-// Package jsonapi is the request and answer bodies of the social API
-// (/v1): one JSON object per request, at most a size, with only known
-// fields (an unknown one is refused, naming it), and JSON answers that no
-// shared cache keeps. Errors are httperr errors, so every service answers
-// bad bodies alike.
 package jsonapi
 
 import (

@@ -5,18 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
+	"github.com/mediaedge/mediaedge/social/jsonapi"
 )
 
-// Authenticator tells who a request is: (*users.Handler).Authenticate. Its
-// errors are answers (*httperr.Error: 401, 503) and are written as they are.
-type Authenticator interface {
-	Authenticate(ctx context.Context, r *http.Request) (userID int64, err error)
-}
+// Authenticator tells who a request is: (*users.Handler).Authenticate.
+type Authenticator = jsonapi.Authenticator
 
 // Config is everything the service needs; the composition root fills it.
 type Config struct {
@@ -96,14 +93,12 @@ func (c Config) Validate() error {
 	for _, v := range []struct {
 		name string
 		n    int
-	}{{"max per user", c.MaxPerUser}, {"page limit", c.PageLimit}, {"max page limit", c.MaxPageLimit}, {"parallel", c.Parallel}} {
+	}{{"max per user", c.MaxPerUser}, {"parallel", c.Parallel}} {
 		if v.n < 1 {
 			errs = append(errs, fmt.Errorf("notify: %s %d: must be positive", v.name, v.n))
 		}
 	}
-	if c.PageLimit > c.MaxPageLimit {
-		errs = append(errs, fmt.Errorf("notify: page limit %d above max page limit %d", c.PageLimit, c.MaxPageLimit))
-	}
+	errs = append(errs, jsonapi.ValidatePage("notify", c.PageLimit, c.MaxPageLimit)...)
 	if c.MaxBody < 256 {
 		errs = append(errs, fmt.Errorf("notify: max body %d: want at least 256", c.MaxBody))
 	}

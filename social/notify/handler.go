@@ -3,10 +3,6 @@ package notify
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
-	"encoding/binary"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -44,65 +40,38 @@ func New(cfg Config) (*Service, error) {
 // Register adds the routes to mux (Go 1.22 patterns, full /v1 paths).
 func (s *Service) Register(mux *http.ServeMux) {
 	const n = "/v1/notifications"
-	mux.HandleFunc("GET "+n, s.wrap(s.list))
-	mux.HandleFunc("GET "+n+"/unread", s.wrap(s.unread))
-	mux.HandleFunc("POST "+n+"/read", s.wrap(s.markRead))
+	// Every route is a signed-in user's, its errors answered by errorTable.
+	route := jsonapi.Route(s.cfg.Auth, errorTable, s.log)
+	mux.HandleFunc("GET "+n, route(s.list))
+	mux.HandleFunc("GET "+n+"/unread", route(s.unread))
+	mux.HandleFunc("POST "+n+"/read", route(s.markRead))
 }
 
 // ServeHTTP serves the routes of Register (tests, a standalone mount).
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// wrap turns a route returning an error into an http.HandlerFunc: the one
-// place where a notification route's error becomes an answer.
-func (s *Service) wrap(fn func(w http.ResponseWriter, r *http.Request, uid int64) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		uid, err := s.cfg.Auth.Authenticate(r.Context(), r)
-		if err == nil {
-			err = fn(w, r, uid)
-		}
-		if err != nil {
-			httperr.Write(w, r, s.log, errorTable.Map(err))
-		}
-	}
-}
-
-// errStore marks an error of the store: the database unreachable or
-// overloaded, a 503 to retry, not a 500.
-var errStore = errors.New("notify store fault")
-
-type storeFault struct{ err error }
-
-func (f *storeFault) Error() string   { return f.err.Error() }
-func (f *storeFault) Unwrap() []error { return []error{f.err, errStore} }
-
-func storeErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &storeFault{err}
-}
-
 // errorTable maps every error a notification route meets to its answer.
 var errorTable = httperr.Table{
 	{Err: context.Canceled, Status: httperr.StatusClientClosed, Code: "client_closed", Message: "the client closed the request"},
-	{Err: errStore, Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the notification store is unavailable, try again", RetryAfter: 1},
+	// A store fault: unreachable or overloaded, a 503 to retry, not a 500.
+	{Err: jsonapi.ErrStore, Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the notification store is unavailable, try again", RetryAfter: 1},
 }
 
 // list is GET /v1/notifications?limit=&cursor=: newest activity first.
 func (s *Service) list(w http.ResponseWriter, r *http.Request, uid int64) error {
-	limit, err := s.limit(r)
+	limit, err := jsonapi.Limit(r, s.cfg.PageLimit, s.cfg.MaxPageLimit)
 	if err != nil {
 		return err
 	}
 	var before int64
 	if c := r.URL.Query().Get("cursor"); c != "" {
-		if before, err = decodeCursor(c); err != nil {
+		if before, err = jsonapi.DecodeCursor(c); err != nil {
 			return err
 		}
 	}
 	gs, err := s.store.List(r.Context(), uid, before, limit+1)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	page := struct {
 		Items []groupJSON `json:"items"`
@@ -110,7 +79,7 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request, uid int64) error 
 	}{Items: []groupJSON{}}
 	if len(gs) > limit {
 		gs = gs[:limit]
-		page.Next = encodeCursor(gs[limit-1].Pos)
+		page.Next = jsonapi.EncodeCursor(gs[limit-1].Pos)
 	}
 	for _, g := range gs {
 		page.Items = append(page.Items, toJSON(g))
@@ -122,7 +91,7 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request, uid int64) error 
 func (s *Service) unread(w http.ResponseWriter, r *http.Request, uid int64) error {
 	n, err := s.store.Unread(r.Context(), uid)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	return jsonapi.Write(w, http.StatusOK, map[string]int{"unread": n})
 }
@@ -145,42 +114,14 @@ func (s *Service) markRead(w http.ResponseWriter, r *http.Request, uid int64) er
 	}
 	mark, err := s.store.MarkRead(r.Context(), uid, upto)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	n, err := s.store.Unread(r.Context(), uid)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	return jsonapi.Write(w, http.StatusOK, struct {
 		ReadUpto int64 `json:"read_upto,string"`
 		Unread   int   `json:"unread"`
 	}{mark, n})
-}
-
-// limit reads ?limit= within [1, MaxPageLimit].
-func (s *Service) limit(r *http.Request) (int, error) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return s.cfg.PageLimit, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > s.cfg.MaxPageLimit {
-		return 0, httperr.BadParam("limit", fmt.Sprintf("limit must be 1..%d", s.cfg.MaxPageLimit))
-	}
-	return n, nil
-}
-
-// A cursor is the last item's Pos, opaque to clients.
-func encodeCursor(pos int64) string {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(pos))
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-func decodeCursor(s string) (int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 8 || int64(binary.BigEndian.Uint64(b)) <= 0 {
-		return 0, httperr.BadParam("cursor", "cursor is not one this server returned")
-	}
-	return int64(binary.BigEndian.Uint64(b)), nil
 }

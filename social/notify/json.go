@@ -6,18 +6,20 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/mediaedge/mediaedge/social/jsonapi"
 )
 
 // groupJSON is a group as the API and the live "notification" event show
 // it. Ids are strings.
 type groupJSON struct {
-	ID         int64     `json:"id,string"`
-	Kind       string    `json:"kind"`
-	Object     string    `json:"object"`
-	Actors     idStrings `json:"actors"`
-	ActorCount int       `json:"actor_count"`
-	FirstAt    time.Time `json:"first_at"`
-	LastAt     time.Time `json:"last_at"`
+	ID         int64       `json:"id,string"`
+	Kind       string      `json:"kind"`
+	Object     string      `json:"object"`
+	Actors     jsonapi.IDs `json:"actors"`
+	ActorCount int         `json:"actor_count"`
+	FirstAt    time.Time   `json:"first_at"`
+	LastAt     time.Time   `json:"last_at"`
 	// ActivityID is the group's Pos: the list's order and cursor, and what
 	// POST /v1/notifications/read takes as upto.
 	ActivityID int64 `json:"activity_id,string"`
@@ -25,24 +27,8 @@ type groupJSON struct {
 }
 
 func toJSON(g Group) groupJSON {
-	return groupJSON{ID: g.ID, Kind: g.Kind, Object: g.Object, Actors: idStrings(g.Actors), ActorCount: g.ActorCount,
+	return groupJSON{ID: g.ID, Kind: g.Kind, Object: g.Object, Actors: jsonapi.IDs(g.Actors), ActorCount: g.ActorCount,
 		FirstAt: g.FirstAt.UTC(), LastAt: g.LastAt.UTC(), ActivityID: g.Pos, Read: g.Read}
-}
-
-// idStrings is a list of ids that encodes as JSON strings.
-type idStrings []int64
-
-func (l idStrings) MarshalJSON() ([]byte, error) {
-	b := []byte{'['}
-	for i, id := range l {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = strconv.AppendInt(b, id, 10)
-		b = append(b, '"')
-	}
-	return append(b, ']'), nil
 }
 
 // flexID reads an id written as a JSON string ("123", as every id in

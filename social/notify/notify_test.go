@@ -8,33 +8,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/mediaedge/mediaedge/httperr"
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
 	"github.com/mediaedge/mediaedge/social/notify"
 	"github.com/mediaedge/mediaedge/social/notify/pebblestore"
 )
-
-// headerAuth is the test's authenticator: the user id in X-Test-User.
-type headerAuth struct{}
-
-func (headerAuth) Authenticate(_ context.Context, r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.Header.Get("X-Test-User"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, httperr.New(http.StatusUnauthorized, "unauthenticated", "no user")
-	}
-	return id, nil
-}
 
 // failing is a store whose every call fails as an unreachable database.
 type failing struct{ notify.Store }
@@ -59,11 +46,7 @@ type env struct {
 
 func setup(t *testing.T, mod ...func(*notify.Config)) *env {
 	t.Helper()
-	db, err := pebble.Open(t.TempDir(), &pebble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := socialtest.Pebble(t)
 	gen, err := ids.New(1)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +54,7 @@ func setup(t *testing.T, mod ...func(*notify.Config)) *env {
 	e := &env{t: t, db: db, store: pebblestore.New(db, pebblestore.Config{}), ids: gen,
 		members: map[int64][]int64{}, online: map[int64]bool{}}
 	cfg := notify.DefaultConfig()
-	cfg.Store, cfg.IDs, cfg.Auth = e.store, gen, headerAuth{}
+	cfg.Store, cfg.IDs, cfg.Auth = e.store, gen, socialtest.HeaderAuth{}
 	cfg.ConversationMembers = func(_ context.Context, conv int64) ([]int64, error) {
 		m, ok := e.members[conv]
 		if !ok {
@@ -134,19 +117,7 @@ func (e *env) none(uids ...int64) {
 // outbox returns the notification events written so far.
 func (e *env) outbox() []events.Event {
 	e.t.Helper()
-	evs, err := events.NewPebbleOutbox(e.db).Read(ctx, -1, 10000)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []events.Event
-	for _, en := range evs {
-		ev, err := events.Decode(en.Data)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, ev)
-	}
-	return out
+	return socialtest.ReadOutbox(e.t, socialtest.PebbleOutbox(e.t, e.db))
 }
 
 func TestHandleKinds(t *testing.T) {
@@ -256,29 +227,8 @@ func TestHandleRedelivery(t *testing.T) {
 // do sends a request as user uid; body is JSON-encoded unless a string.
 func (e *env) do(uid int64, method, path string, body any) (int, map[string]any) {
 	e.t.Helper()
-	var rd *bytes.Reader
-	switch b := body.(type) {
-	case nil:
-		rd = bytes.NewReader(nil)
-	case string:
-		rd = bytes.NewReader([]byte(b))
-	default:
-		raw, _ := json.Marshal(b)
-		rd = bytes.NewReader(raw)
-	}
-	req, _ := http.NewRequest(method, e.srv.URL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if uid > 0 {
-		req.Header.Set("X-Test-User", strconv.FormatInt(uid, 10))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	st, m, _ := socialtest.Do(e.t, method, e.srv.URL+path, uid, body)
+	return st, m
 }
 
 func TestHTTP(t *testing.T) {

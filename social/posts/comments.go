@@ -13,18 +13,18 @@ import (
 
 // CommentJSON is a comment as the API answers it.
 type CommentJSON struct {
-	ID        int64     `json:"id,string"`
-	PostID    int64     `json:"post_id,string"`
-	Author    int64     `json:"author,string"`
-	Text      string    `json:"text"`
-	CreatedAt time.Time `json:"created_at"`
-	Mentions  idStrings `json:"mentions"`
+	ID        int64       `json:"id,string"`
+	PostID    int64       `json:"post_id,string"`
+	Author    int64       `json:"author,string"`
+	Text      string      `json:"text"`
+	CreatedAt time.Time   `json:"created_at"`
+	Mentions  jsonapi.IDs `json:"mentions"`
 }
 
 func commentJSON(c Comment) CommentJSON {
-	m := idStrings(c.Mentions)
+	m := jsonapi.IDs(c.Mentions)
 	if m == nil {
-		m = idStrings{}
+		m = jsonapi.IDs{}
 	}
 	return CommentJSON{ID: c.ID, PostID: c.Post, Author: c.Author, Text: c.Text, CreatedAt: c.CreatedAt, Mentions: m}
 }
@@ -83,7 +83,7 @@ func (s *Service) addComment(w http.ResponseWriter, r *http.Request, uid int64) 
 		evs = append(evs, mev)
 	}
 	if err := s.store.AddComment(ctx, c, evs); err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	s.notify()
 	return jsonapi.Write(w, http.StatusCreated, commentJSON(c))
@@ -101,12 +101,12 @@ func (s *Service) listComments(w http.ResponseWriter, r *http.Request, uid int64
 	}
 	cs, err := s.store.Comments(r.Context(), p.ID, cursor, limit+1)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	page := pageJSON{}
 	if len(cs) > limit {
 		cs = cs[:limit]
-		page.NextCursor = encodeCursor(cs[limit-1].ID)
+		page.NextCursor = jsonapi.EncodeCursor(cs[limit-1].ID)
 	}
 	items := make([]CommentJSON, len(cs))
 	for i, c := range cs {
@@ -123,7 +123,7 @@ func (s *Service) deleteComment(w http.ResponseWriter, r *http.Request, uid int6
 	if err != nil {
 		return err
 	}
-	cid, err := pathID(r, "cid")
+	cid, err := jsonapi.PathID(r, "cid")
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (s *Service) deleteComment(w http.ResponseWriter, r *http.Request, uid int6
 		if errIs(err, ErrNotFound) {
 			return err
 		}
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	if c.Author != uid && p.Author != uid {
 		return errNotAllowed
@@ -146,7 +146,7 @@ func (s *Service) deleteComment(w http.ResponseWriter, r *http.Request, uid int6
 	}
 	changed, err := s.store.DeleteComment(ctx, p.ID, cid, ev)
 	if err != nil {
-		return storeErr(fmt.Errorf("delete comment %d: %w", cid, err))
+		return jsonapi.StoreFault(fmt.Errorf("delete comment %d: %w", cid, err))
 	}
 	if changed {
 		s.notify()

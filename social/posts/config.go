@@ -5,17 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/mediaedge/mediaedge/social/ids"
+	"github.com/mediaedge/mediaedge/social/jsonapi"
 )
 
-// Authenticator tells who a request is: (*users.Handler).Authenticate. Its
-// errors are answers (*httperr.Error: 401, 503) and are written as they are.
-type Authenticator interface {
-	Authenticate(ctx context.Context, r *http.Request) (userID int64, err error)
-}
+// Authenticator tells who a request is: (*users.Handler).Authenticate.
+type Authenticator = jsonapi.Authenticator
 
 // MediaInfo is what the media store records of an upload.
 type MediaInfo struct {
@@ -95,14 +92,12 @@ func (c Config) Validate() error {
 		name string
 		v    int
 	}{{"max text", c.MaxText}, {"max comment", c.MaxComment}, {"max media", c.MaxMedia},
-		{"max mentions", c.MaxMentions}, {"page limit", c.PageLimit}, {"max page limit", c.MaxPageLimit}} {
+		{"max mentions", c.MaxMentions}} {
 		if f.v < 1 {
 			errs = append(errs, fmt.Errorf("posts: %s %d: must be positive", f.name, f.v))
 		}
 	}
-	if c.PageLimit > c.MaxPageLimit {
-		errs = append(errs, fmt.Errorf("posts: page limit %d above max page limit %d", c.PageLimit, c.MaxPageLimit))
-	}
+	errs = append(errs, jsonapi.ValidatePage("posts", c.PageLimit, c.MaxPageLimit)...)
 	if c.MaxBody < 1024 {
 		errs = append(errs, fmt.Errorf("posts: max body %d: want at least 1024", c.MaxBody))
 	}

@@ -3,8 +3,6 @@ package posts
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/mediaedge/mediaedge/httperr"
 	"github.com/mediaedge/mediaedge/social/events"
+	"github.com/mediaedge/mediaedge/social/jsonapi"
 )
 
 // Event kinds this service writes to the outbox (data ids are strings;
@@ -63,54 +62,25 @@ func New(cfg Config) (*Service, error) {
 // Register adds the routes to mux (Go 1.22 patterns, full /v1 paths).
 func (s *Service) Register(mux *http.ServeMux) {
 	const p = "/v1/posts"
-	mux.HandleFunc("POST "+p, s.wrap(s.create))
-	mux.HandleFunc("GET "+p+"/{id}", s.wrap(s.get))
-	mux.HandleFunc("PATCH "+p+"/{id}", s.wrap(s.edit))
-	mux.HandleFunc("DELETE "+p+"/{id}", s.wrap(s.delete))
-	mux.HandleFunc("POST "+p+"/{id}/archive", s.wrap(s.archive(true)))
-	mux.HandleFunc("DELETE "+p+"/{id}/archive", s.wrap(s.archive(false)))
-	mux.HandleFunc("PUT "+p+"/{id}/like", s.wrap(s.like(true)))
-	mux.HandleFunc("DELETE "+p+"/{id}/like", s.wrap(s.like(false)))
-	mux.HandleFunc("GET "+p+"/{id}/likes", s.wrap(s.likers))
-	mux.HandleFunc("POST "+p+"/{id}/comments", s.wrap(s.addComment))
-	mux.HandleFunc("GET "+p+"/{id}/comments", s.wrap(s.listComments))
-	mux.HandleFunc("DELETE "+p+"/{id}/comments/{cid}", s.wrap(s.deleteComment))
-	mux.HandleFunc("GET /v1/users/{id}/posts", s.wrap(s.timeline))
+	// Every route is a signed-in user's, its errors answered by errorTable.
+	route := jsonapi.Route(s.cfg.Auth, errorTable, s.log)
+	mux.HandleFunc("POST "+p, route(s.create))
+	mux.HandleFunc("GET "+p+"/{id}", route(s.get))
+	mux.HandleFunc("PATCH "+p+"/{id}", route(s.edit))
+	mux.HandleFunc("DELETE "+p+"/{id}", route(s.delete))
+	mux.HandleFunc("POST "+p+"/{id}/archive", route(s.archive(true)))
+	mux.HandleFunc("DELETE "+p+"/{id}/archive", route(s.archive(false)))
+	mux.HandleFunc("PUT "+p+"/{id}/like", route(s.like(true)))
+	mux.HandleFunc("DELETE "+p+"/{id}/like", route(s.like(false)))
+	mux.HandleFunc("GET "+p+"/{id}/likes", route(s.likers))
+	mux.HandleFunc("POST "+p+"/{id}/comments", route(s.addComment))
+	mux.HandleFunc("GET "+p+"/{id}/comments", route(s.listComments))
+	mux.HandleFunc("DELETE "+p+"/{id}/comments/{cid}", route(s.deleteComment))
+	mux.HandleFunc("GET /v1/users/{id}/posts", route(s.timeline))
 }
 
 // ServeHTTP serves the routes of Register (tests, a standalone mount).
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
-
-// wrap turns a route returning an error into an http.HandlerFunc: the one
-// place where a posts route's error becomes an answer.
-func (s *Service) wrap(fn func(w http.ResponseWriter, r *http.Request, uid int64) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		uid, err := s.cfg.Auth.Authenticate(r.Context(), r)
-		if err == nil {
-			err = fn(w, r, uid)
-		}
-		if err != nil {
-			httperr.Write(w, r, s.log, errorTable.Map(err))
-		}
-	}
-}
-
-// errStore marks an error of the store (or of a dependency's store): one
-// that matches no sentinel is the database unreachable or overloaded, a
-// 503 to retry, not a 500.
-var errStore = errors.New("posts store fault")
-
-type storeFault struct{ err error }
-
-func (f *storeFault) Error() string   { return f.err.Error() }
-func (f *storeFault) Unwrap() []error { return []error{f.err, errStore} }
-
-func storeErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &storeFault{err}
-}
 
 // errorTable maps every sentinel a posts route meets to its answer.
 var errorTable = httperr.Table{
@@ -119,7 +89,9 @@ var errorTable = httperr.Table{
 	// A deleted post is gone for everyone: the same answer as a missing one.
 	{Err: ErrDeleted, Status: http.StatusNotFound, Code: "not_found", Message: "no such post (it was deleted)"},
 	{Err: ErrBusy, Status: http.StatusConflict, Code: "busy", Message: "the post is being changed by another request; retry", RetryAfter: 1},
-	{Err: errStore, Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the posts store is unavailable, try again", RetryAfter: 1},
+	// A store fault (of this store or a dependency's) that matched no
+	// sentinel above: unreachable or overloaded, a 503 to retry, not a 500.
+	{Err: jsonapi.ErrStore, Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the posts store is unavailable, try again", RetryAfter: 1},
 }
 
 // Errors the routes return as they are.
@@ -140,49 +112,18 @@ func errIs(err error, targets ...error) bool {
 	return false
 }
 
-// pathID reads the {name} path value as a positive id.
-func pathID(r *http.Request, name string) (int64, error) {
-	v, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || v <= 0 {
-		return 0, httperr.BadParam(name, name+" must be a positive decimal id")
-	}
-	return v, nil
-}
-
 // page reads ?limit= (within [1, MaxPageLimit]) and ?cursor= (0 when
 // absent).
 func (s *Service) page(r *http.Request) (limit int, cursor int64, err error) {
-	q := r.URL.Query()
-	limit = s.cfg.PageLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > s.cfg.MaxPageLimit {
-			return 0, 0, httperr.BadParam("limit", fmt.Sprintf("limit must be 1..%d", s.cfg.MaxPageLimit))
-		}
-		limit = n
+	if limit, err = jsonapi.Limit(r, s.cfg.PageLimit, s.cfg.MaxPageLimit); err != nil {
+		return 0, 0, err
 	}
-	if v := q.Get("cursor"); v != "" {
-		if cursor, err = decodeCursor(v); err != nil {
+	if v := r.URL.Query().Get("cursor"); v != "" {
+		if cursor, err = jsonapi.DecodeCursor(v); err != nil {
 			return 0, 0, err
 		}
 	}
 	return limit, cursor, nil
-}
-
-// Cursors are opaque to clients: the last id of a page, 8 bytes big
-// endian, base64url (as the users service's).
-func encodeCursor(id int64) string {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(id))
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-func decodeCursor(v string) (int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(v)
-	if err != nil || len(b) != 8 || int64(binary.BigEndian.Uint64(b)) <= 0 {
-		return 0, httperr.BadParam("cursor", "cursor is not one this server returned")
-	}
-	return int64(binary.BigEndian.Uint64(b)), nil
 }
 
 // event builds an outbox event of this service's ids.
@@ -218,23 +159,6 @@ func (s *Service) notify() {
 	if s.cfg.Notify != nil {
 		s.cfg.Notify()
 	}
-}
-
-// idStrings is a list of ids that encodes as JSON strings, as every id in
-// the API does.
-type idStrings []int64
-
-func (l idStrings) MarshalJSON() ([]byte, error) {
-	b := []byte{'['}
-	for i, id := range l {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = strconv.AppendInt(b, id, 10)
-		b = append(b, '"')
-	}
-	return append(b, ']'), nil
 }
 
 // pageJSON is every list answer: {items, next_cursor} ("" on the last page).

@@ -36,7 +36,7 @@ func (s *Service) like(on bool) func(http.ResponseWriter, *http.Request, int64) 
 			}
 			changed, err = s.store.Like(ctx, p.ID, uid, at, ev)
 			if err != nil {
-				return storeErr(err)
+				return jsonapi.StoreFault(err)
 			}
 		} else {
 			ev, err := s.event(KindUnlike, uid, nil, postData(p), at)
@@ -45,7 +45,7 @@ func (s *Service) like(on bool) func(http.ResponseWriter, *http.Request, int64) 
 			}
 			changed, err = s.store.Unlike(ctx, p.ID, uid, ev)
 			if err != nil {
-				return storeErr(err)
+				return jsonapi.StoreFault(err)
 			}
 		}
 		if changed {
@@ -53,7 +53,7 @@ func (s *Service) like(on bool) func(http.ResponseWriter, *http.Request, int64) 
 		}
 		n, err := s.store.LikeCount(ctx, p.ID)
 		if err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 		return jsonapi.Write(w, http.StatusOK, struct {
 			Likes int64 `json:"likes"`
@@ -80,12 +80,12 @@ func (s *Service) likers(w http.ResponseWriter, r *http.Request, uid int64) erro
 	}
 	ls, err := s.store.Likers(r.Context(), p.ID, cursor, limit+1)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	page := pageJSON{}
 	if len(ls) > limit {
 		ls = ls[:limit]
-		page.NextCursor = encodeCursor(ls[limit-1].User)
+		page.NextCursor = jsonapi.EncodeCursor(ls[limit-1].User)
 	}
 	items := make([]likeJSON, len(ls))
 	for i, l := range ls {

@@ -33,23 +33,8 @@ type PostJSON struct {
 	Archived  bool        `json:"archived,omitempty"`
 }
 
-const maxIdemKey = 255
-
 // errUnchanged: an edit that would write what is stored already.
 var errUnchanged = errors.New("posts: edit changes nothing")
-
-// checkIdemKey validates an Idempotency-Key: 1 to 255 visible ASCII
-// characters (as the users service's).
-func checkIdemKey(k string) error {
-	bad := len(k) == 0 || len(k) > maxIdemKey
-	for i := 0; i < len(k) && !bad; i++ {
-		bad = k[i] < 0x21 || k[i] > 0x7e
-	}
-	if bad {
-		return httperr.BadParam("Idempotency-Key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
-	}
-	return nil
-}
 
 // mentionRE finds "@username" not preceded by a username character (so an
 // e-mail address mentions nobody); usernames are 3 to 30 of a-z, 0-9, _.
@@ -73,7 +58,7 @@ func (s *Service) mentions(ctx context.Context, text string) ([]int64, error) {
 	}
 	found, err := s.cfg.UserIDs(ctx, names)
 	if err != nil {
-		return nil, storeErr(fmt.Errorf("resolve mentions: %w", err))
+		return nil, jsonapi.StoreFault(fmt.Errorf("resolve mentions: %w", err))
 	}
 	var out []int64
 	for _, n := range names {
@@ -137,7 +122,7 @@ func (s *Service) media(ctx context.Context, f jsonapi.Fields, uid int64, keep [
 			return nil, false, httperr.BadParam("media_ids", fmt.Sprintf("no media %q", id))
 		}
 		if err != nil {
-			return nil, false, storeErr(fmt.Errorf("media %q: %w", id, err))
+			return nil, false, jsonapi.StoreFault(fmt.Errorf("media %q: %w", id, err))
 		}
 		if info.Owner != "user:"+idStr(uid) {
 			return nil, false, &httperr.Error{Status: http.StatusForbidden, Code: "media_not_allowed",
@@ -152,7 +137,7 @@ func (s *Service) media(ctx context.Context, f jsonapi.Fields, uid int64, keep [
 func (s *Service) create(w http.ResponseWriter, r *http.Request, uid int64) error {
 	key := r.Header.Get("Idempotency-Key")
 	if _, ok := r.Header["Idempotency-Key"]; ok {
-		if err := checkIdemKey(key); err != nil {
+		if err := jsonapi.CheckIdempotencyKey(key); err != nil {
 			return err
 		}
 	}
@@ -196,7 +181,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request, uid int64) erro
 	}
 	stored, isNew, err := s.store.CreatePost(ctx, p, key, evs)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	if isNew {
 		s.notify()
@@ -213,7 +198,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request, uid int64) erro
 // load reads the {id} post: ErrNotFound, or ErrDeleted for a deleted one
 // (both 404).
 func (s *Service) load(r *http.Request) (Post, error) {
-	id, err := pathID(r, "id")
+	id, err := jsonapi.PathID(r, "id")
 	if err != nil {
 		return Post{}, err
 	}
@@ -222,7 +207,7 @@ func (s *Service) load(r *http.Request) (Post, error) {
 	case errors.Is(err, ErrNotFound):
 		return Post{}, err
 	case err != nil:
-		return Post{}, storeErr(err)
+		return Post{}, jsonapi.StoreFault(err)
 	case p.Deleted:
 		return Post{}, fmt.Errorf("post %d: %w", id, ErrDeleted)
 	}
@@ -331,7 +316,7 @@ func (s *Service) edit(w http.ResponseWriter, r *http.Request, uid int64) error 
 	case errors.As(err, &he) || errIs(err, ErrDeleted, ErrNotFound, ErrBusy):
 		return err
 	case err != nil:
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	default:
 		s.notify()
 	}
@@ -345,7 +330,7 @@ func (s *Service) edit(w http.ResponseWriter, r *http.Request, uid int64) error 
 // delete is DELETE /v1/posts/{id}: a soft delete, 204 (also when it was
 // deleted already by its author).
 func (s *Service) delete(w http.ResponseWriter, r *http.Request, uid int64) error {
-	id, err := pathID(r, "id")
+	id, err := jsonapi.PathID(r, "id")
 	if err != nil {
 		return err
 	}
@@ -354,7 +339,7 @@ func (s *Service) delete(w http.ResponseWriter, r *http.Request, uid int64) erro
 	case errors.Is(err, ErrNotFound):
 		return err
 	case err != nil:
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	case p.Author != uid:
 		if p.Deleted || p.Archived {
 			return fmt.Errorf("post %d: %w", id, ErrNotFound)
@@ -368,7 +353,7 @@ func (s *Service) delete(w http.ResponseWriter, r *http.Request, uid int64) erro
 	}
 	changed, err := s.store.DeletePost(r.Context(), id, at, ev)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	if changed {
 		s.notify()
@@ -396,7 +381,7 @@ func (s *Service) archive(on bool) func(http.ResponseWriter, *http.Request, int6
 		if errors.Is(err, ErrDeleted) || errors.Is(err, ErrNotFound) {
 			return err
 		} else if err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 		if changed {
 			s.notify()
@@ -433,7 +418,7 @@ func (s *Service) view(ctx context.Context, p Post, viewer int64) (PostJSON, err
 		g.Go(func() (err error) { v.LikedByMe, err = s.store.Liked(gctx, p.ID, viewer); return err })
 	}
 	if err := g.Wait(); err != nil {
-		return PostJSON{}, storeErr(fmt.Errorf("counts of post %d: %w", p.ID, err))
+		return PostJSON{}, jsonapi.StoreFault(fmt.Errorf("counts of post %d: %w", p.ID, err))
 	}
 	return v, nil
 }
@@ -451,7 +436,7 @@ func (s *Service) Posts(ctx context.Context, viewer int64, ids []int64) ([]PostJ
 				return nil
 			}
 			if err != nil {
-				return storeErr(err)
+				return jsonapi.StoreFault(err)
 			}
 			if p.Deleted || p.Archived {
 				return nil
@@ -481,7 +466,7 @@ func (s *Service) Posts(ctx context.Context, viewer int64, ids []int64) ([]PostJ
 func (s *Service) Timeline(ctx context.Context, author, before int64, limit int) ([]int64, error) {
 	ids, err := s.store.Timeline(ctx, author, before, limit)
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, jsonapi.StoreFault(err)
 	}
 	return ids, nil
 }
@@ -495,13 +480,13 @@ func (s *Service) timeline(w http.ResponseWriter, r *http.Request, uid int64) er
 		name = strings.ToLower(name)
 		found, err := s.cfg.UserIDs(ctx, []string{name})
 		if err != nil {
-			return storeErr(fmt.Errorf("resolve %q: %w", name, err))
+			return jsonapi.StoreFault(fmt.Errorf("resolve %q: %w", name, err))
 		}
 		if author = found[name]; author <= 0 {
 			return httperr.NotFound("no such user")
 		}
 	} else {
-		id, err := pathID(r, "id")
+		id, err := jsonapi.PathID(r, "id")
 		if err != nil {
 			return err
 		}
@@ -518,7 +503,7 @@ func (s *Service) timeline(w http.ResponseWriter, r *http.Request, uid int64) er
 	page := pageJSON{}
 	if len(ids) > limit {
 		ids = ids[:limit]
-		page.NextCursor = encodeCursor(ids[limit-1])
+		page.NextCursor = jsonapi.EncodeCursor(ids[limit-1])
 	}
 	items, err := s.Posts(ctx, uid, ids)
 	if err != nil {

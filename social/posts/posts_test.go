@@ -1,7 +1,6 @@
 package posts_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,23 +14,12 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/mediaedge/mediaedge/httperr"
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
 	"github.com/mediaedge/mediaedge/social/posts"
 	"github.com/mediaedge/mediaedge/social/posts/pebblestore"
 )
-
-// headerAuth is the test's authenticator: the user id in X-Test-User.
-type headerAuth struct{}
-
-func (headerAuth) Authenticate(_ context.Context, r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.Header.Get("X-Test-User"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, httperr.New(http.StatusUnauthorized, "unauthenticated", "no user")
-	}
-	return id, nil
-}
 
 // faulty is a store whose reads fail while down is set.
 type faulty struct {
@@ -67,18 +55,14 @@ var usernames = map[string]int64{"alice": 1, "bob": 2, "carol": 3}
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	db, err := pebble.Open(t.TempDir(), &pebble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := socialtest.Pebble(t)
 	gen, err := ids.New(1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, db: db, store: &faulty{Store: pebblestore.New(db, pebblestore.Config{})}}
 	cfg := posts.DefaultConfig()
-	cfg.Store, cfg.IDs, cfg.Auth = e.store, gen, headerAuth{}
+	cfg.Store, cfg.IDs, cfg.Auth = e.store, gen, socialtest.HeaderAuth{}
 	cfg.MediaInfo = func(_ context.Context, id string) (posts.MediaInfo, error) {
 		if m, ok := media[id]; ok {
 			return m, nil
@@ -106,32 +90,7 @@ func setup(t *testing.T) *env {
 // header pairs follow.
 func (e *env) do(uid int64, method, path string, body any, hdr ...string) (int, map[string]any, http.Header) {
 	e.t.Helper()
-	var rd *bytes.Reader
-	switch b := body.(type) {
-	case nil:
-		rd = bytes.NewReader(nil)
-	case string:
-		rd = bytes.NewReader([]byte(b))
-	default:
-		raw, _ := json.Marshal(b)
-		rd = bytes.NewReader(raw)
-	}
-	req, _ := http.NewRequest(method, e.srv.URL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if uid > 0 {
-		req.Header.Set("X-Test-User", strconv.FormatInt(uid, 10))
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out, resp.Header
+	return socialtest.Do(e.t, method, e.srv.URL+path, uid, body, hdr...)
 }
 
 func (e *env) want(st int, m map[string]any, want int) map[string]any {
@@ -156,20 +115,7 @@ func (e *env) post(uid int64, text string, mediaIDs ...string) string {
 // outbox is every event in the database, in id order.
 func (e *env) outbox() []events.Event {
 	e.t.Helper()
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: []byte(events.OutboxPrefix), UpperBound: []byte("outbox0")})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer it.Close()
-	var out []events.Event
-	for it.First(); it.Valid(); it.Next() {
-		ev, err := events.Decode(it.Value())
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, ev)
-	}
-	return out
+	return socialtest.ReadOutbox(e.t, socialtest.PebbleOutbox(e.t, e.db))
 }
 
 // kinds lists the outbox's events as "kind>to,to".

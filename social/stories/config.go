@@ -5,18 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/mediaedge/mediaedge/social/ids"
+	"github.com/mediaedge/mediaedge/social/jsonapi"
 	"github.com/mediaedge/mediaedge/social/users"
 )
 
-// Authenticator tells who a request is: (*users.Handler).Authenticate. Its
-// errors are answers (*httperr.Error: 401, 503) and are written as they are.
-type Authenticator interface {
-	Authenticate(ctx context.Context, r *http.Request) (userID int64, err error)
-}
+// Authenticator tells who a request is: (*users.Handler).Authenticate.
+type Authenticator = jsonapi.Authenticator
 
 // Graph is the follow graph as the tray reads it (the users store).
 type Graph interface {
@@ -116,14 +113,12 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("stories: ttl %v: want 1s or more (Cassandra TTLs are whole seconds)", c.TTL))
 	}
 	for name, v := range map[string]int{"max caption": c.MaxCaption, "max hide from": c.MaxHideFrom, "max likers": c.MaxLikers,
-		"max followees": c.MaxFollowees, "tray parallel": c.TrayParallel, "page limit": c.PageLimit, "max page limit": c.MaxPageLimit} {
+		"max followees": c.MaxFollowees, "tray parallel": c.TrayParallel} {
 		if v < 1 {
 			errs = append(errs, fmt.Errorf("stories: %s %d: must be positive", name, v))
 		}
 	}
-	if c.PageLimit > c.MaxPageLimit {
-		errs = append(errs, fmt.Errorf("stories: page limit %d above max page limit %d", c.PageLimit, c.MaxPageLimit))
-	}
+	errs = append(errs, jsonapi.ValidatePage("stories", c.PageLimit, c.MaxPageLimit)...)
 	if c.MaxBody < 1024 {
 		errs = append(errs, fmt.Errorf("stories: max body %d: want at least 1024", c.MaxBody))
 	}

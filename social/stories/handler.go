@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/mediaedge/mediaedge/httperr"
 	"github.com/mediaedge/mediaedge/social/events"
+	"github.com/mediaedge/mediaedge/social/jsonapi"
 )
 
 // Service serves the stories API under /v1/stories (and a user's stories
@@ -45,14 +45,16 @@ func New(cfg Config) (*Service, error) {
 // Register adds the routes to mux (Go 1.22 patterns, full /v1 paths).
 func (s *Service) Register(mux *http.ServeMux) {
 	const p = "/v1/stories"
-	mux.HandleFunc("POST "+p, s.wrap(s.create))
-	mux.HandleFunc("GET "+p+"/feed", s.wrap(s.tray))
-	mux.HandleFunc("GET "+p+"/{id}", s.wrap(s.get))
-	mux.HandleFunc("POST "+p+"/{id}/view", s.wrap(s.view))
-	mux.HandleFunc("GET "+p+"/{id}/viewers", s.wrap(s.viewers))
-	mux.HandleFunc("PUT "+p+"/{id}/like", s.wrap(s.like))
-	mux.HandleFunc("DELETE "+p+"/{id}/like", s.wrap(s.unlike))
-	mux.HandleFunc("GET /v1/users/{id}/stories", s.wrap(s.userStories))
+	// Every route is a signed-in user's, its errors answered by errorTable.
+	route := jsonapi.Route(s.cfg.Auth, errorTable, s.log)
+	mux.HandleFunc("POST "+p, route(s.create))
+	mux.HandleFunc("GET "+p+"/feed", route(s.tray))
+	mux.HandleFunc("GET "+p+"/{id}", route(s.get))
+	mux.HandleFunc("POST "+p+"/{id}/view", route(s.view))
+	mux.HandleFunc("GET "+p+"/{id}/viewers", route(s.viewers))
+	mux.HandleFunc("PUT "+p+"/{id}/like", route(s.like))
+	mux.HandleFunc("DELETE "+p+"/{id}/like", route(s.unlike))
+	mux.HandleFunc("GET /v1/users/{id}/stories", route(s.userStories))
 }
 
 // ServeHTTP serves the routes of Register (tests, a standalone mount).
@@ -83,40 +85,6 @@ func (s *Service) RunSweeper(ctx context.Context, every time.Duration) {
 	}
 }
 
-// wrap turns a route returning an error into an http.HandlerFunc: the one
-// place where a stories route's error becomes an answer.
-func (s *Service) wrap(fn func(w http.ResponseWriter, r *http.Request, uid int64) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		uid, err := s.cfg.Auth.Authenticate(r.Context(), r)
-		if err == nil {
-			err = fn(w, r, uid)
-		}
-		if err != nil {
-			httperr.Write(w, r, s.log, errorTable.Map(err))
-		}
-	}
-}
-
-// errStore marks an error of the store (or of a dependency: the graph, the
-// media lookup): one that matches no sentinel is the database unreachable
-// or overloaded, a 503 to retry, not a 500.
-var errStore = errors.New("stories store fault")
-
-type storeFault struct{ err error }
-
-func (f *storeFault) Error() string   { return f.err.Error() }
-func (f *storeFault) Unwrap() []error { return []error{f.err, errStore} }
-
-// storeErr marks err as a store fault unless it is one of the sentinels
-// (which keep their own answers).
-func storeErr(err error) error {
-	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrExpired) || errors.Is(err, ErrBusy) ||
-		errors.Is(err, context.Canceled) {
-		return err
-	}
-	return &storeFault{err}
-}
-
 // errorTable maps every sentinel a stories route meets to its answer.
 var errorTable = httperr.Table{
 	{Err: context.Canceled, Status: httperr.StatusClientClosed, Code: "client_closed", Message: "the client closed the request"},
@@ -124,7 +92,10 @@ var errorTable = httperr.Table{
 	// A story hidden from the caller answers like a missing one.
 	{Err: ErrNotFound, Status: http.StatusNotFound, Code: "not_found", Message: "no such story"},
 	{Err: ErrBusy, Status: http.StatusConflict, Code: "create_in_progress", Message: "a create with this Idempotency-Key is in progress; retry to get its result", Param: "Idempotency-Key", RetryAfter: 1},
-	{Err: errStore, Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the stories store is unavailable, try again", RetryAfter: 1},
+	// A store fault (of this store or a dependency: the graph, the media
+	// lookup) that matched no sentinel above: unreachable or overloaded, a
+	// 503 to retry, not a 500.
+	{Err: jsonapi.ErrStore, Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the stories store is unavailable, try again", RetryAfter: 1},
 }
 
 // Errors the routes return as they are.
@@ -133,28 +104,6 @@ var (
 	errNotOwner     = httperr.New(http.StatusForbidden, "not_owner", "only the story's owner may do this")
 	errNoUser       = httperr.NotFound("no such user")
 )
-
-// pathID reads the {name} path value as a positive id.
-func pathID(r *http.Request, name string) (int64, error) {
-	v, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || v <= 0 {
-		return 0, httperr.BadParam(name, name+" must be a positive decimal id")
-	}
-	return v, nil
-}
-
-// limit reads ?limit= within [1, MaxPageLimit].
-func (s *Service) limit(r *http.Request) (int, error) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return s.cfg.PageLimit, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > s.cfg.MaxPageLimit {
-		return 0, httperr.BadParam("limit", fmt.Sprintf("limit must be 1..%d", s.cfg.MaxPageLimit))
-	}
-	return n, nil
-}
 
 // cursor reads ?cursor=: the last user id of the previous page, 0 when
 // absent.
@@ -168,18 +117,6 @@ func cursor(r *http.Request) (int64, error) {
 		return 0, httperr.BadParam("cursor", "cursor must be a next_cursor this route returned")
 	}
 	return n, nil
-}
-
-// checkIdemKey validates an Idempotency-Key: 1 to 255 visible ASCII characters.
-func checkIdemKey(k string) error {
-	bad := len(k) == 0 || len(k) > 255
-	for i := 0; i < len(k) && !bad; i++ {
-		bad = k[i] < 0x21 || k[i] > 0x7e
-	}
-	if bad {
-		return httperr.BadParam("Idempotency-Key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
-	}
-	return nil
 }
 
 // event builds an outbox event of this service's ids.
@@ -215,36 +152,18 @@ func (s *Service) resolveUser(r *http.Request) (int64, error) {
 	v := r.PathValue("id")
 	name, ok := strings.CutPrefix(v, "@")
 	if !ok {
-		return pathID(r, "id")
+		return jsonapi.PathID(r, "id")
 	}
 	if s.cfg.UserIDs == nil || name == "" {
 		return 0, errNoUser
 	}
 	m, err := s.cfg.UserIDs(r.Context(), []string{name})
 	if err != nil {
-		return 0, storeErr(err)
+		return 0, jsonapi.StoreFault(err)
 	}
 	id, ok := m[name]
 	if !ok {
 		return 0, errNoUser
 	}
 	return id, nil
-}
-
-// idStrings is a list of ids that encodes as JSON strings, as every id in
-// the API does (encoding/json's ",string" option does not reach into a
-// slice's elements).
-type idStrings []int64
-
-func (l idStrings) MarshalJSON() ([]byte, error) {
-	b := []byte{'['}
-	for i, id := range l {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = strconv.AppendInt(b, id, 10)
-		b = append(b, '"')
-	}
-	return append(b, ']'), nil
 }

@@ -27,8 +27,8 @@ const (
 )
 
 type createdData struct {
-	StoryID int64     `json:"story_id,string"`
-	Likers  idStrings `json:"likers"`
+	StoryID int64       `json:"story_id,string"`
+	Likers  jsonapi.IDs `json:"likers"`
 }
 
 type likeData struct {
@@ -45,8 +45,8 @@ type StoryJSON struct {
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 	// Views and HideFrom are shown to the owner only.
-	Views    *int      `json:"views,omitempty"`
-	HideFrom idStrings `json:"hide_from,omitempty"`
+	Views    *int        `json:"views,omitempty"`
+	HideFrom jsonapi.IDs `json:"hide_from,omitempty"`
 	// Seen: the viewer viewed it; LikedByMe: the viewer likes it.
 	Seen      bool `json:"seen"`
 	LikedByMe bool `json:"liked_by_me"`
@@ -58,7 +58,7 @@ func storyJSON(st Story, viewer int64, state ViewerState, views int) StoryJSON {
 		CreatedAt: st.CreatedAt.UTC(), ExpiresAt: st.ExpiresAt.UTC(), Seen: state.Viewed, LikedByMe: state.Liked}
 	if viewer == st.Owner {
 		j.Views = &views
-		j.HideFrom = idStrings(st.HideFrom)
+		j.HideFrom = jsonapi.IDs(st.HideFrom)
 	}
 	return j
 }
@@ -71,7 +71,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request, uid int64) erro
 	key := ""
 	if vs, ok := r.Header["Idempotency-Key"]; ok {
 		key = strings.Join(vs, ",")
-		if err := checkIdemKey(key); err != nil {
+		if err := jsonapi.CheckIdempotencyKey(key); err != nil {
 			return err
 		}
 	}
@@ -106,7 +106,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request, uid int64) erro
 		return httperr.BadParam("media_id", "media_id names no uploaded media")
 	}
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	if info.Owner != "user:"+strconv.FormatInt(uid, 10) {
 		return errForeignMedia
@@ -116,20 +116,20 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request, uid int64) erro
 	}
 	likers, err := s.store.Likers(ctx, uid, s.cfg.MaxLikers+1)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	likers = slices.DeleteFunc(likers, func(u int64) bool { return u == uid })
 	likers = likers[:min(len(likers), s.cfg.MaxLikers)]
 	now := s.clock()
 	st := Story{ID: s.cfg.IDs.Next(), Owner: uid, Media: media, MediaType: info.Type, Caption: caption,
 		HideFrom: hide, Key: key, CreatedAt: now, ExpiresAt: now.Add(s.cfg.TTL)}
-	ev, err := s.event(KindCreated, uid, nil, createdData{StoryID: st.ID, Likers: idStrings(likers)}, now)
+	ev, err := s.event(KindCreated, uid, nil, createdData{StoryID: st.ID, Likers: jsonapi.IDs(likers)}, now)
 	if err != nil {
 		return err
 	}
 	stored, created, err := s.store.Create(ctx, st, ev)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	views := 0
 	var state ViewerState
@@ -138,11 +138,11 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request, uid int64) erro
 	} else {
 		// A replay: answer the stored story as it is now.
 		if views, err = s.store.ViewCount(ctx, stored.ID); err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 		m, err := s.store.ViewerState(ctx, uid, []int64{stored.ID})
 		if err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 		state = m[stored.ID]
 	}
@@ -180,7 +180,7 @@ func (s *Service) hideFrom(f jsonapi.Fields, uid int64) ([]int64, error) {
 // story reads the {id} story as uid may see it: ErrExpired for one whose
 // lifetime is over, ErrNotFound for a missing one or one hidden from uid.
 func (s *Service) story(r *http.Request, uid int64) (Story, error) {
-	id, err := pathID(r, "id")
+	id, err := jsonapi.PathID(r, "id")
 	if err != nil {
 		return Story{}, err
 	}
@@ -203,7 +203,7 @@ func (s *Service) goneErr(id int64, err error) error {
 	if errors.Is(err, ErrNotFound) && !errors.Is(err, ErrExpired) && s.expiredID(id) {
 		return ErrExpired
 	}
-	return storeErr(err)
+	return jsonapi.StoreFault(err)
 }
 
 // get: GET /v1/stories/{id}.
@@ -228,14 +228,14 @@ func (s *Service) render(ctx context.Context, viewer int64, sts []Story) ([]Stor
 	}
 	state, err := s.store.ViewerState(ctx, viewer, ids)
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, jsonapi.StoreFault(err)
 	}
 	out := make([]StoryJSON, len(sts))
 	for i, st := range sts {
 		views := 0
 		if st.Owner == viewer {
 			if views, err = s.store.ViewCount(ctx, st.ID); err != nil {
-				return nil, storeErr(err)
+				return nil, jsonapi.StoreFault(err)
 			}
 		}
 		out[i] = storyJSON(st, viewer, state[st.ID], views)
@@ -279,7 +279,7 @@ func (s *Service) viewers(w http.ResponseWriter, r *http.Request, uid int64) err
 	if st.Owner != uid {
 		return errNotOwner
 	}
-	limit, err := s.limit(r)
+	limit, err := jsonapi.Limit(r, s.cfg.PageLimit, s.cfg.MaxPageLimit)
 	if err != nil {
 		return err
 	}
@@ -368,7 +368,7 @@ func (s *Service) userStories(w http.ResponseWriter, r *http.Request, uid int64)
 func (s *Service) visibleStories(ctx context.Context, author, viewer int64) ([]Story, error) {
 	sts, err := s.store.OwnerStories(ctx, author)
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, jsonapi.StoreFault(err)
 	}
 	now := s.now()
 	return slices.DeleteFunc(sts, func(st Story) bool { return !st.Live(now) || st.HiddenFrom(viewer) }), nil

@@ -1,49 +1,25 @@
 package stories_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/mediaedge/mediaedge/httperr"
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
 	"github.com/mediaedge/mediaedge/social/stories"
 	"github.com/mediaedge/mediaedge/social/stories/pebblestore"
 	"github.com/mediaedge/mediaedge/social/stories/storiestest"
 )
-
-// headerAuth is the test's authenticator: the user id in X-Test-User.
-type headerAuth struct{}
-
-func (headerAuth) Authenticate(_ context.Context, r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.Header.Get("X-Test-User"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, httperr.New(http.StatusUnauthorized, "unauthenticated", "no user")
-	}
-	return id, nil
-}
-
-// clock only moves when told; it starts at the real time, so story ids
-// (made from the real time) are never ahead of it.
-type clock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // faulty fails every Get when on (a database that went away).
 type faulty struct {
@@ -64,7 +40,7 @@ type env struct {
 	store   *faulty
 	svc     *stories.Service
 	srv     *httptest.Server
-	clock   *clock
+	clock   *socialtest.Clock // starts at the real time, so story ids (made from it) are never ahead of it
 	notices int
 }
 
@@ -75,16 +51,12 @@ const ttl = 2 * time.Second
 // user 1's PDF.
 func setup(t *testing.T) *env {
 	t.Helper()
-	db, err := pebble.Open(t.TempDir(), &pebble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := socialtest.Pebble(t)
 	gen, err := ids.New(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, clock: &clock{t: time.Now()}}
+	e := &env{t: t, db: db, clock: socialtest.NewClock(time.Now())}
 	sc := pebblestore.DefaultConfig()
 	sc.Sync, sc.Now = false, e.clock.Now
 	e.store = &faulty{Store: pebblestore.New(db, sc)}
@@ -94,7 +66,7 @@ func setup(t *testing.T) *env {
 		"m2": {Owner: "user:2", Type: "image/png"}, "m3": {Owner: "user:3", Type: "image/jpeg"},
 	}
 	cfg := stories.DefaultConfig()
-	cfg.Store, cfg.IDs, cfg.Auth, cfg.Now, cfg.TTL = e.store, gen, headerAuth{}, e.clock.Now, ttl
+	cfg.Store, cfg.IDs, cfg.Auth, cfg.Now, cfg.TTL = e.store, gen, socialtest.HeaderAuth{}, e.clock.Now, ttl
 	cfg.Graph = storiestest.Graph{Following: map[int64][]int64{1: {2, 3, 4}}}
 	cfg.Notify = func() { e.notices++ }
 	cfg.UserIDs = func(_ context.Context, names []string) (map[string]int64, error) {
@@ -124,32 +96,8 @@ func setup(t *testing.T) *env {
 // unless a string; hdr are header name, value pairs.
 func (e *env) do(uid int64, method, path string, body any, hdr ...string) (int, map[string]any) {
 	e.t.Helper()
-	var rd *bytes.Reader
-	switch b := body.(type) {
-	case nil:
-		rd = bytes.NewReader(nil)
-	case string:
-		rd = bytes.NewReader([]byte(b))
-	default:
-		raw, _ := json.Marshal(b)
-		rd = bytes.NewReader(raw)
-	}
-	req, _ := http.NewRequest(method, e.srv.URL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if uid > 0 {
-		req.Header.Set("X-Test-User", strconv.FormatInt(uid, 10))
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	st, m, _ := socialtest.Do(e.t, method, e.srv.URL+path, uid, body, hdr...)
+	return st, m
 }
 
 // post creates a story as uid and returns its id.
@@ -179,20 +127,7 @@ func (e *env) want(what string, st int, m map[string]any, status int, code strin
 // outbox returns the events in the outbox, in id order.
 func (e *env) outbox() []events.Event {
 	e.t.Helper()
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: []byte(events.OutboxPrefix), UpperBound: []byte("outbox0")})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer it.Close()
-	var out []events.Event
-	for it.First(); it.Valid(); it.Next() {
-		ev, err := events.Decode(it.Value())
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, ev)
-	}
-	return out
+	return socialtest.ReadOutbox(e.t, socialtest.PebbleOutbox(e.t, e.db))
 }
 
 func TestPostAndGet(t *testing.T) {

@@ -29,7 +29,7 @@ type trayPage struct {
 // first. At most limit authors.
 func (s *Service) tray(w http.ResponseWriter, r *http.Request, uid int64) error {
 	ctx := r.Context()
-	limit, err := s.limit(r)
+	limit, err := jsonapi.Limit(r, s.cfg.PageLimit, s.cfg.MaxPageLimit)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func (s *Service) followees(ctx context.Context, uid int64) ([]int64, error) {
 		n := min(1000, s.cfg.MaxFollowees-len(out))
 		edges, err := s.cfg.Graph.ListEdges(ctx, uid, users.Following, after, n)
 		if err != nil {
-			return nil, storeErr(err)
+			return nil, jsonapi.StoreFault(err)
 		}
 		for _, e := range edges {
 			out = append(out, e.UserID)

@@ -55,7 +55,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	idem := ""
 	if ks := r.Header.Values("Idempotency-Key"); len(ks) > 0 {
-		if err := checkIdemKey(ks[0]); err != nil {
+		if err := jsonapi.CheckIdempotencyKey(ks[0]); err != nil {
 			return err
 		}
 		sum := sha256.Sum256([]byte(ks[0]))
@@ -80,7 +80,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 		if errors.Is(err, ErrUsernameTaken) || errors.Is(err, ErrBusy) {
 			return err
 		}
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	if !created {
 		w.Header().Set("Idempotent-Replayed", "true")
@@ -91,7 +91,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	c := Counts{}
 	if !created {
 		if c, err = h.store.CountEdges(r.Context(), stored.ID); err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 	}
 	return jsonapi.Write(w, http.StatusCreated, toJSON(stored, c))
@@ -140,7 +140,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 	if username, err := checkUsername(name); err == nil && len(password) <= maxPassword {
 		u, lookupErr = h.store.GetUserByName(r.Context(), username)
 		if lookupErr != nil && !errors.Is(lookupErr, ErrNotFound) {
-			return storeErr(lookupErr)
+			return jsonapi.StoreFault(lookupErr)
 		}
 	}
 	hash := u.PasswordHash
@@ -162,7 +162,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 	sum := sha256.Sum256(raw[:])
 	s := Session{TokenHash: sum[:], UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(h.cfg.SessionTTL)}
 	if err := h.store.CreateSession(r.Context(), s); err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	return jsonapi.Write(w, http.StatusCreated, sessionJSON{Token: base64.RawURLEncoding.EncodeToString(raw[:]), UserID: u.ID, ExpiresAt: s.ExpiresAt.UTC()})
 }
@@ -175,7 +175,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := h.store.DeleteSession(r.Context(), sum); err != nil {
-		return storeErr(fmt.Errorf("log out user %d: %w", s.UserID, err))
+		return jsonapi.StoreFault(fmt.Errorf("log out user %d: %w", s.UserID, err))
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
@@ -212,7 +212,7 @@ func (h *Handler) session(ctx context.Context, r *http.Request) ([]byte, Session
 	case errors.Is(err, ErrNotFound):
 		return nil, Session{}, errInvalidToken
 	case err != nil:
-		return nil, Session{}, storeErr(err)
+		return nil, Session{}, jsonapi.StoreFault(err)
 	case !h.now().Before(s.ExpiresAt):
 		return nil, Session{}, errInvalidToken
 	}

@@ -50,7 +50,7 @@ func (h *Handler) relate(w http.ResponseWriter, r *http.Request, kind string, wr
 		h.notify()
 	}
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	answer.UserID = target.ID
 	return jsonapi.Write(w, http.StatusOK, answer)
@@ -129,12 +129,12 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, dir Direction) er
 	}
 	if u == nil { // a numeric id: say 404 for an unknown user, not an empty list
 		if _, err := h.store.GetUser(r.Context(), id); err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 	}
 	edges, err := h.store.ListEdges(r.Context(), id, dir, after, limit+1)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	page := pageJSON{Items: []edgeJSON{}}
 	if len(edges) > limit {
@@ -147,7 +147,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, dir Direction) er
 	}
 	users, err := h.store.GetUsers(r.Context(), ids)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	byID := make(map[int64]User, len(users))
 	for _, u := range users {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mediaedge/mediaedge/httperr"
 	"github.com/mediaedge/mediaedge/social/events"
+	"github.com/mediaedge/mediaedge/social/jsonapi"
 	"github.com/mediaedge/mediaedge/social/ratelimit"
 )
 
@@ -77,52 +78,30 @@ func New(cfg Config) (*Handler, error) {
 // Register adds the handler's routes to mux (Go 1.22 patterns, full /v1
 // paths), so they share the edge's mux with other services' routes.
 func (h *Handler) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/users", h.wrap(h.createUser))
-	mux.HandleFunc("GET /v1/users/{id}", h.wrap(h.getProfile))
-	mux.HandleFunc("PATCH /v1/users/{id}", h.wrap(h.patchProfile))
-	mux.HandleFunc("PUT /v1/users/{id}/follow", h.wrap(h.follow))
-	mux.HandleFunc("DELETE /v1/users/{id}/follow", h.wrap(h.unfollow))
-	mux.HandleFunc("PUT /v1/users/{id}/block", h.wrap(h.block))
-	mux.HandleFunc("DELETE /v1/users/{id}/block", h.wrap(h.unblock))
-	mux.HandleFunc("GET /v1/users/{id}/followers", h.wrap(h.listFollowers))
-	mux.HandleFunc("GET /v1/users/{id}/following", h.wrap(h.listFollowing))
-	mux.HandleFunc("POST /v1/sessions", h.wrap(h.login))
-	mux.HandleFunc("DELETE /v1/sessions", h.wrap(h.logout))
+	// Sign-up and login are public and the other routes authenticate
+	// themselves (a profile is public too), so none goes through
+	// jsonapi.Route; every error is answered by errorTable.
+	handle := jsonapi.Handle(errorTable, h.log)
+	mux.HandleFunc("POST /v1/users", handle(h.createUser))
+	mux.HandleFunc("GET /v1/users/{id}", handle(h.getProfile))
+	mux.HandleFunc("PATCH /v1/users/{id}", handle(h.patchProfile))
+	mux.HandleFunc("PUT /v1/users/{id}/follow", handle(h.follow))
+	mux.HandleFunc("DELETE /v1/users/{id}/follow", handle(h.unfollow))
+	mux.HandleFunc("PUT /v1/users/{id}/block", handle(h.block))
+	mux.HandleFunc("DELETE /v1/users/{id}/block", handle(h.unblock))
+	mux.HandleFunc("GET /v1/users/{id}/followers", handle(h.listFollowers))
+	mux.HandleFunc("GET /v1/users/{id}/following", handle(h.listFollowing))
+	mux.HandleFunc("POST /v1/sessions", handle(h.login))
+	mux.HandleFunc("DELETE /v1/sessions", handle(h.logout))
 }
 
 // ServeHTTP serves the routes of Register (for tests and a standalone mount).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-// wrap turns a handler returning an error into an http.HandlerFunc: the one
-// place where a users route's error becomes an answer.
-func (h *Handler) wrap(fn func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if err := fn(w, r); err != nil {
-			httperr.Write(w, r, h.log, errorTable.Map(err))
-		}
-	}
-}
-
-// Markers for where an error that matched no sentinel came from.
-var (
-	errStore = errors.New("users store fault")
-	errMedia = errors.New("media check fault")
-)
-
-// markedError is err, also matching mark with errors.Is.
-type markedError struct{ mark, err error }
-
-func (m *markedError) Error() string   { return m.err.Error() }
-func (m *markedError) Unwrap() []error { return []error{m.err, m.mark} }
-
-// storeErr marks an error of the store, so an unknown one is a 503 (the
-// database is unreachable or overloaded: retry) and not a 500.
-func storeErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &markedError{mark: errStore, err: err}
-}
+// errMedia marks (jsonapi.Mark) a fault of the media check, as
+// jsonapi.StoreFault marks one of the store: where an error that matched
+// no sentinel came from.
+var errMedia = errors.New("media check fault")
 
 // errorTable maps every sentinel a users route meets to its answer,
 // specific sentinels first, the fault markers last.
@@ -134,7 +113,7 @@ var errorTable = httperr.Table{
 	{Err: ErrFollowLimit, Status: http.StatusConflict, Code: "following_limit", Message: "you follow as many users as an account may"},
 	{Err: ErrBusy, Status: http.StatusServiceUnavailable, Code: "busy", Message: "the server is busy, try again", RetryAfter: 1},
 	{Err: errMedia, Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the media store is unavailable, try again", RetryAfter: 1},
-	{Err: errStore, Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the user store is unavailable, try again", RetryAfter: 1},
+	{Err: jsonapi.ErrStore, Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the user store is unavailable, try again", RetryAfter: 1},
 }
 
 // Errors the routes return as they are.

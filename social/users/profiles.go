@@ -31,7 +31,7 @@ func (h *Handler) target(r *http.Request) (id int64, user *User, err error) {
 			if errors.Is(err, ErrNotFound) {
 				return 0, nil, err
 			}
-			return 0, nil, storeErr(err)
+			return 0, nil, jsonapi.StoreFault(err)
 		}
 		return u.ID, &u, nil
 	}
@@ -53,7 +53,7 @@ func (h *Handler) targetUser(r *http.Request) (User, error) {
 	}
 	got, err := h.store.GetUser(r.Context(), id)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return User{}, storeErr(err)
+		return User{}, jsonapi.StoreFault(err)
 	}
 	return got, err
 }
@@ -66,7 +66,7 @@ func (h *Handler) getProfile(w http.ResponseWriter, r *http.Request) error {
 	}
 	c, err := h.store.CountEdges(r.Context(), u.ID)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	return jsonapi.Write(w, http.StatusOK, toJSON(u, c))
 }
@@ -123,7 +123,7 @@ func (h *Handler) patchProfile(w http.ResponseWriter, r *http.Request) error {
 	var u User
 	if p.Empty() {
 		if u, err = h.store.GetUser(r.Context(), id); err != nil {
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 	} else {
 		now := h.clock()
@@ -135,13 +135,13 @@ func (h *Handler) patchProfile(w http.ResponseWriter, r *http.Request) error {
 			if errors.Is(err, ErrNotFound) {
 				return err
 			}
-			return storeErr(err)
+			return jsonapi.StoreFault(err)
 		}
 		h.notify()
 	}
 	c, err := h.store.CountEdges(r.Context(), id)
 	if err != nil {
-		return storeErr(err)
+		return jsonapi.StoreFault(err)
 	}
 	return jsonapi.Write(w, http.StatusOK, toJSON(u, c))
 }
@@ -169,7 +169,7 @@ func (h *Handler) checkAvatar(ctx context.Context, id string) error {
 	}
 	ok, err := h.cfg.MediaExists(ctx, id)
 	if err != nil {
-		return &markedError{mark: errMedia, err: fmt.Errorf("check avatar %s: %w", id, err)}
+		return jsonapi.Mark(fmt.Errorf("check avatar %s: %w", id, err), errMedia)
 	}
 	if !ok {
 		return httperr.BadParam("avatar", "avatar names no stored media")

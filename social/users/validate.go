@@ -1,14 +1,13 @@
 package users
 
 import (
-	"encoding/base64"
-	"encoding/binary"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/mediaedge/mediaedge/chunkstore"
 	"github.com/mediaedge/mediaedge/httperr"
+	"github.com/mediaedge/mediaedge/social/jsonapi"
 )
 
 // Field limits. Usernames are ASCII so that they are safe in URLs and
@@ -20,7 +19,6 @@ const (
 	maxPassword    = 1024 // bytes: argon2 takes any length, the cap bounds what a request may make it read
 	maxDisplayName = 50   // characters
 	maxBio         = 500  // characters
-	maxIdemKey     = 255
 	defaultLimit   = 20
 	maxLimit       = 100
 )
@@ -95,31 +93,7 @@ func checkAvatarForm(s string) error {
 	return nil
 }
 
-// checkIdemKey validates an Idempotency-Key: 1 to 255 visible ASCII characters.
-func checkIdemKey(k string) error {
-	bad := len(k) == 0 || len(k) > maxIdemKey
-	for i := 0; i < len(k) && !bad; i++ {
-		bad = k[i] < 0x21 || k[i] > 0x7e
-	}
-	if bad {
-		return httperr.BadParam("Idempotency-Key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
-	}
-	return nil
-}
+// Cursors are opaque to clients: jsonapi's, the last user id of a page.
+func encodeCursor(id int64) string { return jsonapi.EncodeCursor(id) }
 
-// Cursors are opaque to clients: the last id of a page, 8 bytes big endian,
-// base64url. A client cannot make one up that reads from the wrong place,
-// and the form can change without breaking anyone who treats it as opaque.
-func encodeCursor(id int64) string {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(id))
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-func decodeCursor(s string) (int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 8 || int64(binary.BigEndian.Uint64(b)) <= 0 {
-		return 0, httperr.BadParam("cursor", "cursor is not one this server returned")
-	}
-	return int64(binary.BigEndian.Uint64(b)), nil
-}
+func decodeCursor(s string) (int64, error) { return jsonapi.DecodeCursor(s) }

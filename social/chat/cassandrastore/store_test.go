@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,9 +12,7 @@ import (
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
-	"github.com/mediaedge/mediaedge/chunkstore/cassandra"
-	"github.com/mediaedge/mediaedge/internal/cassandratest"
-	"github.com/mediaedge/mediaedge/schema"
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/chat"
 	"github.com/mediaedge/mediaedge/social/chat/cassandrastore"
 	"github.com/mediaedge/mediaedge/social/chat/chattest"
@@ -30,40 +26,22 @@ import (
 // every case (ids are random). Without a node it skips, or fails under
 // CI=true.
 func TestCassandra(t *testing.T) {
-	hosts := cassandratest.Hosts(t)
-	ks := cassandratest.Keyspace(t, hosts)
-	s := session(t, hosts, ks)
-
-	ms, err := schema.Migrations(ks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(ms, func(m schema.Migration) bool { return m.Version == 6 && m.Name == "social_chat" }) {
-		t.Fatal("0006_social_chat.cql was not picked up")
-	}
-	for _, table := range []string{"outbox", "chat_conversations", "chat_tails", "chat_members", "chat_marks", "chat_user_convs",
-		"chat_direct", "chat_messages", "chat_sends", "chat_sends_done", "chat_media", "chat_hidden", "chat_pins", "chat_pushed"} {
-		var n int
-		if err := s.Query(`SELECT COUNT(*) FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`, ks, table).Scan(&n); err != nil || n != 1 {
-			t.Fatalf("table %s.%s: %d %v", ks, table, n, err)
-		}
-	}
+	s, ks := socialtest.Cassandra(t)
+	socialtest.RequireMigration(t, ks.Name, 6, "social_chat")
+	socialtest.RequireTables(t, s, ks.Name, "outbox", "chat_conversations", "chat_tails", "chat_members", "chat_marks", "chat_user_convs",
+		"chat_direct", "chat_messages", "chat_sends", "chat_sends_done", "chat_media", "chat_hidden", "chat_pins", "chat_pushed")
 
 	store, err := cassandrastore.New(s, cassandrastore.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	gen, err := ids.New(rand.Int64N(1024))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, s: s, store: store, ids: gen}
+	e := &env{t: t, s: s, store: store, ids: socialtest.IDs(t)}
 	t.Run("conformance", func(t *testing.T) {
 		chattest.Run(t, func(*testing.T) chattest.Backend {
-			return chattest.Backend{Store: store, Outbox: func(ctx context.Context) ([]events.Event, error) { return readOutbox(ctx, s) }}
+			return chattest.Backend{Store: store, Outbox: socialtest.CassandraOutbox(s)}
 		})
 	})
-	t.Run("two edges send into one conversation", func(t *testing.T) { e.with(t).testTwoEdges(hosts, ks) })
+	t.Run("two edges send into one conversation", func(t *testing.T) { e.with(t).testTwoEdges(ks) })
 	t.Run("a dead attempt's claimed message is finalized, not sent twice", func(t *testing.T) { e.with(t).testDeadClaimed() })
 	t.Run("a dead attempt that claimed nothing is taken over", func(t *testing.T) { e.with(t).testDeadUnclaimed() })
 	t.Run("an attempt taken over while it claimed blanks its copy", func(t *testing.T) { e.with(t).testTakenOver() })
@@ -76,18 +54,6 @@ func TestCassandra(t *testing.T) {
 	t.Run("a stale direct claim is taken over", func(t *testing.T) { e.with(t).testStaleDirect() })
 	t.Run("a group larger than a batch", func(t *testing.T) { e.with(t).testBigGroup() })
 	t.Run("config", testConfig)
-}
-
-func session(t *testing.T, hosts []string, ks string) *gocql.Session {
-	t.Helper()
-	cfg := cassandra.DefaultConfig()
-	cfg.Hosts, cfg.Keyspace = hosts, ks
-	s, err := cassandra.NewSession(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
 }
 
 // env is what the Cassandra-specific cases share.
@@ -140,10 +106,7 @@ func (e *env) msg(conv, sender int64, client, text string) chat.Message {
 // eventCount counts the outbox's events with id.
 func (e *env) eventCount(id int64) int {
 	e.t.Helper()
-	all, err := readOutbox(ctx, e.s)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	all := socialtest.ReadOutbox(e.t, socialtest.CassandraOutbox(e.s))
 	n := 0
 	for _, ev := range all {
 		if ev.ID == id {
@@ -194,13 +157,13 @@ func (e *env) sendRetrying(store chat.Store, m chat.Message, ev chat.EventFunc) 
 // testTwoEdges: two independent sessions (two edges), several senders on
 // each, send into one conversation at once, each message also retried
 // once: seqs are 1..N with no gap, no duplicate, and one event each.
-func (e *env) testTwoEdges(hosts []string, ks string) {
+func (e *env) testTwoEdges(ks socialtest.Keyspace) {
 	const perEdge, senders, each = 2, 4, 6
 	a, b := e.ids.Next(), e.ids.Next()
 	conv := e.group(a, b)
 	var stores []chat.Store
 	for range perEdge {
-		st, err := cassandrastore.New(session(e.t, hosts, ks), cassandrastore.DefaultConfig())
+		st, err := cassandrastore.New(ks.Session(e.t), cassandrastore.DefaultConfig())
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -622,32 +585,4 @@ func testConfig(t *testing.T) {
 	if err := cassandrastore.DefaultConfig().Validate(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// readOutbox reads every shard of the outbox, checking each event is in
-// its shard under its id.
-func readOutbox(ctx context.Context, s *gocql.Session) ([]events.Event, error) {
-	var out []events.Event
-	for shard := range events.OutboxShards {
-		it := s.Query(`SELECT id, event FROM outbox WHERE shard = ?`, shard).IterContext(ctx)
-		var id int64
-		var raw []byte
-		for it.Scan(&id, &raw) {
-			e, err := events.Decode(raw)
-			if err != nil {
-				_ = it.Close()
-				return nil, err
-			}
-			if e.ID != id || events.OutboxShard(id) != shard {
-				_ = it.Close()
-				return nil, fmt.Errorf("event %d is in shard %d under id %d", e.ID, shard, id)
-			}
-			out = append(out, e)
-			raw = nil
-		}
-		if err := it.Close(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }

@@ -1,17 +1,16 @@
 package chattest
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/chat"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
@@ -42,10 +41,7 @@ const (
 func Run(t *testing.T, open Opener) {
 	// A random node keeps ids apart from those of other test processes
 	// that share the database (and its outbox).
-	gen, err := ids.New(rand.Int64N(1024))
-	if err != nil {
-		t.Fatal(err)
-	}
+	gen := socialtest.IDs(t)
 	cases := []struct {
 		name string
 		run  func(*fixture)
@@ -71,10 +67,10 @@ func Run(t *testing.T, open Opener) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := &fixture{t: t, b: open(t), ids: gen, at: time.Now().UTC().Truncate(time.Millisecond), made: map[int64]bool{}}
+			f := &fixture{t: t, b: open(t), ids: gen, at: time.Now().UTC().Truncate(time.Millisecond), led: socialtest.NewLedger()}
 			f.s = f.b.Store
 			c.run(f)
-			f.wantOutbox()
+			f.led.Check(t, f.b.Outbox) // exactly the expected events of those the case built
 		})
 	}
 }
@@ -88,10 +84,10 @@ type fixture struct {
 	ids *ids.Generator
 	at  time.Time // the case's clock: every time is at plus something, in whole milliseconds
 
-	mu    sync.Mutex     // guards made, want, nextC
-	made  map[int64]bool // ids of every event the case built
-	want  []int64        // ids of the events the outbox must hold
-	nextC int            // numbers client message ids
+	led *socialtest.Ledger // the events the case built and expects
+
+	mu    sync.Mutex // guards nextC
+	nextC int        // numbers client message ids
 }
 
 var ctx = context.Background()
@@ -105,18 +101,12 @@ func (f *fixture) user() int64 { return f.id() }
 // event builds an event the case may hand to a write.
 func (f *fixture) event(kind string, actor int64) events.Event {
 	e := events.Event{ID: f.id(), Kind: kind, Actor: actor, Data: json.RawMessage(`{}`), At: f.at}
-	f.mu.Lock()
-	f.made[e.ID] = true
-	f.mu.Unlock()
+	f.led.Made(e.ID)
 	return e
 }
 
 // expect records that the outbox must hold the event id.
-func (f *fixture) expect(id int64) {
-	f.mu.Lock()
-	f.want = append(f.want, id)
-	f.mu.Unlock()
-}
+func (f *fixture) expect(id int64) { f.led.Expect(id) }
 
 // changed checks a write's changed flag and expects its event when set.
 func (f *fixture) changed(what string, ev events.Event, want bool) func(bool, error) {
@@ -238,20 +228,7 @@ func (f *fixture) direct(a, b int64) chat.Conversation {
 // outbox returns the outbox's events the case built, in id order.
 func (f *fixture) outbox() []events.Event {
 	f.t.Helper()
-	all, err := f.b.Outbox(ctx)
-	if err != nil {
-		f.t.Fatalf("read outbox: %v", err)
-	}
-	var out []events.Event
-	f.mu.Lock()
-	for _, e := range all {
-		if f.made[e.ID] {
-			out = append(out, e)
-		}
-	}
-	f.mu.Unlock()
-	slices.SortFunc(out, func(a, b events.Event) int { return cmp.Compare(a.ID, b.ID) })
-	return out
+	return f.led.Outbox(f.t, f.b.Outbox)
 }
 
 // outboxEvent returns the outbox's event of id.
@@ -264,45 +241,6 @@ func (f *fixture) outboxEvent(id int64) events.Event {
 	}
 	f.t.Fatalf("event %d is not in the outbox", id)
 	return events.Event{}
-}
-
-// wantOutbox checks the outbox holds exactly the expected events of those
-// the case built, each once.
-func (f *fixture) wantOutbox() {
-	f.t.Helper()
-	if f.t.Failed() {
-		return
-	}
-	got := f.outbox()
-	gotIDs := make([]int64, len(got))
-	for i, e := range got {
-		gotIDs[i] = e.ID
-	}
-	f.mu.Lock()
-	want := slices.Sorted(slices.Values(f.want))
-	f.mu.Unlock()
-	if !slices.Equal(gotIDs, want) {
-		var extra, missing []string
-		for _, e := range got {
-			if !slices.Contains(want, e.ID) {
-				extra = append(extra, fmt.Sprintf("%s %d %s", e.Kind, e.ID, e.Data))
-			}
-		}
-		for _, id := range want {
-			if !slices.Contains(gotIDs, id) {
-				missing = append(missing, fmt.Sprint(id))
-			}
-		}
-		f.t.Fatalf("outbox holds %d of the case's events, want %d\nunexpected: %v\nmissing: %v", len(gotIDs), len(want), extra, missing)
-	}
-}
-
-// mustErr checks err is (wraps) want.
-func mustErr(t *testing.T, what string, err, want error) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("%s: %v, want %v", what, err, want)
-	}
 }
 
 // member reads a membership or ends the case.

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/chat"
 	"github.com/mediaedge/mediaedge/social/events"
 )
@@ -28,7 +29,7 @@ func directOnce(f *fixture) {
 	if err != nil || created || got.ID != c.ID || got.CreatedBy != a {
 		t.Fatalf("create again, other order: %+v created %v, %v; want conversation %d", got, created, err, c.ID)
 	}
-	mustErr(t, "the losing id", errOf(s.GetConversation(ctx, again.ID)), chat.ErrNotFound)
+	socialtest.MustErr(t, "the losing id", errOf(s.GetConversation(ctx, again.ID)), chat.ErrNotFound)
 
 	read := f.conv(c.ID)
 	if read.Kind != chat.Direct || read.Title != "" || read.CreatedBy != a || !read.CreatedAt.Equal(f.at) ||
@@ -140,7 +141,7 @@ func groupBasics(f *fixture) {
 			t.Fatalf("member %d: %+v, want %+v", want.User, got, want)
 		}
 	}
-	mustErr(t, "a stranger", errOf(s.GetMember(ctx, c.ID, f.user())), chat.ErrNotMember)
+	socialtest.MustErr(t, "a stranger", errOf(s.GetMember(ctx, c.ID, f.user())), chat.ErrNotMember)
 
 	all := sorted(admin, m1, m2, m3) // ids were made in this order, but say so
 	if got := f.memberIDs(c.ID); !slices.Equal(got, all) {
@@ -176,7 +177,7 @@ func groupBasics(f *fixture) {
 		t.Fatalf("read back the update: %+v", read)
 	}
 	_, err = s.UpdateConversation(ctx, f.id(), chat.ConvPatch{Title: &title}, f.event("conversation.updated", admin))
-	mustErr(t, "update a missing conversation", err, chat.ErrNotFound)
+	socialtest.MustErr(t, "update a missing conversation", err, chat.ErrNotFound)
 }
 
 // addMembersCap: the cap counts members exactly; a refused add adds no
@@ -191,12 +192,12 @@ func addMembersCap(f *fixture) {
 	}
 
 	added, err := s.AddMembers(ctx, g.ID, []chat.Member{newMember(n1), newMember(n2)}, 4, f.event("members.added", admin))
-	mustErr(t, "3 + 2 at a cap of 4", err, chat.ErrMemberCap)
+	socialtest.MustErr(t, "3 + 2 at a cap of 4", err, chat.ErrMemberCap)
 	if len(added) != 0 {
 		t.Fatalf("a refused add reports %v added", added)
 	}
 	for _, u := range []int64{n1, n2} {
-		mustErr(t, "a member of a refused add", errOf(s.GetMember(ctx, g.ID, u)), chat.ErrNotMember)
+		socialtest.MustErr(t, "a member of a refused add", errOf(s.GetMember(ctx, g.ID, u)), chat.ErrNotMember)
 	}
 
 	// One new and one existing member: only the new one counts, and only it is added.
@@ -219,7 +220,7 @@ func addMembersCap(f *fixture) {
 		t.Fatalf("re-add at the cap: %v %v", added, err)
 	}
 	_, err = s.AddMembers(ctx, g.ID, []chat.Member{newMember(n2)}, 4, f.event("members.added", admin))
-	mustErr(t, "a fifth member at a cap of 4", err, chat.ErrMemberCap)
+	socialtest.MustErr(t, "a fifth member at a cap of 4", err, chat.ErrMemberCap)
 
 	ev = f.event("members.added", admin)
 	added, err = s.AddMembers(ctx, g.ID, []chat.Member{newMember(n2), newMember(n3)}, 6, ev)
@@ -246,7 +247,7 @@ func removeAndRole(f *fixture) {
 	f.changed("remove", ev, true)(s.RemoveMember(ctx, g.ID, m1, ev))
 	ev = f.event("member.removed", admin)
 	f.changed("remove again", ev, false)(s.RemoveMember(ctx, g.ID, m1, ev))
-	mustErr(t, "a removed member", errOf(s.GetMember(ctx, g.ID, m1)), chat.ErrNotMember)
+	socialtest.MustErr(t, "a removed member", errOf(s.GetMember(ctx, g.ID, m1)), chat.ErrNotMember)
 	if got := f.memberIDs(g.ID); !slices.Equal(got, sorted(admin, m2)) {
 		t.Fatalf("members after the removal: %v", got)
 	}
@@ -267,7 +268,7 @@ func removeAndRole(f *fixture) {
 		t.Fatalf("role after the demotion: %+v", m)
 	}
 	_, err := s.SetRole(ctx, g.ID, m1, chat.RoleAdmin, f.event("member.role", admin))
-	mustErr(t, "role of a removed member", err, chat.ErrNotMember)
+	socialtest.MustErr(t, "role of a removed member", err, chat.ErrNotMember)
 }
 
 // marksRise: marks only rise; a mark at or below changes nothing.
@@ -294,7 +295,7 @@ func marksRise(f *fixture) {
 		t.Fatalf("another member's marks moved: %+v", m)
 	}
 	_, err := s.SetMark(ctx, g.ID, f.user(), chat.MarkRead, 1, f.event("mark", a))
-	mustErr(t, "mark of a stranger", err, chat.ErrNotMember)
+	socialtest.MustErr(t, "mark of a stranger", err, chat.ErrNotMember)
 }
 
 // userConversations: a user's conversations, direct and group, in id order.

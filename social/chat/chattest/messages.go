@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/chat"
 )
 
@@ -350,11 +351,11 @@ func editMessage(f *fixture) {
 	at := f.at.Add(time.Minute)
 	ev, evID := f.msgEvent("message.edited", a)
 	_, err := s.EditMessage(ctx, g.ID, 2, b, "hijack", nil, at, ev)
-	mustErr(t, "edit by another member", err, chat.ErrNotSender)
+	socialtest.MustErr(t, "edit by another member", err, chat.ErrNotSender)
 	_, err = s.EditMessage(ctx, g.ID, 99, a, "x", nil, at, ev)
-	mustErr(t, "edit of a missing seq", err, chat.ErrNotFound)
+	socialtest.MustErr(t, "edit of a missing seq", err, chat.ErrNotFound)
 	_, err = s.EditMessage(ctx, f.id(), 1, a, "x", nil, at, ev)
-	mustErr(t, "edit in a missing conversation", err, chat.ErrNotFound)
+	socialtest.MustErr(t, "edit in a missing conversation", err, chat.ErrNotFound)
 
 	edited, err := s.EditMessage(ctx, g.ID, 2, a, "second, fixed", []string{"media-b", "media-c"}, at, ev)
 	if err != nil {
@@ -420,13 +421,13 @@ func deleteMessage(f *fixture) {
 
 	edit, _ := f.msgEvent("message.edited", a) // never expected: a refused edit writes no event
 	_, err = s.EditMessage(ctx, g.ID, 1, a, "back", []string{"media-s"}, at.Add(time.Minute), edit)
-	mustErr(t, "edit of a deleted message", err, chat.ErrDeleted)
+	socialtest.MustErr(t, "edit of a deleted message", err, chat.ErrDeleted)
 	if read, err = s.GetMessage(ctx, g.ID, 1); err != nil || !read.Deleted || read.Text != "" || len(read.Media) != 0 {
 		t.Fatalf("a refused edit brought back %+v %v", read, err)
 	}
 
 	_, err = s.DeleteMessage(ctx, g.ID, 99, at, f.event("message.deleted", a))
-	mustErr(t, "delete of a missing seq", err, chat.ErrNotFound)
+	socialtest.MustErr(t, "delete of a missing seq", err, chat.ErrNotFound)
 
 	// The seq stays taken.
 	if next := f.sendNew(g.ID, b, "after"); next.Seq != 2 {
@@ -549,13 +550,13 @@ func notFound(f *fixture) {
 	a, b := f.user(), f.user()
 	g := f.group(a, b)
 	missing := f.id()
-	mustErr(t, "get a missing conversation", errOf(s.GetConversation(ctx, missing)), chat.ErrNotFound)
-	mustErr(t, "get a message of a missing conversation", errOf(s.GetMessage(ctx, missing, 1)), chat.ErrNotFound)
-	mustErr(t, "get a message not sent yet", errOf(s.GetMessage(ctx, g.ID, 1)), chat.ErrNotFound)
+	socialtest.MustErr(t, "get a missing conversation", errOf(s.GetConversation(ctx, missing)), chat.ErrNotFound)
+	socialtest.MustErr(t, "get a message of a missing conversation", errOf(s.GetMessage(ctx, missing, 1)), chat.ErrNotFound)
+	socialtest.MustErr(t, "get a message not sent yet", errOf(s.GetMessage(ctx, g.ID, 1)), chat.ErrNotFound)
 	_, _, err := f.trySend(f.msg(missing, a, "into the void"))
-	mustErr(t, "send to a missing conversation", err, chat.ErrNotFound)
+	socialtest.MustErr(t, "send to a missing conversation", err, chat.ErrNotFound)
 	_, err = s.DeleteMessage(ctx, missing, 1, f.at, f.event("message.deleted", a))
-	mustErr(t, "delete in a missing conversation", err, chat.ErrNotFound)
+	socialtest.MustErr(t, "delete in a missing conversation", err, chat.ErrNotFound)
 	if ms, err := s.Messages(ctx, missing, 1, 100); err != nil || len(ms) != 0 {
 		t.Fatalf("messages of a missing conversation: %v %v", ms, err)
 	}

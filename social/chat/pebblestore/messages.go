@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-
 	"github.com/mediaedge/mediaedge/social/chat"
 	"github.com/mediaedge/mediaedge/social/events"
+	"github.com/mediaedge/mediaedge/social/pebblekv"
 )
 
 type msgRow struct {
@@ -54,7 +53,7 @@ func fromMsgRow(conv, seq int64, r msgRow) chat.Message {
 // message reads one message row; ErrNotFound (unwrapped).
 func (s *Store) message(conv, seq int64) (msgRow, error) {
 	var r msgRow
-	found, err := s.get(key(pMsg, conv, seq), &r)
+	found, err := s.db.Get(pebblekv.Key(pMsg, conv, seq), &r)
 	if err != nil {
 		return msgRow{}, err
 	}
@@ -70,14 +69,14 @@ func (s *Store) Send(ctx context.Context, m chat.Message, ev chat.EventFunc) (ch
 	if err := ctx.Err(); err != nil {
 		return chat.Message{}, false, err
 	}
-	defer s.lock(m.Conv)()
+	defer s.stripes.Lock(m.Conv)()
 	// An empty client id has nothing to de-duplicate on: every such send
 	// is a new message.
 	var ck []byte
 	if m.ClientMsgID != "" {
 		ck = keyStr(pClient, m.ClientMsgID, m.Conv, m.Sender)
 		var c clientRow
-		found, err := s.get(ck, &c)
+		found, err := s.db.Get(ck, &c)
 		if err != nil {
 			return chat.Message{}, false, fmt.Errorf("send to %d: read client id %q: %w", m.Conv, m.ClientMsgID, err)
 		}
@@ -96,44 +95,43 @@ func (s *Store) Send(ctx context.Context, m chat.Message, ev chat.EventFunc) (ch
 	m.Seq = cv.LastSeq + 1
 	cv.LastSeq, cv.LastAt, cv.LastSender, cv.LastPreview = m.Seq, m.SentAt, m.Sender, chat.Preview(m.Text)
 
-	b := s.newBatch()
-	b.set(key(pMsg, m.Conv, m.Seq), toMsgRow(m))
+	b := s.db.NewBatch()
+	defer b.Close()
+	b.Set(pebblekv.Key(pMsg, m.Conv, m.Seq), toMsgRow(m))
 	if ck != nil {
-		b.set(ck, clientRow{Seq: m.Seq})
+		b.Set(ck, clientRow{Seq: m.Seq})
 	}
-	b.set(key(pConv, m.Conv), cv)
+	b.Set(pebblekv.Key(pConv, m.Conv), cv)
 	for _, id := range m.Media {
-		b.mark(keyStr(pMedia, id, m.Conv))
+		b.Mark(keyStr(pMedia, id, m.Conv))
 	}
 	// The sender has seen what they sent. The store does not check
 	// membership (the service does): a sender with no row gets none.
 	if mr, err := s.member(m.Conv, m.Sender); err == nil {
 		mr.ReadSeq, mr.DeliveredSeq = max(mr.ReadSeq, m.Seq), max(mr.DeliveredSeq, m.Seq)
-		b.set(key(pMember, m.Conv, m.Sender), mr)
+		b.Set(pebblekv.Key(pMember, m.Conv, m.Sender), mr)
 	} else if !errors.Is(err, chat.ErrNotMember) {
-		b.b.Close()
 		return chat.Message{}, false, fmt.Errorf("send to %d: read sender %d: %w", m.Conv, m.Sender, err)
 	}
-	if err := s.addEvent(b, ev, m); err != nil {
+	if err := addEvent(b, ev, m); err != nil {
 		return chat.Message{}, false, fmt.Errorf("send to %d: %w", m.Conv, err)
 	}
-	if err := s.commit(b); err != nil {
+	if err := b.Commit(); err != nil {
 		return chat.Message{}, false, fmt.Errorf("send to %d: %w", m.Conv, err)
 	}
 	return m, true, nil
 }
 
-// addEvent builds m's event and adds it to b; on error it closes b.
-func (s *Store) addEvent(b *batch, ev chat.EventFunc, m chat.Message) error {
+// addEvent builds m's event and adds it to b.
+func addEvent(b *pebblekv.Batch, ev chat.EventFunc, m chat.Message) error {
 	if ev == nil {
 		return nil
 	}
 	e, err := ev(m)
 	if err != nil {
-		b.b.Close()
 		return fmt.Errorf("build event of message %d: %w", m.Seq, err)
 	}
-	b.event(e)
+	b.Event(e)
 	return nil
 }
 
@@ -146,13 +144,13 @@ func (s *Store) Messages(ctx context.Context, conv, from, to int64) ([]chat.Mess
 	var out []chat.Message
 	// Message keys are all the same length, so the key of to with one more
 	// byte sorts after it and before to+1 (which may not exist: MaxInt64).
-	upper := append(key(pMsg, conv, to), 0)
-	err := s.scan(ctx, key(pMsg, conv, from), upper, func(k, v []byte) (bool, error) {
+	upper := append(pebblekv.Key(pMsg, conv, to), 0)
+	err := s.db.Scan(ctx, pebblekv.Key(pMsg, conv, from), upper, func(k, v []byte) (bool, error) {
 		var r msgRow
 		if err := json.Unmarshal(v, &r); err != nil {
 			return false, fmt.Errorf("decode %q: %w", k, err)
 		}
-		out = append(out, fromMsgRow(conv, lastID(k), r))
+		out = append(out, fromMsgRow(conv, pebblekv.LastID(k), r))
 		return true, nil
 	})
 	if err != nil {
@@ -181,7 +179,7 @@ func (s *Store) EditMessage(ctx context.Context, conv, seq, sender int64, text s
 	if err := ctx.Err(); err != nil {
 		return chat.Message{}, err
 	}
-	defer s.lock(conv)()
+	defer s.stripes.Lock(conv)()
 	r, err := s.message(conv, seq)
 	switch {
 	case err != nil:
@@ -195,15 +193,16 @@ func (s *Store) EditMessage(ctx context.Context, conv, seq, sender int64, text s
 	}
 	r.Text, r.Media, r.EditedAt = text, media, at
 	m := fromMsgRow(conv, seq, r)
-	b := s.newBatch()
-	b.set(key(pMsg, conv, seq), r)
+	b := s.db.NewBatch()
+	defer b.Close()
+	b.Set(pebblekv.Key(pMsg, conv, seq), r)
 	for _, id := range media {
-		b.mark(keyStr(pMedia, id, conv))
+		b.Mark(keyStr(pMedia, id, conv))
 	}
-	if err := s.addEvent(b, ev, m); err != nil {
+	if err := addEvent(b, ev, m); err != nil {
 		return chat.Message{}, fmt.Errorf("edit message %d of %d: %w", seq, conv, err)
 	}
-	if err := s.commit(b); err != nil {
+	if err := b.Commit(); err != nil {
 		return chat.Message{}, fmt.Errorf("edit message %d of %d: %w", seq, conv, err)
 	}
 	return m, nil
@@ -214,7 +213,7 @@ func (s *Store) DeleteMessage(ctx context.Context, conv, seq int64, at time.Time
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	defer s.lock(conv)()
+	defer s.stripes.Lock(conv)()
 	r, err := s.message(conv, seq)
 	if err != nil {
 		return false, fmt.Errorf("delete message %d of %d: %w", seq, conv, err)
@@ -223,10 +222,10 @@ func (s *Store) DeleteMessage(ctx context.Context, conv, seq int64, at time.Time
 		return false, nil
 	}
 	r.Deleted, r.Text, r.Media, r.DeletedAt = true, "", []string{}, at
-	b := s.newBatch()
-	b.set(key(pMsg, conv, seq), r)
-	b.event(ev)
-	if err := s.commit(b); err != nil {
+	b := s.db.NewBatch()
+	b.Set(pebblekv.Key(pMsg, conv, seq), r)
+	b.Event(ev)
+	if err := b.Commit(); err != nil {
 		return false, fmt.Errorf("delete message %d of %d: %w", seq, conv, err)
 	}
 	return true, nil
@@ -238,27 +237,27 @@ func (s *Store) toggle(ctx context.Context, conv int64, k []byte, on bool, v any
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	defer s.lock(conv)()
-	exists, err := s.get(k, nil)
+	defer s.stripes.Lock(conv)()
+	exists, err := s.db.Get(k, nil)
 	if err != nil || exists == on {
 		return false, err
 	}
-	b := s.newBatch()
+	b := s.db.NewBatch()
 	switch {
 	case !on:
-		b.del(k)
+		b.Delete(k)
 	case v == nil:
-		b.mark(k)
+		b.Mark(k)
 	default:
-		b.set(k, v)
+		b.Set(k, v)
 	}
-	b.event(ev)
-	return true, s.commit(b)
+	b.Event(ev)
+	return true, b.Commit()
 }
 
 // HideMessage hides a message for one user.
 func (s *Store) HideMessage(ctx context.Context, conv, user, seq int64, ev events.Event) (bool, error) {
-	changed, err := s.toggle(ctx, conv, key(pHide, conv, user, seq), true, nil, ev)
+	changed, err := s.toggle(ctx, conv, pebblekv.Key(pHide, conv, user, seq), true, nil, ev)
 	if err != nil {
 		return false, fmt.Errorf("hide message %d of %d for %d: %w", seq, conv, user, err)
 	}
@@ -272,9 +271,9 @@ func (s *Store) Hidden(ctx context.Context, conv, user, from, to int64) (map[int
 	if to < from {
 		return out, nil
 	}
-	upper := append(key(pHide, conv, user, to), 0) // as in Messages
-	err := s.scan(ctx, key(pHide, conv, user, from), upper, func(k, _ []byte) (bool, error) {
-		out[lastID(k)] = true
+	upper := append(pebblekv.Key(pHide, conv, user, to), 0) // as in Messages
+	err := s.db.Scan(ctx, pebblekv.Key(pHide, conv, user, from), upper, func(k, _ []byte) (bool, error) {
+		out[pebblekv.LastID(k)] = true
 		return true, nil
 	})
 	if err != nil {
@@ -285,7 +284,7 @@ func (s *Store) Hidden(ctx context.Context, conv, user, from, to int64) (map[int
 
 // Pin pins a message.
 func (s *Store) Pin(ctx context.Context, conv int64, p chat.Pin, ev events.Event) (bool, error) {
-	changed, err := s.toggle(ctx, conv, key(pPin, conv, p.Seq), true, pinRow{By: p.By, PinnedAt: p.PinnedAt}, ev)
+	changed, err := s.toggle(ctx, conv, pebblekv.Key(pPin, conv, p.Seq), true, pinRow{By: p.By, PinnedAt: p.PinnedAt}, ev)
 	if err != nil {
 		return false, fmt.Errorf("pin message %d of %d: %w", p.Seq, conv, err)
 	}
@@ -294,7 +293,7 @@ func (s *Store) Pin(ctx context.Context, conv int64, p chat.Pin, ev events.Event
 
 // Unpin unpins a message.
 func (s *Store) Unpin(ctx context.Context, conv, seq int64, ev events.Event) (bool, error) {
-	changed, err := s.toggle(ctx, conv, key(pPin, conv, seq), false, nil, ev)
+	changed, err := s.toggle(ctx, conv, pebblekv.Key(pPin, conv, seq), false, nil, ev)
 	if err != nil {
 		return false, fmt.Errorf("unpin message %d of %d: %w", seq, conv, err)
 	}
@@ -304,13 +303,13 @@ func (s *Store) Unpin(ctx context.Context, conv, seq int64, ev events.Event) (bo
 // Pins lists a conversation's pins in seq order.
 func (s *Store) Pins(ctx context.Context, conv int64) ([]chat.Pin, error) {
 	var out []chat.Pin
-	prefix := key(pPin, conv)
-	err := s.scan(ctx, prefix, prefixEnd(prefix), func(k, v []byte) (bool, error) {
+	prefix := pebblekv.Key(pPin, conv)
+	err := s.db.Scan(ctx, prefix, pebblekv.PrefixEnd(prefix), func(k, v []byte) (bool, error) {
 		var r pinRow
 		if err := json.Unmarshal(v, &r); err != nil {
 			return false, fmt.Errorf("decode %q: %w", k, err)
 		}
-		out = append(out, chat.Pin{Seq: lastID(k), By: r.By, PinnedAt: r.PinnedAt})
+		out = append(out, chat.Pin{Seq: pebblekv.LastID(k), By: r.By, PinnedAt: r.PinnedAt})
 		return true, nil
 	})
 	if err != nil {
@@ -324,7 +323,7 @@ func (s *Store) MediaUsed(ctx context.Context, conv int64, media string) (bool, 
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	used, err := s.get(keyStr(pMedia, media, conv), nil)
+	used, err := s.db.Get(keyStr(pMedia, media, conv), nil)
 	if err != nil {
 		return false, fmt.Errorf("media %q used in %d: %w", media, conv, err)
 	}
@@ -337,7 +336,7 @@ func (s *Store) PushedSeq(ctx context.Context, conv int64) (int64, error) {
 		return 0, err
 	}
 	var r pushedRow
-	if _, err := s.get(key(pPushed, conv), &r); err != nil {
+	if _, err := s.db.Get(pebblekv.Key(pPushed, conv), &r); err != nil {
 		return 0, fmt.Errorf("pushed seq of %d: %w", conv, err)
 	}
 	return r.Seq, nil
@@ -348,25 +347,21 @@ func (s *Store) RaisePushed(ctx context.Context, conv, seq int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	defer s.lock(conv)()
+	defer s.stripes.Lock(conv)()
 	var r pushedRow
-	if _, err := s.get(key(pPushed, conv), &r); err != nil {
+	if _, err := s.db.Get(pebblekv.Key(pPushed, conv), &r); err != nil {
 		return fmt.Errorf("raise pushed seq of %d: %w", conv, err)
 	}
 	if seq <= r.Seq {
 		return nil
 	}
-	b := s.newBatch()
-	b.set(key(pPushed, conv), pushedRow{Seq: seq})
-	defer b.b.Close()
-	if b.err != nil {
-		return fmt.Errorf("raise pushed seq of %d: %w", conv, b.err)
-	}
+	b := s.db.NewBatch()
+	b.Set(pebblekv.Key(pPushed, conv), pushedRow{Seq: seq})
 	// Not synced: the cursor only saves work. Lost in a power cut, it
 	// is behind, and the messages after it are delivered again, which the
 	// update streams drop as duplicates (Live de-duplicates by message and
 	// user). An fsync per delivered message capped delivery near 1.2k/s.
-	if err := b.b.Commit(pebble.NoSync); err != nil {
+	if err := b.CommitNoSync(); err != nil {
 		return fmt.Errorf("raise pushed seq of %d: %w", conv, err)
 	}
 	return nil

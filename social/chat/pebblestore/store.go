@@ -1,21 +1,18 @@
 package pebblestore
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"math"
-	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/mediaedge/mediaedge/social/chat"
 	"github.com/mediaedge/mediaedge/social/events"
+	"github.com/mediaedge/mediaedge/social/pebblekv"
 )
 
 // Config says how the store writes.
@@ -31,21 +28,15 @@ func DefaultConfig() Config { return Config{Sync: true} }
 // Store implements chat.Store on a *pebble.DB it does not own (the caller
 // opens and closes the database).
 type Store struct {
-	db      *pebble.DB
-	wo      *pebble.WriteOptions
-	seed    maphash.Seed
-	stripes [64]sync.Mutex // guard read-then-write of one conversation (by id) or one direct pair
+	db      *pebblekv.DB
+	stripes pebblekv.Stripes // guard read-then-write of one conversation (by id) or one direct pair (by lo, hi)
 }
 
 var _ chat.Store = (*Store)(nil)
 
 // New returns the store over db.
 func New(db *pebble.DB, cfg Config) *Store {
-	wo := pebble.NoSync
-	if cfg.Sync {
-		wo = pebble.Sync
-	}
-	return &Store{db: db, wo: wo, seed: maphash.MakeSeed()}
+	return &Store{db: pebblekv.New(db, cfg.Sync)}
 }
 
 const (
@@ -61,34 +52,11 @@ const (
 	pPushed = "c/pushed/"
 )
 
-func key(prefix string, ids ...int64) []byte {
-	k := make([]byte, len(prefix), len(prefix)+8*len(ids))
-	copy(k, prefix)
-	for _, id := range ids {
-		k = binary.BigEndian.AppendUint64(k, uint64(id))
-	}
-	return k
-}
-
-// keyStr is key with a string appended (a client message id, a media id).
+// keyStr is pebblekv.Key with a string appended (a client message id, a
+// media id).
 func keyStr(prefix string, s string, ids ...int64) []byte {
-	return append(key(prefix, ids...), s...)
+	return append(pebblekv.Key(prefix, ids...), s...)
 }
-
-// prefixEnd is the first key after every key starting with p.
-func prefixEnd(p []byte) []byte {
-	end := bytes.Clone(p)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil // p is all 0xff: no upper bound
-}
-
-// lastID reads the big-endian id that ends a key.
-func lastID(k []byte) int64 { return int64(binary.BigEndian.Uint64(k[len(k)-8:])) }
 
 type convRow struct {
 	ID          int64     `json:"id"`
@@ -128,117 +96,11 @@ func fromMemberRow(conv, user int64, r memberRow) chat.Member {
 		ReadSeq: r.ReadSeq, DeliveredSeq: r.DeliveredSeq, ClearedSeq: r.ClearedSeq}
 }
 
-// get reads key into v (nil: only whether it exists); found is false for a
-// missing key.
-func (s *Store) get(k []byte, v any) (found bool, err error) {
-	val, closer, err := s.db.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer closer.Close()
-	if v == nil {
-		return true, nil
-	}
-	if err := json.Unmarshal(val, v); err != nil {
-		return true, fmt.Errorf("decode %q: %w", k, err)
-	}
-	return true, nil
-}
-
-// scan calls fn with each key and value in [lower, upper), in key order,
-// until fn returns false. The slices are valid only during the call.
-func (s *Store) scan(ctx context.Context, lower, upper []byte, fn func(k, v []byte) (more bool, err error)) error {
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return err
-		}
-		more, err := fn(it.Key(), v)
-		if err != nil || !more {
-			return err
-		}
-	}
-	return it.Error()
-}
-
-// batch collects one write: data and event, committed together. The first
-// error sticks, so callers check once, at commit.
-type batch struct {
-	b   *pebble.Batch
-	err error
-}
-
-func (s *Store) newBatch() *batch { return &batch{b: s.db.NewBatch()} }
-
-func (b *batch) set(k []byte, v any) {
-	if b.err != nil {
-		return
-	}
-	val, err := json.Marshal(v)
-	if err == nil {
-		err = b.b.Set(k, val, nil)
-	}
-	b.err = err
-}
-
-// mark writes a key whose presence is the whole fact.
-func (b *batch) mark(k []byte) {
-	if b.err == nil {
-		b.err = b.b.Set(k, nil, nil)
-	}
-}
-
-func (b *batch) del(k []byte) {
-	if b.err == nil {
-		b.err = b.b.Delete(k, nil)
-	}
-}
-
-func (b *batch) event(ev events.Event) {
-	if b.err == nil {
-		b.err = events.AddPebble(b.b, ev)
-	}
-}
-
-func (s *Store) commit(b *batch) error {
-	defer b.b.Close()
-	if b.err != nil {
-		return b.err
-	}
-	return b.b.Commit(s.wo)
-}
-
-func (s *Store) stripe(ids ...int64) *sync.Mutex {
-	var h maphash.Hash
-	h.SetSeed(s.seed)
-	for _, id := range ids {
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], uint64(id))
-		h.Write(b[:])
-	}
-	return &s.stripes[h.Sum64()%uint64(len(s.stripes))]
-}
-
-// lock takes conv's mutex; the caller defers the returned unlock.
-func (s *Store) lock(conv int64) func() {
-	mu := s.stripe(conv)
-	mu.Lock()
-	return mu.Unlock
-}
-
 // conv reads a conversation; ErrNotFound (unwrapped: callers add the
 // operation).
 func (s *Store) conv(id int64) (convRow, error) {
 	var r convRow
-	found, err := s.get(key(pConv, id), &r)
+	found, err := s.db.Get(pebblekv.Key(pConv, id), &r)
 	if err != nil {
 		return convRow{}, err
 	}
@@ -251,7 +113,7 @@ func (s *Store) conv(id int64) (convRow, error) {
 // member reads a membership; ErrNotMember (unwrapped).
 func (s *Store) member(conv, user int64) (memberRow, error) {
 	var r memberRow
-	found, err := s.get(key(pMember, conv, user), &r)
+	found, err := s.db.Get(pebblekv.Key(pMember, conv, user), &r)
 	if err != nil {
 		return memberRow{}, err
 	}
@@ -262,9 +124,9 @@ func (s *Store) member(conv, user int64) (memberRow, error) {
 }
 
 // addMember puts a membership and its entry in the user's list in b.
-func addMember(b *batch, conv int64, m chat.Member) {
-	b.set(key(pMember, conv, m.User), toMemberRow(m))
-	b.mark(key(pUser, m.User, conv))
+func addMember(b *pebblekv.Batch, conv int64, m chat.Member) {
+	b.Set(pebblekv.Key(pMember, conv, m.User), toMemberRow(m))
+	b.Mark(pebblekv.Key(pUser, m.User, conv))
 }
 
 // CreateDirect returns the pair's conversation, creating it from c under
@@ -274,12 +136,10 @@ func (s *Store) CreateDirect(ctx context.Context, c chat.Conversation, a, b int6
 		return chat.Conversation{}, false, err
 	}
 	lo, hi := min(a, b), max(a, b)
-	mu := s.stripe(lo, hi)
-	mu.Lock()
-	defer mu.Unlock()
-	pk := key(pPair, lo, hi)
+	defer s.stripes.Lock(lo, hi)()
+	pk := pebblekv.Key(pPair, lo, hi)
 	var p pairRow
-	found, err := s.get(pk, &p)
+	found, err := s.db.Get(pk, &p)
 	if err != nil {
 		return chat.Conversation{}, false, fmt.Errorf("create direct %d-%d: read pair: %w", lo, hi, err)
 	}
@@ -290,17 +150,17 @@ func (s *Store) CreateDirect(ctx context.Context, c chat.Conversation, a, b int6
 		}
 		return fromConvRow(r), false, nil
 	}
-	bt := s.newBatch()
-	bt.set(pk, pairRow{Conv: c.ID})
-	bt.set(key(pConv, c.ID), toConvRow(c))
+	bt := s.db.NewBatch()
+	bt.Set(pk, pairRow{Conv: c.ID})
+	bt.Set(pebblekv.Key(pConv, c.ID), toConvRow(c))
 	for _, u := range []int64{lo, hi} {
 		addMember(bt, c.ID, chat.Member{User: u, Role: chat.RoleMember, JoinedAt: c.CreatedAt})
 		if lo == hi { // a user's chat with themself has one member
 			break
 		}
 	}
-	bt.event(ev)
-	if err := s.commit(bt); err != nil {
+	bt.Event(ev)
+	if err := bt.Commit(); err != nil {
 		return chat.Conversation{}, false, fmt.Errorf("create direct %d-%d: %w", lo, hi, err)
 	}
 	return c, true, nil
@@ -311,14 +171,14 @@ func (s *Store) CreateGroup(ctx context.Context, c chat.Conversation, members []
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	defer s.lock(c.ID)()
-	b := s.newBatch()
-	b.set(key(pConv, c.ID), toConvRow(c))
+	defer s.stripes.Lock(c.ID)()
+	b := s.db.NewBatch()
+	b.Set(pebblekv.Key(pConv, c.ID), toConvRow(c))
 	for _, m := range members {
 		addMember(b, c.ID, m)
 	}
-	b.event(ev)
-	if err := s.commit(b); err != nil {
+	b.Event(ev)
+	if err := b.Commit(); err != nil {
 		return fmt.Errorf("create group %d: %w", c.ID, err)
 	}
 	return nil
@@ -343,7 +203,7 @@ func (s *Store) UpdateConversation(ctx context.Context, id int64, p chat.ConvPat
 	if err := ctx.Err(); err != nil {
 		return chat.Conversation{}, err
 	}
-	defer s.lock(id)()
+	defer s.stripes.Lock(id)()
 	r, err := s.conv(id)
 	if err != nil {
 		return chat.Conversation{}, fmt.Errorf("update conversation %d: %w", id, err)
@@ -358,10 +218,10 @@ func (s *Store) UpdateConversation(ctx context.Context, id int64, p chat.ConvPat
 	if next == r {
 		return fromConvRow(r), nil
 	}
-	b := s.newBatch()
-	b.set(key(pConv, id), next)
-	b.event(ev)
-	if err := s.commit(b); err != nil {
+	b := s.db.NewBatch()
+	b.Set(pebblekv.Key(pConv, id), next)
+	b.Event(ev)
+	if err := b.Commit(); err != nil {
 		return chat.Conversation{}, fmt.Errorf("update conversation %d: %w", id, err)
 	}
 	return fromConvRow(next), nil
@@ -382,20 +242,20 @@ func (s *Store) GetMember(ctx context.Context, conv, user int64) (chat.Member, e
 // ListMembers pages through a conversation's members in user id order.
 func (s *Store) ListMembers(ctx context.Context, conv int64, after int64, limit int) ([]chat.Member, error) {
 	var out []chat.Member
-	prefix := key(pMember, conv)
+	prefix := pebblekv.Key(pMember, conv)
 	lower := prefix
 	if after >= 0 {
 		if after == math.MaxInt64 {
 			return nil, nil
 		}
-		lower = key(pMember, conv, after+1)
+		lower = pebblekv.Key(pMember, conv, after+1)
 	}
-	err := s.scan(ctx, lower, prefixEnd(prefix), func(k, v []byte) (bool, error) {
+	err := s.db.Scan(ctx, lower, pebblekv.PrefixEnd(prefix), func(k, v []byte) (bool, error) {
 		var r memberRow
 		if err := json.Unmarshal(v, &r); err != nil {
 			return false, fmt.Errorf("decode %q: %w", k, err)
 		}
-		out = append(out, fromMemberRow(conv, lastID(k), r))
+		out = append(out, fromMemberRow(conv, pebblekv.LastID(k), r))
 		return limit <= 0 || len(out) < limit, nil
 	})
 	if err != nil {
@@ -410,7 +270,7 @@ func (s *Store) AddMembers(ctx context.Context, conv int64, ms []chat.Member, ma
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	defer s.lock(conv)()
+	defer s.stripes.Lock(conv)()
 	if _, err := s.conv(conv); err != nil {
 		return nil, fmt.Errorf("add members to %d: %w", conv, err)
 	}
@@ -434,9 +294,8 @@ func (s *Store) AddMembers(ctx context.Context, conv int64, ms []chat.Member, ma
 		return nil, nil
 	}
 	if maxMembers > 0 {
-		n := 0
-		prefix := key(pMember, conv)
-		err := s.scan(ctx, prefix, prefixEnd(prefix), func(_, _ []byte) (bool, error) { n++; return true, nil })
+		prefix := pebblekv.Key(pMember, conv)
+		n, err := s.db.Count(ctx, prefix, pebblekv.PrefixEnd(prefix))
 		if err != nil {
 			return nil, fmt.Errorf("add members to %d: count: %w", conv, err)
 		}
@@ -444,14 +303,14 @@ func (s *Store) AddMembers(ctx context.Context, conv int64, ms []chat.Member, ma
 			return nil, fmt.Errorf("add members to %d: %d + %d over %d: %w", conv, n, len(fresh), maxMembers, chat.ErrMemberCap)
 		}
 	}
-	b := s.newBatch()
+	b := s.db.NewBatch()
 	added := make([]int64, 0, len(fresh))
 	for _, m := range fresh {
 		addMember(b, conv, m)
 		added = append(added, m.User)
 	}
-	b.event(ev)
-	if err := s.commit(b); err != nil {
+	b.Event(ev)
+	if err := b.Commit(); err != nil {
 		return nil, fmt.Errorf("add members to %d: %w", conv, err)
 	}
 	return added, nil
@@ -462,17 +321,17 @@ func (s *Store) RemoveMember(ctx context.Context, conv, user int64, ev events.Ev
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	defer s.lock(conv)()
+	defer s.stripes.Lock(conv)()
 	if _, err := s.member(conv, user); errors.Is(err, chat.ErrNotMember) {
 		return false, nil
 	} else if err != nil {
 		return false, fmt.Errorf("remove member %d of %d: %w", user, conv, err)
 	}
-	b := s.newBatch()
-	b.del(key(pMember, conv, user))
-	b.del(key(pUser, user, conv))
-	b.event(ev)
-	if err := s.commit(b); err != nil {
+	b := s.db.NewBatch()
+	b.Delete(pebblekv.Key(pMember, conv, user))
+	b.Delete(pebblekv.Key(pUser, user, conv))
+	b.Event(ev)
+	if err := b.Commit(); err != nil {
 		return false, fmt.Errorf("remove member %d of %d: %w", user, conv, err)
 	}
 	return true, nil
@@ -484,7 +343,7 @@ func (s *Store) updateMember(ctx context.Context, op string, conv, user int64, e
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	defer s.lock(conv)()
+	defer s.stripes.Lock(conv)()
 	r, err := s.member(conv, user)
 	if err != nil {
 		return false, fmt.Errorf("%s of %d in %d: %w", op, user, conv, err)
@@ -492,10 +351,10 @@ func (s *Store) updateMember(ctx context.Context, op string, conv, user int64, e
 	if !fn(&r) {
 		return false, nil
 	}
-	b := s.newBatch()
-	b.set(key(pMember, conv, user), r)
-	b.event(ev)
-	if err := s.commit(b); err != nil {
+	b := s.db.NewBatch()
+	b.Set(pebblekv.Key(pMember, conv, user), r)
+	b.Event(ev)
+	if err := b.Commit(); err != nil {
 		return false, fmt.Errorf("%s of %d in %d: %w", op, user, conv, err)
 	}
 	return true, nil
@@ -537,12 +396,7 @@ func (s *Store) SetMark(ctx context.Context, conv, user int64, m chat.Mark, seq 
 
 // UserConversations lists the conversations a user is a member of.
 func (s *Store) UserConversations(ctx context.Context, user int64) ([]int64, error) {
-	var out []int64
-	prefix := key(pUser, user)
-	err := s.scan(ctx, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
-		out = append(out, lastID(k))
-		return true, nil
-	})
+	out, err := s.db.IDs(ctx, pebblekv.Key(pUser, user))
 	if err != nil {
 		return nil, fmt.Errorf("conversations of %d: %w", user, err)
 	}

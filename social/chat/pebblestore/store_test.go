@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/chat"
 	"github.com/mediaedge/mediaedge/social/chat/chattest"
 	"github.com/mediaedge/mediaedge/social/chat/pebblestore"
@@ -18,39 +19,11 @@ import (
 
 // backend wraps an open database as a chattest.Backend.
 func backend(t *testing.T, db *pebble.DB) chattest.Backend {
-	return chattest.Backend{
-		Store: pebblestore.New(db, pebblestore.DefaultConfig()),
-		Outbox: func(context.Context) ([]events.Event, error) {
-			it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte(events.OutboxPrefix), UpperBound: []byte("outbox0")})
-			if err != nil {
-				return nil, err
-			}
-			defer it.Close()
-			var out []events.Event
-			for it.First(); it.Valid(); it.Next() {
-				e, err := events.Decode(it.Value())
-				if err != nil {
-					return nil, err
-				}
-				if string(events.OutboxKey(e.ID)) != string(it.Key()) {
-					t.Errorf("event %d under key %q", e.ID, it.Key())
-				}
-				out = append(out, e)
-			}
-			return out, it.Error()
-		},
-	}
+	return chattest.Backend{Store: pebblestore.New(db, pebblestore.DefaultConfig()), Outbox: socialtest.PebbleOutbox(t, db)}
 }
 
 // open gives each case a fresh database in a temp folder.
-func open(t *testing.T) chattest.Backend {
-	db, err := pebble.Open(t.TempDir(), &pebble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return backend(t, db)
-}
+func open(t *testing.T) chattest.Backend { return backend(t, socialtest.Pebble(t)) }
 
 func TestConformance(t *testing.T) { chattest.Run(t, open) }
 

@@ -5,17 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	gocql "github.com/apache/cassandra-gocql-driver/v2"
-
-	"github.com/mediaedge/mediaedge/chunkstore/cassandra"
-	"github.com/mediaedge/mediaedge/internal/cassandratest"
-	"github.com/mediaedge/mediaedge/schema"
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/feed"
 	"github.com/mediaedge/mediaedge/social/feed/cassandrastore"
@@ -28,23 +23,9 @@ import (
 // every case (user ids are random). Without a node it skips, or fails
 // under CI=true.
 func TestCassandra(t *testing.T) {
-	hosts := cassandratest.Hosts(t)
-	ks := cassandratest.Keyspace(t, hosts)
-	s := session(t, hosts, ks)
-
-	ms, err := schema.Migrations(ks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(ms, func(m schema.Migration) bool { return m.Version == 8 && m.Name == "social_feed" }) {
-		t.Fatal("0008_social_feed.cql was not picked up")
-	}
-	for _, table := range []string{"feed_entries", "feed_celebrities"} {
-		var n int
-		if err := s.Query(`SELECT COUNT(*) FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`, ks, table).Scan(&n); err != nil || n != 1 {
-			t.Fatalf("table %s.%s: %d %v", ks, table, n, err)
-		}
-	}
+	s, ks := socialtest.Cassandra(t)
+	socialtest.RequireMigration(t, ks.Name, 8, "social_feed")
+	socialtest.RequireTables(t, s, ks.Name, "feed_entries", "feed_celebrities")
 	store, err := cassandrastore.New(s, cassandrastore.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -64,22 +45,6 @@ func TestCassandra(t *testing.T) {
 	})
 }
 
-func session(t *testing.T, hosts []string, ks string) *gocql.Session {
-	t.Helper()
-	cfg := cassandra.DefaultConfig()
-	cfg.Hosts, cfg.Keyspace = hosts, ks
-	s, err := cassandra.NewSession(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
-type headerAuth struct{}
-
-func (headerAuth) Authenticate(context.Context, *http.Request) (int64, error) { return 0, nil }
-
 // testFanout10k runs the service's post.created handler for an author with
 // exactly the default threshold of followers (10,000: fanned out) and logs
 // how long it took; the benchmark wants it within 2 s p99.
@@ -93,7 +58,7 @@ func testFanout10k(t *testing.T, store *cassandrastore.Store) {
 		graph.Follow(base+i, author)
 	}
 	cfg := feed.DefaultConfig()
-	cfg.Store, cfg.Graph, cfg.Posts, cfg.Auth = store, graph, posts, headerAuth{}
+	cfg.Store, cfg.Graph, cfg.Posts, cfg.Auth = store, graph, posts, socialtest.HeaderAuth{}
 	svc, err := feed.New(cfg)
 	if err != nil {
 		t.Fatal(err)

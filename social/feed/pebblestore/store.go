@@ -14,15 +14,14 @@
 package pebblestore
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/mediaedge/mediaedge/social/feed"
+	"github.com/mediaedge/mediaedge/social/pebblekv"
 )
 
 // Config says how the store writes.
@@ -38,48 +37,20 @@ func DefaultConfig() Config { return Config{Sync: true} }
 // Store implements feed.Store on a *pebble.DB it does not own (the caller
 // opens and closes the database).
 type Store struct {
-	db *pebble.DB
-	wo *pebble.WriteOptions
+	db *pebblekv.DB
 }
 
 var _ feed.Store = (*Store)(nil)
 
 // New returns the store over db.
 func New(db *pebble.DB, cfg Config) *Store {
-	wo := pebble.NoSync
-	if cfg.Sync {
-		wo = pebble.Sync
-	}
-	return &Store{db: db, wo: wo}
+	return &Store{db: pebblekv.New(db, cfg.Sync)}
 }
 
 const (
 	pEntry = "f/e/"
 	pCeleb = "f/c/"
 )
-
-func key(prefix string, ids ...int64) []byte {
-	k := make([]byte, len(prefix), len(prefix)+8*len(ids))
-	copy(k, prefix)
-	for _, id := range ids {
-		k = binary.BigEndian.AppendUint64(k, uint64(id))
-	}
-	return k
-}
-
-// prefixEnd is the first key after every key starting with p.
-func prefixEnd(p []byte) []byte {
-	end := bytes.Clone(p)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
-}
-
-func lastID(k []byte) int64 { return int64(binary.BigEndian.Uint64(k[len(k)-8:])) }
 
 func author(e feed.Entry) []byte { return binary.BigEndian.AppendUint64(nil, uint64(e.Author)) }
 
@@ -98,11 +69,9 @@ func (s *Store) Add(ctx context.Context, user int64, entries []feed.Entry) error
 	b := s.db.NewBatch()
 	defer b.Close()
 	for _, e := range entries {
-		if err := b.Set(key(pEntry, user, e.Post), author(e), nil); err != nil {
-			return err
-		}
+		b.SetRaw(pebblekv.Key(pEntry, user, e.Post), author(e))
 	}
-	return b.Commit(s.wo)
+	return b.Commit()
 }
 
 // Fanout puts e into every user's feed in one batch (one WAL sync).
@@ -114,21 +83,20 @@ func (s *Store) Fanout(ctx context.Context, users []int64, e feed.Entry) error {
 	defer b.Close()
 	a := author(e)
 	for _, u := range users {
-		if err := b.Set(key(pEntry, u, e.Post), a, nil); err != nil {
-			return err
-		}
+		b.SetRaw(pebblekv.Key(pEntry, u, e.Post), a)
 	}
-	return b.Commit(s.wo)
+	return b.Commit()
 }
 
-// feedIter iterates user's entries below before (0: all), for Last/Prev.
-func (s *Store) feedIter(ctx context.Context, user, before int64) (*pebble.Iterator, error) {
-	lower := key(pEntry, user)
-	upper := prefixEnd(lower)
+// scanFeed calls fn with user's entries below before (0: all), newest
+// first.
+func (s *Store) scanFeed(ctx context.Context, user, before int64, fn pebblekv.ScanFunc) error {
+	lower := pebblekv.Key(pEntry, user)
+	upper := pebblekv.PrefixEnd(lower)
 	if before > 0 {
-		upper = key(pEntry, user, before)
+		upper = pebblekv.Key(pEntry, user, before)
 	}
-	return s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	return s.db.ScanReverse(ctx, lower, upper, fn)
 }
 
 // Read returns up to limit entries below before, newest first.
@@ -136,24 +104,19 @@ func (s *Store) Read(ctx context.Context, user, before int64, limit int) ([]feed
 	if limit <= 0 {
 		return nil, nil
 	}
-	it, err := s.feedIter(ctx, user, before)
+	var out []feed.Entry
+	err := s.scanFeed(ctx, user, before, func(k, v []byte) (bool, error) {
+		a, err := decodeAuthor(k, v)
+		if err != nil {
+			return false, err
+		}
+		out = append(out, feed.Entry{Post: pebblekv.LastID(k), Author: a})
+		return len(out) < limit, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer it.Close()
-	var out []feed.Entry
-	for ok := it.Last(); ok && len(out) < limit; ok = it.Prev() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return nil, err
-		}
-		a, err := decodeAuthor(it.Key(), v)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, feed.Entry{Post: lastID(it.Key()), Author: a})
-	}
-	return out, it.Error()
+	return out, nil
 }
 
 // Trim deletes every entry of user's feed but the newest keep: it walks the
@@ -175,52 +138,38 @@ func (s *Store) RemoveAuthor(ctx context.Context, user, author int64) error {
 // deleteWhere deletes the entries of user's feed for which del, called with
 // each entry's rank (0 the newest), key and value, is true.
 func (s *Store) deleteWhere(ctx context.Context, user int64, del func(i int, k, v []byte) (bool, error)) error {
-	it, err := s.feedIter(ctx, user, 0)
+	b := s.db.NewBatch()
+	defer b.Close()
+	i, deleted := 0, 0
+	err := s.scanFeed(ctx, user, 0, func(k, v []byte) (bool, error) {
+		d, err := del(i, k, v)
+		if err != nil {
+			return false, err
+		}
+		if d {
+			b.Delete(k)
+			deleted++
+		}
+		i++
+		return true, nil
+	})
 	if err != nil {
 		return err
 	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	i := 0
-	for ok := it.Last(); ok; ok = it.Prev() {
-		v, err := it.ValueAndErr()
-		if err == nil {
-			var d bool
-			if d, err = del(i, it.Key(), v); err == nil && d {
-				err = b.Delete(it.Key(), nil)
-			}
-		}
-		if err != nil {
-			it.Close()
-			return err
-		}
-		i++
-	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
-		return err
-	}
-	if b.Empty() {
+	if deleted == 0 {
 		return nil
 	}
-	return b.Commit(s.wo)
+	return b.Commit()
 }
 
 // MarkCelebrity adds author to the celebrity set.
 func (s *Store) MarkCelebrity(ctx context.Context, author int64) error {
-	return s.db.Set(key(pCeleb, author), nil, s.wo)
+	b := s.db.NewBatch()
+	b.Mark(pebblekv.Key(pCeleb, author))
+	return b.Commit()
 }
 
 // Celebrities lists the celebrity set in increasing id order.
 func (s *Store) Celebrities(ctx context.Context) ([]int64, error) {
-	lower := []byte(pCeleb)
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	var out []int64
-	for ok := it.First(); ok; ok = it.Next() {
-		out = append(out, lastID(it.Key()))
-	}
-	return out, it.Error()
+	return s.db.IDs(ctx, []byte(pCeleb))
 }

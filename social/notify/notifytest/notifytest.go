@@ -13,12 +13,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
 	"github.com/mediaedge/mediaedge/social/notify"
@@ -39,10 +39,7 @@ var ctx = context.Background()
 // Run runs the cases, one after another, each on the backend open returns
 // for it.
 func Run(t *testing.T, open Opener) {
-	gen, err := ids.New(rand.Int64N(1024))
-	if err != nil {
-		t.Fatal(err)
-	}
+	gen := socialtest.IDs(t)
 	cases := []struct {
 		name string
 		run  func(*fixture)
@@ -59,7 +56,7 @@ func Run(t *testing.T, open Opener) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := &fixture{t: t, b: open(t), ids: gen, at: time.Now().UTC().Truncate(time.Millisecond), built: map[int64]bool{}}
+			f := &fixture{t: t, b: open(t), ids: gen, at: time.Now().UTC().Truncate(time.Millisecond), led: socialtest.NewLedger()}
 			f.s = f.b.Store
 			c.run(f)
 			f.wantOutbox()
@@ -73,10 +70,7 @@ type fixture struct {
 	s   notify.Store
 	ids *ids.Generator
 	at  time.Time
-
-	mu    sync.Mutex // guards built and want
-	built map[int64]bool
-	want  []int64
+	led *socialtest.Ledger // the events the case built and expects
 }
 
 // apply applies one activity (a fresh event unless evID is given) with
@@ -105,9 +99,7 @@ func (f *fixture) tryApply(a notify.Activity, max int) (notify.Group, bool, erro
 			return events.Event{}, err
 		}
 		built = f.ids.Next()
-		f.mu.Lock()
-		f.built[built] = true
-		f.mu.Unlock()
+		f.led.Made(built)
 		return events.Event{ID: built, Kind: notify.KindNotification, Actor: a.Actor, To: []int64{a.Recipient}, Data: data, At: a.At}, nil
 	}
 	g, applied, err := f.s.Apply(ctx, a, max, ev)
@@ -118,9 +110,7 @@ func (f *fixture) tryApply(a notify.Activity, max int) (notify.Group, bool, erro
 		if built == 0 {
 			return g, applied, fmt.Errorf("applied without building its event")
 		}
-		f.mu.Lock()
-		f.want = append(f.want, built)
-		f.mu.Unlock()
+		f.led.Expect(built)
 		if g.Recipient != a.Recipient || g.Kind != a.Kind || g.Object != a.Object || g.Read || g.Pos < a.Pos || g.Actors[0] != a.Actor {
 			return g, applied, fmt.Errorf("applied %+v returned %+v", a, g)
 		}
@@ -166,26 +156,14 @@ func (f *fixture) wantOutbox() {
 	if f.t.Failed() {
 		return
 	}
-	all, err := f.b.Outbox(ctx)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	var got []int64
-	for _, e := range all {
-		if !f.built[e.ID] {
-			continue
-		}
-		got = append(got, e.ID)
+	got := f.led.Outbox(f.t, f.b.Outbox)
+	for _, e := range got {
 		var g notify.Group
 		if err := json.Unmarshal(e.Data, &g); err != nil || e.Kind != notify.KindNotification || len(e.To) != 1 || e.To[0] != g.Recipient || g.ID == 0 {
 			f.t.Errorf("event %d: kind %s to %v data %s: %v", e.ID, e.Kind, e.To, e.Data, err)
 		}
 	}
-	slices.Sort(got)
-	want := slices.Sorted(slices.Values(f.want))
-	if !slices.Equal(got, want) {
-		f.t.Fatalf("outbox holds %d of the case's events %v, want %d %v", len(got), got, len(want), want)
-	}
+	f.led.Want(f.t, got)
 }
 
 func obj(typ string, id int64) string { return fmt.Sprintf("%s:%d", typ, id) }

@@ -23,22 +23,17 @@
 package pebblestore
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"hash/maphash"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/bwmarrin/snowflake"
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/notify"
+	"github.com/mediaedge/mediaedge/social/pebblekv"
 )
 
 // Config says how the store writes.
@@ -56,25 +51,19 @@ func DefaultConfig() Config { return Config{Sync: true, SeenTTL: 30 * 24 * time.
 
 // Store implements notify.Store on a *pebble.DB it does not own.
 type Store struct {
-	db      *pebble.DB
-	wo      *pebble.WriteOptions
+	db      *pebblekv.DB
 	seenTTL time.Duration
-	seed    maphash.Seed
-	stripes [64]sync.Mutex // guard read-then-write of one recipient's keys (by recipient id)
+	stripes pebblekv.Stripes // guard read-then-write of one recipient's keys (by recipient id)
 }
 
 var _ notify.Store = (*Store)(nil)
 
 // New returns the store over db.
 func New(db *pebble.DB, cfg Config) *Store {
-	wo := pebble.NoSync
-	if cfg.Sync {
-		wo = pebble.Sync
-	}
 	if cfg.SeenTTL <= 0 {
 		cfg.SeenTTL = DefaultConfig().SeenTTL
 	}
-	return &Store{db: db, wo: wo, seenTTL: cfg.SeenTTL, seed: maphash.MakeSeed()}
+	return &Store{db: pebblekv.New(db, cfg.Sync), seenTTL: cfg.SeenTTL}
 }
 
 const (
@@ -86,34 +75,15 @@ const (
 	pMark  = "n/r/"
 )
 
-func key(prefix string, ids ...int64) []byte {
-	k := make([]byte, len(prefix), len(prefix)+8*len(ids))
-	copy(k, prefix)
-	for _, id := range ids {
-		k = binary.BigEndian.AppendUint64(k, uint64(id))
-	}
-	return k
-}
-
-func groupKey(r int64, gk string) []byte { return append(key(pGroup, r), gk...) }
+func groupKey(r int64, gk string) []byte { return append(pebblekv.Key(pGroup, r), gk...) }
 
 // actorsPrefix starts every actor row of a group (group keys hold no NUL).
-func actorsPrefix(r int64, gk string) []byte { return append(append(key(pActor, r), gk...), 0) }
+func actorsPrefix(r int64, gk string) []byte {
+	return append(append(pebblekv.Key(pActor, r), gk...), 0)
+}
 
 func actorKey(r int64, gk string, actor int64) []byte {
 	return binary.BigEndian.AppendUint64(actorsPrefix(r, gk), uint64(actor))
-}
-
-// prefixEnd is the first key after every key starting with p.
-func prefixEnd(p []byte) []byte {
-	end := bytes.Clone(p)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
 }
 
 type groupRow struct {
@@ -137,71 +107,10 @@ func (r groupRow) group(recipient, mark int64) notify.Group {
 		ActorCount: r.ActorCount, FirstAt: r.FirstAt, LastAt: r.LastAt, Pos: r.Pos, Read: r.Pos <= mark}
 }
 
-// get reads k into v (nil: only whether it exists).
-func (s *Store) get(k []byte, v any) (bool, error) {
-	val, closer, err := s.db.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer closer.Close()
-	if v != nil {
-		if err := json.Unmarshal(val, v); err != nil {
-			return true, fmt.Errorf("decode %q: %w", k, err)
-		}
-	}
-	return true, nil
-}
-
 func (s *Store) mark(r int64) (int64, error) {
 	var m int64
-	_, err := s.get(key(pMark, r), &m)
+	_, err := s.db.Get(pebblekv.Key(pMark, r), &m)
 	return m, err
-}
-
-func (s *Store) lock(r int64) func() {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(r))
-	mu := &s.stripes[maphash.Bytes(s.seed, b[:])%uint64(len(s.stripes))]
-	mu.Lock()
-	return mu.Unlock
-}
-
-// batch collects one write; the first error sticks.
-type batch struct {
-	b   *pebble.Batch
-	err error
-}
-
-func (b *batch) set(k []byte, v any) {
-	if b.err != nil {
-		return
-	}
-	var val []byte
-	switch v := v.(type) {
-	case nil:
-	case []byte:
-		val = v
-	default:
-		val, b.err = json.Marshal(v)
-	}
-	if b.err == nil {
-		b.err = b.b.Set(k, val, nil)
-	}
-}
-
-func (b *batch) del(k []byte) {
-	if b.err == nil {
-		b.err = b.b.Delete(k, nil)
-	}
-}
-
-func (b *batch) delRange(lo, hi []byte) {
-	if b.err == nil {
-		b.err = b.b.DeleteRange(lo, hi, nil)
-	}
 }
 
 // Apply implements notify.Store.
@@ -218,8 +127,8 @@ func (s *Store) apply(ctx context.Context, a notify.Activity, max int, ev notify
 		return notify.Group{}, false, err
 	}
 	r, gk := a.Recipient, a.Key()
-	defer s.lock(r)()
-	if seen, err := s.get(key(pSeen, r, a.Event), nil); err != nil || seen {
+	defer s.stripes.Lock(r)()
+	if seen, err := s.db.Get(pebblekv.Key(pSeen, r, a.Event), nil); err != nil || seen {
 		return notify.Group{}, false, err
 	}
 	mark, err := s.mark(r)
@@ -227,22 +136,22 @@ func (s *Store) apply(ctx context.Context, a notify.Activity, max int, ev notify
 		return notify.Group{}, false, err
 	}
 	var meta metaRow
-	if _, err := s.get(key(pMeta, r), &meta); err != nil {
+	if _, err := s.db.Get(pebblekv.Key(pMeta, r), &meta); err != nil {
 		return notify.Group{}, false, err
 	}
 	var row groupRow
-	exists, err := s.get(groupKey(r, gk), &row)
+	exists, err := s.db.Get(groupKey(r, gk), &row)
 	if err != nil {
 		return notify.Group{}, false, err
 	}
-	known, err := s.get(actorKey(r, gk, a.Actor), nil)
+	known, err := s.db.Get(actorKey(r, gk, a.Actor), nil)
 	if err != nil {
 		return notify.Group{}, false, err
 	}
-	b := &batch{b: s.db.NewBatch()}
-	defer b.b.Close()
+	b := s.db.NewBatch()
+	defer b.Close()
 	if exists {
-		b.del(key(pPos, r, row.Pos))
+		b.Delete(pebblekv.Key(pPos, r, row.Pos))
 		row.FirstAt = minTime(row.FirstAt, a.At)
 		row.LastAt = maxTime(row.LastAt, a.At)
 	} else {
@@ -251,14 +160,14 @@ func (s *Store) apply(ctx context.Context, a notify.Activity, max int, ev notify
 	}
 	if !known {
 		row.ActorCount++
-		b.set(actorKey(r, gk, a.Actor), nil)
+		b.Mark(actorKey(r, gk, a.Actor))
 	}
 	row.Actors = notify.Recent(row.Actors, a.Actor)
 	row.Pos = notify.NextPos(a.Pos, meta.Top, mark)
 	meta.Top = row.Pos
-	b.set(groupKey(r, gk), row)
-	b.set(key(pPos, r, row.Pos), []byte(gk))
-	b.set(key(pSeen, r, a.Event), nil)
+	b.Set(groupKey(r, gk), row)
+	b.SetRaw(pebblekv.Key(pPos, r, row.Pos), []byte(gk))
+	b.Mark(pebblekv.Key(pSeen, r, a.Event))
 	if !exists && meta.Groups > max {
 		n, err := s.trim(ctx, b, r, meta.Groups-max)
 		if err != nil {
@@ -266,23 +175,18 @@ func (s *Store) apply(ctx context.Context, a notify.Activity, max int, ev notify
 		}
 		meta.Groups -= n
 	}
-	b.set(key(pMeta, r), meta)
+	b.Set(pebblekv.Key(pMeta, r), meta)
 	if rand.N(64) == 0 {
 		// Forget the events applied longer ago than SeenTTL.
-		b.delRange(key(pSeen, r), key(pSeen, r, idAt(time.Now().Add(-s.seenTTL))))
+		b.DeleteRange(pebblekv.Key(pSeen, r), pebblekv.Key(pSeen, r, idAt(time.Now().Add(-s.seenTTL))))
 	}
 	g := row.group(r, mark)
 	e, err := ev(g)
 	if err != nil {
 		return notify.Group{}, false, err
 	}
-	if b.err == nil {
-		b.err = events.AddPebble(b.b, e)
-	}
-	if b.err != nil {
-		return notify.Group{}, false, b.err
-	}
-	if err := b.b.Commit(s.wo); err != nil {
+	b.Event(e)
+	if err := b.Commit(); err != nil {
 		return notify.Group{}, false, err
 	}
 	return g, true, nil
@@ -290,27 +194,19 @@ func (s *Store) apply(ctx context.Context, a notify.Activity, max int, ev notify
 
 // trim deletes r's n oldest groups (the group just written has the highest
 // Pos, so it is never one of them) in b. It returns how many it found.
-func (s *Store) trim(ctx context.Context, b *batch, r int64, n int) (int, error) {
-	lo := key(pPos, r)
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
-	if err != nil {
-		return 0, err
-	}
-	defer it.Close()
+func (s *Store) trim(ctx context.Context, b *pebblekv.Batch, r int64, n int) (int, error) {
+	lo := pebblekv.Key(pPos, r)
 	done := 0
-	for ok := it.First(); ok && done < n; ok = it.Next() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return done, err
-		}
+	err := s.db.Scan(ctx, lo, pebblekv.PrefixEnd(lo), func(k, v []byte) (bool, error) {
 		gk := string(v)
-		b.del(bytes.Clone(it.Key()))
-		b.del(groupKey(r, gk))
+		b.Delete(k)
+		b.Delete(groupKey(r, gk))
 		ap := actorsPrefix(r, gk)
-		b.delRange(ap, prefixEnd(ap))
+		b.DeleteRange(ap, pebblekv.PrefixEnd(ap))
 		done++
-	}
-	return done, it.Error()
+		return done < n, nil
+	})
+	return done, err
 }
 
 // List implements notify.Store.
@@ -319,32 +215,27 @@ func (s *Store) List(ctx context.Context, r, before int64, limit int) ([]notify.
 	if err != nil {
 		return nil, fmt.Errorf("list notifications of %d: %w", r, err)
 	}
-	lo := key(pPos, r)
-	hi := prefixEnd(lo)
+	lo := pebblekv.Key(pPos, r)
+	hi := pebblekv.PrefixEnd(lo)
 	if before > 0 {
-		hi = key(pPos, r, before)
+		hi = pebblekv.Key(pPos, r, before)
 	}
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-	if err != nil {
-		return nil, fmt.Errorf("list notifications of %d: %w", r, err)
-	}
-	defer it.Close()
 	var out []notify.Group
-	for ok := it.Last(); ok && len(out) < limit; ok = it.Prev() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return nil, fmt.Errorf("list notifications of %d: %w", r, err)
+	err = s.db.ScanReverse(ctx, lo, hi, func(_, v []byte) (bool, error) {
+		if len(out) >= limit {
+			return false, nil
 		}
 		var row groupRow
-		found, err := s.get(groupKey(r, string(v)), &row)
+		found, err := s.db.Get(groupKey(r, string(v)), &row)
 		if err != nil {
-			return nil, fmt.Errorf("list notifications of %d: %w", r, err)
+			return false, err
 		}
 		if found {
 			out = append(out, row.group(r, mark))
 		}
-	}
-	if err := it.Error(); err != nil {
+		return true, nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list notifications of %d: %w", r, err)
 	}
 	return out, nil
@@ -356,17 +247,8 @@ func (s *Store) Unread(ctx context.Context, r int64) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("unread of %d: %w", r, err)
 	}
-	lo := key(pPos, r, mark+1)
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(key(pPos, r))})
+	n, err := s.db.Count(ctx, pebblekv.Key(pPos, r, mark+1), pebblekv.PrefixEnd(pebblekv.Key(pPos, r)))
 	if err != nil {
-		return 0, fmt.Errorf("unread of %d: %w", r, err)
-	}
-	defer it.Close()
-	n := 0
-	for ok := it.First(); ok; ok = it.Next() {
-		n++
-	}
-	if err := it.Error(); err != nil {
 		return 0, fmt.Errorf("unread of %d: %w", r, err)
 	}
 	return n, nil
@@ -377,21 +259,22 @@ func (s *Store) MarkRead(ctx context.Context, r, upto int64) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	defer s.lock(r)()
+	defer s.stripes.Lock(r)()
 	mark, err := s.mark(r)
 	if err != nil {
 		return 0, fmt.Errorf("mark read for %d: %w", r, err)
 	}
 	var meta metaRow
-	if _, err := s.get(key(pMeta, r), &meta); err != nil {
+	if _, err := s.db.Get(pebblekv.Key(pMeta, r), &meta); err != nil {
 		return 0, fmt.Errorf("mark read for %d: %w", r, err)
 	}
 	upto = min(upto, meta.Top)
 	if upto <= mark {
 		return mark, nil
 	}
-	v, _ := json.Marshal(upto)
-	if err := s.db.Set(key(pMark, r), v, s.wo); err != nil {
+	b := s.db.NewBatch()
+	b.Set(pebblekv.Key(pMark, r), upto)
+	if err := b.Commit(); err != nil {
 		return 0, fmt.Errorf("mark read for %d: %w", r, err)
 	}
 	return upto, nil

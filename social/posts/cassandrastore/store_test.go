@@ -2,9 +2,7 @@ package cassandrastore_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -13,11 +11,8 @@ import (
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
-	"github.com/mediaedge/mediaedge/chunkstore/cassandra"
-	"github.com/mediaedge/mediaedge/internal/cassandratest"
-	"github.com/mediaedge/mediaedge/schema"
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/events"
-	"github.com/mediaedge/mediaedge/social/ids"
 	"github.com/mediaedge/mediaedge/social/posts"
 	"github.com/mediaedge/mediaedge/social/posts/cassandrastore"
 	"github.com/mediaedge/mediaedge/social/posts/poststest"
@@ -29,66 +24,32 @@ import (
 // every case (ids are random). Without a node it skips, or fails under
 // CI=true.
 func TestCassandra(t *testing.T) {
-	hosts := cassandratest.Hosts(t)
-	ks := cassandratest.Keyspace(t, hosts)
-	s := session(t, hosts, ks)
-
-	ms, err := schema.Migrations(ks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(ms, func(m schema.Migration) bool { return m.Version == 7 && m.Name == "social_posts" }) {
-		t.Fatal("0007_social_posts.cql was not picked up")
-	}
-	for _, table := range []string{"posts", "posts_idempotency", "posts_by_author", "posts_author_buckets", "post_likes", "post_comments"} {
-		var n int
-		if err := s.Query(`SELECT COUNT(*) FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`, ks, table).Scan(&n); err != nil || n != 1 {
-			t.Fatalf("table %s.%s: %d %v", ks, table, n, err)
-		}
-	}
+	s, ks := socialtest.Cassandra(t)
+	socialtest.RequireMigration(t, ks.Name, 7, "social_posts")
+	socialtest.RequireTables(t, s, ks.Name, "posts", "posts_idempotency", "posts_by_author", "posts_author_buckets", "post_likes", "post_comments")
 	store, err := cassandrastore.New(s, cassandrastore.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Run("conformance", func(t *testing.T) {
 		poststest.Run(t, func(*testing.T) poststest.Backend {
-			return poststest.Backend{Store: store, Outbox: func(ctx context.Context) ([]events.Event, error) { return readOutbox(ctx, s) }}
+			return poststest.Backend{Store: store, Outbox: socialtest.CassandraOutbox(s)}
 		})
 	})
 	t.Run("a key whose first request died before its post is taken over", func(t *testing.T) { testDeadClaim(t, s, store) })
 	t.Run("timeline across buckets", func(t *testing.T) { testBuckets(t, s, store) })
-	t.Run("two edges like one post at once", func(t *testing.T) { testTwoEdges(t, hosts, ks, store) })
+	t.Run("two edges like one post at once", func(t *testing.T) { testTwoEdges(t, ks, store) })
 	t.Run("config", testConfig)
 }
 
-func session(t *testing.T, hosts []string, ks string) *gocql.Session {
-	t.Helper()
-	cfg := cassandra.DefaultConfig()
-	cfg.Hosts, cfg.Keyspace = hosts, ks
-	s, err := cassandra.NewSession(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
 var ctx = context.Background()
-
-func gen(t *testing.T) *ids.Generator {
-	g, err := ids.New(rand.Int64N(1024))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
-}
 
 func noEvents(posts.Post) ([]events.Event, error) { return nil, nil }
 
 // testDeadClaim: a key claimed by a request that died before inserting its
 // post: the retry writes the post under the claimed id, once.
 func testDeadClaim(t *testing.T, s *gocql.Session, store *cassandrastore.Store) {
-	g := gen(t)
+	g := socialtest.IDs(t)
 	author, claimed := g.Next(), g.Next()
 	if _, err := s.Query(`INSERT INTO posts_idempotency (author_id, idem_key, post_id) VALUES (?, 'k', ?) IF NOT EXISTS USING TTL 60`, author, claimed).MapScanCAS(map[string]any{}); err != nil {
 		t.Fatal(err)
@@ -115,7 +76,7 @@ func testDeadClaim(t *testing.T, s *gocql.Session, store *cassandrastore.Store) 
 // testBuckets: posts whose ids fall in buckets far apart are read newest
 // first across them, paged.
 func testBuckets(t *testing.T, s *gocql.Session, store *cassandrastore.Store) {
-	g := gen(t)
+	g := socialtest.IDs(t)
 	author := g.Next()
 	base := g.Next()
 	var want []int64
@@ -151,14 +112,14 @@ func testBuckets(t *testing.T, s *gocql.Session, store *cassandrastore.Store) {
 
 // testTwoEdges: two sessions (two edges), 16 goroutines each, like and
 // unlike one post: the count equals the likes that stayed, at once.
-func testTwoEdges(t *testing.T, hosts []string, ks string, store *cassandrastore.Store) {
-	g := gen(t)
+func testTwoEdges(t *testing.T, ks socialtest.Keyspace, store *cassandrastore.Store) {
+	g := socialtest.IDs(t)
 	author := g.Next()
 	p, _, err := store.CreatePost(ctx, posts.Post{ID: g.Next(), Author: author, Text: "viral", CreatedAt: time.Now()}, "", noEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := cassandrastore.New(session(t, hosts, ks), cassandrastore.DefaultConfig())
+	other, err := cassandrastore.New(ks.Session(t), cassandrastore.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,31 +170,4 @@ func testConfig(t *testing.T) {
 	if err := cassandrastore.DefaultConfig().Validate(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// readOutbox reads every shard of the outbox.
-func readOutbox(ctx context.Context, s *gocql.Session) ([]events.Event, error) {
-	var out []events.Event
-	for shard := range events.OutboxShards {
-		it := s.Query(`SELECT id, event FROM outbox WHERE shard = ?`, shard).IterContext(ctx)
-		var id int64
-		var raw []byte
-		for it.Scan(&id, &raw) {
-			e, err := events.Decode(raw)
-			if err != nil {
-				_ = it.Close()
-				return nil, err
-			}
-			if e.ID != id {
-				_ = it.Close()
-				return nil, errors.New("event under another id")
-			}
-			out = append(out, e)
-			raw = nil
-		}
-		if err := it.Close(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }

@@ -7,9 +7,8 @@ import (
 	"math"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-
 	"github.com/mediaedge/mediaedge/social/events"
+	"github.com/mediaedge/mediaedge/social/pebblekv"
 	"github.com/mediaedge/mediaedge/social/posts"
 )
 
@@ -28,42 +27,41 @@ func (s *Store) toggleLike(ctx context.Context, post, user int64, on bool, at ti
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	unlock := s.lock('p', post)
+	unlock := s.stripes.Lock('p', post)
 	changed, err := s.applyLike(post, user, on, at, ev)
 	unlock()
 	if err != nil || !changed {
 		return false, err
 	}
-	return true, s.sync()
+	return true, s.db.SyncWAL()
 }
 
 // applyLike reads and writes (unsynced) under the post's mutex.
 func (s *Store) applyLike(post, user int64, on bool, at time.Time, ev events.Event) (bool, error) {
-	lk := key(pLike, post, user)
-	found, err := s.get(lk, nil)
+	lk := pebblekv.Key(pLike, post, user)
+	found, err := s.db.Get(lk, nil)
 	if err != nil || found == on {
 		return false, err
 	}
-	ck := key(pNLike, post)
+	ck := pebblekv.Key(pNLike, post)
 	n, err := s.count(ck)
 	if err != nil {
 		return false, err
 	}
-	b := s.newBatch()
+	b := s.db.NewBatch()
 	if on {
-		b.set(lk, likeRow{At: at})
+		b.Set(lk, likeRow{At: at})
 		n++
 	} else {
-		b.del(lk)
+		b.Delete(lk)
 		n--
 	}
-	b.setCount(ck, n)
-	b.event(ev)
-	defer b.b.Close()
-	if b.err != nil {
-		return false, b.err
+	b.SetRaw(ck, countValue(n))
+	b.Event(ev)
+	if err := b.CommitNoSync(); err != nil {
+		return false, err
 	}
-	return true, b.b.Commit(pebble.NoSync)
+	return true, nil
 }
 
 // Like records a like.
@@ -89,7 +87,7 @@ func (s *Store) Liked(ctx context.Context, post, user int64) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	found, err := s.get(key(pLike, post, user), nil)
+	found, err := s.db.Get(pebblekv.Key(pLike, post, user), nil)
 	if err != nil {
 		return false, fmt.Errorf("liked post %d by %d: %w", post, user, err)
 	}
@@ -101,7 +99,7 @@ func (s *Store) LikeCount(ctx context.Context, post int64) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	n, err := s.count(key(pNLike, post))
+	n, err := s.count(pebblekv.Key(pNLike, post))
 	if err != nil {
 		return 0, fmt.Errorf("like count of %d: %w", post, err)
 	}
@@ -113,14 +111,14 @@ func (s *Store) Likers(ctx context.Context, post, after int64, limit int) ([]pos
 	if after == math.MaxInt64 {
 		return nil, nil
 	}
-	prefix := key(pLike, post)
+	prefix := pebblekv.Key(pLike, post)
 	var out []posts.Like
-	err := s.scan(ctx, key(pLike, post, max(after, 0)+1), prefixEnd(prefix), false, func(k, v []byte) (bool, error) {
+	err := s.db.Scan(ctx, pebblekv.Key(pLike, post, max(after, 0)+1), pebblekv.PrefixEnd(prefix), func(k, v []byte) (bool, error) {
 		var r likeRow
 		if err := json.Unmarshal(v, &r); err != nil {
 			return false, fmt.Errorf("decode %q: %w", k, err)
 		}
-		out = append(out, posts.Like{User: lastID(k), LikedAt: r.At})
+		out = append(out, posts.Like{User: pebblekv.LastID(k), LikedAt: r.At})
 		return limit <= 0 || len(out) < limit, nil
 	})
 	if err != nil {
@@ -134,17 +132,17 @@ func (s *Store) AddComment(ctx context.Context, c posts.Comment, evs []events.Ev
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	defer s.lock('p', c.Post)()
-	ck := key(pNCmt, c.Post)
+	defer s.stripes.Lock('p', c.Post)()
+	ck := pebblekv.Key(pNCmt, c.Post)
 	n, err := s.count(ck)
 	if err != nil {
 		return fmt.Errorf("add comment to %d: %w", c.Post, err)
 	}
-	b := s.newBatch()
-	b.set(key(pCmt, c.Post, c.ID), commentRow{Author: c.Author, Text: c.Text, Mentions: c.Mentions, CreatedAt: c.CreatedAt})
-	b.setCount(ck, n+1)
-	b.event(evs...)
-	if err := s.commit(b); err != nil {
+	b := s.db.NewBatch()
+	b.Set(pebblekv.Key(pCmt, c.Post, c.ID), commentRow{Author: c.Author, Text: c.Text, Mentions: c.Mentions, CreatedAt: c.CreatedAt})
+	b.SetRaw(ck, countValue(n+1))
+	b.Event(evs...)
+	if err := b.Commit(); err != nil {
 		return fmt.Errorf("add comment to %d: %w", c.Post, err)
 	}
 	return nil
@@ -160,7 +158,7 @@ func (s *Store) GetComment(ctx context.Context, post, id int64) (posts.Comment, 
 		return posts.Comment{}, err
 	}
 	var r commentRow
-	found, err := s.get(key(pCmt, post, id), &r)
+	found, err := s.db.Get(pebblekv.Key(pCmt, post, id), &r)
 	if err == nil && !found {
 		err = posts.ErrNotFound
 	}
@@ -175,22 +173,22 @@ func (s *Store) DeleteComment(ctx context.Context, post, id int64, ev events.Eve
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	defer s.lock('p', post)()
-	k := key(pCmt, post, id)
-	found, err := s.get(k, nil)
+	defer s.stripes.Lock('p', post)()
+	k := pebblekv.Key(pCmt, post, id)
+	found, err := s.db.Get(k, nil)
 	if err != nil || !found {
 		return false, err
 	}
-	ck := key(pNCmt, post)
+	ck := pebblekv.Key(pNCmt, post)
 	n, err := s.count(ck)
 	if err != nil {
 		return false, fmt.Errorf("delete comment %d of %d: %w", id, post, err)
 	}
-	b := s.newBatch()
-	b.del(k)
-	b.setCount(ck, n-1)
-	b.event(ev)
-	if err := s.commit(b); err != nil {
+	b := s.db.NewBatch()
+	b.Delete(k)
+	b.SetRaw(ck, countValue(n-1))
+	b.Event(ev)
+	if err := b.Commit(); err != nil {
 		return false, fmt.Errorf("delete comment %d of %d: %w", id, post, err)
 	}
 	return true, nil
@@ -201,14 +199,14 @@ func (s *Store) Comments(ctx context.Context, post, after int64, limit int) ([]p
 	if after == math.MaxInt64 {
 		return nil, nil
 	}
-	prefix := key(pCmt, post)
+	prefix := pebblekv.Key(pCmt, post)
 	var out []posts.Comment
-	err := s.scan(ctx, key(pCmt, post, max(after, 0)+1), prefixEnd(prefix), false, func(k, v []byte) (bool, error) {
+	err := s.db.Scan(ctx, pebblekv.Key(pCmt, post, max(after, 0)+1), pebblekv.PrefixEnd(prefix), func(k, v []byte) (bool, error) {
 		var r commentRow
 		if err := json.Unmarshal(v, &r); err != nil {
 			return false, fmt.Errorf("decode %q: %w", k, err)
 		}
-		out = append(out, fromComment(post, lastID(k), r))
+		out = append(out, fromComment(post, pebblekv.LastID(k), r))
 		return limit <= 0 || len(out) < limit, nil
 	})
 	if err != nil {
@@ -222,7 +220,7 @@ func (s *Store) CommentCount(ctx context.Context, post int64) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	n, err := s.count(key(pNCmt, post))
+	n, err := s.count(pebblekv.Key(pNCmt, post))
 	if err != nil {
 		return 0, fmt.Errorf("comment count of %d: %w", post, err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/posts"
 	"github.com/mediaedge/mediaedge/social/posts/pebblestore"
@@ -16,30 +17,8 @@ import (
 
 // open gives each case a fresh database in a temp folder.
 func open(t *testing.T) poststest.Backend {
-	db, err := pebble.Open(t.TempDir(), &pebble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return poststest.Backend{
-		Store: pebblestore.New(db, pebblestore.Config{}),
-		Outbox: func(ctx context.Context) ([]events.Event, error) {
-			it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte(events.OutboxPrefix), UpperBound: []byte("outbox0")})
-			if err != nil {
-				return nil, err
-			}
-			defer it.Close()
-			var out []events.Event
-			for it.First(); it.Valid(); it.Next() {
-				e, err := events.Decode(it.Value())
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, e)
-			}
-			return out, it.Error()
-		},
-	}
+	db := socialtest.Pebble(t)
+	return poststest.Backend{Store: pebblestore.New(db, pebblestore.Config{}), Outbox: socialtest.PebbleOutbox(t, db)}
 }
 
 func TestConformance(t *testing.T) { poststest.Run(t, open) }

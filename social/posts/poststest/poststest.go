@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
 	"github.com/mediaedge/mediaedge/social/posts"
@@ -33,10 +33,7 @@ type Opener = func(t *testing.T) Backend
 
 // Run runs the store-level cases, each on the backend open returns for it.
 func Run(t *testing.T, open Opener) {
-	gen, err := ids.New(rand.Int64N(1024))
-	if err != nil {
-		t.Fatal(err)
-	}
+	gen := socialtest.IDs(t)
 	cases := []struct {
 		name string
 		run  func(*fixture)
@@ -54,10 +51,10 @@ func Run(t *testing.T, open Opener) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := &fixture{t: t, b: open(t), ids: gen, at: time.Now().UTC().Truncate(time.Millisecond), made: map[int64]bool{}}
+			f := &fixture{t: t, b: open(t), ids: gen, at: time.Now().UTC().Truncate(time.Millisecond), led: socialtest.NewLedger()}
 			f.s = f.b.Store
 			c.run(f)
-			f.wantOutbox()
+			f.led.Check(t, f.b.Outbox) // exactly the expected events of those the case built
 		})
 	}
 }
@@ -70,10 +67,7 @@ type fixture struct {
 	s   posts.Store
 	ids *ids.Generator
 	at  time.Time
-
-	mu   sync.Mutex     // guards made, want
-	made map[int64]bool // ids of every event the case built
-	want []int64        // ids of the events the outbox must hold
+	led *socialtest.Ledger // the events the case built and expects
 }
 
 var ctx = context.Background()
@@ -83,18 +77,14 @@ func (f *fixture) id() int64 { return f.ids.Next() }
 // event builds an event the case may hand to a write.
 func (f *fixture) event(kind string, actor int64) events.Event {
 	e := events.Event{ID: f.id(), Kind: kind, Actor: actor, Data: json.RawMessage(`{}`), At: f.at}
-	f.mu.Lock()
-	f.made[e.ID] = true
-	f.mu.Unlock()
+	f.led.Made(e.ID)
 	return e
 }
 
 func (f *fixture) expect(evs ...events.Event) {
-	f.mu.Lock()
 	for _, e := range evs {
-		f.want = append(f.want, e.ID)
+		f.led.Expect(e.ID)
 	}
-	f.mu.Unlock()
 }
 
 // changed checks a write's changed flag and expects its event when set.
@@ -135,72 +125,6 @@ func (f *fixture) get(id int64) posts.Post {
 		f.t.Fatalf("get post %d: %v", id, err)
 	}
 	return p
-}
-
-func (f *fixture) outbox() []events.Event {
-	f.t.Helper()
-	all, err := f.b.Outbox(ctx)
-	if err != nil {
-		f.t.Fatalf("read outbox: %v", err)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []events.Event
-	for _, e := range all {
-		if f.made[e.ID] {
-			out = append(out, e)
-		}
-	}
-	slices.SortFunc(out, func(a, b events.Event) int { return cmpInt(a.ID, b.ID) })
-	return out
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// wantOutbox checks the outbox holds exactly the events the case expects
-// of those it built: one per changing write, none for a no-op.
-func (f *fixture) wantOutbox() {
-	f.t.Helper()
-	if f.t.Failed() {
-		return
-	}
-	got := f.outbox()
-	gotIDs := make([]int64, len(got))
-	for i, e := range got {
-		gotIDs[i] = e.ID
-	}
-	f.mu.Lock()
-	want := slices.Sorted(slices.Values(f.want))
-	f.mu.Unlock()
-	if !slices.Equal(gotIDs, want) {
-		var extra, missing []string
-		for _, e := range got {
-			if !slices.Contains(want, e.ID) {
-				extra = append(extra, fmt.Sprintf("%s %d", e.Kind, e.ID))
-			}
-		}
-		for _, id := range want {
-			if !slices.Contains(gotIDs, id) {
-				missing = append(missing, fmt.Sprint(id))
-			}
-		}
-		f.t.Fatalf("outbox holds %d of the case's events, want %d\nunexpected: %v\nmissing: %v", len(gotIDs), len(want), extra, missing)
-	}
-}
-
-func mustErr(t *testing.T, what string, err, want error) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("%s: %v, want %v", what, err, want)
-	}
 }
 
 func samePost(t *testing.T, what string, got, want posts.Post) {
@@ -348,7 +272,7 @@ func edit(f *fixture) {
 		n.Text = "resurrected"
 		return n, []events.Event{f.event(posts.KindEdited, author)}, nil
 	})
-	mustErr(f.t, "edit of a deleted post", err, posts.ErrDeleted)
+	socialtest.MustErr(f.t, "edit of a deleted post", err, posts.ErrDeleted)
 	if g := f.get(p.ID); !g.Deleted || g.Text != "" {
 		f.t.Fatalf("deleted post after an edit: %+v", g)
 	}
@@ -401,7 +325,7 @@ func deletePost(f *fixture) {
 	}
 	ev = f.event(posts.KindArchived, author)
 	_, err := f.s.SetArchived(ctx, p.ID, true, ev)
-	mustErr(f.t, "archive a deleted post", err, posts.ErrDeleted)
+	socialtest.MustErr(f.t, "archive a deleted post", err, posts.ErrDeleted)
 }
 
 func archive(f *fixture) {
@@ -600,7 +524,7 @@ func comments(f *fixture) {
 	f.changed("delete comment again", ev, false)(f.s.DeleteComment(ctx, p.ID, made[2].ID, ev))
 	f.commentCount(p.ID, 4)
 	_, err = f.s.GetComment(ctx, p.ID, made[2].ID)
-	mustErr(f.t, "get a deleted comment", err, posts.ErrNotFound)
+	socialtest.MustErr(f.t, "get a deleted comment", err, posts.ErrNotFound)
 	if got, err := f.s.Comments(ctx, p.ID, 0, 10); err != nil || len(got) != 4 {
 		f.t.Fatalf("comments after a delete: %d %v", len(got), err)
 	}
@@ -641,15 +565,15 @@ func timeline(f *fixture) {
 func notFound(f *fixture) {
 	id, u := f.id(), f.id()
 	_, err := f.s.GetPost(ctx, id)
-	mustErr(f.t, "get", err, posts.ErrNotFound)
+	socialtest.MustErr(f.t, "get", err, posts.ErrNotFound)
 	_, err = f.s.EditPost(ctx, id, func(p posts.Post) (posts.Post, []events.Event, error) { return p, nil, nil })
-	mustErr(f.t, "edit", err, posts.ErrNotFound)
+	socialtest.MustErr(f.t, "edit", err, posts.ErrNotFound)
 	_, err = f.s.DeletePost(ctx, id, f.at, f.event(posts.KindDeleted, u))
-	mustErr(f.t, "delete", err, posts.ErrNotFound)
+	socialtest.MustErr(f.t, "delete", err, posts.ErrNotFound)
 	_, err = f.s.SetArchived(ctx, id, true, f.event(posts.KindArchived, u))
-	mustErr(f.t, "archive", err, posts.ErrNotFound)
+	socialtest.MustErr(f.t, "archive", err, posts.ErrNotFound)
 	_, err = f.s.GetComment(ctx, id, f.id())
-	mustErr(f.t, "get comment", err, posts.ErrNotFound)
+	socialtest.MustErr(f.t, "get comment", err, posts.ErrNotFound)
 	f.likeCount(id, 0)
 	f.commentCount(id, 0)
 }

@@ -3,18 +3,13 @@ package cassandrastore_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
-	"github.com/mediaedge/mediaedge/chunkstore/cassandra"
-	"github.com/mediaedge/mediaedge/internal/cassandratest"
-	"github.com/mediaedge/mediaedge/schema"
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
 	"github.com/mediaedge/mediaedge/social/stories"
@@ -30,29 +25,14 @@ var ctx = context.Background()
 // every case (ids are random). Without a node it skips, or fails under
 // CI=true.
 func TestCassandra(t *testing.T) {
-	hosts := cassandratest.Hosts(t)
-	ks := cassandratest.Keyspace(t, hosts)
-	cfg := cassandra.DefaultConfig()
-	cfg.Hosts, cfg.Keyspace = hosts, ks
-	s, err := cassandra.NewSession(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-
-	ms, err := schema.Migrations(ks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(ms, func(m schema.Migration) bool { return m.Version == 9 && m.Name == "social_stories" }) {
-		t.Fatal("0009_social_stories.cql was not picked up")
-	}
+	s, ks := socialtest.Cassandra(t)
+	socialtest.RequireMigration(t, ks.Name, 9, "social_stories")
 	tables := []string{"stories", "stories_by_owner", "story_idem", "story_views", "story_seen", "story_likes", "story_liked", "story_likers"}
 	for _, table := range tables {
 		var ttl int
-		err := s.Query(`SELECT default_time_to_live FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`, ks, table).Scan(&ttl)
+		err := s.Query(`SELECT default_time_to_live FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`, ks.Name, table).Scan(&ttl)
 		if err != nil || ttl <= 0 {
-			t.Fatalf("table %s.%s: default ttl %d, %v", ks, table, ttl, err)
+			t.Fatalf("table %s.%s: default ttl %d, %v", ks.Name, table, ttl, err)
 		}
 	}
 
@@ -64,14 +44,11 @@ func TestCassandra(t *testing.T) {
 	}
 	t.Run("conformance", func(t *testing.T) {
 		storiestest.Run(t, func(*testing.T) storiestest.Backend {
-			return storiestest.Backend{Store: store, Outbox: func(ctx context.Context) ([]events.Event, error) { return readOutbox(ctx, s) },
+			return storiestest.Backend{Store: store, Outbox: socialtest.CassandraOutbox(s),
 				Now: time.Now, Wait: time.Sleep}
 		})
 	})
-	gen, err := ids.New(rand.Int64N(1024))
-	if err != nil {
-		t.Fatal(err)
-	}
+	gen := socialtest.IDs(t)
 	t.Run("every row of a story is written with its TTL", func(t *testing.T) { testTTLs(t, s, store, gen) })
 	t.Run("a stale key claim is taken over, a fresh one is busy", func(t *testing.T) { testClaims(t, s, store, gen) })
 	t.Run("config", testConfig)
@@ -153,31 +130,4 @@ func testConfig(t *testing.T) {
 	if err := cassandrastore.DefaultConfig().Validate(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// readOutbox reads every shard of the outbox.
-func readOutbox(ctx context.Context, s *gocql.Session) ([]events.Event, error) {
-	var out []events.Event
-	for shard := range events.OutboxShards {
-		it := s.Query(`SELECT id, event FROM outbox WHERE shard = ?`, shard).IterContext(ctx)
-		var id int64
-		var raw []byte
-		for it.Scan(&id, &raw) {
-			e, err := events.Decode(raw)
-			if err != nil {
-				_ = it.Close()
-				return nil, err
-			}
-			if e.ID != id {
-				_ = it.Close()
-				return nil, fmt.Errorf("event %d under id %d", e.ID, id)
-			}
-			out = append(out, e)
-			raw = nil
-		}
-		if err := it.Close(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }

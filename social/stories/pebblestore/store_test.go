@@ -3,54 +3,21 @@ package pebblestore_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/stories"
 	"github.com/mediaedge/mediaedge/social/stories/pebblestore"
 	"github.com/mediaedge/mediaedge/social/stories/storiestest"
 )
 
-// clock is a test clock that only moves when told.
-type clock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *clock) Wait(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-func outbox(db *pebble.DB) func(context.Context) ([]events.Event, error) {
-	return func(context.Context) ([]events.Event, error) {
-		it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte(events.OutboxPrefix), UpperBound: []byte("outbox0")})
-		if err != nil {
-			return nil, err
-		}
-		defer it.Close()
-		var out []events.Event
-		for it.First(); it.Valid(); it.Next() {
-			e, err := events.Decode(it.Value())
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, e)
-		}
-		return out, it.Error()
-	}
-}
-
-func open(t *testing.T) (*pebble.DB, *pebblestore.Store, *clock) {
-	db, err := pebble.Open(t.TempDir(), &pebble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	c := &clock{t: time.Now()}
+func open(t *testing.T) (*pebble.DB, *pebblestore.Store, *socialtest.Clock) {
+	db := socialtest.Pebble(t)
+	c := socialtest.NewClock(time.Now())
 	cfg := pebblestore.DefaultConfig()
 	cfg.Sync, cfg.Now = false, c.Now
 	return db, pebblestore.New(db, cfg), c
@@ -59,7 +26,7 @@ func open(t *testing.T) (*pebble.DB, *pebblestore.Store, *clock) {
 func TestConformance(t *testing.T) {
 	storiestest.Run(t, func(t *testing.T) storiestest.Backend {
 		db, s, c := open(t)
-		return storiestest.Backend{Store: s, Outbox: outbox(db), Now: c.Now, Wait: c.Wait}
+		return storiestest.Backend{Store: s, Outbox: socialtest.PebbleOutbox(t, db), Now: c.Now, Wait: c.Advance}
 	})
 }
 
@@ -99,7 +66,7 @@ func TestSweepReclaims(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c.Wait(1500 * time.Millisecond)
+	c.Advance(1500 * time.Millisecond)
 	if n, err := s.Sweep(ctx, c.Now()); err != nil || n != 1 {
 		t.Fatalf("first sweep: %d %v, want 1 story", n, err)
 	}
@@ -108,7 +75,7 @@ func TestSweepReclaims(t *testing.T) {
 			t.Errorf("key %q of the swept story left", k)
 		}
 	}
-	c.Wait(time.Second)
+	c.Advance(time.Second)
 	if n, err := s.Sweep(ctx, c.Now()); err != nil || n != 1 {
 		t.Fatalf("second sweep: %d %v, want 1 story", n, err)
 	}
@@ -120,7 +87,7 @@ func TestSweepReclaims(t *testing.T) {
 	if l, err := s.Likers(ctx, owner, 0); err != nil || len(l) != 1 {
 		t.Fatalf("likers after the stories: %v %v", l, err)
 	}
-	c.Wait(31 * 24 * time.Hour)
+	c.Advance(31 * 24 * time.Hour)
 	if _, err := s.Sweep(ctx, c.Now()); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/mediaedge/mediaedge/social/pebblekv"
 )
 
 // sweepChunk is how many expiry index entries one pass of Sweep reads
@@ -20,9 +22,9 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	for {
 		type due struct{ exp, id int64 }
 		var batch []due
-		upper := key(pExp, msOf(now)+1)
-		err := s.scan(ctx, []byte(pExp), upper, func(k, _ []byte) (bool, error) {
-			batch = append(batch, due{exp: idAt(k, len(pExp)), id: lastID(k)})
+		upper := pebblekv.Key(pExp, msOf(now)+1)
+		err := s.db.Scan(ctx, []byte(pExp), upper, func(k, _ []byte) (bool, error) {
+			batch = append(batch, due{exp: idAt(k, len(pExp)), id: pebblekv.LastID(k)})
 			return len(batch) < sweepChunk, nil
 		})
 		if err != nil {
@@ -53,44 +55,43 @@ func (s *Store) sweepStory(ctx context.Context, exp, id int64) error {
 	if err != nil {
 		return fmt.Errorf("sweep story %d: %w", id, err)
 	}
-	b := s.newBatch()
-	b.del(key(pExp, exp, id))
+	b := s.db.NewBatch()
+	defer b.Close()
+	b.Delete(pebblekv.Key(pExp, exp, id))
 	if !found { // a leftover index entry
-		if err := s.commit(b); err != nil {
+		if err := b.Commit(); err != nil {
 			return fmt.Errorf("sweep story %d: %w", id, err)
 		}
 		return nil
 	}
-	defer s.lockOwner(r.Owner)()
-	defer s.lockStory(id)()
-	b.del(key(pStory, id))
-	b.del(key(pOwn, r.Owner, id))
+	defer s.owners.Lock(r.Owner)()
+	defer s.stories.Lock(id)()
+	b.Delete(pebblekv.Key(pStory, id))
+	b.Delete(pebblekv.Key(pOwn, r.Owner, id))
 	if r.Key != "" {
 		ik := idemKey(r.Owner, r.Key)
 		var holder int64
-		if ok, err := s.get(ik, &holder); err != nil {
-			b.b.Close()
+		if ok, err := s.db.Get(ik, &holder); err != nil {
 			return fmt.Errorf("sweep story %d: read key: %w", id, err)
 		} else if ok && holder == id {
-			b.del(ik)
+			b.Delete(ik)
 		}
 	}
 	for _, pair := range []struct {
 		prefix, mirror string
 	}{{pView, pSeen}, {pLike, pLiked}} {
-		prefix := key(pair.prefix, id)
-		err := s.scan(ctx, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
-			user := lastID(k)
-			b.del(k)
-			b.del(key(pair.mirror, user, id))
+		prefix := pebblekv.Key(pair.prefix, id)
+		err := s.db.Scan(ctx, prefix, pebblekv.PrefixEnd(prefix), func(k, _ []byte) (bool, error) {
+			user := pebblekv.LastID(k)
+			b.Delete(k)
+			b.Delete(pebblekv.Key(pair.mirror, user, id))
 			return true, nil
 		})
 		if err != nil {
-			b.b.Close()
 			return fmt.Errorf("sweep story %d: %w", id, err)
 		}
 	}
-	if err := s.commit(b); err != nil {
+	if err := b.Commit(); err != nil {
 		return fmt.Errorf("sweep story %d: %w", id, err)
 	}
 	return nil
@@ -102,7 +103,7 @@ func (s *Store) sweepLikers(ctx context.Context, now time.Time) error {
 		type due struct{ exp, owner, user int64 }
 		var list []due
 		off := len(pLexp)
-		err := s.scan(ctx, []byte(pLexp), key(pLexp, msOf(now)+1), func(k, _ []byte) (bool, error) {
+		err := s.db.Scan(ctx, []byte(pLexp), pebblekv.Key(pLexp, msOf(now)+1), func(k, _ []byte) (bool, error) {
 			list = append(list, due{exp: idAt(k, off), owner: idAt(k, off+8), user: idAt(k, off+16)})
 			return len(list) < sweepChunk, nil
 		})
@@ -121,20 +122,20 @@ func (s *Store) sweepLikers(ctx context.Context, now time.Time) error {
 }
 
 func (s *Store) sweepLiker(exp, owner, user int64, now time.Time) error {
-	defer s.lockOwner(owner)()
-	b := s.newBatch()
-	b.del(key(pLexp, exp, owner, user))
-	lk := key(pLikers, owner, user)
+	defer s.owners.Lock(owner)()
+	b := s.db.NewBatch()
+	defer b.Close()
+	b.Delete(pebblekv.Key(pLexp, exp, owner, user))
+	lk := pebblekv.Key(pLikers, owner, user)
 	var r likersRow
-	found, err := s.get(lk, &r)
+	found, err := s.db.Get(lk, &r)
 	if err != nil {
-		b.b.Close()
 		return fmt.Errorf("sweep liker %d of %d: %w", user, owner, err)
 	}
 	if found && !now.Before(r.Until) { // not renewed by a later like
-		b.del(lk)
+		b.Delete(lk)
 	}
-	if err := s.commit(b); err != nil {
+	if err := b.Commit(); err != nil {
 		return fmt.Errorf("sweep liker %d of %d: %w", user, owner, err)
 	}
 	return nil

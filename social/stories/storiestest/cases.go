@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/stories"
 )
 
@@ -163,13 +164,13 @@ func expiry(f *fixture) {
 	f.b.Wait(ExpiryTTL + time.Second)
 
 	_, err := f.s.Get(ctx, short.ID)
-	mustErr(f.t, "get an expired story", err, stories.ErrNotFound)
+	socialtest.MustErr(f.t, "get an expired story", err, stories.ErrNotFound)
 	if ids := f.ownerIDs(owner); !slices.Equal(ids, []int64{long.ID}) {
 		f.t.Fatalf("owner's stories after the expiry %v, want only %d", ids, long.ID)
 	}
-	mustErr(f.t, "view an expired story", f.s.View(ctx, short, f.id(), f.now()), stories.ErrNotFound)
+	socialtest.MustErr(f.t, "view an expired story", f.s.View(ctx, short, f.id(), f.now()), stories.ErrNotFound)
 	_, err = f.s.Like(ctx, short, f.id(), f.now(), f.event(stories.KindLike, owner)) // no event
-	mustErr(f.t, "like an expired story", err, stories.ErrNotFound)
+	socialtest.MustErr(f.t, "like an expired story", err, stories.ErrNotFound)
 
 	if sw, ok := f.s.(stories.Sweeper); ok {
 		n, err := sw.Sweep(ctx, f.b.Now())
@@ -203,7 +204,7 @@ func expiry(f *fixture) {
 
 func notFound(f *fixture) {
 	_, err := f.s.Get(ctx, f.id())
-	mustErr(f.t, "get a missing story", err, stories.ErrNotFound)
+	socialtest.MustErr(f.t, "get a missing story", err, stories.ErrNotFound)
 	if vs, err := f.s.Viewers(ctx, f.id(), 0, 10); err != nil || len(vs) != 0 {
 		f.t.Fatalf("viewers of a missing story: %v %v", vs, err)
 	}

@@ -8,21 +8,10 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/mediaedge/mediaedge/httperr"
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/stories"
 	"github.com/mediaedge/mediaedge/social/users"
 )
-
-// headerAuth: the user id in X-Test-User.
-type headerAuth struct{}
-
-func (headerAuth) Authenticate(_ context.Context, r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.Header.Get("X-Test-User"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, httperr.New(http.StatusUnauthorized, "unauthenticated", "no user")
-	}
-	return id, nil
-}
 
 // Graph is a follow graph in memory: Following[u] are the users u follows.
 type Graph struct{ Following map[int64][]int64 }
@@ -51,7 +40,7 @@ func (g Graph) CountEdges(_ context.Context, user int64) (users.Counts, error) {
 func (f *fixture) service(g Graph) *stories.Service {
 	f.t.Helper()
 	cfg := stories.DefaultConfig()
-	cfg.Store, cfg.IDs, cfg.Auth, cfg.Graph, cfg.Now = f.s, f.ids, headerAuth{}, g, f.b.Now
+	cfg.Store, cfg.IDs, cfg.Auth, cfg.Graph, cfg.Now = f.s, f.ids, socialtest.HeaderAuth{}, g, f.b.Now
 	cfg.MediaInfo = func(context.Context, string) (stories.MediaInfo, error) {
 		return stories.MediaInfo{}, stories.ErrNoMedia
 	}
@@ -66,7 +55,7 @@ func (f *fixture) service(g Graph) *stories.Service {
 func (f *fixture) getJSON(svc http.Handler, uid int64, path string, v any) {
 	f.t.Helper()
 	req := httptest.NewRequest("GET", path, nil)
-	req.Header.Set("X-Test-User", strconv.FormatInt(uid, 10))
+	req.Header.Set(socialtest.UserHeader, strconv.FormatInt(uid, 10))
 	rec := httptest.NewRecorder()
 	svc.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {

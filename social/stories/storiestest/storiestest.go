@@ -3,14 +3,11 @@ package storiestest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"math/rand/v2"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
 	"github.com/mediaedge/mediaedge/social/stories"
@@ -37,10 +34,7 @@ type Opener = func(t *testing.T) Backend
 // Run runs the cases, one after another, each on the backend open returns
 // for it.
 func Run(t *testing.T, open Opener) {
-	gen, err := ids.New(rand.Int64N(1024))
-	if err != nil {
-		t.Fatal(err)
-	}
+	gen := socialtest.IDs(t)
 	cases := []struct {
 		name string
 		run  func(*fixture)
@@ -57,9 +51,9 @@ func Run(t *testing.T, open Opener) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			b := open(t)
-			f := &fixture{t: t, b: b, s: b.Store, ids: gen, made: map[int64]bool{}}
+			f := &fixture{t: t, b: b, s: b.Store, ids: gen, led: socialtest.NewLedger()}
 			c.run(f)
-			f.wantOutbox()
+			f.led.Check(t, f.b.Outbox) // exactly the expected events of those the case built
 		})
 	}
 }
@@ -71,10 +65,7 @@ type fixture struct {
 	b   Backend
 	s   stories.Store
 	ids *ids.Generator
-
-	mu   sync.Mutex     // guards made, want
-	made map[int64]bool // ids of every event the case built
-	want []int64        // ids of the events the outbox must hold
+	led *socialtest.Ledger // the events the case built and expects
 }
 
 var ctx = context.Background()
@@ -88,17 +79,11 @@ func (f *fixture) now() time.Time { return f.b.Now().UTC().Truncate(time.Millise
 // event builds an event the case may hand to a write.
 func (f *fixture) event(kind string, actor int64) events.Event {
 	e := events.Event{ID: f.id(), Kind: kind, Actor: actor, Data: json.RawMessage(`{}`), At: f.now()}
-	f.mu.Lock()
-	f.made[e.ID] = true
-	f.mu.Unlock()
+	f.led.Made(e.ID)
 	return e
 }
 
-func (f *fixture) expect(id int64) {
-	f.mu.Lock()
-	f.want = append(f.want, id)
-	f.mu.Unlock()
-}
+func (f *fixture) expect(id int64) { f.led.Expect(id) }
 
 // story is a new story of owner living ttl (an hour when 0).
 func (f *fixture) story(owner int64, ttl time.Duration, hide ...int64) stories.Story {
@@ -180,59 +165,4 @@ func (f *fixture) likers(owner int64) []int64 {
 		f.t.Fatalf("likers of %d: %v", owner, err)
 	}
 	return l
-}
-
-func (f *fixture) outbox() []events.Event {
-	f.t.Helper()
-	all, err := f.b.Outbox(ctx)
-	if err != nil {
-		f.t.Fatalf("read outbox: %v", err)
-	}
-	var mine []events.Event
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, e := range all {
-		if f.made[e.ID] {
-			mine = append(mine, e)
-		}
-	}
-	slices.SortFunc(mine, func(a, b events.Event) int { return cmpInt(a.ID, b.ID) })
-	return mine
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// wantOutbox checks the outbox holds exactly the expected events of those
-// the case built, each once.
-func (f *fixture) wantOutbox() {
-	f.t.Helper()
-	if f.t.Failed() {
-		return
-	}
-	got := f.outbox()
-	gotIDs := make([]int64, len(got))
-	for i, e := range got {
-		gotIDs[i] = e.ID
-	}
-	f.mu.Lock()
-	want := slices.Sorted(slices.Values(f.want))
-	f.mu.Unlock()
-	if !slices.Equal(gotIDs, want) {
-		f.t.Fatalf("outbox holds events %v of the case's, want %v", gotIDs, want)
-	}
-}
-
-func mustErr(t *testing.T, what string, err, want error) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("%s: %v, want %v", what, err, want)
-	}
 }

@@ -9,9 +9,7 @@ import (
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
-	"github.com/mediaedge/mediaedge/chunkstore/cassandra"
-	"github.com/mediaedge/mediaedge/internal/cassandratest"
-	"github.com/mediaedge/mediaedge/schema"
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
 	"github.com/mediaedge/mediaedge/social/users"
@@ -25,36 +23,16 @@ import (
 // every case (users and names are random). Without a node it skips, or
 // fails under CI=true.
 func TestCassandra(t *testing.T) {
-	hosts := cassandratest.Hosts(t)
-	ks := cassandratest.Keyspace(t, hosts)
-	cfg := cassandra.DefaultConfig()
-	cfg.Hosts, cfg.Keyspace = hosts, ks
-	s, err := cassandra.NewSession(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-
-	ms, err := schema.Migrations(ks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if last := ms[len(ms)-1]; last.Version < 3 {
-		t.Fatalf("the last migration is %d %s: 0003_social_users.cql was not picked up", last.Version, last.Name)
-	}
-	for _, table := range []string{"outbox", "users", "usernames", "user_sessions", "following", "followers", "blocks", "graph_locks"} {
-		var n int
-		if err := s.Query(`SELECT COUNT(*) FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`, ks, table).Scan(&n); err != nil || n != 1 {
-			t.Fatalf("table %s.%s: %d %v", ks, table, n, err)
-		}
-	}
+	s, ks := socialtest.Cassandra(t)
+	socialtest.RequireMigration(t, ks.Name, 3, "social_users")
+	socialtest.RequireTables(t, s, ks.Name, "outbox", "users", "usernames", "user_sessions", "following", "followers", "blocks", "graph_locks")
 
 	store, err := cassandrastore.New(s, cassandrastore.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	open := func(*testing.T) userstest.Backend {
-		return userstest.Backend{Store: store, Outbox: func(ctx context.Context) ([]events.Event, error) { return readOutbox(ctx, s) }}
+		return userstest.Backend{Store: store, Outbox: socialtest.CassandraOutbox(s)}
 	}
 	t.Run("conformance", func(t *testing.T) { userstest.Run(t, open) })
 	t.Run("http", func(t *testing.T) { userstest.RunHTTP(t, open) })
@@ -137,40 +115,3 @@ func testLock(t *testing.T, s *gocql.Session) {
 		t.Fatalf("follow once the lock is gone: %v %v", changed, err)
 	}
 }
-
-// readOutbox reads every shard of the outbox, checking each event is in
-// its shard under its id.
-func readOutbox(ctx context.Context, s *gocql.Session) ([]events.Event, error) {
-	var out []events.Event
-	for shard := range events.OutboxShards {
-		sc := s.Query(`SELECT id, event FROM outbox WHERE shard = ?`, shard).IterContext(ctx).Scanner()
-		for sc.Next() {
-			var id int64
-			var raw []byte
-			if err := sc.Scan(&id, &raw); err != nil {
-				_ = sc.Err()
-				return nil, err
-			}
-			e, err := events.Decode(raw)
-			if err != nil {
-				_ = sc.Err()
-				return nil, err
-			}
-			if e.ID != id || events.OutboxShard(id) != shard {
-				_ = sc.Err()
-				return nil, errMisplaced
-			}
-			out = append(out, e)
-		}
-		if err := sc.Err(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-var errMisplaced = errorString("an outbox event is not under its shard and id")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }

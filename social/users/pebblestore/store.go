@@ -25,17 +25,15 @@ package pebblestore
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/mediaedge/mediaedge/social/events"
+	"github.com/mediaedge/mediaedge/social/pebblekv"
 	"github.com/mediaedge/mediaedge/social/users"
 )
 
@@ -52,11 +50,9 @@ func DefaultConfig() Config { return Config{Sync: true} }
 // Store implements users.Store on a *pebble.DB it does not own (the caller
 // opens and closes the database).
 type Store struct {
-	db      *pebble.DB
-	wo      *pebble.WriteOptions
-	seed    maphash.Seed
-	claimMu sync.Mutex     // guards username claims' read-then-write
-	stripes [64]sync.Mutex // guard read-then-write of one user's row or one pair's graph state
+	db      *pebblekv.DB
+	claimMu sync.Mutex       // guards username claims' read-then-write
+	stripes pebblekv.Stripes // guard read-then-write of one user's row or one pair's graph state
 }
 
 var (
@@ -66,11 +62,7 @@ var (
 
 // New returns the store over db.
 func New(db *pebble.DB, cfg Config) *Store {
-	wo := pebble.NoSync
-	if cfg.Sync {
-		wo = pebble.Sync
-	}
-	return &Store{db: db, wo: wo, seed: maphash.MakeSeed()}
+	return &Store{db: pebblekv.New(db, cfg.Sync)}
 }
 
 const (
@@ -82,15 +74,6 @@ const (
 	pFollowers = "u/fwr/"
 	pBlocks    = "u/blk/"
 )
-
-func key(prefix string, ids ...int64) []byte {
-	k := make([]byte, len(prefix), len(prefix)+8*len(ids))
-	copy(k, prefix)
-	for _, id := range ids {
-		k = binary.BigEndian.AppendUint64(k, uint64(id))
-	}
-	return k
-}
 
 // userRow is the stored form of a user.
 type userRow struct {
@@ -120,80 +103,6 @@ type edgeRow struct {
 	Since time.Time `json:"since"`
 }
 
-// get reads key into v; found is false for a missing key.
-func (s *Store) get(k []byte, v any) (found bool, err error) {
-	val, closer, err := s.db.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer closer.Close()
-	if v == nil {
-		return true, nil
-	}
-	if err := json.Unmarshal(val, v); err != nil {
-		return true, fmt.Errorf("decode %q: %w", k, err)
-	}
-	return true, nil
-}
-
-// batch collects one write: data and event, committed together.
-type batch struct {
-	b   *pebble.Batch
-	err error
-}
-
-func (s *Store) newBatch() *batch { return &batch{b: s.db.NewBatch()} }
-
-func (b *batch) set(k []byte, v any) {
-	if b.err != nil {
-		return
-	}
-	val, err := json.Marshal(v)
-	if err == nil {
-		err = b.b.Set(k, val, nil)
-	}
-	b.err = err
-}
-
-func (b *batch) del(k []byte) {
-	if b.err == nil {
-		b.err = b.b.Delete(k, nil)
-	}
-}
-
-func (b *batch) event(ev events.Event) {
-	if b.err != nil {
-		return
-	}
-	val, err := events.Encode(ev)
-	if err == nil {
-		err = b.b.Set(events.OutboxKey(ev.ID), val, nil)
-	}
-	b.err = err
-}
-
-func (s *Store) commit(b *batch) error {
-	defer b.b.Close()
-	if b.err != nil {
-		return b.err
-	}
-	return b.b.Commit(s.wo)
-}
-
-func (s *Store) stripe(ids ...int64) *sync.Mutex {
-	var h maphash.Hash
-	h.SetSeed(s.seed)
-	for _, id := range ids {
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], uint64(id))
-		h.Write(b[:])
-	}
-	return &s.stripes[h.Sum64()%uint64(len(s.stripes))]
-}
-
 // CreateUser claims the username and writes the user and ev in one batch.
 func (s *Store) CreateUser(ctx context.Context, u users.User, idem string, ev events.Event) (users.User, bool, error) {
 	if err := ctx.Err(); err != nil {
@@ -203,7 +112,7 @@ func (s *Store) CreateUser(ctx context.Context, u users.User, idem string, ev ev
 	defer s.claimMu.Unlock()
 	nk := append([]byte(pName), u.Username...)
 	var c claimRow
-	found, err := s.get(nk, &c)
+	found, err := s.db.Get(nk, &c)
 	if err != nil {
 		return users.User{}, false, fmt.Errorf("create user %s: read claim: %w", u.Username, err)
 	}
@@ -214,11 +123,11 @@ func (s *Store) CreateUser(ctx context.Context, u users.User, idem string, ev ev
 		}
 		return users.User{}, false, fmt.Errorf("create user %s: %w", u.Username, users.ErrUsernameTaken)
 	}
-	b := s.newBatch()
-	b.set(nk, claimRow{UserID: u.ID, Idem: idem, ClaimedAt: u.CreatedAt})
-	b.set(key(pUser, u.ID), toRow(u))
-	b.event(ev)
-	if err := s.commit(b); err != nil {
+	b := s.db.NewBatch()
+	b.Set(nk, claimRow{UserID: u.ID, Idem: idem, ClaimedAt: u.CreatedAt})
+	b.Set(pebblekv.Key(pUser, u.ID), toRow(u))
+	b.Event(ev)
+	if err := b.Commit(); err != nil {
 		return users.User{}, false, fmt.Errorf("create user %s: %w", u.Username, err)
 	}
 	return u, true, nil
@@ -240,7 +149,7 @@ func (s *Store) GetUser(ctx context.Context, id int64) (users.User, error) {
 		return users.User{}, err
 	}
 	var r userRow
-	found, err := s.get(key(pUser, id), &r)
+	found, err := s.db.Get(pebblekv.Key(pUser, id), &r)
 	if err != nil {
 		return users.User{}, fmt.Errorf("get user %d: %w", id, err)
 	}
@@ -256,7 +165,7 @@ func (s *Store) GetUserByName(ctx context.Context, username string) (users.User,
 		return users.User{}, err
 	}
 	var c claimRow
-	found, err := s.get(append([]byte(pName), username...), &c)
+	found, err := s.db.Get(append([]byte(pName), username...), &c)
 	if err != nil {
 		return users.User{}, fmt.Errorf("get user %s: %w", username, err)
 	}
@@ -284,19 +193,17 @@ func (s *Store) GetUsers(ctx context.Context, ids []int64) ([]users.User, error)
 
 // UpdateProfile applies p to a user and writes it with ev.
 func (s *Store) UpdateProfile(ctx context.Context, id int64, p users.ProfilePatch, at time.Time, ev events.Event) (users.User, error) {
-	mu := s.stripe(id)
-	mu.Lock()
-	defer mu.Unlock()
+	defer s.stripes.Lock(id)()
 	u, err := s.GetUser(ctx, id)
 	if err != nil {
 		return users.User{}, err
 	}
 	u = p.Apply(u)
 	u.UpdatedAt = at
-	b := s.newBatch()
-	b.set(key(pUser, id), toRow(u))
-	b.event(ev)
-	if err := s.commit(b); err != nil {
+	b := s.db.NewBatch()
+	b.Set(pebblekv.Key(pUser, id), toRow(u))
+	b.Event(ev)
+	if err := b.Commit(); err != nil {
 		return users.User{}, fmt.Errorf("update profile %d: %w", id, err)
 	}
 	return u, nil

@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-
-	"github.com/mediaedge/mediaedge/social/events"
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/ids"
 	"github.com/mediaedge/mediaedge/social/users"
 	"github.com/mediaedge/mediaedge/social/users/pebblestore"
@@ -17,33 +15,8 @@ import (
 
 // open gives each case a fresh database in a temp folder.
 func open(t *testing.T) userstest.Backend {
-	db, err := pebble.Open(t.TempDir(), &pebble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return userstest.Backend{
-		Store: pebblestore.New(db, pebblestore.DefaultConfig()),
-		Outbox: func(context.Context) ([]events.Event, error) {
-			it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte(events.OutboxPrefix), UpperBound: []byte("outbox0")})
-			if err != nil {
-				return nil, err
-			}
-			defer it.Close()
-			var out []events.Event
-			for it.First(); it.Valid(); it.Next() {
-				e, err := events.Decode(it.Value())
-				if err != nil {
-					return nil, err
-				}
-				if string(events.OutboxKey(e.ID)) != string(it.Key()) {
-					t.Errorf("event %d under key %q", e.ID, it.Key())
-				}
-				out = append(out, e)
-			}
-			return out, it.Error()
-		},
-	}
+	db := socialtest.Pebble(t)
+	return userstest.Backend{Store: pebblestore.New(db, pebblestore.DefaultConfig()), Outbox: socialtest.PebbleOutbox(t, db)}
 }
 
 func TestConformance(t *testing.T) { userstest.Run(t, open) }
@@ -58,7 +31,7 @@ func TestRunSweeper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := userstest.NewClock(time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock := socialtest.NewClock(time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC))
 	cfg := users.DefaultConfig()
 	cfg.Store, cfg.IDs, cfg.Now, cfg.Hasher = b.Store, gen, clock.Now, userstest.NewCountingHasher()
 	h, err := users.New(cfg)

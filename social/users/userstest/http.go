@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,24 +18,10 @@ import (
 	"github.com/alexedwards/argon2id"
 
 	"github.com/mediaedge/mediaedge/chunkstore"
+	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/ids"
 	"github.com/mediaedge/mediaedge/social/users"
 )
-
-// Clock is a settable clock for Config.Now.
-type Clock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-// NewClock returns a clock showing t.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-// Advance moves the clock on by d.
-func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // CountingHasher is a cheap argon2id (1 MiB, one pass: tests only) that
 // counts its calls, so a test can see a request never reached it.
@@ -61,7 +46,7 @@ type api struct {
 	t      *testing.T
 	h      *users.Handler
 	srv    *httptest.Server
-	clock  *Clock
+	clock  *socialtest.Clock
 	hasher *CountingHasher
 	b      Backend
 	mine   []int64 // users made through the API: the outbox is checked for theirs
@@ -202,7 +187,7 @@ func RunHTTP(t *testing.T, open Opener) {
 	}
 	setup := func(t *testing.T, edit ...func(*users.Config)) *api {
 		b := open(t)
-		clock := NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+		clock := socialtest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 		hasher := NewCountingHasher()
 		cfg := users.DefaultConfig()
 		cfg.Store, cfg.IDs, cfg.Now, cfg.Hasher = b.Store, gen, clock.Now, hasher
