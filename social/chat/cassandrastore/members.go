@@ -7,9 +7,8 @@ import (
 	"math"
 	"time"
 
-	gocql "github.com/apache/cassandra-gocql-driver/v2"
-
 	"github.com/mediaedge/mediaedge/social/chat"
+	"github.com/mediaedge/mediaedge/social/cqlrows"
 	"github.com/mediaedge/mediaedge/social/events"
 )
 
@@ -19,10 +18,11 @@ import (
 func (s *Store) member(ctx context.Context, conv, user int64) (chat.Member, error) {
 	var role string
 	var joined *time.Time
-	if err := s.read(ctx, qGetMember, []any{conv, user}, &role, &joined); err != nil {
-		return chat.Member{}, notFound(err, chat.ErrNotMember)
+	found, err := cqlrows.Read(ctx, s.s, qGetMember, []any{conv, user}, &role, &joined)
+	if err != nil {
+		return chat.Member{}, err
 	}
-	if joined == nil {
+	if !found || joined == nil {
 		return chat.Member{}, chat.ErrNotMember
 	}
 	return chat.Member{Conv: conv, User: user, Role: chat.Role(role), JoinedAt: *joined}, nil
@@ -31,8 +31,7 @@ func (s *Store) member(ctx context.Context, conv, user int64) (chat.Member, erro
 // marks fills m's marks (0 where none was ever written).
 func (s *Store) marks(ctx context.Context, m *chat.Member) error {
 	var r, d, c *int64
-	err := s.read(ctx, qGetMarks, []any{m.Conv, m.User}, &r, &d, &c)
-	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
+	if _, err := cqlrows.Read(ctx, s.s, qGetMarks, []any{m.Conv, m.User}, &r, &d, &c); err != nil {
 		return err
 	}
 	m.ReadSeq, m.DeliveredSeq, m.ClearedSeq = deref(r), deref(d), deref(c)
@@ -150,14 +149,14 @@ func (s *Store) AddMembers(ctx context.Context, conv int64, ms []chat.Member, ma
 	// The event goes with the last batch: it exists once every member does.
 	for len(fresh) > 0 {
 		n := min(len(fresh), s.cfg.BatchMembers)
-		b := s.newBatch()
+		b := cqlrows.NewBatch(s.s)
 		for _, m := range fresh[:n] {
 			addMember(b, conv, m)
 		}
 		if fresh = fresh[n:]; len(fresh) == 0 {
-			b.event(ev)
+			b.Event(ev)
 		}
-		if err := b.exec(ctx); err != nil {
+		if err := b.Exec(ctx); err != nil {
 			return nil, fmt.Errorf("add members to %d: %w", conv, err)
 		}
 	}
@@ -172,11 +171,11 @@ func (s *Store) RemoveMember(ctx context.Context, conv, user int64, ev events.Ev
 	} else if err != nil {
 		return false, fmt.Errorf("remove member %d of %d: %w", user, conv, err)
 	}
-	b := s.newBatch()
-	b.add(qDelMember, conv, user)
-	b.add(qDelUser, user, conv)
-	b.event(ev)
-	if err := b.exec(ctx); err != nil {
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qDelMember, conv, user)
+	b.Add(qDelUser, user, conv)
+	b.Event(ev)
+	if err := b.Exec(ctx); err != nil {
 		return false, fmt.Errorf("remove member %d of %d: %w", user, conv, err)
 	}
 	return true, nil
@@ -192,10 +191,10 @@ func (s *Store) SetRole(ctx context.Context, conv, user int64, role chat.Role, e
 	if m.Role == role {
 		return false, nil
 	}
-	b := s.newBatch()
-	b.add(qSetRole, string(role), conv, user)
-	b.event(ev)
-	if err := b.exec(ctx); err != nil {
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qSetRole, string(role), conv, user)
+	b.Event(ev)
+	if err := b.Exec(ctx); err != nil {
 		return false, fmt.Errorf("set role of %d in %d: %w", user, conv, err)
 	}
 	return true, nil
@@ -219,10 +218,10 @@ func (s *Store) SetMark(ctx context.Context, conv, user int64, mk chat.Mark, seq
 	if seq <= cur {
 		return false, nil
 	}
-	b := s.newBatch()
-	b.add(q, seq, seq, conv, user)
-	b.event(ev)
-	if err := b.exec(ctx); err != nil {
+	b := cqlrows.NewBatch(s.s)
+	b.Add(q, seq, seq, conv, user)
+	b.Event(ev)
+	if err := b.Exec(ctx); err != nil {
 		return false, fmt.Errorf("set %s mark of %d in %d to %d: %w", mk, user, conv, seq, err)
 	}
 	return true, nil

@@ -2,13 +2,13 @@ package cassandrastore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/mediaedge/mediaedge/social/chat"
+	"github.com/mediaedge/mediaedge/social/cqlrows"
 	"github.com/mediaedge/mediaedge/social/events"
 )
 
@@ -110,7 +110,7 @@ func (s *Store) EditMessage(ctx context.Context, conv, seq, sender int64, text s
 	at = ms(at)
 	prev := map[string]any{}
 	// Idempotent: applying the same values twice is applying them once.
-	applied, err := s.cas(ctx, true, prev, qEditMsg, text, list(media), at, conv, bucketOf(seq), seq, sender)
+	applied, err := cqlrows.CAS(ctx, s.s, s.cfg.Serial, prev, true, qEditMsg, text, list(media), at, conv, bucketOf(seq), seq, sender)
 	if err != nil {
 		return chat.Message{}, fmt.Errorf("edit message %d of %d: %w", seq, conv, err)
 	}
@@ -134,18 +134,18 @@ func (s *Store) EditMessage(ctx context.Context, conv, seq, sender int64, text s
 		return chat.Message{}, fmt.Errorf("edit message: read back: %w", err)
 	}
 	m.Text, m.Media, m.EditedAt, m.Deleted = text, unlist(media), at, false
-	b := s.newBatch()
+	b := cqlrows.NewBatch(s.s)
 	for _, id := range media {
-		b.add(qPutMedia, conv, id)
+		b.Add(qPutMedia, conv, id)
 	}
 	if ev != nil {
 		e, err := ev(m)
 		if err != nil {
 			return chat.Message{}, fmt.Errorf("edit message %d of %d: build event: %w", seq, conv, err)
 		}
-		b.event(e)
+		b.Event(e)
 	}
-	if err := b.exec(ctx); err != nil {
+	if err := b.Exec(ctx); err != nil {
 		return chat.Message{}, fmt.Errorf("edit message %d of %d: write event (the edit is applied): %w", seq, conv, err)
 	}
 	return m, nil
@@ -159,7 +159,7 @@ func (s *Store) EditMessage(ctx context.Context, conv, seq, sender int64, text s
 // the event the same way.
 func (s *Store) DeleteMessage(ctx context.Context, conv, seq int64, at time.Time, ev events.Event) (bool, error) {
 	prev := map[string]any{}
-	applied, err := s.cas(ctx, false, prev, qDeleteMsg, ms(at), conv, bucketOf(seq), seq)
+	applied, err := cqlrows.CAS(ctx, s.s, s.cfg.Serial, prev, false, qDeleteMsg, ms(at), conv, bucketOf(seq), seq)
 	if err != nil {
 		return false, fmt.Errorf("delete message %d of %d: %w", seq, conv, err)
 	}
@@ -169,45 +169,23 @@ func (s *Store) DeleteMessage(ctx context.Context, conv, seq int64, at time.Time
 		}
 		return false, fmt.Errorf("delete message %d of %d: %w", seq, conv, chat.ErrNotFound)
 	}
-	b := s.newBatch()
-	b.event(ev)
-	if err := b.exec(ctx); err != nil {
+	b := cqlrows.NewBatch(s.s)
+	b.Event(ev)
+	if err := b.Exec(ctx); err != nil {
 		return true, fmt.Errorf("delete message %d of %d: write event (the delete is applied): %w", seq, conv, err)
 	}
 	return true, nil
 }
 
-// exists reports whether a point read finds a row.
-func (s *Store) exists(ctx context.Context, q string, args ...any) (bool, error) {
-	var v any
-	err := s.read(ctx, q, args, &v)
-	if errors.Is(err, gocql.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// toggle writes stmt with ev when the row's presence (read with get) is
-// not yet on. Two requests racing past the read both write, and both
-// events go out: the rows are the same, and so is what the events say.
-func (s *Store) toggle(ctx context.Context, get []any, getQ string, on bool, stmt string, args []any, ev events.Event) (bool, error) {
-	found, err := s.exists(ctx, getQ, get...)
-	if err != nil || found == on {
-		return false, err
-	}
-	b := s.newBatch()
-	b.add(stmt, args...)
-	b.event(ev)
-	if err := b.exec(ctx); err != nil {
-		return false, err
-	}
-	return true, nil
-}
+// Hides and pins are cqlrows.Toggle: a point read, then the row and its
+// event in one LOGGED batch. Two requests racing past the read both write,
+// and both events go out: the rows are the same, and so is what the events
+// say.
 
 // HideMessage hides a message for one user.
 func (s *Store) HideMessage(ctx context.Context, conv, user, seq int64, ev events.Event) (bool, error) {
 	k := []any{conv, user, seq}
-	changed, err := s.toggle(ctx, k, qGetHidden, true, qPutHidden, k, ev)
+	changed, err := cqlrows.Toggle(ctx, s.s, true, qGetHidden, k, qPutHidden, k, ev)
 	if err != nil {
 		return false, fmt.Errorf("hide message %d of %d for %d: %w", seq, conv, user, err)
 	}
@@ -230,7 +208,7 @@ func (s *Store) Hidden(ctx context.Context, conv, user, from, to int64) (map[int
 
 // Pin pins a message.
 func (s *Store) Pin(ctx context.Context, conv int64, p chat.Pin, ev events.Event) (bool, error) {
-	changed, err := s.toggle(ctx, []any{conv, p.Seq}, qGetPin, true, qPutPin, []any{conv, p.Seq, p.By, ms(p.PinnedAt)}, ev)
+	changed, err := cqlrows.Toggle(ctx, s.s, true, qGetPin, []any{conv, p.Seq}, qPutPin, []any{conv, p.Seq, p.By, ms(p.PinnedAt)}, ev)
 	if err != nil {
 		return false, fmt.Errorf("pin message %d of %d: %w", p.Seq, conv, err)
 	}
@@ -240,7 +218,7 @@ func (s *Store) Pin(ctx context.Context, conv int64, p chat.Pin, ev events.Event
 // Unpin unpins a message.
 func (s *Store) Unpin(ctx context.Context, conv, seq int64, ev events.Event) (bool, error) {
 	k := []any{conv, seq}
-	changed, err := s.toggle(ctx, k, qGetPin, false, qDelPin, k, ev)
+	changed, err := cqlrows.Toggle(ctx, s.s, false, qGetPin, k, qDelPin, k, ev)
 	if err != nil {
 		return false, fmt.Errorf("unpin message %d of %d: %w", seq, conv, err)
 	}
@@ -263,7 +241,7 @@ func (s *Store) Pins(ctx context.Context, conv int64) ([]chat.Pin, error) {
 
 // MediaUsed reports whether media was sent in conv.
 func (s *Store) MediaUsed(ctx context.Context, conv int64, media string) (bool, error) {
-	used, err := s.exists(ctx, qGetMedia, conv, media)
+	used, err := cqlrows.Exists(ctx, s.s, qGetMedia, conv, media)
 	if err != nil {
 		return false, fmt.Errorf("media %q used in %d: %w", media, conv, err)
 	}
@@ -273,8 +251,7 @@ func (s *Store) MediaUsed(ctx context.Context, conv int64, media string) (bool, 
 // PushedSeq reads the live delivery cursor; 0 before the first advance.
 func (s *Store) PushedSeq(ctx context.Context, conv int64) (int64, error) {
 	var seq int64
-	err := s.read(ctx, qGetPushed, []any{conv}, &seq)
-	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
+	if _, err := cqlrows.Read(ctx, s.s, qGetPushed, []any{conv}, &seq); err != nil {
 		return 0, fmt.Errorf("pushed seq of %d: %w", conv, err)
 	}
 	return seq, nil
@@ -284,7 +261,7 @@ func (s *Store) PushedSeq(ctx context.Context, conv int64) (int64, error) {
 // seq wins whatever order the writes land in, with no lightweight
 // transaction on the delivery path (one per delivered batch). Idempotent.
 func (s *Store) RaisePushed(ctx context.Context, conv, seq int64) error {
-	if err := s.s.Query(qRaisePushed, seq, seq, conv).WithContext(ctx).Idempotent(true).Exec(); err != nil {
+	if err := s.s.Query(qRaisePushed, seq, seq, conv).Idempotent(true).ExecContext(ctx); err != nil {
 		return fmt.Errorf("raise pushed seq of %d: %w", conv, err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/mediaedge/mediaedge/social/chat"
+	"github.com/mediaedge/mediaedge/social/cqlrows"
 	"github.com/mediaedge/mediaedge/social/events"
 )
 
@@ -109,7 +110,7 @@ func (x *sender) run(ctx context.Context, hint int64) (chat.Message, bool, error
 	attempt := randomAttempt()
 	deadline := time.Now().Add(x.s.cfg.SendTimeout)
 	prev := map[string]any{}
-	applied, err := x.s.cas(ctx, true, prev, qSendPending,
+	applied, err := cqlrows.CAS(ctx, x.s.s, x.s.cfg.Serial, prev, true, qSendPending,
 		append(x.key, x.m.ID, attempt, hint, deadline, []byte{}, x.ttl)...)
 	if err != nil {
 		return chat.Message{}, false, fmt.Errorf("register client id: %w", err)
@@ -137,7 +138,7 @@ func (x *sender) run(ctx context.Context, hint int64) (chat.Message, bool, error
 			if err != nil {
 				return chat.Message{}, false, err
 			}
-			ok, err := x.s.cas(ctx, false, map[string]any{}, qSendSet,
+			ok, err := cqlrows.CAS(ctx, x.s.s, x.s.cfg.Serial, nil, false, qSendSet,
 				append([]any{x.ttl, row.msgID, row.attempt, row.hint, row.deadline, msg.Seq, blob}, append(x.key, row.attempt)...)...)
 			if err != nil {
 				return chat.Message{}, false, fmt.Errorf("finalize a dead attempt's message %d: %w", msg.Seq, err)
@@ -151,7 +152,7 @@ func (x *sender) run(ctx context.Context, hint int64) (chat.Message, bool, error
 				hint = c.LastSeq
 			}
 			deadline = time.Now().Add(x.s.cfg.SendTimeout)
-			ok, err := x.s.cas(ctx, false, map[string]any{}, qSendSet,
+			ok, err := cqlrows.CAS(ctx, x.s.s, x.s.cfg.Serial, nil, false, qSendSet,
 				append([]any{x.ttl, x.m.ID, attempt, hint, deadline, int64(0), []byte{}}, append(x.key, row.attempt)...)...)
 			if err != nil {
 				return chat.Message{}, false, fmt.Errorf("take over a dead attempt: %w", err)
@@ -189,7 +190,7 @@ func (x *sender) own(ctx context.Context, attempt, hint int64, deadline time.Tim
 	prev := map[string]any{}
 	// Idempotent: a driver retry of an applied update answers with our
 	// own attempt and seq, which the not-applied branch accepts.
-	ok, err := x.s.cas(ctx, true, prev, qSendSet,
+	ok, err := cqlrows.CAS(ctx, x.s.s, x.s.cfg.Serial, prev, true, qSendSet,
 		append([]any{x.ttl, x.m.ID, attempt, hint, deadline, msg.Seq, blob}, append(x.key, attempt)...)...)
 	if err != nil {
 		return chat.Message{}, false, fmt.Errorf("record seq %d: %w", msg.Seq, err)
@@ -210,7 +211,7 @@ func (x *sender) own(ctx context.Context, attempt, hint int64, deadline time.Tim
 		// Taken over: a retry read the history before our claim landed
 		// (a claim that outlived the margin) and sends its own message.
 		// Ours would be a second copy: blank it, keeping its seq.
-		_, oerr := x.s.cas(ctx, false, map[string]any{}, qOrphanMsg, time.Now(), x.m.Conv, bucketOf(msg.Seq), msg.Seq, x.m.ID)
+		_, oerr := cqlrows.CAS(ctx, x.s.s, x.s.cfg.Serial, nil, false, qOrphanMsg, time.Now(), x.m.Conv, bucketOf(msg.Seq), msg.Seq, x.m.ID)
 		return chat.Message{}, false, errors.Join(fmt.Errorf("claimed seq %d after the send was taken over; blanked it: %w", msg.Seq, chat.ErrBusy), oerr)
 	}
 	return msg, true, x.finalize(ctx, msg, blob, true)
@@ -238,14 +239,14 @@ func (x *sender) finish(ctx context.Context, row sendRow) (chat.Message, bool, e
 		return chat.Message{}, false, fmt.Errorf("read the message of seq %d: %w", row.seq, err)
 	}
 	var seq int64
-	err = x.s.read(ctx, qSendIsDone, x.key, &seq)
+	done, err := cqlrows.Read(ctx, x.s.s, qSendIsDone, x.key, &seq)
 	switch {
-	case errors.Is(err, gocql.ErrNotFound):
+	case err != nil:
+		return chat.Message{}, false, fmt.Errorf("read finalize mark: %w", err)
+	case !done:
 		if err := x.finalize(ctx, msg, row.event, true); err != nil {
 			return chat.Message{}, false, err
 		}
-	case err != nil:
-		return chat.Message{}, false, fmt.Errorf("read finalize mark: %w", err)
 	}
 	return msg, false, nil
 }
@@ -272,23 +273,23 @@ func (x *sender) event(msg chat.Message) ([]byte, error) {
 // done mark of the client id and the event. Every statement is
 // idempotent, so writing it twice is writing it once.
 func (x *sender) finalize(ctx context.Context, msg chat.Message, blob []byte, done bool) error {
-	b := x.s.newBatch()
-	b.add(qRaiseTail, msg.Seq, msg.Seq, msg.SentAt, msg.Sender, chat.Preview(msg.Text), msg.Conv)
-	b.add(qRaiseOwn, msg.Seq, msg.Seq, msg.Seq, msg.Conv, msg.Sender)
+	b := cqlrows.NewBatch(x.s.s)
+	b.Add(qRaiseTail, msg.Seq, msg.Seq, msg.SentAt, msg.Sender, chat.Preview(msg.Text), msg.Conv)
+	b.Add(qRaiseOwn, msg.Seq, msg.Seq, msg.Seq, msg.Conv, msg.Sender)
 	for _, id := range msg.Media {
-		b.add(qPutMedia, msg.Conv, id)
+		b.Add(qPutMedia, msg.Conv, id)
 	}
 	if done {
-		b.add(qSendDone, append(x.key, msg.Seq, x.ttl)...)
+		b.Add(qSendDone, append(x.key, msg.Seq, x.ttl)...)
 	}
 	if len(blob) > 0 {
 		e, err := events.Decode(blob)
 		if err != nil {
 			return fmt.Errorf("stored event of seq %d: %w", msg.Seq, err)
 		}
-		b.event(e)
+		b.Event(e)
 	}
-	if err := b.exec(ctx); err != nil {
+	if err := b.Exec(ctx); err != nil {
 		return fmt.Errorf("finalize seq %d (the message is claimed; a retry finishes it): %w", msg.Seq, err)
 	}
 	return nil
@@ -311,7 +312,7 @@ func (x *sender) claim(ctx context.Context, hint int64, msgID int64) (chat.Messa
 		prev := map[string]any{}
 		// Idempotent: a driver retry of an applied insert answers with our
 		// own row, which is recognised below.
-		applied, err := x.s.cas(ctx, true, prev, qClaimMsg, m.Conv, bucketOf(n), n, m.ID, m.Sender, m.ClientMsgID,
+		applied, err := cqlrows.CAS(ctx, x.s.s, x.s.cfg.Serial, prev, true, qClaimMsg, m.Conv, bucketOf(n), n, m.ID, m.Sender, m.ClientMsgID,
 			m.Text, list(m.Media), m.ReplyTo, m.SentAt, time.Time{}, time.Time{})
 		if err != nil {
 			// Unknown outcome (a timeout, contention): a serial read of
@@ -326,7 +327,7 @@ func (x *sender) claim(ctx context.Context, hint int64, msgID int64) (chat.Messa
 			default:
 				return chat.Message{}, fmt.Errorf("claim seq %d: %w (then: %w)", n, err, rerr)
 			}
-			if err := sleep(ctx, jitter(backoff)); err != nil {
+			if err := cqlrows.Sleep(ctx, cqlrows.Jitter(backoff)); err != nil {
 				return chat.Message{}, err
 			}
 			backoff = min(2*backoff, 200*time.Millisecond)

@@ -6,12 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/mediaedge/mediaedge/social/chat"
+	"github.com/mediaedge/mediaedge/social/cqlrows"
 	"github.com/mediaedge/mediaedge/social/events"
 )
 
@@ -92,7 +92,7 @@ func (c Config) Validate() error {
 	if c.BatchMembers < 1 || c.BatchMembers > 500 {
 		errs = append(errs, fmt.Errorf("chat cassandrastore: batch members %d: want 1..500", c.BatchMembers))
 	}
-	if c.Serial != gocql.Serial && c.Serial != gocql.LocalSerial {
+	if !cqlrows.ValidSerial(c.Serial) {
 		errs = append(errs, fmt.Errorf("chat cassandrastore: serial consistency %v: want SERIAL or LOCAL_SERIAL", c.Serial))
 	}
 	return errors.Join(errs...)
@@ -155,67 +155,17 @@ func markQuery(m chat.Mark) (q string, ok bool) {
 	return "", false
 }
 
-// batch is one LOGGED batch under construction: data rows and the outbox
-// row of their event, applied all or none.
-type batch struct {
-	b   *gocql.Batch
-	err error
-}
-
-func (s *Store) newBatch() *batch { return &batch{b: s.s.Batch(gocql.LoggedBatch)} }
-
-// add appends a statement. Every statement here writes fixed values (or a
-// cell USING TIMESTAMP its seq), so applying the batch twice is applying
-// it once: the driver may retry it.
-func (b *batch) add(stmt string, args ...any) {
-	b.b.Entries = append(b.b.Entries, gocql.BatchEntry{Stmt: stmt, Args: args, Idempotent: true})
-}
-
-// event adds ev's outbox row; a zero event (ID 0) adds nothing.
-func (b *batch) event(ev events.Event) {
-	if b.err == nil && ev.ID != 0 {
-		b.err = events.AddCassandra(b.b, ev)
-		if n := len(b.b.Entries); b.err == nil && n > 0 {
-			b.b.Entries[n-1].Idempotent = true // a fixed row under the event's id
-		}
-	}
-}
-
-func (b *batch) exec(ctx context.Context) error {
-	if b.err != nil {
-		return b.err
-	}
-	if len(b.b.Entries) == 0 {
-		return nil
-	}
-	return b.b.ExecContext(ctx)
-}
-
-// cas runs a lightweight transaction at Config.Serial; prev receives the
-// row's current values when it was not applied. idempotent is true only
-// when the caller recognises its own write in prev (a driver retry of an
-// applied transaction answers not applied, with the caller's values).
-func (s *Store) cas(ctx context.Context, idempotent bool, prev map[string]any, stmt string, args ...any) (bool, error) {
-	return s.s.Query(stmt, args...).SerialConsistency(s.cfg.Serial).Idempotent(idempotent).MapScanCASContext(ctx, prev)
-}
-
-// read is a plain read of one row at the session's consistency.
-func (s *Store) read(ctx context.Context, stmt string, args []any, dest ...any) error {
-	return s.s.Query(stmt, args...).Idempotent(true).ScanContext(ctx, dest...)
-}
+// Batches (cqlrows.Batch.Add) are retried by the driver: every statement
+// here writes fixed values (or a cell USING TIMESTAMP its seq), so
+// applying a batch twice is applying it once. Lightweight transactions
+// (cqlrows.CAS) run at Config.Serial, marked idempotent only where the
+// caller recognises its own write in the row it gets back.
 
 // serial is a read at Config.Serial: it first completes (or supersedes) any
 // lightweight transaction in flight on the partition, so what it returns
 // is every transaction decided before it.
 func (s *Store) serial(stmt string, args ...any) *gocql.Query {
 	return s.s.Query(stmt, args...).Consistency(s.cfg.Serial).Idempotent(true)
-}
-
-func notFound(err, sentinel error) error {
-	if errors.Is(err, gocql.ErrNotFound) {
-		return sentinel
-	}
-	return err
 }
 
 // ms is how Cassandra stores a time: milliseconds, UTC. Values returned by
@@ -244,20 +194,6 @@ func unlist(l []string) []string {
 	return l
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// jitter spreads retries so that contenders do not collide again.
-func jitter(d time.Duration) time.Duration { return d/2 + mrand.N(d/2+1) }
-
 // randomAttempt names one send attempt: 63 random bits, never 0.
 func randomAttempt() int64 {
 	var b [8]byte
@@ -275,7 +211,7 @@ func (s *Store) CreateDirect(ctx context.Context, c chat.Conversation, a, b int6
 	c = newConv(c)
 	op := fmt.Sprintf("create direct %d-%d", lo, hi)
 	prev := map[string]any{}
-	applied, err := s.cas(ctx, true, prev, qClaimPair, lo, hi, c.ID, time.Now())
+	applied, err := cqlrows.CAS(ctx, s.s, s.cfg.Serial, prev, true, qClaimPair, lo, hi, c.ID, time.Now())
 	if err != nil {
 		return chat.Conversation{}, false, fmt.Errorf("%s: claim: %w", op, err)
 	}
@@ -298,7 +234,7 @@ func (s *Store) CreateDirect(ctx context.Context, c chat.Conversation, a, b int6
 		}
 		// A stale claim: its create died before its batch.
 		prev = map[string]any{}
-		applied, err = s.cas(ctx, false, prev, qTakeoverPair, c.ID, time.Now(), lo, hi, holder)
+		applied, err = cqlrows.CAS(ctx, s.s, s.cfg.Serial, prev, false, qTakeoverPair, c.ID, time.Now(), lo, hi, holder)
 		if err != nil {
 			return chat.Conversation{}, false, fmt.Errorf("%s: take over stale claim: %w", op, err)
 		}
@@ -323,7 +259,7 @@ func (s *Store) CreateDirect(ctx context.Context, c chat.Conversation, a, b int6
 		if errors.As(err, &unavailable) {
 			// Refused before anything was written: give the pair back.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_, _ = s.cas(rctx, false, map[string]any{}, qReleasePair, lo, hi, c.ID)
+			_, _ = cqlrows.CAS(rctx, s.s, s.cfg.Serial, nil, false, qReleasePair, lo, hi, c.ID)
 			cancel()
 		}
 		return chat.Conversation{}, false, fmt.Errorf("%s: %w", op, err)
@@ -335,7 +271,7 @@ func (s *Store) CreateDirect(ctx context.Context, c chat.Conversation, a, b int6
 func (s *Store) awaitConv(ctx context.Context, op string, id int64) (chat.Conversation, bool, error) {
 	deadline := time.Now().Add(s.cfg.ReplayWait)
 	for time.Now().Before(deadline) {
-		if err := sleep(ctx, jitter(100*time.Millisecond)); err != nil {
+		if err := cqlrows.Sleep(ctx, cqlrows.Jitter(100*time.Millisecond)); err != nil {
 			return chat.Conversation{}, false, err
 		}
 		c, err := s.GetConversation(ctx, id)
@@ -373,46 +309,50 @@ func (s *Store) CreateGroup(ctx context.Context, c chat.Conversation, members []
 // (GetConversation answers ErrNotFound for it).
 func (s *Store) writeConv(ctx context.Context, c chat.Conversation, members []chat.Member, ev events.Event) error {
 	for len(members) > s.cfg.BatchMembers {
-		b := s.newBatch()
+		b := cqlrows.NewBatch(s.s)
 		for _, m := range members[:s.cfg.BatchMembers] {
 			addMember(b, c.ID, m)
 		}
-		if err := b.exec(ctx); err != nil {
+		if err := b.Exec(ctx); err != nil {
 			return err
 		}
 		members = members[s.cfg.BatchMembers:]
 	}
-	b := s.newBatch()
-	b.add(qPutConv, c.ID, string(c.Kind), c.Title, c.Avatar, c.CreatedBy, c.CreatedAt)
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qPutConv, c.ID, string(c.Kind), c.Title, c.Avatar, c.CreatedBy, c.CreatedAt)
 	for _, m := range members {
 		addMember(b, c.ID, m)
 	}
-	b.event(ev)
-	return b.exec(ctx)
+	b.Event(ev)
+	return b.Exec(ctx)
 }
 
-func addMember(b *batch, conv int64, m chat.Member) {
+func addMember(b *cqlrows.Batch, conv int64, m chat.Member) {
 	role := m.Role
 	if role == "" {
 		role = chat.RoleMember
 	}
 	// A membership is a row with a joined_at cell (see chat_members); a
 	// zero time is written as an empty value, which is not a null.
-	b.add(qPutMember, conv, m.User, string(role), ms(m.JoinedAt))
-	b.add(qPutUser, m.User, conv)
+	b.Add(qPutMember, conv, m.User, string(role), ms(m.JoinedAt))
+	b.Add(qPutUser, m.User, conv)
 }
 
 // GetConversation reads the header and the tail.
 func (s *Store) GetConversation(ctx context.Context, id int64) (chat.Conversation, error) {
 	c := chat.Conversation{ID: id}
 	var kind string
-	if err := s.read(ctx, qGetConv, []any{id}, &kind, &c.Title, &c.Avatar, &c.CreatedBy, &c.CreatedAt); err != nil {
-		return chat.Conversation{}, fmt.Errorf("get conversation %d: %w", id, notFound(err, chat.ErrNotFound))
+	found, err := cqlrows.Read(ctx, s.s, qGetConv, []any{id}, &kind, &c.Title, &c.Avatar, &c.CreatedBy, &c.CreatedAt)
+	if err == nil && !found {
+		err = chat.ErrNotFound
+	}
+	if err != nil {
+		return chat.Conversation{}, fmt.Errorf("get conversation %d: %w", id, err)
 	}
 	c.Kind = chat.Kind(kind)
 	c.LastAt = c.CreatedAt
-	err := s.read(ctx, qGetTail, []any{id}, &c.LastSeq, &c.LastAt, &c.LastSender, &c.LastPreview)
-	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
+	// No tail row before the first message: LastAt stays CreatedAt.
+	if _, err := cqlrows.Read(ctx, s.s, qGetTail, []any{id}, &c.LastSeq, &c.LastAt, &c.LastSender, &c.LastPreview); err != nil {
 		return chat.Conversation{}, fmt.Errorf("get tail of conversation %d: %w", id, err)
 	}
 	return c, nil
@@ -426,20 +366,20 @@ func (s *Store) UpdateConversation(ctx context.Context, id int64, p chat.ConvPat
 	if err != nil {
 		return chat.Conversation{}, fmt.Errorf("update conversation: %w", err)
 	}
-	b := s.newBatch()
+	b := cqlrows.NewBatch(s.s)
 	if p.Title != nil && *p.Title != c.Title {
 		c.Title = *p.Title
-		b.add(qSetTitle, c.Title, id)
+		b.Add(qSetTitle, c.Title, id)
 	}
 	if p.Avatar != nil && *p.Avatar != c.Avatar {
 		c.Avatar = *p.Avatar
-		b.add(qSetAvatar, c.Avatar, id)
+		b.Add(qSetAvatar, c.Avatar, id)
 	}
-	if len(b.b.Entries) == 0 {
+	if b.Len() == 0 {
 		return c, nil
 	}
-	b.event(ev)
-	if err := b.exec(ctx); err != nil {
+	b.Event(ev)
+	if err := b.Exec(ctx); err != nil {
 		return chat.Conversation{}, fmt.Errorf("update conversation %d: %w", id, err)
 	}
 	return c, nil

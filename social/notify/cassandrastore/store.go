@@ -4,8 +4,8 @@
 //
 // Grouping is a read-modify-write of a recipient's group, so Apply runs
 // under the recipient's lock row (notify_locks: INSERT ... IF NOT EXISTS
-// USING TTL, released with DELETE ... IF holder = ours; the pattern of
-// social/users/cassandrastore's graph_locks). Under it Apply reads whether
+// USING TTL, released with DELETE ... IF holder = ours: a cqlrows.Locks,
+// as social/users/cassandrastore's graph_locks). Under it Apply reads whether
 // the event was applied (notify_seen), the read mark, the recipient's meta
 // row (group count, highest pos), the group and whether the actor is
 // known, and writes one LOGGED batch: the group row, the actor row, the
@@ -37,17 +37,14 @@ package cassandrastore
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"slices"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
-	"github.com/mediaedge/mediaedge/social/events"
+	"github.com/mediaedge/mediaedge/social/cqlrows"
 	"github.com/mediaedge/mediaedge/social/notify"
 )
 
@@ -86,8 +83,9 @@ func (c Config) Validate() error {
 
 // Store implements notify.Store.
 type Store struct {
-	s   *gocql.Session
-	cfg Config
+	s     *gocql.Session
+	cfg   Config
+	locks cqlrows.Locks // notify_locks, one row a recipient
 }
 
 var _ notify.Store = (*Store)(nil)
@@ -98,7 +96,9 @@ func New(s *gocql.Session, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Store{s: s, cfg: cfg}, nil
+	locks := cqlrows.Locks{Take: qLock, Release: qUnlock, TTL: cfg.LockTTL, Wait: cfg.LockWait,
+		Backoff: 5 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+	return &Store{s: s, cfg: cfg, locks: locks}, nil
 }
 
 const (
@@ -124,74 +124,21 @@ const (
 
 	qGetMark = `SELECT upto FROM notify_read WHERE recipient = ?`
 	qSetMark = `UPDATE notify_read USING TIMESTAMP ? SET upto = ? WHERE recipient = ?`
-
-	qOutbox = `INSERT INTO outbox (shard, id, event) VALUES (?, ?, ?)`
 )
 
-// entry is a batch statement the driver may retry: fixed values, so
-// applying one twice is applying it once.
-func entry(stmt string, args ...any) gocql.BatchEntry {
-	return gocql.BatchEntry{Stmt: stmt, Args: args, Idempotent: true}
-}
-
-// lock is a held notify_locks row.
-type lock struct {
-	s          *Store
-	recipient  int64
-	holder     string
-	keepLocked bool
-}
-
-func (s *Store) lock(ctx context.Context, r int64) (*lock, error) {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	l := &lock{s: s, recipient: r, holder: hex.EncodeToString(b[:])}
-	ttl := int(s.cfg.LockTTL / time.Second)
-	deadline := time.Now().Add(s.cfg.LockWait)
-	backoff := 5 * time.Millisecond
-	for {
-		applied, err := s.s.Query(qLock, r, l.holder, ttl).MapScanCASContext(ctx, map[string]any{})
-		if err != nil {
-			return nil, fmt.Errorf("lock recipient %d: %w", r, err)
-		}
-		if applied {
-			return l, nil
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return nil, fmt.Errorf("lock recipient %d: held by another writer: %w", r, notify.ErrBusy)
-		}
-		t := time.NewTimer(min(backoff/2+mrand.N(backoff/2+1), left))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-		backoff = min(2*backoff, 200*time.Millisecond)
+// lock takes the recipient's notify_locks row, waiting up to LockWait.
+// Release it when done (best effort: a lock not released lapses); after a
+// batch of unknown outcome run under it (Held.Exec failed) it is kept
+// until it lapses, since the batchlog may still apply the batch.
+func (s *Store) lock(ctx context.Context, r int64) (*cqlrows.Held, error) {
+	l, err := s.locks.Acquire(ctx, s.s, r)
+	switch {
+	case errors.Is(err, cqlrows.ErrLocked):
+		return nil, fmt.Errorf("lock recipient %d: held by another writer: %w", r, notify.ErrBusy)
+	case err != nil:
+		return nil, fmt.Errorf("lock recipient %d: %w", r, err)
 	}
-}
-
-// done releases the lock (best effort: a lock not released lapses).
-func (l *lock) done(ctx context.Context) {
-	if l.keepLocked {
-		return
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_, _ = l.s.s.Query(qUnlock, l.recipient, l.holder).MapScanCASContext(rctx, map[string]any{})
-}
-
-// write runs the LOGGED batch; after an error the lock is kept until it
-// lapses, since the batchlog may still apply the batch.
-func (l *lock) write(ctx context.Context, entries []gocql.BatchEntry) error {
-	b := l.s.s.Batch(gocql.LoggedBatch)
-	b.Entries = entries
-	if err := b.ExecContext(ctx); err != nil {
-		l.keepLocked = true
-		return err
-	}
-	return nil
+	return l, nil
 }
 
 // Apply implements notify.Store.
@@ -209,14 +156,10 @@ func (s *Store) apply(ctx context.Context, a notify.Activity, max int, ev notify
 	if err != nil {
 		return notify.Group{}, false, err
 	}
-	defer l.done(ctx)
+	defer l.Release(ctx)
 
 	var seen bool
-	err = s.s.Query(qGetSeen, r, a.Event).Idempotent(true).ScanContext(ctx, &seen)
-	if err == nil {
-		return notify.Group{}, false, nil
-	}
-	if !errors.Is(err, gocql.ErrNotFound) {
+	if found, err := cqlrows.Read(ctx, s.s, qGetSeen, []any{r, a.Event}, &seen); err != nil || found {
 		return notify.Group{}, false, err
 	}
 	mark, err := s.mark(ctx, r)
@@ -225,20 +168,18 @@ func (s *Store) apply(ctx context.Context, a notify.Activity, max int, ev notify
 	}
 	var groups int
 	var top int64
-	if err := s.s.Query(qGetMeta, r).Idempotent(true).ScanContext(ctx, &groups, &top); err != nil && !errors.Is(err, gocql.ErrNotFound) {
+	if _, err := cqlrows.Read(ctx, s.s, qGetMeta, []any{r}, &groups, &top); err != nil {
 		return notify.Group{}, false, err
 	}
 	g := notify.Group{Recipient: r}
-	err = s.s.Query(qGetGroup, r, gk).Idempotent(true).ScanContext(ctx,
+	exists, err := cqlrows.Read(ctx, s.s, qGetGroup, []any{r, gk},
 		&g.ID, &g.Kind, &g.Object, &g.Actors, &g.ActorCount, &g.FirstAt, &g.LastAt, &g.Pos)
-	exists := err == nil
-	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
+	if err != nil {
 		return notify.Group{}, false, err
 	}
 	var actor int64
-	err = s.s.Query(qGetActor, r, gk, a.Actor).Idempotent(true).ScanContext(ctx, &actor)
-	known := err == nil
-	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
+	known, err := cqlrows.Read(ctx, s.s, qGetActor, []any{r, gk, a.Actor}, &actor)
+	if err != nil {
 		return notify.Group{}, false, err
 	}
 
@@ -261,42 +202,38 @@ func (s *Store) apply(ctx context.Context, a notify.Activity, max int, ev notify
 	top = g.Pos
 
 	ttl := int(s.cfg.TTL / time.Second)
-	entries := []gocql.BatchEntry{
-		entry(qPutGroup, r, gk, g.ID, g.Kind, g.Object, g.Actors, g.ActorCount, g.FirstAt, g.LastAt, g.Pos, ttl),
-		// Written even when known: refreshes the actor's TTL with the group's.
-		entry(qPutActor, r, gk, a.Actor, ttl),
-		entry(qPutSeen, r, a.Event, ttl),
-	}
+	// Every row is written with fixed values (cqlrows.Batch.Add): the
+	// driver may retry the batch.
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qPutGroup, r, gk, g.ID, g.Kind, g.Object, g.Actors, g.ActorCount, g.FirstAt, g.LastAt, g.Pos, ttl)
+	// Written even when known: refreshes the actor's TTL with the group's.
+	b.Add(qPutActor, r, gk, a.Actor, ttl)
+	b.Add(qPutSeen, r, a.Event, ttl)
 	if !exists && groups > max {
 		// The meta count is an upper bound (rows expire on their own):
 		// count for real, and trim the oldest beyond max.
-		trimmed, left, err := s.trim(ctx, r, gk, max)
+		left, err := s.trim(ctx, b, r, gk, max)
 		if err != nil {
 			return notify.Group{}, false, err
 		}
-		entries = append(entries, trimmed...)
 		groups = left
 	}
-	entries = append(entries, entry(qPutMeta, r, groups, top, ttl))
+	b.Add(qPutMeta, r, groups, top, ttl)
 	e, err := ev(g)
 	if err != nil {
 		return notify.Group{}, false, err
 	}
-	data, err := events.Encode(e)
-	if err != nil {
-		return notify.Group{}, false, err
-	}
-	entries = append(entries, entry(qOutbox, events.OutboxShard(e.ID), e.ID, data))
-	if err := l.write(ctx, entries); err != nil {
+	b.Event(e)
+	if err := l.Exec(ctx, b); err != nil {
 		return notify.Group{}, false, err
 	}
 	return g, true, nil
 }
 
-// trim reads r's groups other than the one being opened (keep), and
-// returns the deletions of the oldest so that with keep at most max remain,
-// and how many remain.
-func (s *Store) trim(ctx context.Context, r int64, keep string, max int) ([]gocql.BatchEntry, int, error) {
+// trim reads r's groups other than the one being opened (keep), adds to b
+// the deletions of the oldest so that with keep at most max remain, and
+// returns how many remain.
+func (s *Store) trim(ctx context.Context, b *cqlrows.Batch, r int64, keep string, max int) (int, error) {
 	type row struct {
 		gk  string
 		pos int64
@@ -307,33 +244,30 @@ func (s *Store) trim(ctx context.Context, r int64, keep string, max int) ([]gocq
 		var x row
 		if err := sc.Scan(&x.gk, &x.pos); err != nil {
 			_ = sc.Err()
-			return nil, 0, err
+			return 0, err
 		}
 		if x.gk != keep {
 			rows = append(rows, x)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, 0, err
+		return 0, err
 	}
 	n := len(rows) + 1
 	if n <= max {
-		return nil, n, nil
+		return n, nil
 	}
 	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.pos, b.pos) })
-	var out []gocql.BatchEntry
 	for _, x := range rows[:n-max] {
-		out = append(out, entry(qDelGroup, r, x.gk), entry(qDelActors, r, x.gk))
+		b.Add(qDelGroup, r, x.gk)
+		b.Add(qDelActors, r, x.gk)
 	}
-	return out, max, nil
+	return max, nil
 }
 
 func (s *Store) mark(ctx context.Context, r int64) (int64, error) {
 	var m int64
-	err := s.s.Query(qGetMark, r).Idempotent(true).ScanContext(ctx, &m)
-	if errors.Is(err, gocql.ErrNotFound) {
-		return 0, nil
-	}
+	_, err := cqlrows.Read(ctx, s.s, qGetMark, []any{r}, &m)
 	return m, err
 }
 
@@ -414,7 +348,7 @@ func (s *Store) MarkRead(ctx context.Context, r, upto int64) (int64, error) {
 	}
 	var groups int
 	var top int64
-	if err := s.s.Query(qGetMeta, r).Idempotent(true).ScanContext(ctx, &groups, &top); err != nil && !errors.Is(err, gocql.ErrNotFound) {
+	if _, err := cqlrows.Read(ctx, s.s, qGetMeta, []any{r}, &groups, &top); err != nil {
 		return 0, fmt.Errorf("mark read for %d: %w", r, err)
 	}
 	upto = min(upto, top)

@@ -3,7 +3,6 @@ package cassandrastore
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mediaedge/mediaedge/social/cqlrows"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/posts"
 )
@@ -44,16 +44,6 @@ var allShards = func() []int {
 	return s
 }()
 
-// exists reports whether a point read finds a row.
-func (s *Store) exists(ctx context.Context, q string, args ...any) (bool, error) {
-	var v any
-	err := s.s.Query(q, args...).Idempotent(true).ScanContext(ctx, &v)
-	if errors.Is(err, gocql.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
 // count is the exact number of rows of a post's 16 shard partitions: one
 // COUNT(*) with the shards in an IN list (the coordinator reads each).
 // Concurrent counts of one post share a flight (count.go), never one
@@ -72,25 +62,10 @@ func (s *Store) count(ctx context.Context, q string, post int64) (int64, error) 
 	})
 }
 
-// toggle writes stmt with ev when the row's presence is not yet on.
-func (s *Store) toggle(ctx context.Context, on bool, key []any, stmt string, args []any, ev events.Event) (bool, error) {
-	found, err := s.exists(ctx, qGetLike, key...)
-	if err != nil || found == on {
-		return false, err
-	}
-	b := s.newBatch()
-	b.add(stmt, args...)
-	b.event(ev)
-	if err := b.exec(ctx); err != nil {
-		return false, err
-	}
-	return true, nil
-}
-
 // Like writes the like row and ev, unless the user likes the post already.
 func (s *Store) Like(ctx context.Context, post, user int64, at time.Time, ev events.Event) (bool, error) {
 	k := []any{post, shardOf(user), user}
-	changed, err := s.toggle(ctx, true, k, qPutLike, append(k, ms(at)), ev)
+	changed, err := cqlrows.Toggle(ctx, s.s, true, qGetLike, k, qPutLike, append(k, ms(at)), ev)
 	if err != nil {
 		return false, fmt.Errorf("like post %d by %d: %w", post, user, err)
 	}
@@ -100,7 +75,7 @@ func (s *Store) Like(ctx context.Context, post, user int64, at time.Time, ev eve
 // Unlike deletes the like row with ev, if there is one.
 func (s *Store) Unlike(ctx context.Context, post, user int64, ev events.Event) (bool, error) {
 	k := []any{post, shardOf(user), user}
-	changed, err := s.toggle(ctx, false, k, qDelLike, k, ev)
+	changed, err := cqlrows.Toggle(ctx, s.s, false, qGetLike, k, qDelLike, k, ev)
 	if err != nil {
 		return false, fmt.Errorf("unlike post %d by %d: %w", post, user, err)
 	}
@@ -109,7 +84,7 @@ func (s *Store) Unlike(ctx context.Context, post, user int64, ev events.Event) (
 
 // Liked is a point read of the like row.
 func (s *Store) Liked(ctx context.Context, post, user int64) (bool, error) {
-	ok, err := s.exists(ctx, qGetLike, post, shardOf(user), user)
+	ok, err := cqlrows.Exists(ctx, s.s, qGetLike, post, shardOf(user), user)
 	if err != nil {
 		return false, fmt.Errorf("liked post %d by %d: %w", post, user, err)
 	}
@@ -174,10 +149,10 @@ func (s *Store) Likers(ctx context.Context, post, after int64, limit int) ([]pos
 
 // AddComment writes the comment row with evs.
 func (s *Store) AddComment(ctx context.Context, c posts.Comment, evs []events.Event) error {
-	b := s.newBatch()
-	b.add(qPutComment, c.Post, shardOf(c.ID), c.ID, c.Author, c.Text, ints(c.Mentions), ms(c.CreatedAt))
-	b.event(evs...)
-	if err := b.exec(ctx); err != nil {
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qPutComment, c.Post, shardOf(c.ID), c.ID, c.Author, c.Text, ints(c.Mentions), ms(c.CreatedAt))
+	b.Event(evs...)
+	if err := b.Exec(ctx); err != nil {
 		return fmt.Errorf("add comment %d to %d: %w", c.ID, c.Post, err)
 	}
 	return nil
@@ -202,8 +177,8 @@ func (s *Store) GetComment(ctx context.Context, post, id int64) (posts.Comment, 
 	c := posts.Comment{ID: id, Post: post}
 	var mentions []int64
 	var at time.Time
-	err := s.s.Query(qGetComment, post, shardOf(id), id).Idempotent(true).ScanContext(ctx, &c.Author, &c.Text, &mentions, &at)
-	if errors.Is(err, gocql.ErrNotFound) {
+	found, err := cqlrows.Read(ctx, s.s, qGetComment, []any{post, shardOf(id), id}, &c.Author, &c.Text, &mentions, &at)
+	if err == nil && !found {
 		err = posts.ErrNotFound
 	}
 	if err != nil {
@@ -219,14 +194,14 @@ func (s *Store) GetComment(ctx context.Context, post, id int64) (posts.Comment, 
 // DeleteComment deletes the row with ev, if it is there.
 func (s *Store) DeleteComment(ctx context.Context, post, id int64, ev events.Event) (bool, error) {
 	k := []any{post, shardOf(id), id}
-	found, err := s.exists(ctx, qHasComment, k...)
+	found, err := cqlrows.Exists(ctx, s.s, qHasComment, k...)
 	if err != nil || !found {
 		return false, err
 	}
-	b := s.newBatch()
-	b.add(qDelComment, k...)
-	b.event(ev)
-	if err := b.exec(ctx); err != nil {
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qDelComment, k...)
+	b.Event(ev)
+	if err := b.Exec(ctx); err != nil {
 		return false, fmt.Errorf("delete comment %d of %d: %w", id, post, err)
 	}
 	return true, nil

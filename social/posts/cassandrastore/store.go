@@ -9,6 +9,7 @@ import (
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
+	"github.com/mediaedge/mediaedge/social/cqlrows"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/posts"
 )
@@ -35,7 +36,7 @@ func DefaultConfig() Config {
 // Validate reports every problem at once.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Serial != gocql.Serial && c.Serial != gocql.LocalSerial {
+	if !cqlrows.ValidSerial(c.Serial) {
 		errs = append(errs, fmt.Errorf("posts cassandrastore: serial consistency %v: want SERIAL or LOCAL_SERIAL", c.Serial))
 	}
 	if c.EditTries < 1 {
@@ -89,48 +90,10 @@ const (
 // days. A constant of the schema.
 func bucketOf(id int64) int64 { return id >> 54 }
 
-// batch is one LOGGED batch under construction: data rows and the outbox
-// rows of their events, applied all or none.
-type batch struct {
-	b   *gocql.Batch
-	err error
-}
-
-func (s *Store) newBatch() *batch { return &batch{b: s.s.Batch(gocql.LoggedBatch)} }
-
-// add appends a statement. Every statement here writes fixed values, so
-// applying the batch twice is applying it once: the driver may retry it.
-func (b *batch) add(stmt string, args ...any) {
-	b.b.Entries = append(b.b.Entries, gocql.BatchEntry{Stmt: stmt, Args: args, Idempotent: true})
-}
-
-func (b *batch) event(evs ...events.Event) {
-	for _, ev := range evs {
-		if b.err == nil && ev.ID != 0 {
-			b.err = events.AddCassandra(b.b, ev)
-			if n := len(b.b.Entries); b.err == nil && n > 0 {
-				b.b.Entries[n-1].Idempotent = true // a fixed row under the event's id
-			}
-		}
-	}
-}
-
-func (b *batch) exec(ctx context.Context) error {
-	if b.err != nil {
-		return b.err
-	}
-	if len(b.b.Entries) == 0 {
-		return nil
-	}
-	return b.b.ExecContext(ctx)
-}
-
-// cas runs a lightweight transaction at Config.Serial, never retried by
-// the driver (see the package doc); prev receives the row's current
-// values when it was not applied.
-func (s *Store) cas(ctx context.Context, prev map[string]any, stmt string, args ...any) (bool, error) {
-	return s.s.Query(stmt, args...).SerialConsistency(s.cfg.Serial).Idempotent(false).MapScanCASContext(ctx, prev)
-}
+// Batches (cqlrows.Batch.Add) are retried by the driver: every statement
+// here writes fixed values, so applying a batch twice is applying it once.
+// Lightweight transactions (cqlrows.CAS) run at Config.Serial and are
+// never retried by the driver (see the package doc).
 
 // ms is how Cassandra stores a time: milliseconds, UTC; the zero time stays
 // zero.
@@ -238,7 +201,7 @@ func (s *Store) CreatePost(ctx context.Context, p posts.Post, key string, evs po
 	}
 	if key != "" {
 		prev := map[string]any{}
-		applied, err := s.cas(ctx, prev, qClaimKey, p.Author, key, p.ID, int(s.cfg.IdempotencyTTL/time.Second))
+		applied, err := cqlrows.CAS(ctx, s.s, s.cfg.Serial, prev, false, qClaimKey, p.Author, key, p.ID, int(s.cfg.IdempotencyTTL/time.Second))
 		if err != nil {
 			return posts.Post{}, false, fmt.Errorf("create post: claim key %q of %d: %w", key, p.Author, err)
 		}
@@ -265,7 +228,7 @@ func (s *Store) CreatePost(ctx context.Context, p posts.Post, key string, evs po
 	}
 	ids, types := splitMedia(p.Media)
 	prev := map[string]any{}
-	applied, err := s.cas(ctx, prev, qInsertPost, p.ID, p.Author, p.Text, strs(ids), strs(types), ints(p.Mentions), p.CreatedAt, time.Time{}, time.Time{})
+	applied, err := cqlrows.CAS(ctx, s.s, s.cfg.Serial, prev, false, qInsertPost, p.ID, p.Author, p.Text, strs(ids), strs(types), ints(p.Mentions), p.CreatedAt, time.Time{}, time.Time{})
 	if err != nil {
 		return posts.Post{}, false, fmt.Errorf("create post %d: %w", p.ID, err)
 	}
@@ -273,11 +236,11 @@ func (s *Store) CreatePost(ctx context.Context, p posts.Post, key string, evs po
 		// Only a request with the same key writes this id: its post won.
 		return postOf(p.ID, prev), false, nil
 	}
-	b := s.newBatch()
-	b.add(qPutTimeline, p.Author, bucketOf(p.ID), p.ID)
-	b.add(qPutBucket, p.Author, bucketOf(p.ID))
-	b.event(evl...)
-	if err := b.exec(ctx); err != nil {
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qPutTimeline, p.Author, bucketOf(p.ID), p.ID)
+	b.Add(qPutBucket, p.Author, bucketOf(p.ID))
+	b.Event(evl...)
+	if err := b.Exec(ctx); err != nil {
 		return posts.Post{}, false, fmt.Errorf("create post %d: write timeline and events (the post is written): %w", p.ID, err)
 	}
 	return p, true, nil
@@ -319,7 +282,7 @@ func (s *Store) EditPost(ctx context.Context, id int64, fn posts.EditFunc) (post
 		nids, ntypes := splitMedia(n.Media)
 		oids, otypes := splitMedia(old.Media)
 		prev := map[string]any{}
-		applied, err := s.cas(ctx, prev, qEditPost, n.Text, strs(nids), strs(ntypes), ints(n.Mentions), n.EditedAt, id,
+		applied, err := cqlrows.CAS(ctx, s.s, s.cfg.Serial, prev, false, qEditPost, n.Text, strs(nids), strs(ntypes), ints(n.Mentions), n.EditedAt, id,
 			old.Text, strs(oids), strs(otypes), ints(old.Mentions), old.EditedAt)
 		if err != nil {
 			return posts.Post{}, fmt.Errorf("edit post %d: %w", id, err)
@@ -330,9 +293,9 @@ func (s *Store) EditPost(ctx context.Context, id int64, fn posts.EditFunc) (post
 			}
 			continue // edited meanwhile: read again
 		}
-		b := s.newBatch()
-		b.event(evs...)
-		if err := b.exec(ctx); err != nil {
+		b := cqlrows.NewBatch(s.s)
+		b.Event(evs...)
+		if err := b.Exec(ctx); err != nil {
 			return posts.Post{}, fmt.Errorf("edit post %d: write events (the edit is applied): %w", id, err)
 		}
 		return n, nil
@@ -348,17 +311,17 @@ func (s *Store) DeletePost(ctx context.Context, id int64, at time.Time, ev event
 		return false, fmt.Errorf("delete post %d: %w", id, err)
 	}
 	prev := map[string]any{}
-	applied, err := s.cas(ctx, prev, qDeletePost, ms(at), id)
+	applied, err := cqlrows.CAS(ctx, s.s, s.cfg.Serial, prev, false, qDeletePost, ms(at), id)
 	if err != nil {
 		return false, fmt.Errorf("delete post %d: %w", id, err)
 	}
 	if !applied {
 		return false, nil // deleted already (the row exists: read above)
 	}
-	b := s.newBatch()
-	b.add(qDelTimeline, p.Author, bucketOf(id), id)
-	b.event(ev)
-	if err := b.exec(ctx); err != nil {
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qDelTimeline, p.Author, bucketOf(id), id)
+	b.Event(ev)
+	if err := b.Exec(ctx); err != nil {
 		return true, fmt.Errorf("delete post %d: write timeline and event (the delete is applied): %w", id, err)
 	}
 	return true, nil
@@ -372,7 +335,7 @@ func (s *Store) SetArchived(ctx context.Context, id int64, archived bool, ev eve
 		return false, fmt.Errorf("set archived of post %d: %w", id, err)
 	}
 	prev := map[string]any{}
-	applied, err := s.cas(ctx, prev, qArchivePost, archived, id, !archived)
+	applied, err := cqlrows.CAS(ctx, s.s, s.cfg.Serial, prev, false, qArchivePost, archived, id, !archived)
 	if err != nil {
 		return false, fmt.Errorf("set archived of post %d: %w", id, err)
 	}
@@ -382,14 +345,14 @@ func (s *Store) SetArchived(ctx context.Context, id int64, archived bool, ev eve
 		}
 		return false, nil
 	}
-	b := s.newBatch()
+	b := cqlrows.NewBatch(s.s)
 	if archived {
-		b.add(qDelTimeline, p.Author, bucketOf(id), id)
+		b.Add(qDelTimeline, p.Author, bucketOf(id), id)
 	} else {
-		b.add(qPutTimeline, p.Author, bucketOf(id), id)
+		b.Add(qPutTimeline, p.Author, bucketOf(id), id)
 	}
-	b.event(ev)
-	if err := b.exec(ctx); err != nil {
+	b.Event(ev)
+	if err := b.Exec(ctx); err != nil {
 		return true, fmt.Errorf("set archived of post %d: write timeline and event (the flag is applied): %w", id, err)
 	}
 	return true, nil

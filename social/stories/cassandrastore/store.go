@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	mrand "math/rand/v2"
 	"slices"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
+	"github.com/mediaedge/mediaedge/social/cqlrows"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/stories"
 )
@@ -54,7 +54,7 @@ func (c Config) Validate() error {
 	if c.ReplayWait <= 0 {
 		errs = append(errs, errors.New("stories cassandrastore: replay wait must be positive"))
 	}
-	if c.Serial != gocql.Serial && c.Serial != gocql.LocalSerial {
+	if !cqlrows.ValidSerial(c.Serial) {
 		errs = append(errs, fmt.Errorf("stories cassandrastore: serial consistency %v: want SERIAL or LOCAL_SERIAL", c.Serial))
 	}
 	return errors.Join(errs...)
@@ -117,40 +117,9 @@ const (
 // time, so the earliest view has the highest timestamp and wins.
 const firstViewTS = int64(1) << 53
 
-// batch is one LOGGED batch under construction: data rows and the outbox
-// row of their event, applied all or none.
-type batch struct {
-	b   *gocql.Batch
-	err error
-}
-
-func (s *Store) newBatch() *batch { return &batch{b: s.s.Batch(gocql.LoggedBatch)} }
-
-// add appends a statement. Every statement here writes fixed values, so
-// applying the batch twice is applying it once: the driver may retry it.
-func (b *batch) add(stmt string, args ...any) {
-	b.b.Entries = append(b.b.Entries, gocql.BatchEntry{Stmt: stmt, Args: args, Idempotent: true})
-}
-
-// event adds ev's outbox row; a zero event (ID 0) adds nothing.
-func (b *batch) event(ev events.Event) {
-	if b.err == nil && ev.ID != 0 {
-		b.err = events.AddCassandra(b.b, ev)
-		if n := len(b.b.Entries); b.err == nil && n > 0 {
-			b.b.Entries[n-1].Idempotent = true // a fixed row under the event's id
-		}
-	}
-}
-
-func (b *batch) exec(ctx context.Context) error {
-	if b.err != nil {
-		return b.err
-	}
-	if len(b.b.Entries) == 0 {
-		return nil
-	}
-	return b.b.ExecContext(ctx)
-}
+// Batches (cqlrows.Batch.Add) are retried by the driver: every statement
+// here writes fixed values (views USING TIMESTAMP theirs), so applying a
+// batch twice is applying it once.
 
 // ttl is the whole seconds left until exp, rounded up; 0 when it is past.
 func (s *Store) ttl(exp time.Time) int {
@@ -178,17 +147,6 @@ func unlist(l []int64) []int64 {
 	return l
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // ---- stories ----
 
 // Create claims the Idempotency-Key (a lightweight transaction) when there
@@ -207,12 +165,12 @@ func (s *Store) Create(ctx context.Context, st stories.Story, ev events.Event) (
 			return prev, false, err
 		}
 	}
-	b := s.newBatch()
+	b := cqlrows.NewBatch(s.s)
 	args := []any{st.ID, st.Owner, st.Media, st.MediaType, st.Caption, list(st.HideFrom), st.Key, st.CreatedAt, st.ExpiresAt, ttl}
-	b.add(qPutStory, args...)
-	b.add(qPutByOwner, args...)
-	b.event(ev)
-	if err := b.exec(ctx); err != nil {
+	b.Add(qPutStory, args...)
+	b.Add(qPutByOwner, args...)
+	b.Event(ev)
+	if err := b.Exec(ctx); err != nil {
 		return stories.Story{}, false, fmt.Errorf("create story %d: %w", st.ID, err)
 	}
 	return st, true, nil
@@ -224,8 +182,9 @@ func (s *Store) Create(ctx context.Context, st stories.Story, ev events.Event) (
 func (s *Store) claim(ctx context.Context, st stories.Story, ttl int) (prev stories.Story, done bool, err error) {
 	op := fmt.Sprintf("create story of %d", st.Owner)
 	m := map[string]any{}
-	applied, err := s.s.Query(qClaimKey, st.Owner, st.Key, st.ID, time.Now(), ttl).
-		SerialConsistency(s.cfg.Serial).Idempotent(true).MapScanCASContext(ctx, m)
+	// Idempotent: a driver retry of our applied claim answers with our own
+	// story id, recognised below.
+	applied, err := cqlrows.CAS(ctx, s.s, s.cfg.Serial, m, true, qClaimKey, st.Owner, st.Key, st.ID, time.Now(), ttl)
 	if err != nil {
 		return stories.Story{}, false, fmt.Errorf("%s: claim key: %w", op, err)
 	}
@@ -248,8 +207,7 @@ func (s *Store) claim(ctx context.Context, st stories.Story, ttl int) (prev stor
 		}
 		// A stale claim: its create died before its batch.
 		m = map[string]any{}
-		applied, err = s.s.Query(qTakeoverKey, ttl, st.ID, time.Now(), st.Owner, st.Key, holder).
-			SerialConsistency(s.cfg.Serial).MapScanCASContext(ctx, m)
+		applied, err = cqlrows.CAS(ctx, s.s, s.cfg.Serial, m, false, qTakeoverKey, ttl, st.ID, time.Now(), st.Owner, st.Key, holder)
 		if err != nil {
 			return stories.Story{}, false, fmt.Errorf("%s: take over stale key: %w", op, err)
 		}
@@ -259,8 +217,7 @@ func (s *Store) claim(ctx context.Context, st stories.Story, ttl int) (prev stor
 			if errors.Is(err, gocql.ErrNotFound) {
 				// Expired meanwhile: claim it afresh.
 				m = map[string]any{}
-				applied, err = s.s.Query(qClaimKey, st.Owner, st.Key, st.ID, time.Now(), ttl).
-					SerialConsistency(s.cfg.Serial).Idempotent(true).MapScanCASContext(ctx, m)
+				applied, err = cqlrows.CAS(ctx, s.s, s.cfg.Serial, m, true, qClaimKey, st.Owner, st.Key, st.ID, time.Now(), ttl)
 			}
 			if err != nil {
 				return stories.Story{}, false, fmt.Errorf("%s: read key: %w", op, err)
@@ -274,7 +231,7 @@ func (s *Store) claim(ctx context.Context, st stories.Story, ttl int) (prev stor
 func (s *Store) await(ctx context.Context, op string, id int64) (stories.Story, bool, error) {
 	deadline := time.Now().Add(s.cfg.ReplayWait)
 	for time.Now().Before(deadline) {
-		if err := sleep(ctx, 50*time.Millisecond+mrand.N(50*time.Millisecond)); err != nil {
+		if err := cqlrows.Sleep(ctx, cqlrows.Jitter(100*time.Millisecond)); err != nil {
 			return stories.Story{}, false, err
 		}
 		st, err := s.Get(ctx, id)
@@ -291,10 +248,10 @@ func (s *Store) await(ctx context.Context, op string, id int64) (stories.Story, 
 // Get reads a live story.
 func (s *Store) Get(ctx context.Context, id int64) (stories.Story, error) {
 	st := stories.Story{ID: id}
-	err := s.s.Query(qGetStory, id).Idempotent(true).ScanContext(ctx,
+	found, err := cqlrows.Read(ctx, s.s, qGetStory, []any{id},
 		&st.Owner, &st.Media, &st.MediaType, &st.Caption, &st.HideFrom, &st.Key, &st.CreatedAt, &st.ExpiresAt)
 	switch {
-	case errors.Is(err, gocql.ErrNotFound):
+	case err == nil && !found:
 		err = stories.ErrNotFound
 	case err == nil && !st.Live(s.now()):
 		err = stories.ErrExpired // the server has not dropped it yet
@@ -339,10 +296,10 @@ func (s *Store) View(ctx context.Context, st stories.Story, viewer int64, at tim
 	}
 	at = ms(at)
 	ts := firstViewTS - at.UnixMicro()
-	b := s.newBatch()
-	b.add(qPutView, st.ID, viewer, at, ttl, ts)
-	b.add(qPutSeen, viewer, st.ID, ttl, ts)
-	if err := b.exec(ctx); err != nil {
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qPutView, st.ID, viewer, at, ttl, ts)
+	b.Add(qPutSeen, viewer, st.ID, ttl, ts)
+	if err := b.Exec(ctx); err != nil {
 		return fmt.Errorf("view story %d by %d: %w", st.ID, viewer, err)
 	}
 	return nil
@@ -392,26 +349,21 @@ func (s *Store) Like(ctx context.Context, st stories.Story, user int64, at time.
 		return false, err
 	}
 	at = ms(at)
-	b := s.newBatch()
-	b.add(qPutLike, st.ID, user, at, ttl)
-	b.add(qPutLiked, user, st.ID, ttl)
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qPutLike, st.ID, user, at, ttl)
+	b.Add(qPutLiked, user, st.ID, ttl)
 	if user != st.Owner {
-		b.add(qPutLiker, st.Owner, user, at, int(s.cfg.LikersTTL/time.Second))
+		b.Add(qPutLiker, st.Owner, user, at, int(s.cfg.LikersTTL/time.Second))
 	}
-	b.event(ev)
-	if err := b.exec(ctx); err != nil {
+	b.Event(ev)
+	if err := b.Exec(ctx); err != nil {
 		return false, fmt.Errorf("like story %d by %d: %w", st.ID, user, err)
 	}
 	return true, nil
 }
 
 func (s *Store) liked(ctx context.Context, story, user int64) (bool, error) {
-	var u int64
-	err := s.s.Query(qGetLike, story, user).Idempotent(true).ScanContext(ctx, &u)
-	if errors.Is(err, gocql.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
+	return cqlrows.Exists(ctx, s.s, qGetLike, story, user)
 }
 
 // Unlike deletes the like and its mirror.
@@ -422,10 +374,10 @@ func (s *Store) Unlike(ctx context.Context, st stories.Story, user int64) (bool,
 		}
 		return false, err
 	}
-	b := s.newBatch()
-	b.add(qDelLike, st.ID, user)
-	b.add(qDelLiked, user, st.ID)
-	if err := b.exec(ctx); err != nil {
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qDelLike, st.ID, user)
+	b.Add(qDelLiked, user, st.ID)
+	if err := b.Exec(ctx); err != nil {
 		return false, fmt.Errorf("unlike story %d by %d: %w", st.ID, user, err)
 	}
 	return true, nil

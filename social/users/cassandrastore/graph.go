@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
-	gocql "github.com/apache/cassandra-gocql-driver/v2"
-
+	"github.com/mediaedge/mediaedge/social/cqlrows"
 	"github.com/mediaedge/mediaedge/social/users"
 )
 
@@ -30,72 +28,26 @@ const (
 	qCountFollowing = `SELECT COUNT(*) FROM following WHERE user_id = ?`
 )
 
-// pairLock is a held graph_locks row. done releases it, unless the write
-// it guarded has an unknown outcome (then it lapses after LockTTL).
-type pairLock struct {
-	s          *Store
-	lo, hi     int64
-	holder     string
-	keepLocked bool
+// lock takes the graph_locks row of the pair {a, b}, waiting up to
+// LockWait. Release it when done (best effort: a lock not released lapses).
+func (s *Store) lock(ctx context.Context, a, b int64) (*cqlrows.Held, error) {
+	lo, hi := min(a, b), max(a, b)
+	l, err := s.locks.Acquire(ctx, s.s, lo, hi)
+	switch {
+	case errors.Is(err, cqlrows.ErrLocked):
+		return nil, fmt.Errorf("lock users %d and %d: held by another request: %w", lo, hi, users.ErrBusy)
+	case err != nil:
+		return nil, fmt.Errorf("lock users %d and %d: %w", lo, hi, err)
+	}
+	return l, nil
 }
 
-// lock takes the lock of the pair {a, b}, waiting up to LockWait.
-func (s *Store) lock(ctx context.Context, a, b int64) (*pairLock, error) {
-	l := &pairLock{s: s, lo: min(a, b), hi: max(a, b), holder: randomHolder()}
-	ttl := int(s.cfg.LockTTL / time.Second)
-	deadline := time.Now().Add(s.cfg.LockWait)
-	backoff := 10 * time.Millisecond
-	for {
-		applied, err := s.s.Query(qLock, l.lo, l.hi, l.holder, ttl).MapScanCASContext(ctx, map[string]any{})
-		if err != nil {
-			return nil, fmt.Errorf("lock users %d and %d: %w", l.lo, l.hi, err)
-		}
-		if applied {
-			return l, nil
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return nil, fmt.Errorf("lock users %d and %d: held by another request: %w", l.lo, l.hi, users.ErrBusy)
-		}
-		if err := sleep(ctx, min(jitter(backoff), left)); err != nil {
-			return nil, err
-		}
-		backoff = min(2*backoff, 250*time.Millisecond)
-	}
-}
-
-// done releases the lock (best effort: a lock not released lapses).
-func (l *pairLock) done(ctx context.Context) {
-	if l.keepLocked {
-		return
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_, _ = l.s.s.Query(qUnlock, l.lo, l.hi, l.holder).MapScanCASContext(rctx, map[string]any{})
-}
-
-// write runs the pair's LOGGED batch; after an error the lock is kept
-// until it lapses, since the batch may still be applied by the batchlog.
-func (l *pairLock) write(ctx context.Context, op users.GraphOp, entries ...gocql.BatchEntry) error {
-	out, err := outboxEntry(op.Event)
-	if err != nil {
-		return err
-	}
-	if err := l.s.logged(ctx, append(entries, out)...); err != nil {
-		l.keepLocked = true
-		return err
-	}
-	return nil
-}
-
-// exists reads one row of a graph table.
-func (s *Store) exists(ctx context.Context, q string, a, b int64) (bool, error) {
-	var since time.Time
-	err := s.s.Query(q, a, b).Idempotent(true).ScanContext(ctx, &since)
-	if errors.Is(err, gocql.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
+// write runs the pair's LOGGED batch with op's event under l; after an
+// error the lock is kept until it lapses, since the batch may still be
+// applied by the batchlog.
+func (s *Store) write(ctx context.Context, l *cqlrows.Held, op users.GraphOp, b *cqlrows.Batch) error {
+	b.Event(op.Event)
+	return l.Exec(ctx, b)
 }
 
 // Follow makes op.Actor follow op.Target.
@@ -112,9 +64,9 @@ func (s *Store) follow(ctx context.Context, op users.GraphOp) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	defer l.done(ctx)
+	defer l.Release(ctx)
 	for _, p := range [][2]int64{{op.Target, op.Actor}, {op.Actor, op.Target}} {
-		blocked, err := s.exists(ctx, qGetBlock, p[0], p[1])
+		blocked, err := cqlrows.Exists(ctx, s.s, qGetBlock, p[0], p[1])
 		if err != nil {
 			return false, err
 		}
@@ -122,7 +74,7 @@ func (s *Store) follow(ctx context.Context, op users.GraphOp) (bool, error) {
 			return false, users.ErrBlocked
 		}
 	}
-	if ok, err := s.exists(ctx, qGetFollowing, op.Actor, op.Target); err != nil || ok {
+	if ok, err := cqlrows.Exists(ctx, s.s, qGetFollowing, op.Actor, op.Target); err != nil || ok {
 		return false, err
 	}
 	if op.MaxFollowing > 0 {
@@ -134,9 +86,10 @@ func (s *Store) follow(ctx context.Context, op users.GraphOp) (bool, error) {
 			return false, users.ErrFollowLimit
 		}
 	}
-	err = l.write(ctx, op,
-		entry(qPutFollowing, op.Actor, op.Target, op.At),
-		entry(qPutFollower, op.Target, op.Actor, op.At))
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qPutFollowing, op.Actor, op.Target, op.At)
+	b.Add(qPutFollower, op.Target, op.Actor, op.At)
+	err = s.write(ctx, l, op, b)
 	return err == nil, err
 }
 
@@ -154,13 +107,14 @@ func (s *Store) unfollow(ctx context.Context, op users.GraphOp) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	defer l.done(ctx)
-	if ok, err := s.exists(ctx, qGetFollowing, op.Actor, op.Target); err != nil || !ok {
+	defer l.Release(ctx)
+	if ok, err := cqlrows.Exists(ctx, s.s, qGetFollowing, op.Actor, op.Target); err != nil || !ok {
 		return false, err
 	}
-	err = l.write(ctx, op,
-		entry(qDelFollowing, op.Actor, op.Target),
-		entry(qDelFollower, op.Target, op.Actor))
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qDelFollowing, op.Actor, op.Target)
+	b.Add(qDelFollower, op.Target, op.Actor)
+	err = s.write(ctx, l, op, b)
 	return err == nil, err
 }
 
@@ -179,23 +133,25 @@ func (s *Store) block(ctx context.Context, op users.GraphOp) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	defer l.done(ctx)
-	if ok, err := s.exists(ctx, qGetBlock, op.Actor, op.Target); err != nil || ok {
+	defer l.Release(ctx)
+	if ok, err := cqlrows.Exists(ctx, s.s, qGetBlock, op.Actor, op.Target); err != nil || ok {
 		return false, err
 	}
-	entries := []gocql.BatchEntry{entry(qPutBlock, op.Actor, op.Target, op.At)}
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qPutBlock, op.Actor, op.Target, op.At)
 	// Delete only the follows that exist: a delete of nothing would still
 	// leave tombstones in both partitions.
 	for _, p := range [][2]int64{{op.Actor, op.Target}, {op.Target, op.Actor}} {
-		ok, err := s.exists(ctx, qGetFollowing, p[0], p[1])
+		ok, err := cqlrows.Exists(ctx, s.s, qGetFollowing, p[0], p[1])
 		if err != nil {
 			return false, err
 		}
 		if ok {
-			entries = append(entries, entry(qDelFollowing, p[0], p[1]), entry(qDelFollower, p[1], p[0]))
+			b.Add(qDelFollowing, p[0], p[1])
+			b.Add(qDelFollower, p[1], p[0])
 		}
 	}
-	err = l.write(ctx, op, entries...)
+	err = s.write(ctx, l, op, b)
 	return err == nil, err
 }
 
@@ -213,11 +169,13 @@ func (s *Store) unblock(ctx context.Context, op users.GraphOp) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	defer l.done(ctx)
-	if ok, err := s.exists(ctx, qGetBlock, op.Actor, op.Target); err != nil || !ok {
+	defer l.Release(ctx)
+	if ok, err := cqlrows.Exists(ctx, s.s, qGetBlock, op.Actor, op.Target); err != nil || !ok {
 		return false, err
 	}
-	err = l.write(ctx, op, entry(qDelBlock, op.Actor, op.Target))
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qDelBlock, op.Actor, op.Target)
+	err = s.write(ctx, l, op, b)
 	return err == nil, err
 }
 

@@ -39,17 +39,15 @@ package cassandrastore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"strings"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mediaedge/mediaedge/social/cqlrows"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/users"
 )
@@ -97,8 +95,9 @@ func (c Config) Validate() error {
 // at it always meet) and its lightweight transactions at the session's
 // serial consistency.
 type Store struct {
-	s   *gocql.Session
-	cfg Config
+	s     *gocql.Session
+	cfg   Config
+	locks cqlrows.Locks // graph_locks, one row a pair of users
 }
 
 var _ users.Store = (*Store)(nil)
@@ -109,7 +108,9 @@ func New(s *gocql.Session, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Store{s: s, cfg: cfg}, nil
+	locks := cqlrows.Locks{Take: qLock, Release: qUnlock, TTL: cfg.LockTTL, Wait: cfg.LockWait,
+		Backoff: 10 * time.Millisecond, MaxBackoff: 250 * time.Millisecond}
+	return &Store{s: s, cfg: cfg, locks: locks}, nil
 }
 
 // Query strings are constants (or built from a fixed set) so that the
@@ -118,7 +119,6 @@ const (
 	userCols  = `id, username, password_hash, display_name, bio, avatar, created_at, updated_at`
 	qPutUser  = `INSERT INTO users (` + userCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	qGetUser  = `SELECT ` + userCols + ` FROM users WHERE id = ?`
-	qOutbox   = `INSERT INTO outbox (shard, id, event) VALUES (?, ?, ?)`
 	qClaim    = `INSERT INTO usernames (username, user_id, idem, claimed_at) VALUES (?, ?, ?, ?) IF NOT EXISTS`
 	qTakeover = `UPDATE usernames SET user_id = ?, idem = ?, claimed_at = ? WHERE username = ? IF user_id = ?`
 	qRelease  = `DELETE FROM usernames WHERE username = ? IF user_id = ?`
@@ -129,40 +129,17 @@ const (
 	qDelSession = `DELETE FROM user_sessions WHERE token_hash = ?`
 )
 
-// entry is a batch statement the driver may retry: the batches here
-// insert or delete fixed values, so applying one twice is applying it once.
-func entry(stmt string, args ...any) gocql.BatchEntry {
-	return gocql.BatchEntry{Stmt: stmt, Args: args, Idempotent: true}
-}
-
-func outboxEntry(ev events.Event) (gocql.BatchEntry, error) {
-	b, err := events.Encode(ev)
-	if err != nil {
-		return gocql.BatchEntry{}, err
-	}
-	return entry(qOutbox, events.OutboxShard(ev.ID), ev.ID, b), nil
-}
-
-// logged runs entries as one LOGGED batch.
-func (s *Store) logged(ctx context.Context, entries ...gocql.BatchEntry) error {
-	b := s.s.Batch(gocql.LoggedBatch)
-	b.Entries = entries
-	return b.ExecContext(ctx)
-}
-
-func notFound(err error) error {
-	if errors.Is(err, gocql.ErrNotFound) {
-		return users.ErrNotFound
-	}
-	return err
-}
+// The batches here (cqlrows.Batch.Add) insert or delete fixed values, so
+// the driver may retry them: applying one twice is applying it once. The
+// lightweight transactions run at the session's serial consistency and
+// are never retried by the driver.
 
 // CreateUser claims the username (a lightweight transaction), then writes
 // the users row and ev in one LOGGED batch. See the package doc for the
 // claim's life when the batch fails.
 func (s *Store) CreateUser(ctx context.Context, u users.User, idem string, ev events.Event) (users.User, bool, error) {
 	prev := map[string]any{}
-	applied, err := s.s.Query(qClaim, u.Username, u.ID, idem, time.Now()).MapScanCASContext(ctx, prev)
+	applied, err := cqlrows.CAS(ctx, s.s, 0, prev, false, qClaim, u.Username, u.ID, idem, time.Now())
 	if err != nil {
 		return users.User{}, false, fmt.Errorf("create user %s: claim: %w", u.Username, err)
 	}
@@ -186,7 +163,7 @@ func (s *Store) CreateUser(ctx context.Context, u users.User, idem string, ev ev
 			return users.User{}, false, fmt.Errorf("create user %s: %w", u.Username, users.ErrUsernameTaken)
 		}
 		// A stale claim: its create died before its users row was written.
-		applied, err = s.s.Query(qTakeover, u.ID, idem, time.Now(), u.Username, holder).MapScanCASContext(ctx, map[string]any{})
+		applied, err = cqlrows.CAS(ctx, s.s, 0, nil, false, qTakeover, u.ID, idem, time.Now(), u.Username, holder)
 		if err != nil {
 			return users.User{}, false, fmt.Errorf("create user %s: take over stale claim: %w", u.Username, err)
 		}
@@ -194,17 +171,15 @@ func (s *Store) CreateUser(ctx context.Context, u users.User, idem string, ev ev
 			return users.User{}, false, fmt.Errorf("create user %s: %w", u.Username, users.ErrUsernameTaken)
 		}
 	}
-	out, err := outboxEntry(ev)
-	if err != nil {
-		return users.User{}, false, err
-	}
-	err = s.logged(ctx, entry(qPutUser, u.ID, u.Username, u.PasswordHash, u.DisplayName, u.Bio, u.Avatar, u.CreatedAt, u.UpdatedAt), out)
-	if err != nil {
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qPutUser, u.ID, u.Username, u.PasswordHash, u.DisplayName, u.Bio, u.Avatar, u.CreatedAt, u.UpdatedAt)
+	b.Event(ev)
+	if err := b.Exec(ctx); err != nil {
 		var unavailable *gocql.RequestErrUnavailable
 		if errors.As(err, &unavailable) {
 			// Refused before anything was written: give the name back.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_, _ = s.s.Query(qRelease, u.Username, u.ID).MapScanCASContext(rctx, map[string]any{})
+			_, _ = cqlrows.CAS(rctx, s.s, 0, nil, false, qRelease, u.Username, u.ID)
 			cancel()
 		}
 		return users.User{}, false, fmt.Errorf("create user %s: write: %w", u.Username, err)
@@ -217,7 +192,7 @@ func (s *Store) CreateUser(ctx context.Context, u users.User, idem string, ev ev
 func (s *Store) awaitReplay(ctx context.Context, username string, id int64) (users.User, bool, error) {
 	deadline := time.Now().Add(s.cfg.ReplayWait)
 	for time.Now().Before(deadline) {
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := cqlrows.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return users.User{}, false, err
 		}
 		u, err := s.GetUser(ctx, id)
@@ -231,24 +206,16 @@ func (s *Store) awaitReplay(ctx context.Context, username string, id int64) (use
 	return users.User{}, false, fmt.Errorf("create user %s: the first attempt is still in flight: %w", username, users.ErrBusy)
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // GetUser reads a users row.
 func (s *Store) GetUser(ctx context.Context, id int64) (users.User, error) {
 	var u users.User
-	err := s.s.Query(qGetUser, id).Idempotent(true).ScanContext(ctx, &u.ID, &u.Username, &u.PasswordHash,
+	found, err := cqlrows.Read(ctx, s.s, qGetUser, []any{id}, &u.ID, &u.Username, &u.PasswordHash,
 		&u.DisplayName, &u.Bio, &u.Avatar, &u.CreatedAt, &u.UpdatedAt)
+	if err == nil && !found {
+		err = users.ErrNotFound
+	}
 	if err != nil {
-		return users.User{}, fmt.Errorf("get user %d: %w", id, notFound(err))
+		return users.User{}, fmt.Errorf("get user %d: %w", id, err)
 	}
 	return u, nil
 }
@@ -256,8 +223,12 @@ func (s *Store) GetUser(ctx context.Context, id int64) (users.User, error) {
 // GetUserByName reads the claim of a username, then its user.
 func (s *Store) GetUserByName(ctx context.Context, username string) (users.User, error) {
 	var id int64
-	if err := s.s.Query(qGetClaim, username).Idempotent(true).ScanContext(ctx, &id); err != nil {
-		return users.User{}, fmt.Errorf("get user %s: %w", username, notFound(err))
+	found, err := cqlrows.Read(ctx, s.s, qGetClaim, []any{username}, &id)
+	if err == nil && !found {
+		err = users.ErrNotFound
+	}
+	if err != nil {
+		return users.User{}, fmt.Errorf("get user %s: %w", username, err)
 	}
 	return s.GetUser(ctx, id)
 }
@@ -315,12 +286,10 @@ func (s *Store) UpdateProfile(ctx context.Context, id int64, p users.ProfilePatc
 	}
 	set = append(set, "updated_at = ?")
 	args = append(args, at, id)
-	out, err := outboxEntry(ev)
-	if err != nil {
-		return users.User{}, err
-	}
-	upd := gocql.BatchEntry{Stmt: `UPDATE users SET ` + strings.Join(set, ", ") + ` WHERE id = ?`, Args: args}
-	if err := s.logged(ctx, upd, out); err != nil {
+	b := cqlrows.NewBatch(s.s)
+	b.AddNonIdempotent(`UPDATE users SET `+strings.Join(set, ", ")+` WHERE id = ?`, args...)
+	b.Event(ev)
+	if err := b.Exec(ctx); err != nil {
 		return users.User{}, fmt.Errorf("update profile %d: %w", id, err)
 	}
 	u = p.Apply(u)
@@ -344,9 +313,12 @@ func (s *Store) CreateSession(ctx context.Context, sess users.Session) error {
 // GetSession reads a session.
 func (s *Store) GetSession(ctx context.Context, hash []byte) (users.Session, error) {
 	sess := users.Session{TokenHash: hash}
-	err := s.s.Query(qGetSession, hash).Idempotent(true).ScanContext(ctx, &sess.UserID, &sess.CreatedAt, &sess.ExpiresAt)
+	found, err := cqlrows.Read(ctx, s.s, qGetSession, []any{hash}, &sess.UserID, &sess.CreatedAt, &sess.ExpiresAt)
+	if err == nil && !found {
+		err = users.ErrNotFound
+	}
 	if err != nil {
-		return users.Session{}, fmt.Errorf("get session: %w", notFound(err))
+		return users.Session{}, fmt.Errorf("get session: %w", err)
 	}
 	return sess, nil
 }
@@ -358,12 +330,3 @@ func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {
 	}
 	return nil
 }
-
-func randomHolder() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	return hex.EncodeToString(b[:])
-}
-
-// jitter spreads waiters' retries so they do not collide again.
-func jitter(d time.Duration) time.Duration { return d/2 + mrand.N(d/2+1) }
