@@ -69,6 +69,12 @@ type Config struct {
 	StripLocation string
 	// ShutdownTimeout is how long a graceful shutdown waits for requests.
 	ShutdownTimeout time.Duration
+	// FleetHandoff is how long after a member joins (as this edge sees it)
+	// a cache miss on a key this edge owns first asks the key's next-ranked
+	// edge, its owner before the join, for a cached copy (only-if-cached),
+	// so that a join moves results instead of recomputing them. Unused
+	// without a fleet; 0 never asks.
+	FleetHandoff time.Duration
 }
 
 // StripLocation policies.
@@ -100,6 +106,7 @@ func DefaultConfig() Config {
 		CacheMaxOriginal:   64 << 20,
 		MaxTransformSource: 100 << 20,
 		StatCacheTTL:       5 * time.Second,
+		FleetHandoff:       10 * time.Minute,
 	}
 }
 
@@ -142,6 +149,9 @@ func (c Config) Validate() error {
 	}
 	if c.SendTimeout < 0 {
 		errs = append(errs, fmt.Errorf("send-timeout %s: must not be negative (0 disables it)", c.SendTimeout))
+	}
+	if c.FleetHandoff < 0 {
+		errs = append(errs, fmt.Errorf("fleet-handoff %s: must not be negative (0 disables it)", c.FleetHandoff))
 	}
 	if c.StatCacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("stat-cache-ttl %s: must not be negative (0 disables it)", c.StatCacheTTL))

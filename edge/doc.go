@@ -41,6 +41,12 @@
 // stay unset. Shutdown ends hanging tus PATCHes first (their bytes are kept,
 // the client resumes), then drains other requests for ShutdownTimeout.
 //
+// Caching: one cache-through path (cacheThrough in cached.go) serves
+// originals, renditions and HLS files with one failure policy; with
+// Deps.Fleet set, cache keys are routed to their owning edge (fleet.go).
+// mediaedge_transforms_total counts renditions computed, never hits or
+// fills from another edge.
+//
 // Metrics go to the registry passed in, never the global one. *Metrics is
 // made by the composition root (NewMetrics) and shared with the tus handler,
 // whose hook interfaces it satisfies; store latency is observed by a wrapper

@@ -34,7 +34,23 @@ var (
 	errSVG = errors.New("SVG is not transformed")
 	// errNoCache: the server runs without an edge cache.
 	errNoCache = errors.New("no edge cache")
+	// errNotCached answers another edge's only-if-cached request on a miss.
+	errNotCached = errors.New("not in this edge's cache")
+	// errPeer marks a failure of another edge of the fleet (no answer in
+	// time, a broken answer).
+	errPeer = errors.New("fleet edge fault")
+	// errPeerLost: another edge died while sending a fill's bytes; the fill
+	// is retried once.
+	errPeerLost = errors.New("fleet edge lost mid-response")
 )
+
+// peerFault marks err as coming from another edge.
+func peerFault(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &markedError{mark: errPeer, err: err}
+}
 
 // storeFault marks err as coming from the chunk store.
 func storeFault(err error) error {
@@ -91,6 +107,11 @@ var errorTable = httperr.Table{
 	{Err: video.ErrTimeout, Status: http.StatusGatewayTimeout, Code: "timeout", Message: "the video job took too long"},
 	{Err: errVideoOff, Status: http.StatusNotImplemented, Code: "video_off", Message: "video support is not configured"},
 	{Err: errNoCache, Status: http.StatusNotFound, Code: "no_cache", Message: "this server runs without an edge cache"},
+
+	// The fleet.
+	{Err: errNotCached, Status: http.StatusGatewayTimeout, Code: "not_cached", Message: "not in this edge's cache (only-if-cached)"},
+	{Err: errPeerLost, Status: http.StatusBadGateway, Code: "edge_failed", Message: "the edge serving this result failed; retry shortly", RetryAfter: 1},
+	{Err: errPeer, Status: http.StatusBadGateway, Code: "edge_failed", Message: "the edge serving this result did not answer; retry shortly", RetryAfter: 1},
 
 	// Faults without a sentinel, by where they happened. A store fault is
 	// retried by clients and balancers: 503 with Retry-After, also for a

@@ -47,6 +47,15 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, id string) (chun
 
 func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 	id, ext := splitID(r.PathValue("id"))
+	if s.deps.Fleet != nil && chunkstore.ValidID(id) {
+		if key, ok := s.mediaKey(r, id, ext); ok {
+			if s.route(w, r, key) {
+				return
+			}
+			done := s.deps.Fleet.Begin()
+			defer done()
+		}
+	}
 	info, ok := s.lookup(w, r, id)
 	if !ok {
 		return
@@ -64,7 +73,12 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 	}
 	// A HEAD needs no bytes, so it must not pull a whole original into the
 	// cache: the store answers it from the files row.
-	if r.Method != http.MethodHead && s.serveCached(w, r, info) {
+	if r.Method != http.MethodHead && s.cacheable(info) {
+		s.cacheThrough(w, r, s.originalOrigin(info))
+		return
+	}
+	if onlyIfCached(r) {
+		s.fail(w, r, errNotCached)
 		return
 	}
 	s.serveOriginal(w, r, info)

@@ -22,6 +22,8 @@ type Metrics struct {
 	uploadBytes prometheus.Counter
 	storeOps    *prometheus.HistogramVec
 	storeErrors *prometheus.CounterVec
+	transforms  *prometheus.CounterVec
+	peerFills   *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them on reg. The
@@ -55,14 +57,23 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediaedge_store_errors_total", Help: "Chunk store operations that failed (not found excluded).",
 		}, []string{"op"}),
+		transforms: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediaedge_transforms_total", Help: "Renditions computed (transforms, MP4s, posters) by output format; cache hits and fills from other edges are not counted.",
+		}, []string{"format"}),
+		peerFills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediaedge_fleet_fills_total", Help: "Cache misses filled from another edge instead of computed: from the key's owner (this edge is a spill target) or its previous owner (after a join).",
+		}, []string{"source"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.bytesIn, m.bytesOut, m.uploads, m.uploadBytes, m.storeOps, m.storeErrors} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.bytesIn, m.bytesOut, m.uploads, m.uploadBytes, m.storeOps, m.storeErrors, m.transforms, m.peerFills} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	for _, e := range []string{"started", "finished", "expired"} {
 		m.uploads.WithLabelValues(e)
+	}
+	for _, src := range []string{fillOwner, fillPrevious} {
+		m.peerFills.WithLabelValues(src)
 	}
 	return m, nil
 }

@@ -1,11 +1,9 @@
 package edge
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/mediaedge/mediaedge/chunkstore"
-	"github.com/mediaedge/mediaedge/edgecache"
 	"github.com/mediaedge/mediaedge/httperr"
 	"github.com/mediaedge/mediaedge/transform"
 )
@@ -38,26 +35,52 @@ func newRenderer(srv *Server, tf Transformer, v Video) *Renderer {
 	return &Renderer{srv: srv, tf: tf, video: v}
 }
 
-// ServeMedia implements MediaHandler.
-func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chunkstore.FileInfo, ext string) bool {
-	s := rd.srv
+// parse reads the rendition a request asks for. ok=false: no parameters or
+// an identity spec, the original itself.
+func (rd *Renderer) parse(r *http.Request, ext string) (spec transform.Spec, ok bool, err error) {
 	q := r.URL.Query()
 	if len(q) == 0 && ext == "" {
-		return false
+		return transform.Spec{}, false, nil
 	}
 	cfg := rd.tf.Config()
 	if err := transform.Verify(cfg, r.URL.Path, q); err != nil {
-		s.fail(w, r, err)
-		return true
+		return transform.Spec{}, true, err
 	}
 	q.Del("s")
-	spec, err := transform.Parse(cfg, ext, q, r.Header.Get("Accept"))
+	spec, err = transform.Parse(cfg, ext, q, r.Header.Get("Accept"))
+	if err != nil {
+		return transform.Spec{}, true, err
+	}
+	if spec.IsIdentity() {
+		return transform.Spec{}, false, nil
+	}
+	return spec, true, nil
+}
+
+// renditionKey is a rendition's cache key: the id and the canonical spec.
+func renditionKey(id string, spec transform.Spec) string { return id + "/" + spec.Key() }
+
+// CacheKey implements MediaKeyer: the key every edge computes for the
+// request, or ok=false for a request that is not a rendition (or a bad one,
+// answered where it lands).
+func (rd *Renderer) CacheKey(r *http.Request, id, ext string) (string, bool) {
+	spec, ok, err := rd.parse(r, ext)
+	if !ok || err != nil {
+		return "", false
+	}
+	return renditionKey(id, spec), true
+}
+
+// ServeMedia implements MediaHandler.
+func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chunkstore.FileInfo, ext string) bool {
+	s := rd.srv
+	spec, ok, err := rd.parse(r, ext)
+	if !ok {
+		return false
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return true
-	}
-	if spec.IsIdentity() {
-		return false
 	}
 	if spec.Vary() {
 		w.Header().Set("Vary", "Accept")
@@ -73,66 +96,38 @@ func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chun
 			fmt.Sprintf("the original is larger than %d bytes, too large to transform (max-transform-source)", max)))
 		return true
 	}
-	key := info.ID + "/" + spec.Key()
-	etag := renditionETag(info, key)
-	render := func(ctx context.Context) (transform.Result, error) {
-		if res, handled, err := rd.renderVideo(ctx, info, spec); handled {
-			return res, err
-		}
-		if info.ContentType == "image/svg+xml" {
-			return transform.Result{}, errSVG
-		}
-		src, err := rd.readSource(ctx, info)
-		if err != nil {
-			return transform.Result{}, err
-		}
-		res, err := rd.tf.Process(ctx, src, info.ContentType, spec)
-		return res, processFault(err)
-	}
-	if s.deps.Cache != nil {
-		var result transform.Result
-		e, err := s.deps.Cache.GetOrFill(r.Context(), key, func(ctx context.Context, dst io.Writer) (edgecache.Meta, error) {
-			res, err := render(ctx)
+	key := renditionKey(info.ID, spec)
+	s.cacheThrough(w, r, origin{
+		key:     key,
+		etag:    renditionETag(info, key),
+		modTime: info.CreatedAt.Truncate(time.Second),
+		routed:  true,
+		make: func(ctx context.Context) (content, error) {
+			res, err := rd.render(ctx, info, spec)
 			if err != nil {
-				return edgecache.Meta{}, err
+				return content{}, err
 			}
-			result = res
-			_, err = dst.Write(res.Data)
-			return edgecache.Meta{ContentType: res.ContentType, ETag: etag}, err
-		})
-		if err == nil {
-			defer e.Close()
-			SetMediaHeaders(w.Header(), e.Meta.ContentType, etag)
-			http.ServeContent(w, r, "", info.CreatedAt.Truncate(time.Second), e.File)
-			return true
-		}
-		if !cacheUnavailable(err) {
-			s.fail(w, r, err)
-			return true
-		}
-		// Every disk is down: render without caching; a cache fault must not
-		// fail the request. If the fill ran, reuse its result.
-		if result.Data != nil {
-			rd.serveBytes(w, r, info, etag, result)
-			return true
-		}
-	}
-	res, err := render(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return true
-	}
-	rd.serveBytes(w, r, info, etag, res)
+			s.metrics.transforms.WithLabelValues(res.Format).Inc()
+			return content{data: res.Data, contentType: res.ContentType}, nil
+		},
+	})
 	return true
 }
 
-func cacheUnavailable(err error) bool {
-	return errors.Is(err, edgecache.ErrUnavailable) || errors.Is(err, edgecache.ErrTooLarge) || errors.Is(err, edgecache.ErrClosed)
-}
-
-func (rd *Renderer) serveBytes(w http.ResponseWriter, r *http.Request, info chunkstore.FileInfo, etag string, res transform.Result) {
-	SetMediaHeaders(w.Header(), res.ContentType, etag)
-	http.ServeContent(w, r, "", info.CreatedAt.Truncate(time.Second), bytes.NewReader(res.Data))
+// render computes a rendition.
+func (rd *Renderer) render(ctx context.Context, info chunkstore.FileInfo, spec transform.Spec) (transform.Result, error) {
+	if res, handled, err := rd.renderVideo(ctx, info, spec); handled {
+		return res, err
+	}
+	if info.ContentType == "image/svg+xml" {
+		return transform.Result{}, errSVG
+	}
+	src, err := rd.readSource(ctx, info)
+	if err != nil {
+		return transform.Result{}, err
+	}
+	res, err := rd.tf.Process(ctx, src, info.ContentType, spec)
+	return res, processFault(err)
 }
 
 func (rd *Renderer) readSource(ctx context.Context, info chunkstore.FileInfo) ([]byte, error) {

@@ -65,6 +65,9 @@ type Deps struct {
 	HLS HLS
 	// Cache, when set, holds hot originals (and, through Media, results).
 	Cache Cache
+	// Fleet, when set, routes every cache key to its owning edge (see the
+	// Fleet interface); nil serves everything here.
+	Fleet Fleet
 	// Ready are further /readyz checks.
 	Ready  []Readiness
 	Logger *slog.Logger

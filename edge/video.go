@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mediaedge/mediaedge/chunkstore"
-	"github.com/mediaedge/mediaedge/edgecache"
 	"github.com/mediaedge/mediaedge/hls"
 	"github.com/mediaedge/mediaedge/httperr"
 	"github.com/mediaedge/mediaedge/transform"
@@ -127,31 +126,12 @@ func (s *Server) serveHLS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ct := video.ContentType(name)
-	etag := ETag(part)
-	w.Header().Set("Access-Control-Allow-Origin", "*") // hls.js fetches segments with XHR
-	if s.deps.Cache != nil {
-		e, err := s.deps.Cache.GetOrFill(r.Context(), info.ID+"/hls/"+name, func(ctx context.Context, dst io.Writer) (edgecache.Meta, error) {
-			f, err := s.store.Open(ctx, fileID)
-			if err != nil {
-				return edgecache.Meta{}, err
-			}
-			defer f.Close()
-			_, err = io.Copy(dst, f)
-			return edgecache.Meta{ContentType: ct, ETag: etag}, err
-		})
-		if err == nil {
-			defer e.Close()
-			SetMediaHeaders(w.Header(), ct, etag)
-			http.ServeContent(w, r, "", part.CreatedAt.Truncate(time.Second), e.File)
-			return
-		}
-	}
-	f, err := s.store.Open(r.Context(), fileID)
-	if err != nil {
-		s.fail(w, r, storeFault(err))
-		return
-	}
-	defer f.Close()
-	SetMediaHeaders(w.Header(), ct, etag)
-	http.ServeContent(w, r, "", part.CreatedAt.Truncate(time.Second), f)
+	s.cacheThrough(w, r, origin{
+		key:     info.ID + "/hls/" + name,
+		etag:    ETag(part),
+		modTime: part.CreatedAt.Truncate(time.Second),
+		make: func(ctx context.Context) (content, error) {
+			return s.storeContent(ctx, fileID, ct)
+		},
+	})
 }

@@ -32,6 +32,10 @@ type Config struct {
 	// ("http://10.0.0.5:8080"); it travels in the member's metadata and is
 	// where forwarded requests go.
 	HTTPAddr string
+	// Observer joins without serving: the member carries no HTTP address,
+	// owns no key, is never forwarded to and receives the members' load
+	// reports (`mediaedge fleet status` joins so). HTTPAddr is then unused.
+	Observer bool
 	// Name identifies this edge in the fleet and seeds its rendezvous score,
 	// so it must be unique and should be stable across restarts (a restarted
 	// edge with the same name owns the same keys and finds them on its
@@ -141,7 +145,9 @@ func (c Config) Validate() error {
 			bad("fleet: peer %q: %w", p, err)
 		}
 	}
-	if c.HTTPAddr == "" {
+	if c.Observer {
+		// An observer serves nothing: no HTTP address to check.
+	} else if c.HTTPAddr == "" {
 		bad("fleet: the HTTP address is required")
 	} else if u, err := url.Parse(c.HTTPAddr); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("fleet: HTTP address %q is not an http(s)://host:port URL", c.HTTPAddr)

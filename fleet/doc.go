@@ -28,6 +28,12 @@
 //	        resp, err := f.Forward(ctx, owner, fillRequest)
 //	}
 //
+// An Observer (Config.Observer, `mediaedge fleet status`) joins without an
+// HTTP address: it owns no key, is never forwarded to, and receives the
+// members' load reports. LastJoin() is when a routable member last entered
+// this edge's view: for a while after it, the edge asks a key's previous
+// owner (the next in Rank) for a cached copy before computing a miss.
+//
 // Route(k) gives the same decision as (target, owner, spilled), Rank(k) the
 // full ranking, Members() the fleet with loads and states (`mediaedge fleet
 // status`), Stats() the forward counts.

@@ -60,6 +60,7 @@ type Fleet struct {
 	inflight atomic.Int64         // requests this edge is serving (Begin/done)
 	view     atomic.Pointer[view] // the members routing ranks; replaced, never mutated
 	loadSeq  atomic.Uint64        // sequence of outgoing load reports
+	lastJoin atomic.Int64         // unix nanoseconds a routable member last entered the view
 	stats    counters
 
 	mu    sync.Mutex                  // guards nodes, cells and left
@@ -77,10 +78,13 @@ type Fleet struct {
 // weights are parallel to members, as edgecache.Rank takes them.
 type view struct {
 	members []Member
-	nodes   []*memberlist.Node
-	cells   []*loadCell
-	seeds   []uint64
-	weights []float64
+	// observers are members that own nothing (`fleet status`); they get
+	// load reports but are never ranked.
+	observers []*memberlist.Node
+	nodes     []*memberlist.Node
+	cells     []*loadCell
+	seeds     []uint64
+	weights   []float64
 }
 
 // loadCell is one member's last gossiped load. Route reads it without a
@@ -93,12 +97,21 @@ type loadCell struct {
 
 // meta is what a member carries in its memberlist metadata.
 type meta struct {
-	HTTP string `json:"http"`
+	HTTP     string `json:"http"`
+	Observer bool   `json:"observer,omitempty"`
 }
 
 func encodeMeta(m meta) []byte {
 	b, _ := json.Marshal(m) // a struct of strings cannot fail
 	return b
+}
+
+// metaOf is what this edge advertises.
+func metaOf(cfg Config) meta {
+	if cfg.Observer {
+		return meta{Observer: true}
+	}
+	return meta{HTTP: cfg.HTTPAddr}
 }
 
 // memberSeed is a member's rendezvous identity: a hash of its name, in its own
@@ -124,7 +137,7 @@ func Join(ctx context.Context, cfg Config) (*Fleet, error) {
 		cfg:   cfg,
 		name:  cfg.name(),
 		log:   logger.With("component", "fleet", "self", cfg.name()),
-		meta:  encodeMeta(meta{HTTP: cfg.HTTPAddr}),
+		meta:  encodeMeta(metaOf(cfg)),
 		nodes: make(map[string]*memberlist.Node),
 		cells: make(map[string]*loadCell),
 		done:  make(chan struct{}),
@@ -356,6 +369,17 @@ func (f *Fleet) loadLoop() {
 				f.log.Debug("send load report", "to", n.Name, "err", err)
 			}
 		}
+		if f.cfg.Observer {
+			continue // the others' reports are what it came for; its own is 0
+		}
+		for _, n := range v.observers {
+			if n.Name == f.name {
+				continue
+			}
+			if err := f.ml.SendBestEffort(n, msg); err != nil {
+				f.log.Debug("send load report", "to", n.Name, "err", err)
+			}
+		}
 	}
 }
 
@@ -401,11 +425,22 @@ func (f *Fleet) rebuild() {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	old := f.view.Load()
+	known := make(map[string]bool, len(old.members))
+	for _, m := range old.members {
+		known[m.Name] = true
+	}
+	joined := false
 	v := &view{}
 	for _, name := range names {
 		n := f.nodes[name]
 		var md meta
-		if err := json.Unmarshal(n.Meta, &md); err != nil || md.HTTP == "" {
+		err := json.Unmarshal(n.Meta, &md)
+		if err == nil && md.Observer {
+			v.observers = append(v.observers, n) // owns nothing, silently
+			continue
+		}
+		if err != nil || md.HTTP == "" {
 			// A member we cannot forward to owns nothing.
 			f.log.Warn("fleet member without an HTTP address; not routing to it", "name", name, "err", err)
 			continue
@@ -415,8 +450,24 @@ func (f *Fleet) rebuild() {
 		v.cells = append(v.cells, f.cells[name])
 		v.seeds = append(v.seeds, memberSeed(name))
 		v.weights = append(v.weights, 1)
+		joined = joined || !known[name]
+	}
+	if joined {
+		f.lastJoin.Store(time.Now().UnixNano())
 	}
 	f.view.Store(v)
+}
+
+// LastJoin is when a member (this edge included, at its own join) last
+// entered this edge's view of the routable fleet; zero before any did. For a
+// while after it, a key's owner may be new and its result still on the
+// member that owned it before (the next in Rank): the edge asks that one
+// before computing.
+func (f *Fleet) LastJoin() time.Time {
+	if ns := f.lastJoin.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // delegate is memberlist's hook for metadata and user messages. memberlist

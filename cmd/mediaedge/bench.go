@@ -26,12 +26,13 @@ func newBenchCmd() *cobra.Command {
 	}
 	feed := bench.DefaultFeedConfig()
 	feedHosts := chatHosts
+	fleetsim := bench.DefaultFleetsimConfig()
 	// benchWorkloads maps a workload name to its runner.
 	benchWorkloads := map[string]func(cmd *cobra.Command) error{}
 	cmd := &cobra.Command{
 		Use:   "bench WORKLOAD|all",
 		Short: "Run a whole-system benchmark against its reference (see scripts/bench.sh)",
-		Long: `Workloads: chunkstore, cachehit, eviction, upload, origin, transform, transformhit, video, events, ws, chat, feed.
+		Long: `Workloads: chunkstore, cachehit, eviction, upload, origin, transform, transformhit, video, events, ws, chat, feed, fleetsim.
 References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPROXY_BIN,
 CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build yourself).`,
 		Args: cobra.ExactArgs(1),
@@ -85,6 +86,17 @@ CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build your
 	f.IntVar(&feed.LikeRate, "feed-like-rate", feed.LikeRate, "feed: likes offered per second")
 	f.IntVar(&feed.LikeInFlight, "feed-like-in-flight", feed.LikeInFlight, "feed: like requests in flight at most")
 	f.StringSliceVar(&feedHosts, "feed-cassandra-hosts", feedHosts, "feed: Cassandra contact points for the Cassandra run (default $MEDIAEDGE_CASSANDRA; empty skips it)")
+	f.IntVar(&fleetsim.Edges, "fleetsim-edges", fleetsim.Edges, "fleetsim: edges in the simulated fleet")
+	f.IntVar(&fleetsim.Keys, "fleetsim-keys", fleetsim.Keys, "fleetsim: distinct keys (the working set)")
+	f.IntVar(&fleetsim.Requests, "fleetsim-requests", fleetsim.Requests, "fleetsim: requests per Zipf skew")
+	f.Float64SliceVar(&fleetsim.Skews, "fleetsim-skews", fleetsim.Skews, "fleetsim: Zipf exponents s to run")
+	f.Float64Var(&fleetsim.CacheFraction, "fleetsim-cache-fraction", fleetsim.CacheFraction, "fleetsim: fleet cache bytes as a fraction of the working set's")
+	f.Float64Var(&fleetsim.LoadFactor, "fleetsim-load-factor", fleetsim.LoadFactor, "fleetsim: c of bounded loads")
+	f.IntVar(&fleetsim.Window, "fleetsim-window", fleetsim.Window, "fleetsim: requests per load window (0: 100 per edge)")
+	f.IntVar(&fleetsim.VirtualNodes, "fleetsim-vnodes", fleetsim.VirtualNodes, "fleetsim: hash ring points per edge")
+	f.Uint64Var(&fleetsim.Seed, "fleetsim-seed", fleetsim.Seed, "fleetsim: seed of the trace and the random routing")
+	f.StringVar(&fleetsim.Plot, "fleetsim-plot", fleetsim.Plot, "fleetsim: write the SVG plot here (empty skips it)")
+	f.DurationVar(&fleetsim.Timeout, "fleetsim-timeout", fleetsim.Timeout, "fleetsim: bound on the whole simulation")
 
 	benchWorkloads["chunkstore"] = func(cmd *cobra.Command) error {
 		cfg := bench.DefaultChunkstoreConfig()
@@ -192,6 +204,10 @@ CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build your
 		}
 		cfg.CassandraHosts = feedHosts
 		_, err = bench.Feed(cmd.Context(), cfg, cmd.OutOrStdout())
+		return err
+	}
+	benchWorkloads["fleetsim"] = func(cmd *cobra.Command) error {
+		_, err := bench.Fleetsim(cmd.Context(), fleetsim, cmd.OutOrStdout())
 		return err
 	}
 	benchWorkloads["video"] = func(cmd *cobra.Command) error {

@@ -25,6 +25,7 @@ import (
 	"github.com/mediaedge/mediaedge/chunkstore/embedded"
 	"github.com/mediaedge/mediaedge/edge"
 	"github.com/mediaedge/mediaedge/edgecache"
+	"github.com/mediaedge/mediaedge/fleet"
 	"github.com/mediaedge/mediaedge/hls"
 	"github.com/mediaedge/mediaedge/schema"
 	"github.com/mediaedge/mediaedge/social/events"
@@ -65,6 +66,8 @@ type serveConfig struct {
 	ChatMaxMembers int
 	// StoryTTL is how long a story lives (24h).
 	StoryTTL time.Duration
+	// Fleet joins this edge to others (--fleet-bind); empty Bind: alone.
+	Fleet fleetOptions
 }
 
 func newServeCmd() *cobra.Command {
@@ -167,6 +170,7 @@ generated upload token (kept in ./data/upload-token for the next start).`,
 	f.IntVar(&cfg.ChatMaxMembers, "chat-max-members", 1000, "most members a group conversation may have")
 	f.DurationVar(&cfg.StoryTTL, "story-ttl", 24*time.Hour, "how long a story lives; then it, its views and likes are deleted")
 	bindLimitFlags(f, &cfg)
+	bindFleetFlags(f, &cfg)
 	return cmd
 }
 
@@ -198,6 +202,7 @@ func (c serveConfig) Validate() error {
 	if c.Data == "" {
 		errs = append(errs, errors.New("--data: must name a folder"))
 	}
+	errs = append(errs, c.Fleet.validate(c.Edge.Listen)...)
 	if err := c.Chunks.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("chunks: %w", err))
 	}
@@ -251,6 +256,7 @@ type app struct {
 	server  *edge.Server
 	store   *chunkstore.Store
 	cache   *edgecache.Cache
+	fleet   *fleet.Fleet // nil: a lone edge
 	closers []func() error
 }
 
@@ -261,8 +267,9 @@ func (a *app) close() {
 }
 
 // build is the one composition root: every component from the config, the
-// first error returned.
-func build(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error) {
+// first error returned. httpAddr is the bound listener's URL, which the fleet
+// advertises unless --fleet-http names another.
+func build(ctx context.Context, cfg serveConfig, log *slog.Logger, httpAddr string) (*app, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -343,6 +350,16 @@ func build(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, error)
 			return nil
 		}},
 	}
+	if cfg.Fleet.Bind != "" {
+		f, err := joinFleet(ctx, cfg.Fleet, httpAddr, reg, log)
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		a.fleet = f
+		a.closers = append(a.closers, f.Close)
+		deps.Fleet = f
+	}
 	so, err := buildSocial(cfg, backend, store, log)
 	if err != nil {
 		a.close()
@@ -379,11 +396,39 @@ func runServe(ctx context.Context, cfg serveConfig, out io.Writer) error {
 		}
 		cfg.Edge.UploadTokens, tokenFile = []string{tok}, path
 	}
-	a, err := build(ctx, cfg, log)
+	// Every problem is reported before anything is opened, the listener too.
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	// Listen first: the fleet advertises the bound address (--listen
+	// 127.0.0.1:0 names its port only now). Connections wait in the backlog
+	// until Run serves them.
+	ln, err := net.Listen("tcp", cfg.Edge.Listen)
 	if err != nil {
+		return fmt.Errorf("--listen %s: %w", cfg.Edge.Listen, err)
+	}
+	a, err := build(ctx, cfg, log, "http://"+ln.Addr().String())
+	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer a.close()
+	if a.fleet != nil {
+		// Leave as the shutdown starts, so the others stop sending this
+		// edge requests while it drains; Close (in a.close) ends gossip.
+		stopped, left := make(chan struct{}), make(chan struct{})
+		defer func() { close(stopped); <-left }()
+		go func() {
+			defer close(left)
+			select {
+			case <-stopped:
+			case <-ctx.Done():
+				if err := a.fleet.Leave(context.Background()); err != nil {
+					log.Warn("leave the fleet", "err", err)
+				}
+			}
+		}()
+	}
 
 	// The sweeper stops, and is waited for, before the store closes.
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
@@ -398,10 +443,6 @@ func runServe(ctx context.Context, cfg serveConfig, out io.Writer) error {
 	}()
 	defer func() { stopSweep(); <-swept }()
 
-	ln, err := net.Listen("tcp", cfg.Edge.Listen)
-	if err != nil {
-		return err
-	}
 	return a.server.Run(ctx, ln, func(addr string) {
 		base := "http://" + addr
 		fmt.Fprintf(out, "mediaedge %s serving on %s (store: %s)\n", version, base, cfg.Store)
