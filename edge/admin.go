@@ -42,22 +42,25 @@ func (s *Server) adminCache(w http.ResponseWriter, r *http.Request) {
 type cacheCollector struct {
 	cs                                        CacheStats
 	state, bytes, budget, entries, reqs, errs *prometheus.Desc
+	evictions, evicted                        *prometheus.Desc
 }
 
 func newCacheCollector(cs CacheStats) *cacheCollector {
 	return &cacheCollector{
-		cs:      cs,
-		state:   prometheus.NewDesc("mediaedge_cache_disk_state", "1 for the cache disk's current state (online, failing, offline), 0 for the others.", []string{"disk", "state"}, nil),
-		bytes:   prometheus.NewDesc("mediaedge_cache_disk_bytes", "Bytes of entries on the cache disk.", []string{"disk"}, nil),
-		budget:  prometheus.NewDesc("mediaedge_cache_disk_budget_bytes", "The cache disk's byte budget.", []string{"disk"}, nil),
-		entries: prometheus.NewDesc("mediaedge_cache_disk_entries", "Entries on the cache disk.", []string{"disk"}, nil),
-		reqs:    prometheus.NewDesc("mediaedge_cache_requests_total", "Cache lookups by result (hit or miss), per disk; kept across restarts in each disk's stats file.", []string{"disk", "result"}, nil),
-		errs:    prometheus.NewDesc("mediaedge_cache_disk_errors_total", "I/O errors on the cache disk since start.", []string{"disk"}, nil),
+		cs:        cs,
+		state:     prometheus.NewDesc("mediaedge_cache_disk_state", "1 for the cache disk's current state (online, failing, offline), 0 for the others.", []string{"disk", "state"}, nil),
+		bytes:     prometheus.NewDesc("mediaedge_cache_disk_bytes", "Bytes of entries on the cache disk.", []string{"disk"}, nil),
+		budget:    prometheus.NewDesc("mediaedge_cache_disk_budget_bytes", "The cache disk's byte budget.", []string{"disk"}, nil),
+		entries:   prometheus.NewDesc("mediaedge_cache_disk_entries", "Entries on the cache disk.", []string{"disk"}, nil),
+		reqs:      prometheus.NewDesc("mediaedge_cache_requests_total", "Cache lookups by result (hit or miss), per disk; kept across restarts in each disk's stats file.", []string{"disk", "result"}, nil),
+		errs:      prometheus.NewDesc("mediaedge_cache_disk_errors_total", "I/O errors on the cache disk since start.", []string{"disk"}, nil),
+		evictions: prometheus.NewDesc("mediaedge_cache_evictions_total", "Entries evicted from the cache disk to keep it within its budget, since start.", []string{"disk"}, nil),
+		evicted:   prometheus.NewDesc("mediaedge_cache_evicted_bytes_total", "Bytes of the entries evicted from the cache disk, since start.", []string{"disk"}, nil),
 	}
 }
 
 func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.state, c.bytes, c.budget, c.entries, c.reqs, c.errs} {
+	for _, d := range []*prometheus.Desc{c.state, c.bytes, c.budget, c.entries, c.reqs, c.errs, c.evictions, c.evicted} {
 		ch <- d
 	}
 }
@@ -77,5 +80,7 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.reqs, prometheus.CounterValue, float64(d.Hits), d.Path, "hit")
 		ch <- prometheus.MustNewConstMetric(c.reqs, prometheus.CounterValue, float64(d.Misses), d.Path, "miss")
 		ch <- prometheus.MustNewConstMetric(c.errs, prometheus.CounterValue, float64(d.Errors), d.Path)
+		ch <- prometheus.MustNewConstMetric(c.evictions, prometheus.CounterValue, float64(d.Evictions), d.Path)
+		ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(d.EvictedBytes), d.Path)
 	}
 }

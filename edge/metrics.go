@@ -2,12 +2,15 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mediaedge/mediaedge/chunkstore"
+	"github.com/mediaedge/mediaedge/transform"
+	"github.com/mediaedge/mediaedge/transform/video"
 )
 
 // Metrics are the edge's Prometheus collectors, registered on the registry
@@ -24,7 +27,30 @@ type Metrics struct {
 	storeErrors *prometheus.CounterVec
 	transforms  *prometheus.CounterVec
 	peerFills   *prometheus.CounterVec
+	// Renditions computed here: time, in progress, refused or failed.
+	transformTime     *prometheus.HistogramVec
+	transformInFlight prometheus.Gauge
+	transformRejects  *prometheus.CounterVec
+	// ffmpeg jobs (MP4, posters, HLS packaging, probes), told by the
+	// converter (video.Observer).
+	videoJobs      *prometheus.CounterVec
+	videoTime      *prometheus.HistogramVec
+	ffmpegFailures *prometheus.CounterVec
 }
+
+// Label values that are set up at start, so every series exists (at 0)
+// before its first event: rate() and alerts see 0, not an absent series.
+var (
+	rejectReasons  = []string{rejectBusy, rejectTimeout, "too_many_pixels", "too_many_frames", "source_too_large", "unsupported", "corrupt", "failed"}
+	videoKinds     = []string{"mp4", "poster", "hls", "probe"}
+	videoResults   = []string{"ok", "failed", "timeout", "busy", "canceled"}
+	ffmpegFailures = []string{"exit", "timeout", "start"}
+)
+
+const (
+	rejectBusy    = "busy"
+	rejectTimeout = "timeout"
+)
 
 // NewMetrics creates the collectors and registers them on reg. The
 // composition root makes them before the server when another component (the
@@ -63,8 +89,29 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		peerFills: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediaedge_fleet_fills_total", Help: "Cache misses filled from another edge instead of computed: from the key's owner (this edge is a spill target) or its previous owner (after a join).",
 		}, []string{"source"}),
+		transformTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mediaedge_transform_duration_seconds", Help: "Time to compute a rendition (reading the source, waiting for a worker, libvips or ffmpeg), by output format; renditions computed here only.",
+			Buckets: prometheus.ExponentialBuckets(0.002, 2.5, 12),
+		}, []string{"format"}),
+		transformInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mediaedge_transforms_in_flight", Help: "Renditions this edge is computing now, those waiting for a worker included.",
+		}),
+		transformRejects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediaedge_transform_rejections_total", Help: "Renditions refused or failed, by reason: busy (queue full), timeout, too_many_pixels (decompression bombs), too_many_frames, source_too_large, unsupported, corrupt, failed (libvips or ffmpeg error).",
+		}, []string{"reason"}),
+		videoJobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediaedge_video_jobs_total", Help: "ffmpeg jobs by kind (mp4, poster, hls, probe) and result (ok, failed, timeout, busy, canceled).",
+		}, []string{"kind", "result"}),
+		videoTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mediaedge_video_job_duration_seconds", Help: "Time ffmpeg jobs ran, from their slot to their end, by kind.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2.5, 10),
+		}, []string{"kind"}),
+		ffmpegFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediaedge_ffmpeg_failures_total", Help: "ffmpeg or ffprobe processes that failed, by job kind and reason: exit (non-zero exit status), timeout (killed at the job's deadline), start (could not be started).",
+		}, []string{"kind", "reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.bytesIn, m.bytesOut, m.uploads, m.uploadBytes, m.storeOps, m.storeErrors, m.transforms, m.peerFills} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.bytesIn, m.bytesOut, m.uploads, m.uploadBytes, m.storeOps, m.storeErrors, m.transforms, m.peerFills,
+		m.transformTime, m.transformInFlight, m.transformRejects, m.videoJobs, m.videoTime, m.ffmpegFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -75,7 +122,139 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, src := range []string{fillOwner, fillPrevious} {
 		m.peerFills.WithLabelValues(src)
 	}
+	for _, op := range []string{"stat", "open", "put", "delete", "ping"} {
+		m.storeErrors.WithLabelValues(op)
+	}
+	for _, r := range rejectReasons {
+		m.transformRejects.WithLabelValues(r)
+	}
+	for _, k := range videoKinds {
+		m.videoTime.WithLabelValues(k)
+		for _, r := range videoResults {
+			m.videoJobs.WithLabelValues(k, r)
+		}
+		for _, r := range ffmpegFailures {
+			m.ffmpegFailures.WithLabelValues(k, r)
+		}
+	}
 	return m, nil
+}
+
+// transformStarted counts a rendition in progress; the func it returns
+// records how it ended (format is the output format of a success).
+func (m *Metrics) transformStarted() (done func(format string, err error)) {
+	start := time.Now()
+	m.transformInFlight.Inc()
+	return func(format string, err error) {
+		m.transformInFlight.Dec()
+		if err == nil {
+			m.transformTime.WithLabelValues(format).Observe(time.Since(start).Seconds())
+			return
+		}
+		if reason, ok := rejectReason(err); ok {
+			m.transformRejects.WithLabelValues(reason).Inc()
+		}
+	}
+}
+
+// rejected counts a rendition refused before any work started.
+func (m *Metrics) rejected(reason string) { m.transformRejects.WithLabelValues(reason).Inc() }
+
+// rejectReason names why a rendition failed, one of rejectReasons; ok=false
+// for failures that are not the transform's: a store or fleet fault (counted
+// by their own series), a client that went away.
+func rejectReason(err error) (reason string, ok bool) {
+	is := func(targets ...error) bool {
+		for _, t := range targets {
+			if errors.Is(err, t) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case is(context.Canceled, errStore, errPeer, errPeerLost, errNotCached):
+		return "", false
+	case is(transform.ErrBusy, video.ErrBusy):
+		return rejectBusy, true
+	case is(transform.ErrTimeout, video.ErrTimeout, context.DeadlineExceeded):
+		return rejectTimeout, true
+	case is(transform.ErrTooManyPixels):
+		return "too_many_pixels", true
+	case is(transform.ErrTooManyFrames):
+		return "too_many_frames", true
+	case is(transform.ErrUnsupported, errSVG, transform.ErrNotAnimated, transform.ErrAnimatedOp, video.ErrAlreadyVideo, errVideoOff):
+		return "unsupported", true
+	case is(transform.ErrCorruptImage, video.ErrCorrupt):
+		return "corrupt", true
+	}
+	return "failed", true
+}
+
+// VideoJob implements video.Observer: New hands the metrics to a converter
+// that takes an observer (*video.Converter), so every ffmpeg job it runs,
+// HLS packaging included when the HLS packager shares the converter (as
+// the composition root builds it), is counted.
+func (m *Metrics) VideoJob(j video.Job) {
+	result := "failed"
+	switch {
+	case j.Err == nil:
+		result = "ok"
+	case errors.Is(j.Err, video.ErrBusy):
+		result = "busy"
+	case errors.Is(j.Err, video.ErrTimeout):
+		result = "timeout"
+	case errors.Is(j.Err, context.Canceled):
+		result = "canceled"
+	}
+	m.videoJobs.WithLabelValues(j.Kind, result).Inc()
+	if !j.Ran {
+		return
+	}
+	m.videoTime.WithLabelValues(j.Kind).Observe(j.Duration.Seconds())
+	switch {
+	case j.Err == nil || errors.Is(j.Err, context.Canceled):
+	case errors.Is(j.Err, video.ErrTimeout):
+		m.ffmpegFailures.WithLabelValues(j.Kind, "timeout").Inc()
+	case errors.Is(j.Err, video.ErrCorrupt):
+		m.ffmpegFailures.WithLabelValues(j.Kind, "exit").Inc()
+	default:
+		m.ffmpegFailures.WithLabelValues(j.Kind, "start").Inc()
+	}
+}
+
+// videoObservable is the optional capability of a Video (or HLS) that
+// reports its jobs; *video.Converter is one.
+type videoObservable interface {
+	SetObserver(video.Observer)
+}
+
+// TransformLoad is the optional capability of a Transformer that reports
+// its worker pool; *transform.Processor is one. With it /metrics has the
+// transform queue gauges.
+type TransformLoad interface {
+	Load() (running, waiting int)
+}
+
+// registerTransformLoad exports the worker pool of tf: busy workers and the
+// queue, beside their limits (so queue saturation is depth / capacity).
+func registerTransformLoad(reg prometheus.Registerer, tf Transformer, tl TransformLoad) error {
+	cfg := tf.Config()
+	for _, c := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mediaedge_transform_workers_busy", Help: "Transform workers running a transform now."},
+			func() float64 { r, _ := tl.Load(); return float64(r) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mediaedge_transform_queue_depth", Help: "Transforms waiting for a worker; beyond mediaedge_transform_queue_capacity they are refused (503)."},
+			func() float64 { _, w := tl.Load(); return float64(w) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mediaedge_transform_workers", Help: "Transform workers (transform-workers)."},
+			func() float64 { return float64(cfg.Workers) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mediaedge_transform_queue_capacity", Help: "Transforms that may wait for a worker (transform-queue)."},
+			func() float64 { return float64(cfg.QueueLen) }),
+	} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // The upload hooks. *Metrics satisfies tus.Metrics (UploadStarted,

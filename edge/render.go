@@ -87,11 +87,13 @@ func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chun
 	}
 	vid := isVideo(info.ContentType)
 	if !strings.HasPrefix(info.ContentType, "image/") && !vid {
+		s.metrics.rejected("unsupported")
 		httperr.Write(w, r, s.log, httperr.New(http.StatusUnsupportedMediaType, "not_an_image",
 			"image parameters apply to images and videos; this media is "+info.ContentType))
 		return true
 	}
 	if max := s.cfg.MaxTransformSource; !vid && info.Size > max {
+		s.metrics.rejected("source_too_large")
 		httperr.Write(w, r, s.log, httperr.New(http.StatusUnprocessableEntity, "source_too_large",
 			fmt.Sprintf("the original is larger than %d bytes, too large to transform (max-transform-source)", max)))
 		return true
@@ -103,7 +105,9 @@ func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chun
 		modTime: info.CreatedAt.Truncate(time.Second),
 		routed:  true,
 		make: func(ctx context.Context) (content, error) {
+			done := s.metrics.transformStarted()
 			res, err := rd.render(ctx, info, spec)
+			done(res.Format, err)
 			if err != nil {
 				return content{}, err
 			}

@@ -135,6 +135,14 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			return nil, fmt.Errorf("edge: cache metrics: %w", err)
 		}
 	}
+	if tl, ok := deps.Transformer.(TransformLoad); ok {
+		if err := registerTransformLoad(deps.Registry, deps.Transformer, tl); err != nil {
+			return nil, fmt.Errorf("edge: transform metrics: %w", err)
+		}
+	}
+	if vo, ok := deps.Video.(videoObservable); ok {
+		vo.SetObserver(m)
+	}
 	if s.deps.Media == nil && deps.Transformer != nil {
 		s.deps.Media = newRenderer(s, deps.Transformer, deps.Video)
 	}

@@ -331,6 +331,8 @@ func (c *Cache) evictLocked(d *disk, keys []string) []*entry {
 		if old := c.index[k]; old != nil && old.d == d {
 			delete(c.index, k)
 			out = append(out, old)
+			d.evictions.Add(1)
+			d.evicted.Add(old.size)
 		}
 	}
 	return out

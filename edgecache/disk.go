@@ -81,6 +81,7 @@ type disk struct {
 	baseHits, baseMisses int64        // loaded from stats.json; set before background work starts
 	savedHits, savedMiss atomic.Int64 // hits and misses already written to stats.json
 	orphans              atomic.Int64 // orphan and stale files removed by scans
+	evictions, evicted   atomic.Int64 // entries and their bytes evicted for the budget since start
 	scanned              atomic.Bool  // the index holds this disk's entries
 	scanning             atomic.Bool  // a scan is running
 

@@ -25,6 +25,9 @@ type DiskStats struct {
 	Indexed bool
 	// Removed counts orphan and temp files the scans removed since start.
 	Removed int64
+	// Evictions and EvictedBytes count the entries (and their bytes) evicted
+	// to keep the disk within its budget since start.
+	Evictions, EvictedBytes int64
 }
 
 // HitRatio is Hits / (Hits + Misses), 0 with no requests.
@@ -52,6 +55,7 @@ func (c *Cache) Stats() []DiskStats {
 		out[i].Errors = d.errs.Load()
 		out[i].Indexed = d.scanned.Load()
 		out[i].Removed = d.orphans.Load()
+		out[i].Evictions, out[i].EvictedBytes = d.evictions.Load(), d.evicted.Load()
 	}
 	return out
 }

@@ -34,6 +34,7 @@ TOOLS=(
   "test  node             nodejs             tus-js-client and playwright e2e tests"
   "test  npm              npm                installs e2e/*/package.json"
   "test  chromium         chromium           hls.js playback e2e (e2e/hls)"
+  "test  promtool         prometheus         checks deploy/prometheus/alerts.yml (promtool check rules)"
   "test  /usr/sbin/nginx  nginx-light        bench smoke tests (bench/origin, bench/cachehit)"
   "test  tusd             -                  bench upload smoke test (Go module proxy, see ref_tool)"
   "test  centrifugo       -                  bench ws smoke test and WebSocket benchmark reference (Go module proxy)"

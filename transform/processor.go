@@ -92,6 +92,12 @@ func timeoutOr(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// Load reports the transforms running now (workers busy) and those waiting
+// for a worker: the edge exports them as the transform queue gauges.
+func (p *Processor) Load() (running, waiting int) {
+	return len(p.slots), int(p.waiting.Load())
+}
+
 // RetryAfter suggests how long a client refused with ErrBusy should wait.
 func (p *Processor) RetryAfter() time.Duration { return time.Second }
 

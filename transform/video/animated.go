@@ -49,7 +49,7 @@ func (c *Converter) AnimatedToMP4(ctx context.Context, src []byte, opt MP4Option
 	if opt.Width < 0 || opt.Height < 0 {
 		return nil, transform.AnimationInfo{}, fmt.Errorf("video: negative size %dx%d", opt.Width, opt.Height)
 	}
-	j, err := c.start(ctx)
+	j, err := c.start(ctx, "mp4")
 	if err != nil {
 		return nil, transform.AnimationInfo{}, err
 	}

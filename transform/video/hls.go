@@ -49,7 +49,7 @@ func (c *Converter) PackageHLS(ctx context.Context, path, contentType, outDir st
 	if err != nil {
 		return HLSResult{}, err
 	}
-	j, err := c.start(ctx)
+	j, err := c.start(ctx, "hls")
 	if err != nil {
 		return HLSResult{}, err
 	}

@@ -45,7 +45,7 @@ func (c *Converter) Poster(ctx context.Context, path, contentType string, atSeco
 	if atSeconds < 0 || atSeconds != atSeconds {
 		return nil, fmt.Errorf("video: poster time %v must be >= 0", atSeconds)
 	}
-	j, err := c.start(ctx)
+	j, err := c.start(ctx, "poster")
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func (c *Converter) Probe(ctx context.Context, path, contentType string) (Info, 
 	if dm == "" {
 		return Info{}, fmt.Errorf("%w: %s is not a video", ErrCorrupt, contentType)
 	}
-	j, err := c.start(ctx)
+	j, err := c.start(ctx, "probe")
 	if err != nil {
 		return Info{}, err
 	}
