@@ -56,8 +56,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,9 +72,6 @@ import (
 
 	"github.com/coder/websocket"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/mediaedge/mediaedge/chunkstore/cassandra"
-	"github.com/mediaedge/mediaedge/schema"
 )
 
 // ChatConfig configures the chat benchmark.
@@ -305,29 +300,11 @@ func Chat(ctx context.Context, cfg ChatConfig, out io.Writer) (ChatReport, error
 
 // chatCassandra runs mediaedge on a fresh keyspace and drops it after.
 func chatCassandra(ctx context.Context, cfg ChatConfig, lay chatLayout, dir string, clients []*http.Client) (ChatTarget, error) {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	ks := "bench_chat_" + hex.EncodeToString(b)
-	ccfg := cassandra.DefaultConfig()
-	ccfg.Hosts, ccfg.Keyspace = cfg.CassandraHosts, ""
-	admin, err := cassandra.NewSession(ccfg)
+	ks, drop, err := freshKeyspace(ctx, cfg.CassandraHosts, "bench_chat_")
 	if err != nil {
 		return ChatTarget{}, err
 	}
-	defer admin.Close()
-	sc := schema.DefaultConfig()
-	sc.Keyspace = ks
-	actx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	_, err = schema.Apply(actx, admin, sc)
-	cancel()
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		_ = schema.Drop(dctx, admin, ks)
-	}()
-	if err != nil {
-		return ChatTarget{}, fmt.Errorf("schema: %w", err)
-	}
+	defer drop()
 	me, err := newChatMediaedge(ctx, cfg, lay, dir, clients,
 		"--store", "cassandra", "--cassandra-hosts", strings.Join(cfg.CassandraHosts, ","), "--cassandra-keyspace", ks)
 	if err != nil {

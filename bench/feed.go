@@ -57,7 +57,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,7 +77,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mediaedge/mediaedge/chunkstore/cassandra"
-	"github.com/mediaedge/mediaedge/schema"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
 	"github.com/mediaedge/mediaedge/social/users"
@@ -308,29 +306,13 @@ func Feed(ctx context.Context, cfg FeedConfig, out io.Writer) (FeedReport, error
 
 // feedCassandra runs the target on a fresh keyspace and drops it after.
 func feedCassandra(ctx context.Context, cfg FeedConfig, gen *ids.Generator, hash, dir string) (FeedTarget, error) {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	ks := "bench_feed_" + hex.EncodeToString(b)
-	ccfg := cassandra.DefaultConfig()
-	ccfg.Hosts, ccfg.Keyspace = cfg.CassandraHosts, ""
-	admin, err := cassandra.NewSession(ccfg)
+	ks, drop, err := freshKeyspace(ctx, cfg.CassandraHosts, "bench_feed_")
 	if err != nil {
 		return FeedTarget{}, err
 	}
-	defer admin.Close()
-	sc := schema.DefaultConfig()
-	sc.Keyspace = ks
-	actx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	_, err = schema.Apply(actx, admin, sc)
-	cancel()
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		_ = schema.Drop(dctx, admin, ks)
-	}()
-	if err != nil {
-		return FeedTarget{}, fmt.Errorf("schema: %w", err)
-	}
+	defer drop()
+	ccfg := cassandra.DefaultConfig()
+	ccfg.Hosts = cfg.CassandraHosts
 	ccfg.Keyspace = ks
 	s, err := cassandra.NewSession(ccfg)
 	if err != nil {
