@@ -25,10 +25,36 @@ type Config struct {
 	// LocalDC, when set, keeps queries in this data centre (DC-aware routing);
 	// LWTs then use LOCAL_SERIAL.
 	LocalDC string
-	// Timeout is the per-query client timeout; it must exceed the server's.
+	// Timeout is the per-query client timeout; it must exceed the server's
+	// request timeouts, so that a server timeout (which says how many
+	// replicas answered) arrives before the client gives up. It is also what
+	// a write sent to a hung coordinator costs before it is retried on the
+	// next replica.
 	Timeout time.Duration
 	// ConnectTimeout bounds dialling and connection set-up.
 	ConnectTimeout time.Duration
+	// Retries is how many times an idempotent statement is retried after an
+	// error another node may not give (a timeout, an unavailable or
+	// overloaded replica, a reset connection), each time on the next replica
+	// of the query plan. Lightweight transactions are never retried this way.
+	Retries int
+	// SpeculativeDelay: an idempotent read with no answer after this long is
+	// also sent to the next replica, and the first answer wins, so a hung
+	// node (a GC pause, SIGSTOP) costs a read this delay instead of Timeout.
+	// Pick it above the reads' usual p99. Zero disables speculation.
+	SpeculativeDelay time.Duration
+	// SpeculativeAttempts is how many extra replicas a slow read may be sent
+	// to (2 reaches every replica at RF 3). Zero disables speculation.
+	SpeculativeAttempts int
+	// WriteHedgeDelay: an idempotent write (a chunk) with no answer after
+	// this long is also sent to another replica as coordinator. Pick it above
+	// the server's write_request_timeout (2 s by default): a live coordinator
+	// answers by then, with a timeout error if need be, so only a hung one is
+	// hedged and healthy writes are never doubled. Zero disables it.
+	WriteHedgeDelay time.Duration
+	// ReconnectInterval is how often the driver tries to reconnect to nodes
+	// it holds for down, in case it missed the UP event of a restarted one.
+	ReconnectInterval time.Duration
 	// NumConns is the number of connections per host. gocql multiplexes many
 	// streams on each connection, so a few suffice; more help only when one
 	// connection's socket buffers become the limit for 1 MiB chunks.
@@ -47,13 +73,18 @@ type Config struct {
 // DefaultConfig is a local single node.
 func DefaultConfig() Config {
 	return Config{
-		Hosts:            []string{"127.0.0.1"},
-		Keyspace:         "mediaedge",
-		Consistency:      "LOCAL_QUORUM",
-		Timeout:          12 * time.Second,
-		ConnectTimeout:   10 * time.Second,
-		NumConns:         2,
-		WriteConcurrency: 4,
+		Hosts:               []string{"127.0.0.1"},
+		Keyspace:            "mediaedge",
+		Consistency:         "LOCAL_QUORUM",
+		Timeout:             12 * time.Second,
+		ConnectTimeout:      5 * time.Second,
+		Retries:             3,
+		SpeculativeDelay:    300 * time.Millisecond,
+		SpeculativeAttempts: 2,
+		WriteHedgeDelay:     3 * time.Second,
+		ReconnectInterval:   10 * time.Second,
+		NumConns:            2,
+		WriteConcurrency:    4,
 	}
 }
 
@@ -71,8 +102,15 @@ func (c Config) Validate() error {
 	if _, err := gocql.ParseConsistencyWrapper(strings.ToUpper(c.consistency())); err != nil {
 		errs = append(errs, fmt.Errorf("cassandra: consistency %q: %w", c.Consistency, err))
 	}
-	if c.Timeout < 0 || c.ConnectTimeout < 0 || c.NumConns < 0 || c.WriteConcurrency < 0 {
-		errs = append(errs, errors.New("cassandra: timeouts, num-conns and write-concurrency must not be negative"))
+	if c.Timeout < 0 || c.ConnectTimeout < 0 || c.NumConns < 0 || c.WriteConcurrency < 0 ||
+		c.Retries < 0 || c.SpeculativeDelay < 0 || c.SpeculativeAttempts < 0 || c.ReconnectInterval < 0 || c.WriteHedgeDelay < 0 {
+		errs = append(errs, errors.New("cassandra: timeouts, retries, speculation, num-conns and write-concurrency must not be negative"))
+	}
+	if c.Timeout > 0 && c.SpeculativeDelay >= c.Timeout {
+		errs = append(errs, fmt.Errorf("cassandra: speculative delay %v must be below the timeout %v", c.SpeculativeDelay, c.Timeout))
+	}
+	if c.Timeout > 0 && c.WriteHedgeDelay >= c.Timeout {
+		errs = append(errs, fmt.Errorf("cassandra: write hedge delay %v must be below the timeout %v", c.WriteHedgeDelay, c.Timeout))
 	}
 	if c.Password != "" && c.Username == "" {
 		errs = append(errs, errors.New("cassandra: password given without a username"))
@@ -89,6 +127,19 @@ func (c Config) consistency() string {
 
 // NewSession opens a gocql session; bound to cfg.Keyspace unless it is empty.
 func NewSession(cfg Config) (*gocql.Session, error) {
+	cl, err := clusterConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := cl.CreateSession()
+	if err != nil {
+		return nil, fmt.Errorf("cassandra: connect to %s: %w", strings.Join(cfg.Hosts, ","), err)
+	}
+	return s, nil
+}
+
+// clusterConfig is the driver configuration NewSession connects with.
+func clusterConfig(cfg Config) (*gocql.ClusterConfig, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -104,31 +155,37 @@ func NewSession(cfg Config) (*gocql.Session, error) {
 	if cfg.NumConns > 0 {
 		cl.NumConns = cfg.NumConns
 	}
+	if cfg.ReconnectInterval > 0 {
+		cl.ReconnectInterval = cfg.ReconnectInterval
+	}
 	fallback := gocql.RoundRobinHostPolicy()
 	cl.SerialConsistency = gocql.Serial
 	if cfg.LocalDC != "" {
 		fallback = gocql.DCAwareRoundRobinPolicy(cfg.LocalDC)
 		cl.SerialConsistency = gocql.LocalSerial
 	}
-	cl.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(fallback)
-	cl.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 3, Min: 50 * time.Millisecond, Max: time.Second}
+	// Token-aware with the replicas shuffled: each statement goes straight
+	// to an owner of its partition, a different one each time, so the
+	// replicas share the load and a retry or speculative read goes to
+	// another owner (see policy.go).
+	cl.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(fallback, gocql.ShuffleReplicas())
+	cl.RetryPolicy = cfg.retryPolicy()
 	if cfg.Logger != nil {
 		cl.Logger = slogAdapter{cfg.Logger}
 	}
 	if cfg.Username != "" {
 		cl.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password}
 	}
-	s, err := cl.CreateSession()
-	if err != nil {
-		return nil, fmt.Errorf("cassandra: connect to %s: %w", strings.Join(cfg.Hosts, ","), err)
-	}
-	return s, nil
+	return cl, nil
 }
 
 // Backend implements chunkstore.Backend.
 type Backend struct {
-	s   *gocql.Session
-	cfg Config
+	s     *gocql.Session
+	cfg   Config
+	hedge hedging           // for idempotent reads
+	wedge hedging           // for chunk writes
+	retry gocql.RetryPolicy // the session's, for idempotent statements
 }
 
 var _ chunkstore.Backend = (*Backend)(nil)
@@ -142,13 +199,24 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{s: s, cfg: cfg}
+	b := &Backend{s: s, cfg: cfg, retry: cfg.retryPolicy()}
+	b.hedge, b.wedge = cfg.hedging(b.manyHosts), cfg.writeHedging(b.manyHosts)
 	if err := b.Ping(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return b, nil
 }
+
+// read is an idempotent single-partition read, retried on the next replica
+// after an error; callers run it through hedged so a slow one is re-sent.
+func (b *Backend) read(stmt string, args ...any) *gocql.Query {
+	return b.s.Query(stmt, args...).Idempotent(true)
+}
+
+// manyHosts reports whether the driver knows another node to hedge to; on a
+// single node a hedge would only queue behind the slow attempt.
+func (b *Backend) manyHosts() bool { return len(b.s.GetHosts()) > 1 }
 
 // Session exposes the session for benchmarks and schema tools.
 func (b *Backend) Session() *gocql.Session { return b.s }
@@ -211,7 +279,9 @@ func (b *Backend) PutChunk(ctx context.Context, id string, idx int, data []byte,
 	if data == nil {
 		data = []byte{} // a nil blob reads back as null; keep empty chunks distinct
 	}
-	err := b.s.Query(qPutChunk, id, idx, data, int32(crc)).Idempotent(true).ExecContext(ctx)
+	_, err := hedged(ctx, b.wedge, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, b.s.Query(qPutChunk, id, idx, data, int32(crc)).Idempotent(true).ExecContext(ctx)
+	})
 	if err != nil {
 		return fmt.Errorf("put chunk %d of %s: %w", idx, id, err)
 	}
@@ -220,13 +290,18 @@ func (b *Backend) PutChunk(ctx context.Context, id string, idx int, data []byte,
 
 // GetChunk reads chunk (id, idx); the Store checks the CRC.
 func (b *Backend) GetChunk(ctx context.Context, id string, idx int) ([]byte, uint32, error) {
-	var data []byte
-	var crc int32
-	err := b.s.Query(qGetChunk, id, idx).Idempotent(true).ScanContext(ctx, &data, &crc)
+	type chunk struct {
+		data []byte
+		crc  int32
+	}
+	c, err := hedged(ctx, b.hedge, func(ctx context.Context) (c chunk, err error) {
+		err = b.read(qGetChunk, id, idx).ScanContext(ctx, &c.data, &c.crc)
+		return c, err
+	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("get chunk %d of %s: %w", idx, id, notFound(err))
 	}
-	return data, uint32(crc), nil
+	return c.data, uint32(c.crc), nil
 }
 
 // DeleteChunk removes chunk (id, idx); deleting a missing chunk is not an error.
@@ -247,16 +322,18 @@ func (b *Backend) PutFile(ctx context.Context, f chunkstore.FileInfo) error {
 	} else {
 		// The owner's index changes in the same LOGGED batch (atomic, if
 		// eventually): a complete file counts toward its owner's usage, one
-		// being deleted no longer does.
-		// Both statements are idempotent (overwrites), so the batch is too.
-		batch := b.s.Batch(gocql.LoggedBatch)
-		batch.Entries = []gocql.BatchEntry{{Stmt: qPutFile, Args: args, Idempotent: true}}
+		// being deleted no longer does. Both statements are idempotent
+		// (overwrites), so the batch is too. The entries are in the order
+		// execBatch's fallback runs them one by one: the index entry added
+		// after the files row, removed before it.
+		file := gocql.BatchEntry{Stmt: qPutFile, Args: args, Idempotent: true}
+		var entries []gocql.BatchEntry
 		if f.State == chunkstore.StateComplete {
-			batch.Entries = append(batch.Entries, gocql.BatchEntry{Stmt: qPutOwned, Args: []any{f.Owner, f.ID, f.Size}, Idempotent: true})
+			entries = []gocql.BatchEntry{file, {Stmt: qPutOwned, Args: []any{f.Owner, f.ID, f.Size}, Idempotent: true}}
 		} else {
-			batch.Entries = append(batch.Entries, gocql.BatchEntry{Stmt: qDelOwned, Args: []any{f.Owner, f.ID}, Idempotent: true})
+			entries = []gocql.BatchEntry{{Stmt: qDelOwned, Args: []any{f.Owner, f.ID}, Idempotent: true}, file}
 		}
-		err = batch.ExecContext(ctx)
+		err = b.execBatch(ctx, entries)
 	}
 	if err != nil {
 		return fmt.Errorf("put file %s: %w", f.ID, err)
@@ -264,10 +341,53 @@ func (b *Backend) PutFile(ctx context.Context, f chunkstore.FileInfo) error {
 	return nil
 }
 
+// execBatch runs idempotent entries as a LOGGED batch, and when the batchlog
+// could not be written, as single statements one after another, in order.
+//
+// A logged batch first stores itself on two nodes other than its
+// coordinator (the batchlog), chosen among those gossip holds for alive. In a
+// 3-node cluster those are the two others, so while one node is lost and not
+// yet convicted (about 18 s after a kill -9 at phi 8; for as long as a hung
+// node stays hung) every logged batch times out writing its batchlog, on
+// every coordinator, and retrying on the next host cannot help. A BATCH_LOG
+// write timeout means nothing of the batch was applied, so the statements
+// are sent again, each at the session's consistency, which the surviving
+// replicas meet.
+//
+// They go one at a time, each acknowledged before the next is sent, and not
+// as an UNLOGGED batch: an unlogged batch's mutations travel to their
+// replicas concurrently, so a coordinator dying mid-way could leave any
+// subset applied. In order, the only states a failure can leave are
+// prefixes of the list, and callers order entries so that every prefix is
+// harmless and the caller's retry completes it: the owner index never lists
+// a file that is not complete (an entry is added after the files row and
+// removed before it), so the worst case is a complete file briefly not
+// counted toward its owner's quota, never one counted that cannot be seen
+// or deleted. What is given up, in that window only, is the batchlog's
+// replay when the caller does not retry.
+func (b *Backend) execBatch(ctx context.Context, entries []gocql.BatchEntry) error {
+	logged := b.s.Batch(gocql.LoggedBatch).RetryPolicy(batchlogRethrow{b.retry})
+	logged.Entries = entries
+	err := logged.ExecContext(ctx)
+	if !batchlogTimedOut(err) {
+		return err
+	}
+	for _, e := range entries {
+		q := b.s.Query(e.Stmt, e.Args...).Idempotent(e.Idempotent)
+		if err := q.ExecContext(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // OwnerUsage is the bytes of owner's complete files (one partition read).
 func (b *Backend) OwnerUsage(ctx context.Context, owner string) (int64, error) {
-	var n int64
-	if err := b.s.Query(qUsage, owner).Idempotent(true).ScanContext(ctx, &n); err != nil {
+	n, err := hedged(ctx, b.hedge, func(ctx context.Context) (n int64, err error) {
+		err = b.read(qUsage, owner).ScanContext(ctx, &n)
+		return n, err
+	})
+	if err != nil {
 		return 0, fmt.Errorf("usage of %s: %w", owner, err)
 	}
 	return n, nil
@@ -282,9 +402,9 @@ func scanFile(sc interface{ Scan(...any) error }) (chunkstore.FileInfo, error) {
 
 // GetFile reads the files row.
 func (b *Backend) GetFile(ctx context.Context, id string) (chunkstore.FileInfo, error) {
-	var f chunkstore.FileInfo
-	err := b.s.Query(qGetFile, id).Idempotent(true).ScanContext(ctx, &f.ID, &f.Size, &f.ChunkSize,
-		&f.ContentType, &f.SHA256, &f.Width, &f.Height, &f.DurationMS, &f.Owner, &f.CreatedAt, &f.State)
+	f, err := hedged(ctx, b.hedge, func(ctx context.Context) (chunkstore.FileInfo, error) {
+		return scanFile(queryScanner{b.read(qGetFile, id), ctx})
+	})
 	if err != nil {
 		return chunkstore.FileInfo{}, fmt.Errorf("get file %s: %w", id, notFound(err))
 	}
@@ -300,12 +420,14 @@ func (b *Backend) DeleteFile(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete file %s: %w", id, err)
 	}
-	batch := b.s.Batch(gocql.LoggedBatch)
-	batch.Entries = []gocql.BatchEntry{{Stmt: qDeleteFile, Args: []any{id}, Idempotent: true}}
+	// The index entry goes first (see execBatch): if only it is removed, the
+	// file is still there and a retried delete finds its owner again.
+	var entries []gocql.BatchEntry
 	if f.Owner != "" {
-		batch.Entries = append(batch.Entries, gocql.BatchEntry{Stmt: qDelOwned, Args: []any{f.Owner, id}, Idempotent: true})
+		entries = append(entries, gocql.BatchEntry{Stmt: qDelOwned, Args: []any{f.Owner, id}, Idempotent: true})
 	}
-	if err := batch.ExecContext(ctx); err != nil {
+	entries = append(entries, gocql.BatchEntry{Stmt: qDeleteFile, Args: []any{id}, Idempotent: true})
+	if err := b.execBatch(ctx, entries); err != nil {
 		return fmt.Errorf("delete file %s: %w", id, err)
 	}
 	return nil
@@ -421,11 +543,7 @@ func (b *Backend) UpdateUpload(ctx context.Context, u chunkstore.UploadInfo, pre
 // getUploadSerial reads the row linearizably: it completes (or discards)
 // any lightweight transaction still in flight on the row first.
 func (b *Backend) getUploadSerial(ctx context.Context, id string) (chunkstore.UploadInfo, error) {
-	serial := gocql.Serial
-	if b.cfg.LocalDC != "" {
-		serial = gocql.LocalSerial
-	}
-	u, err := scanUpload(queryScanner{b.s.Query(qGetUpload, id).Consistency(serial).Idempotent(true), ctx})
+	u, err := scanUpload(queryScanner{b.s.Query(qGetUpload, id).Consistency(b.serial()).Idempotent(true), ctx})
 	if err != nil {
 		return chunkstore.UploadInfo{}, fmt.Errorf("get upload %s: %w", id, notFound(err))
 	}
@@ -453,7 +571,9 @@ func (qs queryScanner) Scan(dest ...any) error { return qs.q.ScanContext(qs.ctx,
 // GetUpload reads an upload row (at the session's consistency: it may miss a
 // lightweight transaction still in flight; UpdateUpload is the arbiter).
 func (b *Backend) GetUpload(ctx context.Context, id string) (chunkstore.UploadInfo, error) {
-	u, err := scanUpload(queryScanner{b.s.Query(qGetUpload, id).Idempotent(true), ctx})
+	u, err := hedged(ctx, b.hedge, func(ctx context.Context) (chunkstore.UploadInfo, error) {
+		return scanUpload(queryScanner{b.read(qGetUpload, id), ctx})
+	})
 	if err != nil {
 		return chunkstore.UploadInfo{}, fmt.Errorf("get upload %s: %w", id, notFound(err))
 	}
@@ -497,25 +617,14 @@ func (b *Backend) ScanUploads(ctx context.Context, fn func(chunkstore.UploadInfo
 
 // GetDerived reads the file id recorded for (sourceID, variant).
 func (b *Backend) GetDerived(ctx context.Context, sourceID, variant string) (string, error) {
-	var id string
-	if err := b.s.Query(qGetDerived, sourceID, variant).Idempotent(true).ScanContext(ctx, &id); err != nil {
+	id, err := hedged(ctx, b.hedge, func(ctx context.Context) (id string, err error) {
+		err = b.read(qGetDerived, sourceID, variant).ScanContext(ctx, &id)
+		return id, err
+	})
+	if err != nil {
 		return "", fmt.Errorf("get derived %s/%s: %w", sourceID, variant, notFound(err))
 	}
 	return id, nil
-}
-
-// ClaimDerived records fileID unless a record exists (a lightweight transaction).
-func (b *Backend) ClaimDerived(ctx context.Context, sourceID, variant, fileID string) (string, bool, error) {
-	prev := map[string]any{}
-	applied, err := b.s.Query(qClaimDerived, sourceID, variant, fileID).MapScanCASContext(ctx, prev)
-	if err != nil {
-		return "", false, fmt.Errorf("claim derived %s/%s: %w", sourceID, variant, err)
-	}
-	if applied {
-		return fileID, true, nil
-	}
-	winner, _ := prev["file_id"].(string)
-	return winner, false, nil
 }
 
 // DeleteDerived removes the record for (sourceID, variant).

@@ -28,9 +28,20 @@
 //     (the commit point) relies on.
 //   - ClaimDerived is a lightweight transaction (INSERT ... IF NOT EXISTS at
 //     SERIAL/LOCAL_SERIAL) so exactly one edge in the fleet produces a variant.
-//   - The retry policy (exponential backoff, 3 retries, next host) applies only
-//     to queries marked idempotent: the driver never retries the others, so no
-//     LWT is ever replayed behind the caller's back.
+//     When its coordinator dies or hangs (an error with an unknown outcome)
+//     the record is read at SERIAL, which settles any round in flight, and a
+//     record holding our own file id counts as won (claim.go).
+//   - Node loss (policy.go): token-aware routing with shuffled replicas; the
+//     retry policy (Config.Retries, each on the next replica, the first at
+//     once) applies only to queries marked idempotent, so no LWT is ever
+//     replayed behind the caller's back; idempotent reads are hedged (sent
+//     again after Config.SpeculativeDelay without an answer, first answer
+//     wins) so a hung node costs a read that delay, not the client timeout.
+//   - The files row and the owner index are written in a LOGGED batch; while
+//     a lost node is not yet convicted the batchlog cannot be written (in a
+//     3-node cluster it must go to both other nodes), and such a batch, of
+//     which nothing was applied, is sent again as single statements in an
+//     order whose every prefix is harmless (execBatch).
 //   - Scans page through the whole table (500 rows a page, the next page
 //     prefetched by the driver); they serve the background sweeper only. A
 //     scan stopped early by its callback still releases its iterator.
