@@ -19,7 +19,7 @@ export IMAGINARY_BIN="${IMAGINARY_BIN:-$REF/imaginary-$(ver IMAGINARY_VERSION)/i
 export CENTRIFUGO_BIN="${CENTRIFUGO_BIN:-$REF/centrifugo-$(ver CENTRIFUGO_VERSION)/centrifugo}"
 export NGINX_BIN="${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}"
 export IMGPROXY_BIN="${IMGPROXY_BIN:-}"
-# The Cassandra runs (chunkstore, chat, feed) use the single node the tests
+# The Cassandra runs (chunkstore, chat, feed, fleet) use the single node the tests
 # use; start it unless hosts were named.
 if [[ -z "${MEDIAEDGE_CASSANDRA:-}" ]]; then
   scripts/cassandra.sh start

@@ -27,12 +27,14 @@ func newBenchCmd() *cobra.Command {
 	feed := bench.DefaultFeedConfig()
 	feedHosts := chatHosts
 	fleetsim := bench.DefaultFleetsimConfig()
+	fleetCfg := bench.DefaultFleetConfig()
+	fleetHosts := chatHosts
 	// benchWorkloads maps a workload name to its runner.
 	benchWorkloads := map[string]func(cmd *cobra.Command) error{}
 	cmd := &cobra.Command{
 		Use:   "bench WORKLOAD|all",
 		Short: "Run a whole-system benchmark against its reference (see scripts/bench.sh)",
-		Long: `Workloads: chunkstore, cachehit, eviction, upload, origin, transform, transformhit, video, events, ws, chat, feed, fleetsim.
+		Long: `Workloads: chunkstore, cachehit, eviction, upload, origin, transform, transformhit, video, events, ws, chat, feed, fleetsim, fleet.
 References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPROXY_BIN,
 CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build yourself).`,
 		Args: cobra.ExactArgs(1),
@@ -204,6 +206,22 @@ CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build your
 		}
 		cfg.CassandraHosts = feedHosts
 		_, err = bench.Feed(cmd.Context(), cfg, cmd.OutOrStdout())
+		return err
+	}
+	f.StringSliceVar(&fleetHosts, "fleet-cassandra-hosts", fleetHosts, "fleet: Cassandra contact points the edges share (default $MEDIAEDGE_CASSANDRA)")
+	f.IntVar(&fleetCfg.Edges, "fleet-edges", fleetCfg.Edges, "fleet: edges")
+	f.IntVar(&fleetCfg.Sources, "fleet-sources", fleetCfg.Sources, "fleet: originals uploaded")
+	f.IntVar(&fleetCfg.Widths, "fleet-widths", fleetCfg.Widths, "fleet: renditions per original")
+	f.IntVar(&fleetCfg.Requests, "fleet-requests", fleetCfg.Requests, "fleet: requests in the trace")
+	f.Float64Var(&fleetCfg.Skew, "fleet-skew", fleetCfg.Skew, "fleet: Zipf exponent of the trace")
+	benchWorkloads["fleet"] = func(cmd *cobra.Command) error {
+		cfg := fleetCfg
+		var err error
+		if cfg.Mediaedge, err = self(); err != nil {
+			return err
+		}
+		cfg.CassandraHosts = fleetHosts
+		_, err = bench.Fleet(cmd.Context(), cfg, cmd.OutOrStdout())
 		return err
 	}
 	benchWorkloads["fleetsim"] = func(cmd *cobra.Command) error {
