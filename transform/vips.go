@@ -76,7 +76,7 @@ func (im *vimage) replace(out *C.VipsImage, rc C.int, op string) error {
 
 type header struct {
 	width, height, pages, orientation int
-	icc                               bool   // carries an embedded colour profile
+	icc                               bool   // carries an embedded colour profile other than sRGB
 	loader                            string // libvips' loader class, e.g. VipsForeignLoadJpegBuffer
 }
 
@@ -129,12 +129,22 @@ func probe(buf []byte) (header, error) {
 		return header{}, fmt.Errorf("%w: %s is not transformed (libvips loader %s is not allowed)", ErrUnsupported, loaderKind(loader), loader)
 	}
 	var w, h, pages, orient, icc C.int
-	rc := C.me_header(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), &w, &h, &pages, &orient, &icc)
+	var iccLen C.size_t
+	profile := make([]byte, iccReadMax)
+	rc := C.me_header(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), &w, &h, &pages, &orient, &icc,
+		unsafe.Pointer(&profile[0]), C.size_t(len(profile)), &iccLen)
 	runtime.KeepAlive(buf)
 	if rc != 0 {
 		return header{}, errors.Join(ErrCorruptImage, vipsError("header"))
 	}
-	return header{width: int(w), height: int(h), pages: int(pages), orientation: int(orient), icc: icc != 0, loader: loader}, nil
+	hdr := header{width: int(w), height: int(h), pages: int(pages), orientation: int(orient), icc: icc != 0, loader: loader}
+	if hdr.icc && int(iccLen) <= len(profile) && isSRGBProfile(profile[:iccLen]) {
+		// Converting sRGB to sRGB is an identity (icc.go): the pixels are
+		// kept as they are and the profile is stripped on save, as an
+		// untagged image means sRGB.
+		hdr.icc = false
+	}
+	return hdr, nil
 }
 
 // notTransformed recognises documents that are not raster images, by their

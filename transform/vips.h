@@ -30,7 +30,10 @@ static int me_init(void) {
 // the loader libvips picks for these bytes; the caller has already checked
 // that loader against its allow-list (vips_foreign_find_load_buffer), so no
 // refused loader (SVG, PDF, ImageMagick) ever parses anything.
-static int me_header(const void *buf, size_t len, int *w, int *h, int *pages, int *orientation, int *icc) {
+// An embedded colour profile is copied into iccbuf when it fits (icclen is
+// its whole length either way), for the Go side to recognise sRGB.
+static int me_header(const void *buf, size_t len, int *w, int *h, int *pages, int *orientation, int *icc,
+		void *iccbuf, size_t iccmax, size_t *icclen) {
 	VipsImage *im = vips_image_new_from_buffer(buf, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
 	if (im == NULL) return 1;
 	*w = vips_image_get_width(im);
@@ -40,6 +43,13 @@ static int me_header(const void *buf, size_t len, int *w, int *h, int *pages, in
 	if (vips_image_get_typeof(im, VIPS_META_ORIENTATION)) vips_image_get_int(im, VIPS_META_ORIENTATION, &o);
 	*orientation = o;
 	*icc = vips_image_get_typeof(im, VIPS_META_ICC_NAME) != 0;
+	*icclen = 0;
+	const void *data;
+	size_t n;
+	if (*icc && !vips_image_get_blob(im, VIPS_META_ICC_NAME, &data, &n)) {
+		*icclen = n;
+		if (n <= iccmax) memcpy(iccbuf, data, n);
+	}
 	g_object_unref(im);
 	return 0;
 }
