@@ -1,13 +1,18 @@
 # mediaedge: one binary, with libvips and ffmpeg at run time.
 # Build: docker build -t mediaedge .
 FROM golang:1.26-bookworm AS build
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libvips-dev pkg-config \
+# nodejs/npm fetch the web app's two browser libraries (webapp/package.json).
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libvips-dev pkg-config nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
+COPY webapp/package.json webapp/package-lock.json webapp/
+RUN cd webapp && npm ci --no-audit --no-fund --loglevel=error
 COPY . .
-RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o /out/mediaedge ./cmd/mediaedge
+# What `make webapp` does: the vendor files go:embed puts in the binary.
+RUN cp webapp/node_modules/tus-js-client/dist/tus.min.js webapp/node_modules/hls.js/dist/hls.min.js webapp/assets/vendor/ \
+    && CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o /out/mediaedge ./cmd/mediaedge
 
 FROM debian:bookworm-slim
 # libvips42 and ffmpeg are the run-time halves of what the build linked against.

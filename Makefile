@@ -12,12 +12,28 @@ export MEDIAEDGE_CASSANDRA ?= 127.0.0.1
 TESTFLAGS ?= -race -count=1 -p 1 -timeout 30m
 NPM_DIRS := $(wildcard e2e/*/package.json)
 
-.PHONY: run build test cassandra cassandra-stop deps test-deps bench lint clean
+.PHONY: run build test cassandra cassandra-stop deps test-deps bench lint clean webapp
 
 run: deps build
 	./$(BIN) serve $(ARGS)
 
-build:
+# The web app embeds two npm libraries (webapp/package.json pins them); they
+# are copied from node_modules into webapp/assets/vendor/ before go build
+# embeds the folder. Offline after the first npm ci.
+WEBAPP_VENDOR := webapp/assets/vendor/tus.min.js webapp/assets/vendor/hls.min.js
+
+webapp: $(WEBAPP_VENDOR)
+
+webapp/node_modules/.package-lock.json: webapp/package-lock.json
+	cd webapp && npm ci --no-audit --no-fund --loglevel=error
+
+webapp/assets/vendor/tus.min.js: webapp/node_modules/.package-lock.json
+	cp webapp/node_modules/tus-js-client/dist/tus.min.js $@
+
+webapp/assets/vendor/hls.min.js: webapp/node_modules/.package-lock.json
+	cp webapp/node_modules/hls.js/dist/hls.min.js $@
+
+build: webapp
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/mediaedge
 
 deps:
@@ -34,7 +50,7 @@ cassandra:
 cassandra-stop:
 	@scripts/cassandra.sh stop
 
-test: test-deps cassandra
+test: test-deps cassandra webapp
 	@# Before any test: every tool a test runs is here (the list is the TOOLS
 	@# table of scripts/install-deps.sh), so a tool that only a hand install
 	@# provided fails here by name instead of deep in the log.

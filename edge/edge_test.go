@@ -325,3 +325,29 @@ func TestHealthReadyMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestAppRoutes: the web app answers GET / and GET /app/...; every other
+// unknown path keeps the JSON 404, so an API client never gets HTML.
+func TestAppRoutes(t *testing.T) {
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "app:"+r.URL.Path)
+	})
+	e := newEnv(t, false, func(_ *edge.Config, d *edge.Deps) { d.App = app })
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		body         string
+	}{
+		{"GET", "/", 200, "app:/"},
+		{"GET", "/app/v-1/app.js", 200, "app:/app/v-1/app.js"},
+		{"POST", "/", 404, `"not_found"`},
+		{"GET", "/index.html", 404, `"not_found"`},
+		{"GET", "/nope/deeper", 404, `"not_found"`},
+	} {
+		resp, body := do(t, tc.method, e.ts.URL+tc.path, nil, nil)
+		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.body) {
+			t.Errorf("%s %s: %d %q, want %d with %q", tc.method, tc.path, resp.StatusCode, body, tc.status, tc.body)
+		}
+	}
+}

@@ -149,7 +149,7 @@ func (s *Server) serveInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", immutable)
 	setCORS(w.Header())
-	writeJSON(w, http.StatusOK, s.infoOf(info))
+	writeJSON(w, http.StatusOK, s.infoOf(s.withDims(r.Context(), info)))
 }
 
 func (s *Server) deleteMedia(w http.ResponseWriter, r *http.Request) {

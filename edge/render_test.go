@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -199,5 +200,44 @@ func TestHLSAndPosterHTTP(t *testing.T) {
 	img := e.put(t, pngImage(t, 10, 10))
 	if resp, _ := do(t, "GET", e.ts.URL+"/m/"+img.ID+"/hls/index.m3u8", nil, nil); resp.StatusCode != 415 {
 		t.Fatalf("HLS of an image: %d", resp.StatusCode)
+	}
+}
+
+// TestInfoDimensions: /info reads an image's size from its header (EXIF
+// orientation applied); a non-image has none.
+func TestInfoDimensions(t *testing.T) {
+	e := newMediaEnv(t, transform.DefaultConfig())
+	for _, tc := range []struct {
+		name string
+		data []byte
+		w, h int
+	}{
+		{"png", pngImage(t, 200, 100), 200, 100},
+		{"animated gif", animGIF(t), 40, 30},
+		{"text", []byte("not an image at all"), 0, 0},
+	} {
+		f := e.put(t, tc.data)
+		for range 2 { // the second answer comes from memory
+			resp, body := do(t, "GET", e.ts.URL+"/m/"+f.ID+"/info", nil, nil)
+			var got struct{ Width, Height int }
+			if err := json.Unmarshal(body, &got); resp.StatusCode != 200 || err != nil {
+				t.Fatalf("%s: %d %s", tc.name, resp.StatusCode, body)
+			}
+			if got.Width != tc.w || got.Height != tc.h {
+				t.Errorf("%s: %dx%d, want %dx%d", tc.name, got.Width, got.Height, tc.w, tc.h)
+			}
+		}
+	}
+	// A photo stored sideways (EXIF orientation 6) is shown upright.
+	src, err := os.ReadFile("../transform/testdata/landscape_6.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := e.put(t, src)
+	_, body := do(t, "GET", e.ts.URL+"/m/"+f.ID+"/info", nil, nil)
+	var got struct{ Width, Height int }
+	_ = json.Unmarshal(body, &got)
+	if got.Width == 0 || got.Width <= got.Height {
+		t.Errorf("landscape_6.jpg: %dx%d, want landscape (orientation applied)", got.Width, got.Height)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -58,6 +59,10 @@ type Deps struct {
 	Sessions Sessions
 	// Social, when set, serves the social API under /v1/.
 	Social http.Handler
+	// App, when set, serves the web app: GET / (the exact root) and
+	// GET /app/ (its assets). Every other unknown path keeps the JSON 404,
+	// so API clients never get HTML by mistake.
+	App http.Handler
 	// Media, when set, answers /m/{id} requests with parameters instead of
 	// the Renderer (tests plug a fake here).
 	Media MediaHandler
@@ -97,6 +102,7 @@ type Server struct {
 	// autoURL: PublicURL was derived from Listen, so Run sets it from the
 	// bound address (--listen 127.0.0.1:0 names its port only then).
 	autoURL bool
+	dims    *lru.Cache[string, dims] // images' sizes for /info (dims.go)
 }
 
 // New builds the server; it does not listen until Run.
@@ -129,7 +135,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.StatCacheTTL > 0 {
 		store = newStatCache(store, 100_000, cfg.StatCacheTTL)
 	}
-	s := &Server{cfg: cfg, store: store, deps: deps, log: deps.Logger, metrics: m, mux: http.NewServeMux(), autoURL: autoURL}
+	s := &Server{cfg: cfg, store: store, deps: deps, log: deps.Logger, metrics: m, mux: http.NewServeMux(), autoURL: autoURL, dims: newDimsCache()}
 	if cs := s.cacheStats(); cs != nil {
 		if err := deps.Registry.Register(newCacheCollector(cs)); err != nil {
 			return nil, fmt.Errorf("edge: cache metrics: %w", err)
@@ -172,6 +178,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	if s.deps.Social != nil {
 		s.mux.Handle("/v1/", s.deps.Social)
+	}
+	if s.deps.App != nil {
+		s.mux.Handle("GET /{$}", s.deps.App)
+		s.mux.Handle("GET /app/", s.deps.App)
 	}
 	if s.deps.Uploads != nil {
 		s.mux.Handle("/files/", s.deps.Uploads)

@@ -32,7 +32,7 @@ TOOLS=(
   "test  java             openjdk-17-jdk-headless  Cassandra 5.0 (scripts/cassandra.sh)"
   "test  mvn              maven              fetches cassandra-all from Maven Central"
   "test  node             nodejs             tus-js-client and playwright e2e tests"
-  "test  npm              npm                installs e2e/*/package.json"
+  "run   npm              npm                installs webapp/ (make webapp) and e2e/*/package.json"
   "test  chromium         chromium           hls.js playback e2e (e2e/hls)"
   "test  promtool         prometheus         checks deploy/prometheus/alerts.yml (promtool check rules)"
   "test  /usr/sbin/nginx  nginx-light        bench smoke tests (bench/origin, bench/cachehit)"

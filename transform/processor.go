@@ -115,3 +115,17 @@ func Probe(src []byte) (width, height, frames int, err error) {
 	}
 	return w, hh, max(1, h.pages), nil
 }
+
+// Dimensions reads an image's displayed size (EXIF orientation applied; the
+// first frame of an animation) from its header. head may be only the start
+// of the file: libvips reads headers lazily, and every allowed format keeps
+// its size near the front. It decodes no pixels and takes no worker.
+func (p *Processor) Dimensions(head []byte) (w, h int, err error) {
+	hdr, err := probe(head)
+	if err != nil {
+		return 0, 0, err
+	}
+	j := job{hdr: hdr}
+	w, h = j.oriented()
+	return w, h, nil
+}

@@ -455,6 +455,9 @@ func runServe(ctx context.Context, cfg serveConfig, out io.Writer) error {
 			fmt.Fprintf(out, "  (generated and kept in %s; pass --upload-token to choose your own)\n", tokenFile)
 			fmt.Fprintf(out, "try: curl -H 'Authorization: Bearer %s' --data-binary @photo.jpg %s/upload\n", tok, base)
 			fmt.Fprintf(out, " or: mediaedge upload --server %s --token %s photo.jpg\n", base, tok)
+			// A fragment: browsers never send it, so the token stays out of
+			// access logs; the page keeps it and clears the address bar.
+			fmt.Fprintf(out, "open: %s/#token=%s\n", base, tok)
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/mediaedge/mediaedge/transform"
 	"github.com/mediaedge/mediaedge/transform/video"
 	"github.com/mediaedge/mediaedge/tus"
+	"github.com/mediaedge/mediaedge/webapp"
 )
 
 // buildEdge creates the edge server with tus, transforms, video and HLS.
@@ -59,6 +60,15 @@ func buildEdge(cfg serveConfig, deps edge.Deps, store *chunkstore.Store, log *sl
 	}
 	deps.Transformer, deps.Video = proc, conv
 	deps.HLS = hls.New(cfg.HLS, store, conv)
+	app, err := webapp.New(webapp.Config{RequireSignature: cfg.Transform.RequireSignature,
+		PresetsOnly: cfg.Transform.PresetsOnly, Logger: log.With("component", "webapp")})
+	if err != nil {
+		return nil, err
+	}
+	if m := app.Missing(); len(m) > 0 {
+		log.Warn("web app built without its libraries (run make webapp): uploads and HLS playback in the page will not work", "missing", m)
+	}
+	deps.App = app
 	srv, err = edge.New(cfg.Edge, deps)
 	return srv, err
 }
