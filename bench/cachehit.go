@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -291,7 +290,7 @@ func startNginx(ctx context.Context, bin, prefix, root string) (string, func(), 
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, user, prefix, port, root)), 0o644); err != nil {
 		return "", nil, fmt.Errorf("cache-hit benchmark: nginx config: %w", err)
 	}
-	cmd := exec.Command(bin, "-p", prefix, "-c", conf, "-e", filepath.Join(prefix, "error.log"))
+	cmd := serverCommand(bin, "-p", prefix, "-c", conf, "-e", filepath.Join(prefix, "error.log"))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -38,7 +38,7 @@ func startProcessEnv(ctx context.Context, name, bin string, args, env []string, 
 	for i, a := range args {
 		args[i] = strings.ReplaceAll(a, "PORT", strconv.Itoa(port))
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := serverCommand(bin, args...)
 	cmd.Env = os.Environ()
 	for _, e := range env {
 		cmd.Env = append(cmd.Env, strings.ReplaceAll(e, "PORT", strconv.Itoa(port)))

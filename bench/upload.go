@@ -38,8 +38,9 @@ func DefaultUploadConfig() UploadConfig {
 
 // UploadReport is the result.
 type UploadReport struct {
-	OursMBps, TusdMBps float64
-	RSSUpload, RSSAll  int64 // server VmHWM after the large upload, and after its download
+	OursMBps, TusdMBps float64 // each target's best round
+	Ratios             Spread  // ours / tusd, round by round
+	RSSUpload, RSSAll  int64   // server VmHWM after the large upload, and after its download
 	RSSBase            int64
 }
 
@@ -57,37 +58,47 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 	}
 	defer cleanup()
 
-	// Alternate the targets twice and keep each one's best, to spread the
-	// noise of a shared machine evenly.
-	for round := 0; round < 2; round++ {
-		me, err := startMediaedge(ctx, cfg.Mediaedge, filepath.Join(dir, "me"+strconv.Itoa(round)), benchToken)
-		if err != nil {
-			return rep, err
+	// Each round starts each server afresh on an empty folder.
+	var ours, ref []float64
+	err = rotate(ctx, Rounds, 2, func(round, target int) error {
+		if target == 0 {
+			me, err := startMediaedge(ctx, cfg.Mediaedge, filepath.Join(dir, "me"+strconv.Itoa(round)), benchToken)
+			if err != nil {
+				return err
+			}
+			mbps, err := tusLoad(ctx, me.Base+"/files/", benchToken, cfg)
+			me.Stop()
+			if err != nil {
+				return fmt.Errorf("mediaedge: %w", err)
+			}
+			_ = os.RemoveAll(filepath.Join(dir, "me"+strconv.Itoa(round)))
+			ours = append(ours, mbps)
+			rep.OursMBps = max(rep.OursMBps, mbps)
+			return nil
 		}
-		mbps, err := tusLoad(ctx, me.Base+"/files/", benchToken, cfg)
-		me.Stop()
-		if err != nil {
-			return rep, fmt.Errorf("mediaedge: %w", err)
-		}
-		rep.OursMBps = max(rep.OursMBps, mbps)
-
 		up := filepath.Join(dir, "tusd"+strconv.Itoa(round))
 		if err := os.MkdirAll(up, 0o755); err != nil {
-			return rep, err
+			return err
 		}
 		td, err := startProcess(ctx, "tusd", cfg.Tusd, []string{"-host", "127.0.0.1", "-port", "PORT", "-upload-dir", up,
 			"-base-path", "/files/", "-disable-download", "-verbose=false"}, "/files/")
 		if err != nil {
-			return rep, err
+			return err
 		}
-		mbps, err = tusLoad(ctx, td.Base+"/files/", "", cfg)
+		mbps, err := tusLoad(ctx, td.Base+"/files/", "", cfg)
 		td.Stop()
 		if err != nil {
-			return rep, fmt.Errorf("tusd: %w", err)
+			return fmt.Errorf("tusd: %w", err)
 		}
-		rep.TusdMBps = max(rep.TusdMBps, mbps)
 		_ = os.RemoveAll(up)
+		ref = append(ref, mbps)
+		rep.TusdMBps = max(rep.TusdMBps, mbps)
+		return nil
+	})
+	if err != nil {
+		return rep, err
 	}
+	rep.Ratios = ratios(ours, ref)
 
 	if cfg.RSSSize > 0 {
 		me, err := startMediaedge(ctx, cfg.Mediaedge, filepath.Join(dir, "rss"), benchToken, "--max-upload-size", "8GiB", "--cache-max-original", "0")
@@ -116,11 +127,11 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 	}
 
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "upload: %d concurrent tus uploads of %d MiB, %d MiB PATCHes\n", cfg.Uploads, cfg.Size>>20, cfg.Patch>>20)
+	fmt.Fprintf(tw, "upload: %d concurrent tus uploads of %d MiB, %d MiB PATCHes (%d rounds in rotating order, best of each shown)\n", cfg.Uploads, cfg.Size>>20, cfg.Patch>>20, Rounds)
 	fmt.Fprintln(tw, "target\tMB/s")
 	fmt.Fprintf(tw, "mediaedge (embedded store)\t%.1f\n", rep.OursMBps)
 	fmt.Fprintf(tw, "tusd (file store)\t%.1f\n", rep.TusdMBps)
-	fmt.Fprintf(tw, "ratio\t%.2fx\n", rep.OursMBps/rep.TusdMBps)
+	fmt.Fprintf(tw, "ratio per round (min / median / max)\t%s\n", rep.Ratios)
 	if cfg.RSSSize > 0 {
 		fmt.Fprintf(tw, "server peak RSS: at start %d MiB, after a %d MiB upload %d MiB, after its download %d MiB\n",
 			rep.RSSBase>>20, cfg.RSSSize>>20, rep.RSSUpload>>20, rep.RSSAll>>20)

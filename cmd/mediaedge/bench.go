@@ -29,6 +29,8 @@ func newBenchCmd() *cobra.Command {
 	fleetsim := bench.DefaultFleetsimConfig()
 	fleetCfg := bench.DefaultFleetConfig()
 	fleetHosts := chatHosts
+	var pinOn bool
+	var serverCPUs, clientCPUs string
 	// benchWorkloads maps a workload name to its runner.
 	benchWorkloads := map[string]func(cmd *cobra.Command) error{}
 	cmd := &cobra.Command{
@@ -39,6 +41,27 @@ References come from the environment: NGINX_BIN, TUSD_BIN, IMAGINARY_BIN, IMGPRO
 CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build yourself).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			pin, why := bench.DefaultPinning()
+			if p, ok := bench.PinnedByParent(); ok {
+				pin, why = p, ""
+			} else if !pinOn {
+				pin, why = bench.Pinning{}, "--pin=false"
+			} else if pin.Server != "" {
+				if serverCPUs != "" {
+					pin.Server = serverCPUs
+				}
+				if clientCPUs != "" {
+					pin.Client = clientCPUs
+				}
+				if err := bench.PinSelf(pin); err != nil {
+					return err
+				}
+			}
+			bench.SetPinning(pin)
+			if why != "" {
+				why = " (" + why + ")"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s%s\n", pin, why)
 			names := args
 			if args[0] == "all" {
 				names = workloadNames(benchWorkloads)
@@ -57,6 +80,9 @@ CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build your
 		},
 	}
 	f := cmd.Flags()
+	f.BoolVar(&pinOn, "pin", true, "pin the servers and the load generator to separate CPUs (taskset), as the README's figures are measured")
+	f.StringVar(&serverCPUs, "server-cpus", "", "CPU list for the servers when pinned (default 1)")
+	f.StringVar(&clientCPUs, "client-cpus", "", "CPU list for the load generator when pinned (default 0)")
 	f.StringVar(&size, "size", "256MiB", "chunkstore: file size")
 	f.StringVar(&rssSize, "rss-size", "2GiB", "chunkstore: file streamed while peak RSS is sampled (0 skips)")
 	f.IntVar(&conc, "concurrency", 4, "chunkstore: chunks in flight")
