@@ -41,31 +41,43 @@ func (s *Server) adminCache(w http.ResponseWriter, r *http.Request) {
 // same Stats the admin endpoint serves.
 type cacheCollector struct {
 	cs                                        CacheStats
+	hot                                       *hotCache
+	ramBytes, ramEntries                      *prometheus.Desc
 	state, bytes, budget, entries, reqs, errs *prometheus.Desc
 	evictions, evicted                        *prometheus.Desc
 }
 
-func newCacheCollector(cs CacheStats) *cacheCollector {
+func newCacheCollector(cs CacheStats, hot *hotCache) *cacheCollector {
 	return &cacheCollector{
-		cs:        cs,
-		state:     prometheus.NewDesc("mediaedge_cache_disk_state", "1 for the cache disk's current state (online, failing, offline), 0 for the others.", []string{"disk", "state"}, nil),
-		bytes:     prometheus.NewDesc("mediaedge_cache_disk_bytes", "Bytes of entries on the cache disk.", []string{"disk"}, nil),
-		budget:    prometheus.NewDesc("mediaedge_cache_disk_budget_bytes", "The cache disk's byte budget.", []string{"disk"}, nil),
-		entries:   prometheus.NewDesc("mediaedge_cache_disk_entries", "Entries on the cache disk.", []string{"disk"}, nil),
-		reqs:      prometheus.NewDesc("mediaedge_cache_requests_total", "Cache lookups by result (hit or miss), per disk; kept across restarts in each disk's stats file.", []string{"disk", "result"}, nil),
-		errs:      prometheus.NewDesc("mediaedge_cache_disk_errors_total", "I/O errors on the cache disk since start.", []string{"disk"}, nil),
-		evictions: prometheus.NewDesc("mediaedge_cache_evictions_total", "Entries evicted from the cache disk to keep it within its budget, since start.", []string{"disk"}, nil),
-		evicted:   prometheus.NewDesc("mediaedge_cache_evicted_bytes_total", "Bytes of the entries evicted from the cache disk, since start.", []string{"disk"}, nil),
+		cs:         cs,
+		hot:        hot,
+		ramBytes:   prometheus.NewDesc("mediaedge_cache_ram_bytes", "Bytes of the entries held in memory (the hot tier, --cache-ram).", nil, nil),
+		ramEntries: prometheus.NewDesc("mediaedge_cache_ram_entries", "Entries held in memory (the hot tier).", nil, nil),
+		state:      prometheus.NewDesc("mediaedge_cache_disk_state", "1 for the cache disk's current state (online, failing, offline), 0 for the others.", []string{"disk", "state"}, nil),
+		bytes:      prometheus.NewDesc("mediaedge_cache_disk_bytes", "Bytes of entries on the cache disk.", []string{"disk"}, nil),
+		budget:     prometheus.NewDesc("mediaedge_cache_disk_budget_bytes", "The cache disk's byte budget.", []string{"disk"}, nil),
+		entries:    prometheus.NewDesc("mediaedge_cache_disk_entries", "Entries on the cache disk.", []string{"disk"}, nil),
+		reqs:       prometheus.NewDesc("mediaedge_cache_requests_total", "Cache lookups by result (hit or miss), per disk; kept across restarts in each disk's stats file.", []string{"disk", "result"}, nil),
+		errs:       prometheus.NewDesc("mediaedge_cache_disk_errors_total", "I/O errors on the cache disk since start.", []string{"disk"}, nil),
+		evictions:  prometheus.NewDesc("mediaedge_cache_evictions_total", "Entries evicted from the cache disk to keep it within its budget, since start.", []string{"disk"}, nil),
+		evicted:    prometheus.NewDesc("mediaedge_cache_evicted_bytes_total", "Bytes of the entries evicted from the cache disk, since start.", []string{"disk"}, nil),
 	}
 }
 
 func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.state, c.bytes, c.budget, c.entries, c.reqs, c.errs, c.evictions, c.evicted} {
+	for _, d := range []*prometheus.Desc{c.state, c.bytes, c.budget, c.entries, c.reqs, c.errs, c.evictions, c.evicted, c.ramBytes, c.ramEntries} {
 		ch <- d
 	}
 }
 
 func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.hot != nil {
+		// A hit in memory never reaches a disk, so it counts once, under
+		// disk="ram"; its misses are the disks' lookups.
+		ch <- prometheus.MustNewConstMetric(c.reqs, prometheus.CounterValue, float64(c.hot.hits.Load()), "ram", "hit")
+		ch <- prometheus.MustNewConstMetric(c.ramBytes, prometheus.GaugeValue, float64(c.hot.bytes.Load()))
+		ch <- prometheus.MustNewConstMetric(c.ramEntries, prometheus.GaugeValue, float64(c.hot.entries.Len()))
+	}
 	for _, d := range c.cs.Stats() {
 		for _, st := range []edgecache.DiskState{edgecache.Online, edgecache.Failing, edgecache.Offline} {
 			v := 0.0

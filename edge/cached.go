@@ -115,6 +115,10 @@ func (s *Server) cacheThrough(w http.ResponseWriter, r *http.Request, o origin) 
 	if s.spill(w, r, o) {
 		return
 	}
+	if h, ok := s.hot.get(o.key); ok {
+		serveHot(w, r, h)
+		return
+	}
 	var (
 		kept []byte // in-memory bytes the fill made, for when the cache cannot keep them
 		e    *edgecache.Entry
@@ -139,6 +143,7 @@ func (s *Server) cacheThrough(w http.ResponseWriter, r *http.Request, o origin) 
 	}
 	if err == nil {
 		defer e.Close()
+		s.hot.admit(o.key, e, o.etag, o.modTime)
 		serveEntry(w, r, e, o)
 		return
 	}

@@ -52,6 +52,11 @@ type Config struct {
 	StatCacheTTL time.Duration
 	// CacheMaxOriginal is the largest original kept in the edge cache.
 	CacheMaxOriginal int64
+	// CacheRAM is the memory the hot tier may hold: cache entries hit twice
+	// are kept in memory in front of the disks (hot.go). 0 disables it.
+	CacheRAM int64
+	// CacheRAMMaxEntry is the largest entry the hot tier takes.
+	CacheRAMMaxEntry int64
 	// MaxTransformSource bounds the original read into memory for an image
 	// transform; larger sources are refused (422) instead of filling the heap.
 	MaxTransformSource int64
@@ -104,6 +109,8 @@ func DefaultConfig() Config {
 		BodyMinRateWindow:  30 * time.Second,
 		ShutdownTimeout:    30 * time.Second,
 		CacheMaxOriginal:   64 << 20,
+		CacheRAM:           128 << 20,
+		CacheRAMMaxEntry:   256 << 10,
 		MaxTransformSource: 100 << 20,
 		StatCacheTTL:       5 * time.Second,
 		FleetHandoff:       10 * time.Minute,
@@ -166,6 +173,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTransformSource <= 0 {
 		errs = append(errs, fmt.Errorf("max-transform-source %d: must be positive", c.MaxTransformSource))
+	}
+	if c.CacheRAM < 0 || c.CacheRAMMaxEntry < 0 {
+		errs = append(errs, fmt.Errorf("cache-ram %d, cache-ram-max-entry %d: must not be negative (cache-ram 0 disables the tier)", c.CacheRAM, c.CacheRAMMaxEntry))
 	}
 	if c.CacheMaxOriginal < 0 {
 		errs = append(errs, fmt.Errorf("cache-max-original %d: must not be negative", c.CacheMaxOriginal))

@@ -103,6 +103,7 @@ type Server struct {
 	// bound address (--listen 127.0.0.1:0 names its port only then).
 	autoURL bool
 	dims    *lru.Cache[string, dims] // images' sizes for /info (dims.go)
+	hot     *hotCache                // small hot entries in memory (hot.go); nil when off
 }
 
 // New builds the server; it does not listen until Run.
@@ -136,8 +137,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		store = newStatCache(store, 100_000, cfg.StatCacheTTL)
 	}
 	s := &Server{cfg: cfg, store: store, deps: deps, log: deps.Logger, metrics: m, mux: http.NewServeMux(), autoURL: autoURL, dims: newDimsCache()}
+	if deps.Cache != nil {
+		s.hot = newHotCache(cfg.CacheRAM, cfg.CacheRAMMaxEntry)
+	}
 	if cs := s.cacheStats(); cs != nil {
-		if err := deps.Registry.Register(newCacheCollector(cs)); err != nil {
+		if err := deps.Registry.Register(newCacheCollector(cs, s.hot)); err != nil {
 			return nil, fmt.Errorf("edge: cache metrics: %w", err)
 		}
 	}

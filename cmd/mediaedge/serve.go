@@ -84,7 +84,7 @@ func newServeCmd() *cobra.Command {
 		Events:    events.DefaultConfig(),
 		LogLevel:  "info",
 	}
-	var maxUpload, cacheMaxOrig, maxTransformSource, userQuota string
+	var maxUpload, cacheMaxOrig, maxTransformSource, userQuota, cacheRAM, cacheRAMMaxEntry string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve media, uploads and transforms",
@@ -100,6 +100,12 @@ generated upload token (kept in ./data/upload-token for the next start).`,
 			cfg.Edge.MaxUploadSize, cfg.Chunks.MaxFileSize = n, n
 			if cfg.Edge.CacheMaxOriginal, err = edgecache.ParseSize(cacheMaxOrig); err != nil {
 				return fmt.Errorf("--cache-max-original: %w", err)
+			}
+			if cfg.Edge.CacheRAM, err = edgecache.ParseSize(cacheRAM); err != nil {
+				return fmt.Errorf("--cache-ram: %w", err)
+			}
+			if cfg.Edge.CacheRAMMaxEntry, err = edgecache.ParseSize(cacheRAMMaxEntry); err != nil {
+				return fmt.Errorf("--cache-ram-max-entry: %w", err)
 			}
 			if cfg.Edge.MaxTransformSource, err = edgecache.ParseSize(maxTransformSource); err != nil {
 				return fmt.Errorf("--max-transform-source: %w", err)
@@ -143,6 +149,8 @@ generated upload token (kept in ./data/upload-token for the next start).`,
 	f.StringSliceVar(&cfg.Edge.UploadTokens, "upload-token", nil, "bearer token accepted for uploads, repeatable (none: one is generated once and kept in DATA/upload-token)")
 	f.StringVar(&maxUpload, "max-upload-size", "5GiB", "largest upload")
 	f.StringVar(&cacheMaxOrig, "cache-max-original", "64MiB", "largest original kept in the edge cache (0: stream every original from the store)")
+	f.StringVar(&cacheRAM, "cache-ram", "128MiB", "memory for cache entries hit twice, served without touching a disk (0 disables)")
+	f.StringVar(&cacheRAMMaxEntry, "cache-ram-max-entry", "256KiB", "largest cache entry kept in memory")
 	f.IntVar(&cfg.Chunks.ChunkSize, "chunk-size", cfg.Chunks.ChunkSize, "chunk size in bytes (256KiB..4MiB)")
 	f.DurationVar(&cfg.Chunks.UploadTTL, "upload-ttl", cfg.Chunks.UploadTTL, "an unfinished upload expires after this long idle")
 	f.DurationVar(&cfg.Edge.StatCacheTTL, "stat-cache-ttl", cfg.Edge.StatCacheTTL, "keep file metadata in memory this long (a delete on another edge shows within it; 0 disables)")

@@ -1,0 +1,143 @@
+package edge
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/mediaedge/mediaedge/edgecache"
+)
+
+// The hot tier keeps small, repeatedly hit cache entries in memory, in front
+// of the disks and with the same keys. A disk hit costs a stat, an fstat, a
+// sendfile and ServeContent's header work: measured pinned (issue 16), about
+// 42 us of CPU against nginx's 10.6 us for a 10 KB rendition. From memory,
+// the headers are prepared once per entry and the body goes out in the
+// same write as them.
+//
+// Admission is on the second disk hit within the ghost list's memory, so a
+// scan of one-hit keys never churns the hot set (the idea of S3-FIFO's
+// ghost queue, which edgecache uses on disk). Eviction is LRU by bytes.
+// Deletes need nothing here: every request checks the store's row (Stat)
+// before the cache, as for disk entries.
+
+// hotCache is the tier; nil when disabled.
+type hotCache struct {
+	entries  *lru.Cache[string, *hotEntry]
+	ghosts   *lru.Cache[string, struct{}]
+	bytes    atomic.Int64
+	hits     atomic.Int64
+	budget   int64
+	maxEntry int64
+}
+
+// hotEntry is one response, ready to write.
+type hotEntry struct {
+	body    []byte
+	header  http.Header // final headers but Date; slices never appended to
+	modTime time.Time
+}
+
+// hotGhosts bounds the keys remembered as seen once.
+const hotGhosts = 1 << 16
+
+func newHotCache(budget, maxEntry int64) *hotCache {
+	if budget <= 0 || maxEntry <= 0 {
+		return nil
+	}
+	h := &hotCache{budget: budget, maxEntry: min(maxEntry, budget)}
+	// The count bound is never the binding one: entries are at least a
+	// byte, and the byte budget evicts first (see add).
+	h.entries, _ = lru.NewWithEvict[string, *hotEntry](1<<24, func(_ string, e *hotEntry) {
+		h.bytes.Add(-int64(len(e.body)))
+	})
+	h.ghosts, _ = lru.New[string, struct{}](hotGhosts)
+	return h
+}
+
+func (h *hotCache) get(key string) (*hotEntry, bool) {
+	if h == nil {
+		return nil, false
+	}
+	e, ok := h.entries.Get(key)
+	if ok {
+		h.hits.Add(1)
+	}
+	return e, ok
+}
+
+// admit is called on a disk hit: the entry's bytes are copied in on its
+// second hit, when it fits.
+func (h *hotCache) admit(key string, e *edgecache.Entry, etag string, modTime time.Time) {
+	if h == nil || e.Size > h.maxEntry || e.Size <= 0 {
+		return
+	}
+	if _, seen := h.ghosts.Get(key); !seen {
+		h.ghosts.Add(key, struct{}{})
+		return
+	}
+	ra, ok := e.File.(io.ReaderAt)
+	if !ok {
+		return
+	}
+	body := make([]byte, e.Size)
+	if _, err := ra.ReadAt(body, 0); err != nil {
+		return // the disk's read error surfaces on the disk path
+	}
+	hdr := http.Header{}
+	SetMediaHeaders(hdr, e.Meta.ContentType, etag)
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	if !modTime.IsZero() {
+		hdr.Set("Last-Modified", modTime.UTC().Format(http.TimeFormat))
+	}
+	for k, v := range hdr {
+		hdr[k] = v[:len(v):len(v)] // an Add by a later handler copies instead of writing into ours
+	}
+	h.ghosts.Remove(key)
+	if _, loaded := h.entries.Peek(key); loaded {
+		return
+	}
+	h.entries.Add(key, &hotEntry{body: body, header: hdr, modTime: modTime})
+	if h.bytes.Add(int64(len(body))) > h.budget {
+		for h.bytes.Load() > h.budget {
+			if _, _, ok := h.entries.RemoveOldest(); !ok {
+				break
+			}
+		}
+	}
+}
+
+// conditional reports a request that ServeContent must answer (a range, a
+// validator), as opposed to a plain GET or HEAD of the whole entry.
+func conditional(r *http.Request) bool {
+	hd := r.Header
+	return hd.Get("Range") != "" || hd.Get("If-None-Match") != "" || hd.Get("If-Modified-Since") != "" ||
+		hd.Get("If-Match") != "" || hd.Get("If-Unmodified-Since") != "" || hd.Get("If-Range") != ""
+}
+
+// serveHot writes e: a plain request with the prepared headers and one write
+// of the body; anything conditional through ServeContent, as from disk.
+func serveHot(w http.ResponseWriter, r *http.Request, e *hotEntry) {
+	dst := w.Header()
+	if conditional(r) {
+		for k, v := range e.header {
+			if k != "Content-Length" && k != "Last-Modified" {
+				dst[k] = v
+			}
+		}
+		http.ServeContent(w, r, "", e.modTime, bytes.NewReader(e.body))
+		return
+	}
+	for k, v := range e.header {
+		dst[k] = v
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(e.body)
+	}
+}
