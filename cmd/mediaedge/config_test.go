@@ -144,8 +144,8 @@ func TestServeFlagsValidate(t *testing.T) {
 func TestServeLimitFlags(t *testing.T) {
 	limits := []string{"max-source-pixels", "max-output-side", "max-frames", "transform-workers",
 		"transform-queue", "transform-timeout", "video-timeout", "video-workers", "video-queue-wait",
-		"gif-max-frames", "gif-max-pixels", "video-crf", "hls-crf", "video-preset", "hls-max-side",
-		"hls-segment-seconds", "hls-stale-after", "cache-policy", "cache-fail-threshold",
+		"gif-max-frames", "gif-max-pixels", "video-crf", "hls-crf", "video-preset", "video-animation-preset",
+		"hls-max-side", "hls-segment-seconds", "hls-stale-after", "cache-policy", "cache-fail-threshold",
 		"cache-probe-interval", "cache-write-deadline", "cache-open-files", "cache-sync-fills",
 		"max-transform-source", "max-upload-size", "cache-max-original"}
 	root := newRootCmd()
@@ -164,7 +164,7 @@ func TestServeLimitFlags(t *testing.T) {
 	bad := map[string]string{
 		"max-source-pixels": "0", "max-output-side": "99999", "max-frames": "-1", "transform-workers": "0",
 		"transform-queue": "-1", "transform-timeout": "0s", "video-timeout": "0s", "video-workers": "0",
-		"gif-max-frames": "0", "video-crf": "52", "hls-crf": "-1", "video-preset": "fastest",
+		"gif-max-frames": "0", "video-crf": "52", "hls-crf": "-1", "video-preset": "fastest", "video-animation-preset": "quick",
 		"hls-max-side": "8", "hls-segment-seconds": "31", "hls-stale-after": "0s", "cache-policy": "mru",
 		"cache-fail-threshold": "0", "cache-write-deadline": "0s", "cache-open-files": "-1",
 		"max-transform-source": "0",

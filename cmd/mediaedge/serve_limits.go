@@ -31,7 +31,8 @@ func bindLimitFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.Int64Var(&v.MaxPixels, "gif-max-pixels", v.MaxPixels, "largest GIF turned into MP4, width x height x frames (422 beyond)")
 	f.IntVar(&v.CRF, "video-crf", v.CRF, "x264 quality of GIF/WebP to MP4, 0..51, lower is better")
 	f.IntVar(&v.HLSCRF, "hls-crf", v.HLSCRF, "x264 quality of HLS transcodes, 0..51")
-	f.StringVar(&v.Preset, "video-preset", v.Preset, "x264 preset")
+	f.StringVar(&v.Preset, "video-preset", v.Preset, "x264 preset of HLS transcodes")
+	f.StringVar(&v.AnimationPreset, "video-animation-preset", v.AnimationPreset, "x264 preset of GIF/WebP to MP4 (always with -tune animation)")
 	f.IntVar(&v.HLSMaxSide, "hls-max-side", v.HLSMaxSide, "longer side of an HLS transcode; larger videos are scaled down")
 
 	h := &cfg.HLS

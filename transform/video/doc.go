@@ -51,8 +51,9 @@
 // it has one constant rate, so variable delays would need frames duplicated
 // at their least common rate, bigger and still inexact.
 //
-// Output: H.264 (libx264, CRF 25, one keyframe), yuv420p, even sides (an odd
-// last row or column is cropped, not resampled), +faststart, no audio, no
+// Output: H.264 (libx264, CRF 23, -tune animation, preset medium, one
+// keyframe), yuv420p, even sides (an odd last row or column is cropped, not
+// resampled), +faststart, no audio, no
 // metadata, frames passed through with their timestamps (-fps_mode
 // passthrough) and the last frame lasting its own delay (see mp4Args), so
 // the MP4 has the source's frames and lasts exactly the sum of its delays.
