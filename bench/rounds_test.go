@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestRotate(t *testing.T) {
@@ -46,5 +47,35 @@ func TestPinnedByParent(t *testing.T) {
 	defer SetPinning(Pinning{})
 	if c := serverCommand("/bin/true", "-x"); !reflect.DeepEqual(c.Args, []string{"taskset", "-c", "1", "/bin/true", "-x"}) {
 		t.Fatalf("pinned server command %v", c.Args)
+	}
+}
+
+func TestParseWrk(t *testing.T) {
+	out := `Running 10s test @ http://127.0.0.1:8080/0
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   341.72us  101.53us   5.19ms   91.47%
+    Req/Sec    93.80k     3.13k   98.47k    73.00%
+  Latency Distribution
+     50%  320.00us
+     75%  365.00us
+     90%  430.00us
+     99%    1.20ms
+  933432 requests in 10.00s, 8.87GB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:  93335.12
+Transfer/sec:    908.53MB
+`
+	r, err := parseWrk("nginx", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 933432 || r.ReqPerSec != 93335.12 || r.P50 != 320*time.Microsecond || r.P99 != 1200*time.Microsecond ||
+		r.Errors != 7 || r.Elapsed != 10*time.Second {
+		t.Fatalf("%+v", r)
+	}
+	if _, err := parseWrk("x", "unable to connect"); err == nil {
+		t.Fatal("no error for output without a summary")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"text/tabwriter"
 	"time"
 )
@@ -22,13 +23,15 @@ type TransformHitConfig struct {
 	Mediaedge, Nginx string
 	Concurrency      int
 	Requests         int
+	Width            int  // of the WebP rendition: 400 makes about 10 KB, 1400 about 50 KB
+	GoClient         bool // load from the Go client even when wrk is installed
 	Duration         time.Duration
 	Dir              string
 }
 
 // DefaultTransformHitConfig: 32 keep-alive connections, 30k requests.
 func DefaultTransformHitConfig() TransformHitConfig {
-	return TransformHitConfig{Nginx: "/usr/sbin/nginx", Concurrency: 32, Requests: 30000, Duration: 15 * time.Second}
+	return TransformHitConfig{Nginx: "/usr/sbin/nginx", Concurrency: 32, Requests: 30000, Duration: 10 * time.Second, Width: 400}
 }
 
 // TransformHitReport is the result.
@@ -63,7 +66,7 @@ func TransformHit(ctx context.Context, cfg TransformHitConfig, out io.Writer) (T
 	if err != nil {
 		return rep, err
 	}
-	url := me.Base + "/m/" + id + "?w=400&fm=webp"
+	url := me.Base + "/m/" + id + "?w=" + strconv.Itoa(max(cfg.Width, 1)) + "&fm=webp"
 	resp, err := http.Get(url)
 	if err != nil {
 		return rep, err
@@ -116,7 +119,11 @@ func TransformHit(ctx context.Context, cfg TransformHitConfig, out io.Writer) (T
 	}
 	rep.Ratios = ratios(ours, ref)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "transform hit: a cached %d-byte WebP rendition, %d connections (%d rounds in rotating order, best of each shown)\n", len(result), cfg.Concurrency, Rounds)
+	client := "the Go client"
+	if wrkPath() != "" && !cfg.GoClient {
+		client = "wrk -t1"
+	}
+	fmt.Fprintf(tw, "transform hit: a cached %d-byte WebP rendition, %d connections from %s (%d rounds in rotating order, best of each shown)\n", len(result), cfg.Concurrency, client, Rounds)
 	fmt.Fprintln(tw, "target\treq/s\tp50\tp99")
 	fmt.Fprintf(tw, "mediaedge (full edge path)\t%.0f\t%s\t%s\n", rep.Ours.ReqPerSec, rep.Ours.P50, rep.Ours.P99)
 	fmt.Fprintf(tw, "nginx (same bytes, file)\t%.0f\t%s\t%s\n", rep.Nginx.ReqPerSec, rep.Nginx.P50, rep.Nginx.P99)
@@ -125,7 +132,11 @@ func TransformHit(ctx context.Context, cfg TransformHitConfig, out io.Writer) (T
 	return rep, nil
 }
 
-// fixedLoad GETs one URL with keep-alive connections, bounded in count and time.
+// fixedLoad GETs one URL with keep-alive connections, bounded in count and
+// time: with wrk when installed (see wrk.go), else the Go client.
 func fixedLoad(ctx context.Context, name, url string, size int, cfg TransformHitConfig) (LoadResult, error) {
+	if wrkPath() != "" && !cfg.GoClient {
+		return wrkLoad(ctx, name, url, cfg.Concurrency, cfg.Duration)
+	}
 	return runLoad(ctx, name, func(*rand.Rand) string { return url }, int64(size), cfg.Concurrency, cfg.Requests, cfg.Duration)
 }

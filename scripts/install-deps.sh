@@ -39,6 +39,7 @@ TOOLS=(
   "test  tusd             -                  bench upload smoke test (Go module proxy, see ref_tool)"
   "test  centrifugo       -                  bench ws smoke test and WebSocket benchmark reference (Go module proxy)"
   "bench imaginary        -                  transform benchmark reference (Go module proxy)"
+  "bench wrk              wrk                load generator for the hot-hit comparisons (one thread, pinned)"
 )
 # Apt packages that carry no command a test calls but are needed to build.
 LIBS_RUN=(libvips-dev libc6-dev ca-certificates)

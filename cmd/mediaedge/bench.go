@@ -187,8 +187,11 @@ CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build your
 		_, err = bench.Transform(cmd.Context(), cfg, cmd.OutOrStdout())
 		return err
 	}
+	thWidth := bench.DefaultTransformHitConfig().Width
+	f.IntVar(&thWidth, "transformhit-width", thWidth, "transformhit: width of the cached WebP rendition (400: about 10 KB, 1400: about 50 KB)")
 	benchWorkloads["transformhit"] = func(cmd *cobra.Command) error {
 		cfg := bench.DefaultTransformHitConfig()
+		cfg.Width = thWidth
 		var err error
 		if cfg.Mediaedge, err = self(); err != nil {
 			return err
