@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/mediaedge/mediaedge/chunkstore"
@@ -41,6 +42,23 @@ type origin struct {
 	routed bool
 	// make produces the bytes on this edge: reads the store, renders.
 	make func(ctx context.Context) (content, error)
+	// original is the size of the original when it may be the smaller
+	// answer (an animated GIF asked for as MP4); 0 otherwise. See note.
+	original int64
+}
+
+// smallerOriginal names the header that tells a client the original is
+// smaller than the MP4 it asked for (noise-like GIFs compress worse as
+// H.264): the value is the original's size in bytes, at /m/{id}. The MP4
+// is still what is served, since a <video> cannot play a GIF.
+const smallerOriginal = "X-Mediaedge-Smaller-Original"
+
+// note adds what a response of size bytes should say beyond the media
+// headers.
+func (o origin) note(h http.Header, size int64) {
+	if o.original > 0 && size > o.original {
+		h.Set(smallerOriginal, strconv.FormatInt(o.original, 10))
+	}
 }
 
 // content is an entry's bytes as a miss produced them.
@@ -143,7 +161,7 @@ func (s *Server) cacheThrough(w http.ResponseWriter, r *http.Request, o origin) 
 	}
 	if err == nil {
 		defer e.Close()
-		s.hot.admit(o.key, e, o.etag, o.modTime)
+		s.hot.admit(e, o)
 		serveEntry(w, r, e, o)
 		return
 	}
@@ -172,6 +190,10 @@ func (s *Server) serveUncached(w http.ResponseWriter, r *http.Request, o origin,
 		return
 	}
 	SetMediaHeaders(w.Header(), c.contentType, o.etag)
+	if size, err := rs.Seek(0, io.SeekEnd); err == nil {
+		o.note(w.Header(), size)
+		_, _ = rs.Seek(0, io.SeekStart)
+	}
 	http.ServeContent(w, r, "", o.modTime, rs)
 }
 
@@ -193,6 +215,7 @@ func (s *Server) serveIfCached(w http.ResponseWriter, r *http.Request, o origin)
 
 func serveEntry(w http.ResponseWriter, r *http.Request, e *edgecache.Entry, o origin) {
 	SetMediaHeaders(w.Header(), e.Meta.ContentType, o.etag)
+	o.note(w.Header(), e.Size)
 	// e.File is the *os.File on disk, handed to ServeContent unwrapped so that
 	// the body goes out with sendfile.
 	http.ServeContent(w, r, "", o.modTime, e.File)

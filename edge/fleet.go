@@ -213,6 +213,10 @@ func (s *Server) spill(w http.ResponseWriter, r *http.Request, o origin) bool {
 		return true
 	}
 	SetMediaHeaders(w.Header(), c.contentType, o.etag)
+	if size, err := rs.Seek(0, io.SeekEnd); err == nil {
+		o.note(w.Header(), size)
+		_, _ = rs.Seek(0, io.SeekStart)
+	}
 	http.ServeContent(w, r, "", o.modTime, rs)
 	return true
 }

@@ -99,11 +99,16 @@ func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chun
 		return true
 	}
 	key := renditionKey(info.ID, spec)
+	var original int64
+	if spec.Format == "mp4" && info.ContentType == "image/gif" {
+		original = info.Size
+	}
 	s.cacheThrough(w, r, origin{
-		key:     key,
-		etag:    renditionETag(info, key),
-		modTime: info.CreatedAt.Truncate(time.Second),
-		routed:  true,
+		key:      key,
+		etag:     renditionETag(info, key),
+		modTime:  info.CreatedAt.Truncate(time.Second),
+		routed:   true,
+		original: original,
 		make: func(ctx context.Context) (content, error) {
 			done := s.metrics.transformStarted()
 			res, err := rd.render(ctx, info, spec)

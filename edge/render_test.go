@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -239,5 +240,49 @@ func TestInfoDimensions(t *testing.T) {
 	_ = json.Unmarshal(body, &got)
 	if got.Width == 0 || got.Width <= got.Height {
 		t.Errorf("landscape_6.jpg: %dx%d, want landscape (orientation applied)", got.Width, got.Height)
+	}
+}
+
+// noiseGIF is black-and-white noise: tiny as a GIF (a bit a pixel before
+// LZW), large as H.264, like the README's "life" GIF.
+func noiseGIF(t *testing.T) []byte {
+	g := &gif.GIF{}
+	pal := color.Palette{color.Black, color.White}
+	seed := uint32(1)
+	for i := 0; i < 8; i++ {
+		fr := image.NewPaletted(image.Rect(0, 0, 96, 96), pal)
+		for p := range fr.Pix {
+			seed = seed*1664525 + 1013904223
+			fr.Pix[p] = uint8(seed >> 31)
+		}
+		g.Image, g.Delay = append(g.Image, fr), append(g.Delay, 10)
+	}
+	var b bytes.Buffer
+	gif.EncodeAll(&b, g)
+	return b.Bytes()
+}
+
+// TestSmallerOriginalHeader: an MP4 larger than its GIF says so, with the
+// GIF's size, from the fill, the disk and memory alike; other renditions
+// never do.
+func TestSmallerOriginalHeader(t *testing.T) {
+	e := newMediaEnv(t, transform.DefaultConfig())
+	src := noiseGIF(t)
+	f := e.put(t, src)
+	for i := range 3 { // fill, disk hit, memory hit
+		resp, body := do(t, "GET", e.ts.URL+"/m/"+f.ID+".mp4", nil, nil)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "video/mp4" {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if len(body) <= len(src) {
+			t.Fatalf("the noise MP4 (%d bytes) is not larger than its GIF (%d): the test needs another GIF", len(body), len(src))
+		}
+		if got := resp.Header.Get("X-Mediaedge-Smaller-Original"); got != strconv.Itoa(len(src)) {
+			t.Errorf("request %d: X-Mediaedge-Smaller-Original %q, want %d", i, got, len(src))
+		}
+	}
+	resp, _ := do(t, "GET", e.ts.URL+"/m/"+f.ID+"?w=20&fm=png", nil, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Mediaedge-Smaller-Original") != "" {
+		t.Errorf("a PNG rendition: %d, header %q", resp.StatusCode, resp.Header.Get("X-Mediaedge-Smaller-Original"))
 	}
 }
