@@ -121,7 +121,7 @@ func SetMediaHeaders(h http.Header, contentType, etag string) {
 // exposed headers let a player do ranged reads.
 func setCORS(h http.Header) {
 	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag")
+	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag, "+smallerOriginal)
 }
 
 type infoJSON struct {

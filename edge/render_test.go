@@ -280,6 +280,9 @@ func TestSmallerOriginalHeader(t *testing.T) {
 		if got := resp.Header.Get("X-Mediaedge-Smaller-Original"); got != strconv.Itoa(len(src)) {
 			t.Errorf("request %d: X-Mediaedge-Smaller-Original %q, want %d", i, got, len(src))
 		}
+		if !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "X-Mediaedge-Smaller-Original") {
+			t.Errorf("request %d: a page's script cannot read the header: %q", i, resp.Header.Get("Access-Control-Expose-Headers"))
+		}
 	}
 	resp, _ := do(t, "GET", e.ts.URL+"/m/"+f.ID+"?w=20&fm=png", nil, nil)
 	if resp.StatusCode != 200 || resp.Header.Get("X-Mediaedge-Smaller-Original") != "" {
