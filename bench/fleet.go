@@ -16,7 +16,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +26,9 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/mediaedge/mediaedge/internal/freeport"
+	"github.com/mediaedge/mediaedge/internal/promtext"
 )
 
 // FleetConfig configures the benchmark.
@@ -191,7 +193,7 @@ func fleetMode(ctx context.Context, cfg FleetConfig, dir, mode string, sources [
 	defer drop()
 	gossip := make([]string, cfg.Edges)
 	for i := range gossip {
-		if gossip[i], err = freeGossipAddr(); err != nil {
+		if gossip[i], err = freeport.Gossip(); err != nil {
 			return run, err
 		}
 	}
@@ -338,48 +340,27 @@ func fleetCounters(ctx context.Context, edges []*process) (fleetTotals, error) {
 		if err != nil {
 			return t, err
 		}
-		t.transforms += m.sum("mediaedge_transforms_total")
-		t.opens += m.sum(`mediaedge_store_operation_duration_seconds_count{op="open"}`)
-		t.forwards += m.sum("mediaedge_fleet_forwards_total")
-		t.entries += m.sum("mediaedge_cache_disk_entries")
+		t.transforms += promtext.Sum(m, "mediaedge_transforms_total")
+		t.opens += promtext.Sum(m, `mediaedge_store_operation_duration_seconds_count{op="open"}`)
+		t.forwards += promtext.Sum(m, "mediaedge_fleet_forwards_total")
+		t.entries += promtext.Sum(m, "mediaedge_cache_disk_entries")
 	}
 	return t, nil
 }
 
-// metrics is one /metrics page, a line per sample.
-type metrics []string
-
-func scrape(ctx context.Context, base string) (metrics, error) {
+// scrape reads one edge's /metrics page.
+func scrape(ctx context.Context, base string) (string, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("metrics of %s: %s %v", base, resp.Status, err)
+		return "", fmt.Errorf("metrics of %s: %s %v", base, resp.Status, err)
 	}
-	return strings.Split(string(body), "\n"), nil
-}
-
-// sum adds every sample of name; a name with labels (`x{a="b"}`) matches
-// the samples that carry those labels first.
-func (m metrics) sum(name string) float64 {
-	prefix := strings.TrimSuffix(name, "}")
-	var s float64
-	for _, l := range m {
-		if strings.HasPrefix(l, "#") || !strings.HasPrefix(l, prefix) {
-			continue
-		}
-		if rest := l[len(prefix):]; rest == "" || !strings.ContainsAny(rest[:1], " {,}") {
-			continue // another metric whose name starts the same
-		}
-		if v, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64); err == nil {
-			s += v
-		}
-	}
-	return s
+	return string(body), nil
 }
 
 // waitFleetMembers waits until every edge sees all of them.
@@ -389,7 +370,7 @@ func waitFleetMembers(ctx context.Context, edges []*process) error {
 		ok := true
 		for _, e := range edges {
 			m, err := scrape(ctx, e.Base)
-			if err != nil || m.sum("mediaedge_fleet_members") != float64(len(edges)) {
+			if err != nil || promtext.Sum(m, "mediaedge_fleet_members") != float64(len(edges)) {
 				ok = false
 			}
 		}
@@ -405,25 +386,6 @@ func waitFleetMembers(ctx context.Context, edges []*process) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// freeGossipAddr is a 127.0.0.1 port free for both TCP and UDP (memberlist
-// uses both on one port).
-func freeGossipAddr() (string, error) {
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-		u, err := net.ListenPacket("udp", "127.0.0.1:"+port)
-		l.Close()
-		if err == nil {
-			u.Close()
-			return "127.0.0.1:" + port, nil
-		}
-	}
-	return "", errors.New("no free gossip port")
 }
 
 func printFleet(out io.Writer, rep FleetReport) {

@@ -13,7 +13,6 @@ import (
 	"image"
 	"image/png"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +25,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/mediaedge/mediaedge/internal/freeport"
 	"github.com/mediaedge/mediaedge/internal/testenv"
 )
 
@@ -377,25 +377,14 @@ func startServe(t *testing.T) (base, token string) {
 	return base, token
 }
 
-// freeGossipAddr is a loopback port free for both TCP and UDP (memberlist
-// binds both).
+// freeGossipAddr is a loopback port free for both TCP and UDP.
 func freeGossipAddr(t *testing.T) string {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		}
+	addr, err := freeport.Gossip()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free gossip port")
-	return ""
+	return addr
 }
 
 func upload(t *testing.T, base, token string, body []byte) string {

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -24,6 +23,8 @@ import (
 
 	"github.com/mediaedge/mediaedge/fleet"
 	"github.com/mediaedge/mediaedge/internal/cassandratest"
+	"github.com/mediaedge/mediaedge/internal/freeport"
+	"github.com/mediaedge/mediaedge/internal/promtext"
 	"github.com/mediaedge/mediaedge/transform"
 )
 
@@ -347,7 +348,7 @@ func bases(edges []*fleetEdge) []string {
 }
 
 // metricSum adds every series of a metric on one edge's /metrics; name may
-// carry a label set prefix (`x{a="b"}` matches `x{a="b",c="d"}` too).
+// carry a label set prefix (promtext.Sum).
 func metricSum(t *testing.T, base, name string) float64 {
 	t.Helper()
 	resp, err := http.Get(base + "/metrics")
@@ -356,24 +357,7 @@ func metricSum(t *testing.T, base, name string) float64 {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	prefix := strings.TrimSuffix(name, "}")
-	var sum float64
-	for _, l := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(l, "#") || !strings.HasPrefix(l, prefix) {
-			continue
-		}
-		rest := l[len(prefix):]
-		if !strings.HasPrefix(rest, " ") && !strings.HasPrefix(rest, "{") && !strings.HasPrefix(rest, ",") && !strings.HasPrefix(rest, "}") {
-			continue // another metric whose name starts the same
-		}
-		i := strings.LastIndexByte(l, ' ')
-		v, err := strconv.ParseFloat(l[i+1:], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", l, err)
-		}
-		sum += v
-	}
-	return sum
+	return promtext.Sum(string(body), name)
 }
 
 func sumAll(t *testing.T, edges []*fleetEdge, name string) float64 {
@@ -439,25 +423,14 @@ func waitIndexed(t *testing.T, e *fleetEdge) {
 	}
 }
 
-// freeGossipAddr is a 127.0.0.1 port free for both TCP and UDP (memberlist
-// uses both on one port).
+// freeGossipAddr is a 127.0.0.1 port free for both TCP and UDP.
 func freeGossipAddr(t *testing.T) string {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		}
+	addr, err := freeport.Gossip()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free gossip port")
-	return ""
+	return addr
 }
 
 // testPNG is a small distinct image: a gradient with the index in its colours.

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mediaedge/mediaedge/internal/promtext"
 )
 
 // served is a `mediaedge serve` process started by a test.
@@ -171,21 +173,14 @@ func request(t *testing.T, method, url, token string, hdr map[string]string, bod
 	return resp, b
 }
 
-// metricValue reads one unlabelled counter from /metrics.
+// metricValue reads one metric from /metrics (every series summed).
 func metricValue(t *testing.T, base, name string) float64 {
 	t.Helper()
 	_, body := request(t, "GET", base+"/metrics", "", nil, nil)
-	for _, l := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(l, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return f
-		}
+	if !strings.Contains(string(body), "\n"+name+" ") && !strings.HasPrefix(string(body), name+" ") {
+		t.Fatalf("no metric %s", name)
 	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	return promtext.Sum(string(body), name)
 }
 
 // TestServeDefaults is a new user's first session: `mediaedge serve` with no
