@@ -53,12 +53,23 @@ type origin struct {
 // is still what is served, since a <video> cannot play a GIF.
 const smallerOriginal = "X-Mediaedge-Smaller-Original"
 
-// note adds what a response of size bytes should say beyond the media
-// headers.
-func (o origin) note(h http.Header, size int64) {
+// setHeaders sets the headers of o's response of size bytes, whichever
+// path serves it (a fill, a disk or memory hit, another edge's bytes): the
+// media headers, and the smaller original's size when it applies.
+func (o origin) setHeaders(h http.Header, contentType string, size int64) {
+	SetMediaHeaders(h, contentType, o.etag)
 	if o.original > 0 && size > o.original {
 		h.Set(smallerOriginal, strconv.FormatInt(o.original, 10))
 	}
+}
+
+// seekerSize is the size of a seeker's content; it leaves it at the start.
+func seekerSize(rs io.ReadSeeker) int64 {
+	n, err := rs.Seek(0, io.SeekEnd)
+	if _, serr := rs.Seek(0, io.SeekStart); err != nil || serr != nil {
+		return -1
+	}
+	return n
 }
 
 // content is an entry's bytes as a miss produced them.
@@ -189,11 +200,7 @@ func (s *Server) serveUncached(w http.ResponseWriter, r *http.Request, o origin,
 		s.fail(w, r, err)
 		return
 	}
-	SetMediaHeaders(w.Header(), c.contentType, o.etag)
-	if size, err := rs.Seek(0, io.SeekEnd); err == nil {
-		o.note(w.Header(), size)
-		_, _ = rs.Seek(0, io.SeekStart)
-	}
+	o.setHeaders(w.Header(), c.contentType, seekerSize(rs))
 	http.ServeContent(w, r, "", o.modTime, rs)
 }
 
@@ -214,8 +221,7 @@ func (s *Server) serveIfCached(w http.ResponseWriter, r *http.Request, o origin)
 }
 
 func serveEntry(w http.ResponseWriter, r *http.Request, e *edgecache.Entry, o origin) {
-	SetMediaHeaders(w.Header(), e.Meta.ContentType, o.etag)
-	o.note(w.Header(), e.Size)
+	o.setHeaders(w.Header(), e.Meta.ContentType, e.Size)
 	// e.File is the *os.File on disk, handed to ServeContent unwrapped so that
 	// the body goes out with sendfile.
 	http.ServeContent(w, r, "", o.modTime, e.File)

@@ -212,11 +212,7 @@ func (s *Server) spill(w http.ResponseWriter, r *http.Request, o origin) bool {
 		s.fail(w, r, err)
 		return true
 	}
-	SetMediaHeaders(w.Header(), c.contentType, o.etag)
-	if size, err := rs.Seek(0, io.SeekEnd); err == nil {
-		o.note(w.Header(), size)
-		_, _ = rs.Seek(0, io.SeekStart)
-	}
+	o.setHeaders(w.Header(), c.contentType, seekerSize(rs))
 	http.ServeContent(w, r, "", o.modTime, rs)
 	return true
 }

@@ -74,7 +74,7 @@ func (h *hotCache) get(key string) (*hotEntry, bool) {
 // admit is called on a disk hit: the entry's bytes are copied in on its
 // second hit, when it fits.
 func (h *hotCache) admit(e *edgecache.Entry, o origin) {
-	key, etag, modTime := o.key, o.etag, o.modTime
+	key, modTime := o.key, o.modTime
 	if h == nil || e.Size > h.maxEntry || e.Size <= 0 {
 		return
 	}
@@ -91,8 +91,7 @@ func (h *hotCache) admit(e *edgecache.Entry, o origin) {
 		return // the disk's read error surfaces on the disk path
 	}
 	hdr := http.Header{}
-	SetMediaHeaders(hdr, e.Meta.ContentType, etag)
-	o.note(hdr, int64(len(body)))
+	o.setHeaders(hdr, e.Meta.ContentType, int64(len(body)))
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	if !modTime.IsZero() {
 		hdr.Set("Last-Modified", modTime.UTC().Format(http.TimeFormat))
