@@ -435,7 +435,18 @@ func selfCPU() time.Duration {
 
 // pidCPU reads another process' CPU time from /proc/PID/stat (utime and
 // stime, fields 14 and 15, in clock ticks of 1/100 s on Linux).
-func pidCPU(pid int) func() time.Duration {
+func pidCPU(pid int) func() time.Duration { return procCPU(pid, false) }
+
+// pidCPUAll is pidCPU with the CPU time of the process' reaped children
+// (cutime and cstime, fields 16 and 17): a server's ffmpeg runs count as
+// its own.
+func pidCPUAll(pid int) func() time.Duration { return procCPU(pid, true) }
+
+func procCPU(pid int, children bool) func() time.Duration {
+	fields := 2
+	if children {
+		fields = 4
+	}
 	return func() time.Duration {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
@@ -446,13 +457,16 @@ func pidCPU(pid int) func() time.Duration {
 		if !ok {
 			return 0
 		}
-		f := strings.Fields(rest) // f[0] is field 3
-		if len(f) < 13 {
+		f := strings.Fields(rest) // f[0] is field 3, f[11] field 14 (utime)
+		if len(f) < 11+fields {
 			return 0
 		}
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		return time.Duration(ut+st) * 10 * time.Millisecond
+		var ticks int64
+		for _, s := range f[11 : 11+fields] {
+			v, _ := strconv.ParseInt(s, 10, 64)
+			ticks += v
+		}
+		return time.Duration(ticks) * 10 * time.Millisecond
 	}
 }
 

@@ -31,7 +31,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -491,30 +490,4 @@ func fetchServed(ctx context.Context, url string) ([]byte, string, error) {
 		err = fmt.Errorf("GET %s: %s %s", url, resp.Status, bytes.TrimSpace(b))
 	}
 	return b, resp.Header.Get("X-Mediaedge-Served"), err
-}
-
-// pidCPUAll reads a process' CPU time with that of its reaped children from
-// /proc/PID/stat (utime, stime, cutime, cstime: fields 14 to 17, in clock
-// ticks of 1/100 s on Linux): the server's ffmpeg runs count as its own.
-func pidCPUAll(pid int) func() time.Duration {
-	return func() time.Duration {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return 0
-		}
-		_, rest, ok := strings.Cut(string(b), ") ")
-		if !ok {
-			return 0
-		}
-		f := strings.Fields(rest) // f[0] is field 3
-		if len(f) < 15 {
-			return 0
-		}
-		var ticks int64
-		for _, s := range f[11:15] {
-			v, _ := strconv.ParseInt(s, 10, 64)
-			ticks += v
-		}
-		return time.Duration(ticks) * 10 * time.Millisecond
-	}
 }
