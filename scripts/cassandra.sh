@@ -91,6 +91,19 @@ POM
   touch "$HOME_DIR/lib/.complete"
 }
 
+# write_logback DIR: Cassandra logs to DIR/logs/system.log only.
+write_logback() {
+  cat > "$1/conf/logback.xml" <<XML
+<configuration>
+  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
+    <file>$1/logs/system.log</file>
+    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="FILE"/></root>
+</configuration>
+XML
+}
+
 write_config() {
   mkdir -p "$NODE_DIR"/{data,commitlog,hints,saved_caches,cdc_raw,logs,conf}
   cat > "$NODE_DIR/conf/cassandra.yaml" <<YAML
@@ -122,15 +135,7 @@ auto_snapshot: false
 write_request_timeout: 10000ms
 read_request_timeout: 10000ms
 YAML
-  cat > "$NODE_DIR/conf/logback.xml" <<XML
-<configuration>
-  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
-    <file>$NODE_DIR/logs/system.log</file>
-    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
-  </appender>
-  <root level="INFO"><appender-ref ref="FILE"/></root>
-</configuration>
-XML
+  write_logback "$NODE_DIR"
 }
 
 java_bin() {
@@ -297,15 +302,7 @@ counter_write_request_timeout: 5000ms
 cas_contention_timeout: 1000ms
 request_timeout: 10000ms
 YAML
-  cat > "$dir/conf/logback.xml" <<XML
-<configuration>
-  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
-    <file>$dir/logs/system.log</file>
-    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
-  </appender>
-  <root level="INFO"><appender-ref ref="FILE"/></root>
-</configuration>
-XML
+  write_logback "$dir"
 }
 
 # peer_count I prints how many rows node I's system.peers holds, over a
