@@ -217,3 +217,14 @@ type UsageCounter interface {
 type ChunkRangeDeleter interface {
 	DeleteChunkRange(ctx context.Context, id string, from, to int) error
 }
+
+// ChunkIntoGetter is an optional Backend capability: GetChunk into a
+// caller's buffer (dst's capacity; a larger chunk gets a new slice). A
+// reader streaming a file then recycles its chunk memory instead of
+// allocating a chunk per chunk: measured on a 64 MiB original (issue 16),
+// the garbage collector's share of the serving CPU fell from about a
+// quarter. The embedded store has it; the Cassandra driver allocates each
+// value itself.
+type ChunkIntoGetter interface {
+	GetChunkInto(ctx context.Context, id string, idx int, dst []byte) (data []byte, crc uint32, err error)
+}

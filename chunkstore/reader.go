@@ -24,9 +24,10 @@ type Reader struct {
 	off   int64 // Read/Seek position
 	ahead int
 
-	mu       sync.Mutex // guards cur, curIdx, pending
+	mu       sync.Mutex // guards cur, curIdx, curBuf, pending
 	cur      []byte
 	curIdx   int
+	curBuf   *[]byte // cur's pooled memory, nil when cur is not pooled
 	pending  map[int]*fetch
 	lastRead int // chunk index of the last sequential Read, for prefetch
 }
@@ -35,6 +36,7 @@ type fetch struct {
 	done   chan struct{}
 	cancel context.CancelFunc // stops a prefetch a seek made useless
 	data   []byte
+	buf    *[]byte // pooled memory data sits in, or nil
 	err    error
 }
 
@@ -57,8 +59,9 @@ func (r *Reader) Close() error {
 	for idx, f := range r.pending {
 		<-f.done
 		delete(r.pending, idx)
+		r.recycle(f.buf) // never handed out: only chunk() exposes a fetch's bytes
 	}
-	r.cur = nil
+	r.cur, r.curBuf = nil, nil
 	r.mu.Unlock()
 	return nil
 }
@@ -77,12 +80,24 @@ func (r *Reader) startFetch(idx int) *fetch {
 	ctx, cancel := context.WithCancel(r.ctx)
 	f := &fetch{done: make(chan struct{}), cancel: cancel}
 	r.pending[idx] = f
+	var dst []byte
+	if _, ok := r.s.b.(ChunkIntoGetter); ok && r.chunkLen(idx) <= r.s.cfg.ChunkSize {
+		f.buf = r.s.getBuf()
+		dst = (*f.buf)[:0]
+	}
 	go func() {
 		defer close(f.done)
 		defer cancel()
-		f.data, f.err = r.s.readChunk(ctx, r.id, idx, r.chunkLen(idx))
+		f.data, f.err = r.s.readChunkInto(ctx, r.id, idx, r.chunkLen(idx), dst)
 	}()
 	return f
+}
+
+// recycle returns pooled chunk memory no caller can still be reading.
+func (r *Reader) recycle(buf *[]byte) {
+	if buf != nil {
+		r.s.bufs.Put(buf)
+	}
 }
 
 // chunk returns chunk idx, from the last one used, a prefetch, or a fetch.
@@ -95,8 +110,10 @@ func (r *Reader) chunk(idx int, sequential bool) ([]byte, error) {
 	}
 	// The chunk in hand is done with (sequential readers move on; random
 	// ones rarely come back): drop it first so that, with the window below,
-	// at most ReadAhead+1 chunks are held.
-	r.cur, r.curIdx = nil, -1
+	// at most ReadAhead+1 chunks are held. Its memory is left to the garbage
+	// collector: a ReadAt running in parallel may still be copying from it
+	// (WriteTo, which knows it is the only reader, recycles).
+	r.cur, r.curIdx, r.curBuf = nil, -1, nil
 	f := r.startFetch(idx)
 	if sequential {
 		// Stop prefetches a seek made useless, then keep the window full.
@@ -119,7 +136,7 @@ func (r *Reader) chunk(idx int, sequential bool) ([]byte, error) {
 	r.mu.Lock()
 	delete(r.pending, idx)
 	if f.err == nil {
-		r.cur, r.curIdx = f.data, idx
+		r.cur, r.curIdx, r.curBuf = f.data, idx, f.buf
 	}
 	r.mu.Unlock()
 	return f.data, f.err
@@ -165,6 +182,42 @@ func (r *Reader) Read(p []byte) (int, error) {
 		err = nil
 	}
 	return n, err
+}
+
+// WriteTo implements io.WriterTo: it writes from the read position to the
+// end, each chunk's bytes straight from the chunk as fetched, so io.Copy to
+// an HTTP response makes one write per chunk instead of one per 32 KiB
+// copy buffer, and no copy in between (issue 16: originals from the store).
+func (r *Reader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for r.off < r.size {
+		idx := int(r.off / int64(r.cs))
+		data, err := r.chunk(idx, true)
+		if err != nil {
+			return total, fmt.Errorf("read %s at %d: %w", r.id, r.off, err)
+		}
+		n, err := w.Write(data[r.off-int64(idx)*int64(r.cs):])
+		total += int64(n)
+		r.off += int64(n)
+		if err != nil {
+			return total, err
+		}
+		r.done(idx)
+	}
+	return total, nil
+}
+
+// done recycles chunk idx's memory once WriteTo has written all of it.
+// Only WriteTo calls it: as an io.WriterTo it is the Reader's one user while
+// it runs, so nothing else holds the chunk.
+func (r *Reader) done(idx int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.curIdx == idx && r.curBuf != nil {
+		buf := r.curBuf
+		r.cur, r.curIdx, r.curBuf = nil, -1, nil
+		r.recycle(buf)
+	}
 }
 
 // Seek implements io.Seeker.

@@ -256,7 +256,22 @@ func (s *Store) Close() error {
 // the chunk must hold at least want bytes (it may hold more: an upload's tail
 // chunk can carry bytes past the durable offset, which are cut off).
 func (s *Store) readChunk(ctx context.Context, id string, idx, want int) ([]byte, error) {
-	data, sum, err := s.b.GetChunk(ctx, id, idx)
+	return s.readChunkInto(ctx, id, idx, want, nil)
+}
+
+// readChunkInto is readChunk into dst's memory when the backend can
+// (ChunkIntoGetter) and dst is not nil.
+func (s *Store) readChunkInto(ctx context.Context, id string, idx, want int, dst []byte) ([]byte, error) {
+	var (
+		data []byte
+		sum  uint32
+		err  error
+	)
+	if into, ok := s.b.(ChunkIntoGetter); ok && dst != nil {
+		data, sum, err = into.GetChunkInto(ctx, id, idx, dst)
+	} else {
+		data, sum, err = s.b.GetChunk(ctx, id, idx)
+	}
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("chunk %d of %s is missing: %w", idx, id, ErrCorrupt)

@@ -315,7 +315,12 @@ func (b *Backend) PutChunk(_ context.Context, id string, idx int, data []byte, c
 }
 
 // GetChunk returns a chunk and its stored CRC.
-func (b *Backend) GetChunk(_ context.Context, id string, idx int) ([]byte, uint32, error) {
+func (b *Backend) GetChunk(ctx context.Context, id string, idx int) ([]byte, uint32, error) {
+	return b.GetChunkInto(ctx, id, idx, nil)
+}
+
+// GetChunkInto implements chunkstore.ChunkIntoGetter.
+func (b *Backend) GetChunkInto(_ context.Context, id string, idx int, dst []byte) ([]byte, uint32, error) {
 	v, err := b.get(chunkKey(id, idx))
 	if err != nil {
 		return nil, 0, fmt.Errorf("get chunk %d of %s: %w", idx, id, err)
@@ -339,7 +344,11 @@ func (b *Backend) GetChunk(_ context.Context, id string, idx int) ([]byte, uint3
 		return nil, 0, fmt.Errorf("get chunk %d of %s: %w", idx, id, err)
 	}
 	defer f.Close()
-	data := make([]byte, n)
+	data := dst[:0]
+	if cap(data) < int(n) {
+		data = make([]byte, n)
+	}
+	data = data[:n]
 	if _, err := f.ReadAt(data, headerSize+int64(idx)*int64(slot)); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, 0, fmt.Errorf("get chunk %d of %s: blob short: %w", idx, id, chunkstore.ErrCorrupt)

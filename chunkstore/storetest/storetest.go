@@ -296,6 +296,26 @@ func checkRead(t *testing.T, s *chunkstore.Store, id string, want []byte) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("read %d bytes differ from the %d written", len(got), len(want))
 	}
+	// WriteTo, the HTTP path, from the start and from a seek into a chunk,
+	// twice: the second pass reads into chunk memory the first recycled.
+	for pass := range 2 {
+		for _, from := range []int64{0, int64(len(want)) / 3} {
+			wr, err := s.Open(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := wr.Seek(from, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			n, err := wr.WriteTo(&buf)
+			wr.Close()
+			if err != nil || n != int64(len(want))-from || !bytes.Equal(buf.Bytes(), want[from:]) {
+				t.Fatalf("pass %d: WriteTo from %d: %d bytes, err %v; want the %d bytes written from there",
+					pass, from, n, err, int64(len(want))-from)
+			}
+		}
+	}
 }
 
 // failAfter returns n bytes of data and then an error, like a client whose
