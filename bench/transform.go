@@ -1,21 +1,35 @@
 package bench
 
-// Transform benchmark: cold image transforms by transform.Processor, served
-// by a minimal HTTP handler in this process on 127.0.0.1 (source bytes in
-// memory, so the number is the transform, not storage), against imaginary
+// Transform benchmark: cold image transforms by mediaedge against imaginary
 // (same libvips, through bimg) and, when given, imgproxy, with equivalent
-// parameters, at the same concurrency, in the same run. Every request asks for
-// a slightly different width so that no result cache anywhere answers: each
-// one is a real decode-resize-encode. When the mediaedge binary is given, the
-// whole edge (upload once, then GET /m/{id}?...) runs as one more target, to
-// show what routing, storage reads and caching add. The in-process
-// processor's resident set is reported at the start, after the load and
-// after an idle pause: libvips memory is invisible to Go's heap profiles, and
-// a native leak (an image never unreferenced) shows as RSS that grows with
-// the number of transforms and does not come back when idle.
+// parameters, at the same concurrency, in the same run. Every request asks
+// for a slightly different width so that no result cache anywhere answers:
+// each one is a real decode-resize-encode.
+//
+// mediaedge runs twice. The in-process target is transform.Processor behind
+// a minimal HTTP handler in this process (source bytes in memory, so the
+// number is the transform, not storage); it shares the load generator's CPU.
+// When the mediaedge binary is given, the whole edge (upload once, then GET
+// /m/{id}?...) is a separate server pinned like the references, and it is
+// the one the ratios use: it is what issue 16 compares, and the only
+// mediaedge measured on the same footing as imgproxy.
+//
+// Each case runs Rounds rounds with the targets in rotating order (see
+// rounds.go). CPU time per request is the issue's measure (req/s swings by
+// a third on a shared machine, CPU per request holds), and each round gives
+// one ratio per reference; a target's table row is its median round by CPU
+// per request. Then one output per target at the case's width is scored by
+// SSIM against a lossless Lanczos3 rendering of the source (ssim.go), so that
+// bytes compare at known quality.
+//
+// The in-process processor's resident set is reported at the start, after
+// the load and after an idle pause: libvips memory is invisible to Go's heap
+// profiles, and a native leak (an image never unreferenced) shows as RSS
+// that grows with the number of transforms and does not come back when idle.
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,7 +65,8 @@ type TransformConfig struct {
 	Imaginary string
 	// Imgproxy is an imgproxy binary built by hand; empty skips it.
 	Imgproxy string
-	// Mediaedge, when set, adds the full edge (`mediaedge serve`) as a target.
+	// Mediaedge, when set, adds the full edge (`mediaedge serve`) as a
+	// target, and the ratios use it instead of the in-process processor.
 	Mediaedge string
 	// Requests per case, target and round.
 	Requests int
@@ -60,7 +75,8 @@ type TransformConfig struct {
 	// SourceScale shrinks the issue's source sizes (1 = 12 MP, 2000x1500 and
 	// 4096x4096); tests use a small scale to stay fast.
 	SourceScale float64
-	// Dir holds the sources for the references; "" = a temporary folder.
+	// Dir holds the sources for the references and the outputs scored for
+	// SSIM (kept there for a look); "" = a temporary folder.
 	Dir string
 	// IdleWait is the pause after the load before the in-process processor's
 	// resident set is read again (Go's heap returned to the OS first), to
@@ -125,24 +141,83 @@ func transformCases() []transformCase {
 	}
 }
 
-// TransformResult is one target on one case.
+// TransformResult is one target's load on one case in one round.
 type TransformResult struct {
 	Case, Target string
+	Round        int
 	ReqPerSec    float64
 	P50, P99     time.Duration
 	MeanBytes    int64
 	// CPUPerReq is the server's CPU time (user + system, all threads) per
-	// successful request: steadier than req/s on a shared machine. For the
-	// in-process processor it includes the load generator's small share.
+	// successful request. For the in-process processor it includes the load
+	// generator's share; for a server it is counted in the kernel's 10 ms
+	// ticks, so it is coarse when a round is short.
 	CPUPerReq  time.Duration
 	Errors     int
 	FirstError string
 }
 
+// TransformQuality is one output of a target at the case's width, fetched
+// outside the timed load, and its SSIM against the reference (ssim.go).
+type TransformQuality struct {
+	Width, Height int
+	Bytes         int64
+	SSIM          float64
+	Error         string // why there is no output (a reference refused it)
+}
+
+// TransformTarget is one target on one case.
+type TransformTarget struct {
+	Name    string
+	Rounds  []TransformResult // one per round, in round order
+	Median  TransformResult   // the round with the median CPU per request
+	Quality TransformQuality
+	// Refused is set when every request of every round failed: the target
+	// cannot do the case (imaginary 1.2.4 has no AVIF encoder); it is
+	// reported as such, not counted as slow.
+	Refused bool
+}
+
+// TransformRatio compares the report's Ours with one reference on one case.
+type TransformRatio struct {
+	Reference string
+	// Rounds is how many rounds both answered; the spreads are over them,
+	// and zero when the reference refused the case.
+	Rounds int
+	// CPU is the reference's CPU per request over ours, round by round:
+	// above 1 when ours uses less (issue 16 asks for 1.1 at least).
+	CPU Spread
+	// Throughput is our req/s over the reference's, round by round.
+	Throughput Spread
+	// Bytes is our quality output's size over the reference's, both at the
+	// case's width (read with the two SSIMs); 0 when either has none.
+	Bytes float64
+}
+
+// TransformCaseReport is one case: every target and every reference's ratios.
+type TransformCaseReport struct {
+	Case    string
+	Targets []TransformTarget // in the order they were set up
+	Ratios  []TransformRatio  // one per reference that ran
+}
+
+// Target finds a target by name.
+func (c TransformCaseReport) Target(name string) (TransformTarget, bool) {
+	i := slices.IndexFunc(c.Targets, func(t TransformTarget) bool { return t.Name == name })
+	if i < 0 {
+		return TransformTarget{}, false
+	}
+	return c.Targets[i], true
+}
+
 // TransformReport holds every result.
 type TransformReport struct {
-	Results []TransformResult
-	Memory  TransformMemory
+	// Ours names the target the ratios use: "mediaedge edge" when the
+	// binary was given, else "mediaedge" (the in-process processor).
+	Ours   string
+	Cases  []TransformCaseReport
+	Memory TransformMemory
+	Notes  []string // missing references, refusals, what Ours is
 }
 
 // TransformMemory is the resident set (VmRSS) of this process, which runs
@@ -155,7 +230,17 @@ type TransformMemory struct {
 	Idle       time.Duration // the pause before AfterIdle
 }
 
-// Transform runs the benchmark and prints its table to out.
+// transformTarget is one server under test.
+type transformTarget struct {
+	name string
+	url  func(c transformCase, w int) string
+	cpu  func() time.Duration // CPU time the server has used so far
+}
+
+// isOurs tells mediaedge's targets from the references.
+func isOurs(name string) bool { return strings.HasPrefix(name, "mediaedge") }
+
+// Transform runs the benchmark and prints its tables to out.
 func Transform(ctx context.Context, cfg TransformConfig, out io.Writer) (TransformReport, error) {
 	var rep TransformReport
 	if err := cfg.Validate(); err != nil {
@@ -166,9 +251,11 @@ func Transform(ctx context.Context, cfg TransformConfig, out io.Writer) (Transfo
 		return rep, err
 	}
 	defer cleanup()
-	src := filepath.Join(dir, "src")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		return rep, err
+	src, qdir := filepath.Join(dir, "src"), filepath.Join(dir, "quality")
+	for _, d := range []string{src, qdir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return rep, err
+		}
 	}
 	cases := transformCases()
 	sources := map[string][]byte{}
@@ -190,14 +277,10 @@ func Transform(ctx context.Context, cfg TransformConfig, out io.Writer) (Transfo
 	}
 	defer stopOurs()
 	rep.Memory.Start = procStatus(os.Getpid(), "VmRSS:")
-	type target struct {
-		name string
-		url  func(c transformCase, w int) string
-		cpu  func() time.Duration // CPU time the server has used so far
-	}
-	targets := []target{{"mediaedge", func(c transformCase, w int) string {
+	targets := []transformTarget{{"mediaedge", func(c transformCase, w int) string {
 		return ours + "/t/" + c.file + "?w=" + strconv.Itoa(w) + "&" + c.ours
 	}, selfCPU}}
+	rep.Ours = "mediaedge"
 	if cfg.Mediaedge != "" {
 		me, err := startMediaedge(ctx, cfg.Mediaedge, filepath.Join(dir, "me"), benchToken)
 		if err != nil {
@@ -210,22 +293,24 @@ func Transform(ctx context.Context, cfg TransformConfig, out io.Writer) (Transfo
 				return rep, err
 			}
 		}
-		targets = append(targets, target{"mediaedge edge", func(c transformCase, w int) string {
+		targets = append(targets, transformTarget{"mediaedge edge", func(c transformCase, w int) string {
 			return me.Base + "/m/" + ids[c.file] + "?w=" + strconv.Itoa(w) + "&" + c.ours
 		}, pidCPU(me.cmd.Process.Pid)})
+		rep.Ours = "mediaedge edge"
+	} else {
+		rep.Notes = append(rep.Notes, "mediaedge binary not given: the ratios use the in-process processor, which shares the load generator's CPU (its CPU/req includes the client's share)")
 	}
-	var notes []string
 	if cfg.Imaginary != "" {
 		im, err := startProcess(ctx, "imaginary", cfg.Imaginary, []string{"-a", "127.0.0.1", "-p", "PORT", "-mount", src, "-concurrency", "0"}, "/health")
 		if err != nil {
 			return rep, err
 		}
 		defer im.Stop()
-		targets = append(targets, target{"imaginary", func(c transformCase, w int) string {
+		targets = append(targets, transformTarget{"imaginary", func(c transformCase, w int) string {
 			return im.Base + "/resize?file=" + c.file + "&width=" + strconv.Itoa(w) + "&" + c.imaginary
 		}, pidCPU(im.cmd.Process.Pid)})
 	} else {
-		notes = append(notes, "imaginary not given (IMAGINARY_BIN): no reference ratio for it")
+		rep.Notes = append(rep.Notes, "imaginary not given (IMAGINARY_BIN): no reference ratio for it")
 	}
 	if cfg.Imgproxy != "" {
 		ip, err := startImgproxy(ctx, cfg.Imgproxy, src)
@@ -233,40 +318,30 @@ func Transform(ctx context.Context, cfg TransformConfig, out io.Writer) (Transfo
 			return rep, err
 		}
 		defer ip.Stop()
-		targets = append(targets, target{"imgproxy", func(c transformCase, w int) string {
+		targets = append(targets, transformTarget{"imgproxy", func(c transformCase, w int) string {
 			return ip.Base + "/insecure/" + fmt.Sprintf(c.imgproxy, w)
 		}, pidCPU(ip.cmd.Process.Pid)})
 	} else {
-		notes = append(notes, "imgproxy not given (IMGPROXY_BIN): skipped")
+		rep.Notes = append(rep.Notes, "imgproxy not given (IMGPROXY_BIN): no reference ratio for it, issue 16's goal unchecked")
 	}
 
-	for _, c := range cases {
-		width := max(1, scaled(c.width, cfg.SourceScale))
-		// Two rounds, targets alternating, each target's best kept: a shared
-		// machine's noise then hits every target alike.
-		best := make([]TransformResult, len(targets))
-		for round := 0; round < 2; round++ {
-			for i, t := range targets {
-				// Widths never repeat within a target across rounds, so the
-				// edge's result cache (the "mediaedge edge" target) stays cold.
-				cpu0 := t.cpu()
-				r := transformLoad(ctx, func(w int) string { return t.url(c, w) }, width, round, cfg)
-				r.Case, r.Target = c.name, t.name
-				if ok := cfg.Requests - r.Errors; ok > 0 {
-					r.CPUPerReq = ((t.cpu() - cpu0) / time.Duration(ok)).Round(time.Millisecond)
-				}
-				if r.Errors == cfg.Requests && t.name == "mediaedge" {
-					return rep, fmt.Errorf("transform benchmark: every %s request failed on %s: %s", t.name, c.name, r.FirstError)
-				}
-				if t.name == "mediaedge" {
-					rep.Memory.Transforms += cfg.Requests - r.Errors
-				}
-				if round == 0 || r.ReqPerSec > best[i].ReqPerSec {
-					best[i] = r
-				}
+	for i, c := range cases {
+		ref := newSSIMReference(qdir, filepath.Join(src, c.file), scaled(c.w, cfg.SourceScale), scaled(c.h, cfg.SourceScale))
+		cr, n, err := transformCaseRun(ctx, cfg, c, i, targets, ref)
+		rep.Memory.Transforms += n
+		if err != nil {
+			return rep, err
+		}
+		cr.Ratios = transformRatios(cr, rep.Ours)
+		for _, t := range cr.Targets {
+			if t.Refused {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("%s refused %q: %d of %d failed in every round, first: %.100s",
+					t.Name, c.name, t.Median.Errors, cfg.Requests, t.Median.FirstError))
+			} else if t.Quality.Error != "" {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("%s: no output at %d px for %q: %.100s", t.Name, scaled(c.width, cfg.SourceScale), c.name, t.Quality.Error))
 			}
 		}
-		rep.Results = append(rep.Results, best...)
+		rep.Cases = append(rep.Cases, cr)
 	}
 	rep.Memory.AfterLoad = procStatus(os.Getpid(), "VmRSS:")
 	select {
@@ -276,8 +351,119 @@ func Transform(ctx context.Context, cfg TransformConfig, out io.Writer) (Transfo
 	}
 	debug.FreeOSMemory() // Go's garbage is not what this reports
 	rep.Memory.AfterIdle, rep.Memory.Idle = procStatus(os.Getpid(), "VmRSS:"), cfg.IdleWait
-	printTransform(out, cfg, rep, notes)
+	printTransform(out, cfg, rep)
 	return rep, nil
+}
+
+// transformCaseRun runs Rounds rounds of one case over every target in
+// rotating order, then fetches and scores each target's quality output. It
+// also returns how many transforms the in-process processor did.
+func transformCaseRun(ctx context.Context, cfg TransformConfig, c transformCase, idx int, targets []transformTarget, ref *ssimReference) (TransformCaseReport, int, error) {
+	cr := TransformCaseReport{Case: c.name, Targets: make([]TransformTarget, len(targets))}
+	inProcess := 0
+	width := max(1, scaled(c.width, cfg.SourceScale))
+	err := rotate(ctx, Rounds, len(targets), func(round, i int) error {
+		t := targets[i]
+		cpu0 := t.cpu()
+		r := transformLoad(ctx, func(w int) string { return t.url(c, w) }, width, round, cfg)
+		r.Case, r.Target, r.Round = c.name, t.name, round
+		ok := cfg.Requests - r.Errors
+		if ok > 0 {
+			r.CPUPerReq = (t.cpu() - cpu0) / time.Duration(ok)
+		} else if isOurs(t.name) && ctx.Err() == nil {
+			return fmt.Errorf("transform benchmark: every %s request failed on %s: %s", t.name, c.name, r.FirstError)
+		}
+		if t.name == "mediaedge" {
+			inProcess += ok
+		}
+		cr.Targets[i].Rounds = append(cr.Targets[i].Rounds, r)
+		return nil
+	})
+	if err != nil {
+		return cr, inProcess, err
+	}
+	for i, t := range targets {
+		tr := &cr.Targets[i]
+		tr.Name, tr.Median = t.name, medianRound(tr.Rounds)
+		tr.Refused = !slices.ContainsFunc(tr.Rounds, func(r TransformResult) bool { return r.Errors < cfg.Requests })
+		if tr.Refused {
+			tr.Quality.Error = "refused the case"
+			continue
+		}
+		// After the load, so that the edge's one cache hit (this width may
+		// have been asked for in a round) costs no round its cold request.
+		body, err := fetchBody(ctx, t.url(c, width))
+		if err != nil {
+			if isOurs(t.name) {
+				return cr, inProcess, fmt.Errorf("transform benchmark: %s quality output for %s: %w", t.name, c.name, err)
+			}
+			tr.Quality.Error = err.Error()
+			continue
+		}
+		if t.name == "mediaedge" {
+			inProcess++
+		}
+		q := &tr.Quality
+		q.Bytes = int64(len(body))
+		q.SSIM, q.Width, q.Height, err = ref.score(ctx, fmt.Sprintf("case%d-%s", idx, strings.ReplaceAll(t.name, " ", "-")), body)
+		if err != nil {
+			return cr, inProcess, fmt.Errorf("transform benchmark: %s on %s: %w", t.name, c.name, err)
+		}
+	}
+	return cr, inProcess, nil
+}
+
+// medianRound is the round with the median CPU per request among the rounds
+// that served something (the first round when none did).
+func medianRound(rounds []TransformResult) TransformResult {
+	var ok []TransformResult
+	for _, r := range rounds {
+		if r.ReqPerSec > 0 {
+			ok = append(ok, r)
+		}
+	}
+	if len(ok) == 0 {
+		if len(rounds) == 0 {
+			return TransformResult{}
+		}
+		return rounds[0]
+	}
+	slices.SortStableFunc(ok, func(a, b TransformResult) int { return cmp.Compare(a.CPUPerReq, b.CPUPerReq) })
+	return ok[len(ok)/2]
+}
+
+// transformRatios sets ours against every reference, round by round: both
+// targets of round r ran within minutes of each other on the same machine,
+// which is what makes their ratio steadier than a ratio of medians. A round
+// that either side failed entirely, or whose CPU read zero ticks, is left out.
+func transformRatios(cr TransformCaseReport, oursName string) []TransformRatio {
+	ours, ok := cr.Target(oursName)
+	if !ok {
+		return nil
+	}
+	var out []TransformRatio
+	for _, ref := range cr.Targets {
+		if isOurs(ref.Name) {
+			continue
+		}
+		tr := TransformRatio{Reference: ref.Name}
+		var oursCPU, refCPU, oursRPS, refRPS []float64
+		for i := range min(len(ours.Rounds), len(ref.Rounds)) {
+			o, r := ours.Rounds[i], ref.Rounds[i]
+			if o.ReqPerSec <= 0 || r.ReqPerSec <= 0 || o.CPUPerReq <= 0 || r.CPUPerReq <= 0 {
+				continue
+			}
+			oursCPU, refCPU = append(oursCPU, float64(o.CPUPerReq)), append(refCPU, float64(r.CPUPerReq))
+			oursRPS, refRPS = append(oursRPS, o.ReqPerSec), append(refRPS, r.ReqPerSec)
+		}
+		tr.Rounds = len(oursCPU)
+		tr.CPU, tr.Throughput = ratios(refCPU, oursCPU), ratios(oursRPS, refRPS)
+		if ours.Quality.Bytes > 0 && ref.Quality.Bytes > 0 {
+			tr.Bytes = float64(ours.Quality.Bytes) / float64(ref.Quality.Bytes)
+		}
+		out = append(out, tr)
+	}
+	return out
 }
 
 func scaled(v int, scale float64) int { return max(16, int(math.Round(float64(v)*scale))) }
@@ -472,46 +658,62 @@ func procCPU(pid int, children bool) func() time.Duration {
 
 func clampByte(v float64) uint8 { return uint8(max(0, min(255, math.Round(v)))) }
 
-func printTransform(out io.Writer, cfg TransformConfig, rep TransformReport, notes []string) {
+func printTransform(out io.Writer, cfg TransformConfig, rep TransformReport) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "transform: cold, %d requests per case and round, concurrency %d, best of 2 alternating rounds\n", cfg.Requests, cfg.Concurrency)
-	fmt.Fprintln(tw, "case\ttarget\treq/s\tp50\tp99\tCPU/req\tmean bytes\tthroughput ratio\tCPU ratio\tbytes ratio")
-	var ours TransformResult
-	for _, r := range rep.Results {
-		if r.Target == "mediaedge" {
-			ours = r
+	fmt.Fprintf(tw, "transform: cold (every request a new width), %d requests per case, target and round, concurrency %d, %d rounds in rotating order\n",
+		cfg.Requests, cfg.Concurrency, Rounds)
+	fmt.Fprintln(tw, pinning.String())
+	fmt.Fprintln(tw, "each row is the target's median round by CPU/req; bytes and SSIM: one output at the case's width, scored against")
+	fmt.Fprintln(tw, "the source resized to the same size by libvips (Lanczos3, lossless PNG)")
+	fmt.Fprintf(tw, "ratios: ours = %s, per round, min / median / max\n", rep.Ours)
+	for _, c := range rep.Cases {
+		fmt.Fprintf(tw, "\n%s\n", c.Case)
+		fmt.Fprintln(tw, "target\treq/s\tp50\tp99\tCPU/req\tmean bytes\tbytes\tSSIM\t")
+		for _, t := range c.Targets {
+			if t.Refused {
+				fmt.Fprintf(tw, "%s\tunsupported\t\t\t\t\t\t\t\n", t.Name)
+				continue
+			}
+			r, q := t.Median, t.Quality
+			ssim := "-"
+			if q.SSIM > 0 {
+				ssim = fmt.Sprintf("%.4f", q.SSIM)
+			}
+			fmt.Fprintf(tw, "%s\t%.2f\t%s\t%s\t%s\t%d\t%d\t%s\t\n", t.Name, r.ReqPerSec, r.P50, r.P99,
+				r.CPUPerReq.Round(100*time.Microsecond), r.MeanBytes, q.Bytes, ssim)
 		}
-		if strings.HasPrefix(r.Target, "mediaedge") {
-			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%s\t%s\t%s\t%d\t\t\t\n", r.Case, r.Target, r.ReqPerSec, r.P50, r.P99, r.CPUPerReq, r.MeanBytes)
-			continue
+		for _, r := range c.Ratios {
+			if r.Rounds == 0 {
+				fmt.Fprintf(tw, "vs %s: no round to compare\n", r.Reference)
+				continue
+			}
+			fmt.Fprintf(tw, "CPU per request vs %s: ref/ours = %s (min / median / max of %d rounds)\n", r.Reference, r.CPU, r.Rounds)
+			fmt.Fprintf(tw, "req/s vs %s: ours/ref = %s\n", r.Reference, r.Throughput)
+			if r.Bytes > 0 {
+				ours, _ := c.Target(rep.Ours)
+				ref, _ := c.Target(r.Reference)
+				fmt.Fprintf(tw, "bytes vs %s at %dx%d: ours/ref = %.3f (SSIM %.4f ours, %.4f ref)\n", r.Reference,
+					ours.Quality.Width, ours.Quality.Height, r.Bytes, ours.Quality.SSIM, ref.Quality.SSIM)
+			}
 		}
-		if r.ReqPerSec == 0 {
-			// A reference that refuses a case (imaginary 1.2.4 has no AVIF
-			// encoder) is reported as such, not counted as slow.
-			fmt.Fprintf(tw, "%s\t%s\tunsupported\t\t\t\t\t\t\t\n", r.Case, r.Target)
-			notes = append(notes, fmt.Sprintf("%s refused %q: %d of %d failed, first: %.100s", r.Target, r.Case, r.Errors, cfg.Requests, r.FirstError))
-			continue
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%s\t%s\t%s\t%d\t%.2fx\t%.2fx\t%.2fx\n", r.Case, r.Target, r.ReqPerSec, r.P50, r.P99, r.CPUPerReq, r.MeanBytes,
-			ours.ReqPerSec/r.ReqPerSec, float64(r.CPUPerReq)/float64(max(1, ours.CPUPerReq)), float64(ours.MeanBytes)/float64(max(1, r.MeanBytes)))
 	}
-	fmt.Fprintln(tw, "(ratios: mediaedge's processor against the target, each >1 when mediaedge does better: throughput ours/theirs,")
-	fmt.Fprintln(tw, " CPU per request theirs/ours, bytes ours/theirs (at or below 1 is the goal);")
-	fmt.Fprintln(tw, " \"mediaedge edge\" is the whole server, upload once then GET /m/{id}: storage, routing and cache fill included)")
+	fmt.Fprintln(tw)
 	if m := rep.Memory; m.Start > 0 {
 		fmt.Fprintf(tw, "in-process processor memory (VmRSS): %d MiB at start, %d MiB after %d transforms, %d MiB after %s idle\n",
 			m.Start>>20, m.AfterLoad>>20, m.Transforms, m.AfterIdle>>20, m.Idle)
 	}
-	for _, n := range notes {
+	for _, n := range rep.Notes {
 		fmt.Fprintln(tw, "note: "+n)
 	}
 	tw.Flush()
 }
 
 // transformLoad sends cfg.Requests requests; request i of round r asks for
-// the width at offset 2i+r in a band centred on width: no width repeats
-// across the two rounds, so no result cache answers, and both rounds spread
-// over the whole band, so their mean output sizes compare.
+// the width at offset i*Rounds+r in a band of widths centred on width. No
+// width repeats within a target across rounds (while the band, at most
+// width/2 wide, holds Rounds*Requests widths), so no result cache answers;
+// every round spreads over the whole band, and within a round every target
+// gets the same widths, so mean output sizes compare.
 func transformLoad(ctx context.Context, url func(w int) string, width, round int, cfg TransformConfig) TransformResult {
 	var res TransformResult
 	var mu sync.Mutex // guards res, lat, bytesOut
@@ -527,7 +729,7 @@ func transformLoad(ctx context.Context, url func(w int) string, width, round int
 		}
 		mu.Unlock()
 	}
-	span := max(1, min(2*cfg.Requests, width/2))
+	span := max(1, min(Rounds*cfg.Requests, width/2))
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := 0; w < cfg.Concurrency; w++ {
@@ -540,7 +742,7 @@ func transformLoad(ctx context.Context, url func(w int) string, width, round int
 					return
 				}
 				t0 := time.Now()
-				resp, err := client.Get(url(max(1, width+(2*i+round)%span-span/2)))
+				resp, err := client.Get(url(max(1, width+(i*Rounds+round)%span-span/2)))
 				if err != nil {
 					fail(err.Error())
 					continue
