@@ -82,22 +82,40 @@ type leaseHooks struct {
 // read (and again after any lost race), whether the caller may go on; a
 // lease another holder has is ErrLocked after check passes. On failure the
 // row last seen is returned with the error.
-func (s *Store) hold(ctx context.Context, id string, check func(UploadInfo) error, hooks leaseHooks) (*lease, UploadInfo, error) {
-	u, err := s.b.GetUpload(ctx, id)
-	if err != nil {
-		return nil, UploadInfo{}, err
+func (s *Store) hold(ctx context.Context, id string, known *UploadInfo, check func(UploadInfo) error, hooks leaseHooks) (*lease, UploadInfo, error) {
+	// The caller's row, when it has one, saves a read: the compare-and-set
+	// below is on its version, so a stale row costs a retry, and a refusal
+	// judged on it (expired, check, held) is judged again on a fresh read.
+	var u UploadInfo
+	borrowed := known != nil && known.ID == id
+	if borrowed {
+		u = *known
+	} else {
+		var err error
+		if u, err = s.b.GetUpload(ctx, id); err != nil {
+			return nil, UploadInfo{}, err
+		}
 	}
 	token := NewID()
 	for attempt := 1; ; attempt++ {
 		now := s.now()
+		var refusal error
 		if now.After(u.ExpiresAt) {
-			return nil, u, fmt.Errorf("upload %s: %w", id, ErrExpired)
+			refusal = fmt.Errorf("upload %s: %w", id, ErrExpired)
+		} else if refusal = check(u); refusal == nil && u.Lease.Held(now, token) {
+			refusal = &LockedError{ID: id, RetryAfter: u.Lease.Until.Sub(now), Reason: "another writer holds it"}
 		}
-		if err := check(u); err != nil {
-			return nil, u, err
+		if refusal != nil && borrowed {
+			borrowed = false
+			var err error
+			if u, err = s.b.GetUpload(ctx, id); err != nil {
+				return nil, UploadInfo{}, err
+			}
+			attempt--
+			continue
 		}
-		if u.Lease.Held(now, token) {
-			return nil, u, &LockedError{ID: id, RetryAfter: u.Lease.Until.Sub(now), Reason: "another writer holds it"}
+		if refusal != nil {
+			return nil, u, refusal
 		}
 		next := u
 		next.Lease = UploadLease{
@@ -116,7 +134,7 @@ func (s *Store) hold(ctx context.Context, id string, check func(UploadInfo) erro
 			go l.renew()
 			return l, cur, nil
 		case errors.Is(err, ErrConflict) && attempt < maxCASAttempts:
-			u = cur // the row moved since it was read: judge it again
+			u, borrowed = cur, false // the row moved since it was read: judge it again
 		case errors.Is(err, ErrConflict):
 			return nil, cur, &LockedError{ID: id, Reason: "contended"}
 		default:

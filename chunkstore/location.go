@@ -96,7 +96,7 @@ func (s *Store) stripLocation(ctx context.Context, id string, size int64, cs int
 // stripUpload removes the location of a complete upload under its writer
 // lease, and records the stripped bytes' hash in its row.
 func (s *Store) stripUpload(ctx context.Context, u UploadInfo) (UploadInfo, error) {
-	l, cur, err := s.hold(ctx, u.ID, func(x UploadInfo) error {
+	l, cur, err := s.hold(ctx, u.ID, nil, func(x UploadInfo) error {
 		if x.Length < 0 || x.Offset != x.Length {
 			return fmt.Errorf("strip %s at %d of %d: %w", x.ID, x.Offset, x.Length, ErrIncomplete)
 		}

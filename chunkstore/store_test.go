@@ -61,6 +61,7 @@ type counting struct {
 	fetched  []int
 	inFlight int
 	peak     int
+	rowReads int // GetUpload calls
 }
 
 func (c *counting) GetChunk(ctx context.Context, id string, idx int) ([]byte, uint32, error) {
@@ -75,6 +76,21 @@ func (c *counting) GetChunk(ctx context.Context, id string, idx int) ([]byte, ui
 		c.mu.Unlock()
 	}()
 	return c.Backend.GetChunk(ctx, id, idx)
+}
+
+func (c *counting) GetUpload(ctx context.Context, id string) (chunkstore.UploadInfo, error) {
+	c.mu.Lock()
+	c.rowReads++
+	c.mu.Unlock()
+	return c.Backend.GetUpload(ctx, id)
+}
+
+func (c *counting) takeRowReads() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.rowReads
+	c.rowReads = 0
+	return n
 }
 
 func (c *counting) reset() (fetched []int, peak int) {
@@ -234,4 +250,50 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 		c.cancel()
 	}
 	return len(p), nil
+}
+
+// TestAppendTakesTheCallersRow: an append handed the row its caller has just
+// read (tus does) reads it no more; one handed a stale row (another writer
+// appended since) judges it again on a fresh read instead of refusing, and
+// appends at the right offset.
+func TestAppendTakesTheCallersRow(t *testing.T) {
+	s, c := newStore(t)
+	ctx := context.Background()
+	u, err := s.CreateUpload(ctx, chunkstore.UploadInfo{Length: 2 * cs, Owner: "o"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := bytes.Repeat([]byte("a"), cs), bytes.Repeat([]byte("b"), cs)
+	row, err := s.GetUpload(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.takeRowReads()
+	nu, err := s.Append(ctx, u.ID, 0, bytes.NewReader(first), chunkstore.AppendOptions{Row: &row})
+	if err != nil || nu.Offset != cs {
+		t.Fatalf("append with the row: offset %d, %v; want %d", nu.Offset, err, cs)
+	}
+	if n := c.takeRowReads(); n != 0 {
+		t.Fatalf("append handed the row read it %d times more", n)
+	}
+	stale := row // offset 0: the first append has moved it to cs
+	nu, err = s.Append(ctx, u.ID, cs, bytes.NewReader(second), chunkstore.AppendOptions{Row: &stale})
+	if err != nil || nu.Offset != 2*cs {
+		t.Fatalf("append with a stale row: offset %d, %v; want %d", nu.Offset, err, 2*cs)
+	}
+	if n := c.takeRowReads(); n != 1 {
+		t.Fatalf("append handed a stale row read it %d times, want once", n)
+	}
+	if _, err := s.FinishUpload(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Open(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, append(first, second...)) {
+		t.Fatalf("file: %d bytes, %v; want the two appends in order", len(got), err)
+	}
 }

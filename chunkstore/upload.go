@@ -25,6 +25,12 @@ type AppendOptions struct {
 	// It should make r's reads end soon: the append then keeps the bytes
 	// received (per the rules above) and lets the upload go.
 	Interrupt func()
+	// Row, if set, is the upload's row as the caller has just read it (tus
+	// does, to check ownership and the offset): the store then takes the
+	// lease without reading it again. A row that has moved since costs one
+	// failed compare-and-set and a read, never a wrong write: the lease is
+	// taken on the row's version.
+	Row *UploadInfo
 }
 
 // CreateUpload starts an upload session. The id is assigned when empty; it
@@ -110,7 +116,7 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 	// lost lease cancels them.
 	wctx, stopWrites := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWrites()
-	l, u, err := s.hold(wctx, id, func(u UploadInfo) error {
+	l, u, err := s.hold(wctx, id, opt.Row, func(u UploadInfo) error {
 		if u.State == UploadFinished {
 			return fmt.Errorf("append to %s: %w", id, ErrFinished)
 		}
@@ -471,7 +477,7 @@ func (s *Store) Terminate(ctx context.Context, id string) error {
 		return err
 	}
 	defer release()
-	l, _, err := s.hold(ctx, id, func(u UploadInfo) error {
+	l, _, err := s.hold(ctx, id, nil, func(u UploadInfo) error {
 		if u.State == UploadFinished && !IsPartial(u) {
 			return fmt.Errorf("terminate %s: %w", id, ErrFinished)
 		}

@@ -15,8 +15,8 @@ import (
 // patch is PATCH /files/{id}: append the body at Upload-Offset.
 //
 // What one PATCH costs the database (Cassandra): a read of the row here
-// (ownership, offset), then in the store's Append another read and one
-// lightweight transaction to take the writer lease, the chunk writes
+// (ownership, offset), then in the store's Append, which is handed that row,
+// one lightweight transaction to take the writer lease, the chunk writes
 // (WriteConcurrency in flight), and one more LWT that advances the offset
 // and lets the lease go; a PATCH that completes the upload adds the commit
 // (a read, the files row, one LWT). Large bodies add one LWT per
@@ -207,7 +207,7 @@ func (h *Handler) appendBody(ctx context.Context, w http.ResponseWriter, u chunk
 	}
 	// A request on another server for this upload (a resuming client's
 	// HEAD) ends the body read as one in this process does.
-	opt := chunkstore.AppendOptions{Interrupt: body.interrupt}
+	opt := chunkstore.AppendOptions{Interrupt: body.interrupt, Row: &u}
 	if body.ck != nil {
 		opt.Verify = body.verify
 	}
