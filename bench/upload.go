@@ -7,12 +7,14 @@ package bench
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -40,6 +42,13 @@ func DefaultUploadConfig() UploadConfig {
 type UploadReport struct {
 	OursMBps, TusdMBps float64 // each target's best round
 	Ratios             Spread  // ours / tusd, round by round
+	// OursCPU and TusdCPU are the server's CPU time per MiB received, median
+	// round: on a pinned core, MB/s is bounded by it.
+	OursCPU, TusdCPU time.Duration
+	// SHA256MBps is SHA-256 over memory on one core of this machine: the
+	// files row's digest is computed as the bytes arrive, so 1/SHA256MBps is
+	// a floor under OursCPU that tusd, which hashes nothing, does not pay.
+	SHA256MBps float64
 	RSSUpload, RSSAll  int64   // server VmHWM after the large upload, and after its download
 	RSSBase            int64
 }
@@ -60,13 +69,20 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 
 	// Each round starts each server afresh on an empty folder.
 	var ours, ref []float64
+	var oursCPU, refCPU []time.Duration
+	perMiB := func(cpu time.Duration) time.Duration {
+		return cpu * time.Duration(mib) / time.Duration(int64(cfg.Uploads)*cfg.Size)
+	}
 	err = rotate(ctx, Rounds, 2, func(round, target int) error {
 		if target == 0 {
 			me, err := startMediaedge(ctx, cfg.Mediaedge, filepath.Join(dir, "me"+strconv.Itoa(round)), benchToken)
 			if err != nil {
 				return err
 			}
+			cpu := pidCPU(me.cmd.Process.Pid)
+			cpu0 := cpu()
 			mbps, err := tusLoad(ctx, me.Base+"/files/", benchToken, cfg)
+			oursCPU = append(oursCPU, perMiB(cpu()-cpu0))
 			me.Stop()
 			if err != nil {
 				return fmt.Errorf("mediaedge: %w", err)
@@ -85,7 +101,10 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 		if err != nil {
 			return err
 		}
+		cpu := pidCPU(td.cmd.Process.Pid)
+		cpu0 := cpu()
 		mbps, err := tusLoad(ctx, td.Base+"/files/", "", cfg)
+		refCPU = append(refCPU, perMiB(cpu()-cpu0))
 		td.Stop()
 		if err != nil {
 			return fmt.Errorf("tusd: %w", err)
@@ -99,6 +118,8 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 		return rep, err
 	}
 	rep.Ratios = ratios(ours, ref)
+	rep.OursCPU, rep.TusdCPU = medianDuration(oursCPU), medianDuration(refCPU)
+	rep.SHA256MBps = sha256Speed()
 
 	if cfg.RSSSize > 0 {
 		me, err := startMediaedge(ctx, cfg.Mediaedge, filepath.Join(dir, "rss"), benchToken, "--max-upload-size", "8GiB", "--cache-max-original", "0")
@@ -132,6 +153,10 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 	fmt.Fprintf(tw, "mediaedge (embedded store)\t%.1f\n", rep.OursMBps)
 	fmt.Fprintf(tw, "tusd (file store)\t%.1f\n", rep.TusdMBps)
 	fmt.Fprintf(tw, "ratio per round (min / median / max)\t%s\n", rep.Ratios)
+	fmt.Fprintf(tw, "server CPU per MiB received (median round)\tmediaedge %s, tusd %s\n",
+		rep.OursCPU.Round(time.Microsecond), rep.TusdCPU.Round(time.Microsecond))
+	fmt.Fprintf(tw, "SHA-256 on one core\t%.0f MB/s: %s per MiB of the above is the files row's digest, which tusd does not compute\n",
+		rep.SHA256MBps, time.Duration(float64(time.Second)/rep.SHA256MBps).Round(time.Microsecond))
 	if cfg.RSSSize > 0 {
 		fmt.Fprintf(tw, "server peak RSS: at start %d MiB, after a %d MiB upload %d MiB, after its download %d MiB\n",
 			rep.RSSBase>>20, cfg.RSSSize>>20, rep.RSSUpload>>20, rep.RSSAll>>20)
@@ -213,4 +238,26 @@ func tusUploads(ctx context.Context, endpoint, token string, cfg UploadConfig) (
 		})
 	}
 	return ids, g.Wait()
+}
+
+// medianDuration is the middle of ds (0 for none).
+func medianDuration(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	ds = slices.Clone(ds)
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
+
+// sha256Speed hashes 64 MiB in memory, best of three, in MiB/s.
+func sha256Speed() float64 {
+	buf := make([]byte, 64<<20)
+	best := 0.0
+	for range 3 {
+		start := time.Now()
+		sha256.Sum256(buf)
+		best = max(best, float64(len(buf))/mib/time.Since(start).Seconds())
+	}
+	return best
 }
