@@ -48,9 +48,9 @@ type UploadReport struct {
 	// SHA256MBps is SHA-256 over memory on one core of this machine: the
 	// files row's digest is computed as the bytes arrive, so 1/SHA256MBps is
 	// a floor under OursCPU that tusd, which hashes nothing, does not pay.
-	SHA256MBps float64
-	RSSUpload, RSSAll  int64   // server VmHWM after the large upload, and after its download
-	RSSBase            int64
+	SHA256MBps        float64
+	RSSUpload, RSSAll int64 // server VmHWM after the large upload, and after its download
+	RSSBase           int64
 }
 
 const benchToken = "bench-token-0123456789abcdef"
