@@ -69,6 +69,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/mediaedge/mediaedge/chunkstore"
 )
@@ -298,7 +299,11 @@ func (b *Backend) PutChunk(_ context.Context, id string, idx int, data []byte, c
 	if err != nil {
 		return fmt.Errorf("put chunk %d of %s: %w", idx, id, err)
 	}
-	_, err = f.WriteAt(data, headerSize+int64(idx)*int64(slot))
+	off := headerSize + int64(idx)*int64(slot)
+	_, err = f.WriteAt(data, off)
+	if err == nil && b.sync {
+		startWriteback(f, off, len(data))
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -380,6 +385,20 @@ func (b *Backend) DeleteChunkRange(_ context.Context, id string, from, to int) e
 		}
 	}
 	return nil
+}
+
+// startWriteback asks the kernel to start writing a chunk's bytes to disk
+// now, without waiting (sync_file_range, SYNC_FILE_RANGE_WRITE), as
+// RocksDB's bytes_per_sync does: the fsync at the next commit point then
+// waits for what is already under way instead of starting all of it, and
+// the disk works while the next chunks arrive. It promises nothing; the
+// fsync does. Its errors are the fsync's to report.
+func startWriteback(f *os.File, off int64, n int) {
+	if rc, err := f.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = unix.SyncFileRange(int(fd), off, int64(n), unix.SYNC_FILE_RANGE_WRITE)
+		})
+	}
 }
 
 // syncBlob makes the id's chunk bytes durable before a commit point.
