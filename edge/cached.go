@@ -50,7 +50,8 @@ type origin struct {
 // smallerOriginal names the header that tells a client the original is
 // smaller than the MP4 it asked for (noise-like GIFs compress worse as
 // H.264): the value is the original's size in bytes, at /m/{id}. The MP4
-// is still what is served, since a <video> cannot play a GIF.
+// is still what is served, since a <video> cannot play a GIF, unless the
+// request opted in with smallest=1 (then the GIF is, and no header).
 const smallerOriginal = "X-Mediaedge-Smaller-Original"
 
 // setHeaders sets the headers of o's response of size bytes, whichever

@@ -289,3 +289,64 @@ func TestSmallerOriginalHeader(t *testing.T) {
 		t.Errorf("a PNG rendition: %d, header %q", resp.StatusCode, resp.Header.Get("X-Mediaedge-Smaller-Original"))
 	}
 }
+
+// TestSmallestServesTheGIF: with smallest=1 an animated GIF whose MP4 would
+// be larger is served as itself (image/gif, its exact bytes, no header),
+// from the fill and the cache alike, and under its own key: the plain .mp4
+// URL still answers the MP4. A GIF whose MP4 is smaller still gets the MP4.
+// smallest without fm=mp4, or with a bad value, is a 400 naming it.
+func TestSmallestServesTheGIF(t *testing.T) {
+	e := newMediaEnv(t, transform.DefaultConfig())
+	src := noiseGIF(t)
+	f := e.put(t, src)
+	for i := range 3 { // fill, disk hit, memory hit
+		resp, body := do(t, "GET", e.ts.URL+"/m/"+f.ID+".mp4?smallest=1", nil, nil)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/gif" || !bytes.Equal(body, src) {
+			t.Fatalf("request %d: %d %s, %d bytes; want the %d-byte GIF itself", i, resp.StatusCode,
+				resp.Header.Get("Content-Type"), len(body), len(src))
+		}
+		if h := resp.Header.Get("X-Mediaedge-Smaller-Original"); h != "" {
+			t.Errorf("request %d: the GIF itself says a smaller original exists: %q", i, h)
+		}
+	}
+	if resp, _ := do(t, "GET", e.ts.URL+"/m/"+f.ID+".mp4", nil, nil); resp.Header.Get("Content-Type") != "video/mp4" {
+		t.Errorf("the plain .mp4 after smallest=1: %s, want video/mp4 (a key of its own)", resp.Header.Get("Content-Type"))
+	}
+
+	smooth := smoothGIF()
+	g := e.put(t, smooth)
+	resp, body := do(t, "GET", e.ts.URL+"/m/"+g.ID+".mp4?smallest=1", nil, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "video/mp4" || len(body) >= len(smooth) {
+		t.Errorf("a GIF whose MP4 is smaller: %d %s, %d bytes against the GIF's %d; want the MP4",
+			resp.StatusCode, resp.Header.Get("Content-Type"), len(body), len(smooth))
+	}
+
+	for _, q := range []string{"?smallest=2", "?w=20&fm=png&smallest=1"} {
+		resp, body := do(t, "GET", e.ts.URL+"/m/"+f.ID+q, nil, nil)
+		if resp.StatusCode != 400 || !strings.Contains(string(body), "smallest") {
+			t.Errorf("%s: %d %s; want a 400 naming smallest", q, resp.StatusCode, body)
+		}
+	}
+}
+
+// smoothGIF is a moving grey gradient with dither-like texture: large as a
+// GIF, small as H.264.
+func smoothGIF() []byte {
+	g := &gif.GIF{}
+	pal := make(color.Palette, 256)
+	for i := range pal {
+		pal[i] = color.Gray{Y: uint8(i)}
+	}
+	for i := 0; i < 12; i++ {
+		fr := image.NewPaletted(image.Rect(0, 0, 160, 120), pal)
+		for y := 0; y < 120; y++ {
+			for x := 0; x < 160; x++ {
+				fr.Pix[y*160+x] = uint8(x + 2*y + 8*i + (x*y)%3)
+			}
+		}
+		g.Image, g.Delay = append(g.Image, fr), append(g.Delay, 10)
+	}
+	var b bytes.Buffer
+	gif.EncodeAll(&b, g)
+	return b.Bytes()
+}

@@ -48,9 +48,15 @@ func (rd *Renderer) renderVideo(ctx context.Context, info chunkstore.FileInfo, s
 		if err != nil {
 			return transform.Result{}, true, err
 		}
-		mp4, ai, err := rd.video.AnimatedToMP4(ctx, src, video.MP4Options{Width: spec.OutWidth(), Height: spec.OutHeight(), Background: spec.BG})
+		opt := video.MP4Options{Width: spec.OutWidth(), Height: spec.OutHeight(), Background: spec.BG}
+		mp4, ai, err := rd.video.AnimatedToMP4(ctx, src, opt)
 		if err != nil {
 			return transform.Result{}, true, processFault(err)
+		}
+		if spec.Smallest && video.GIFSmaller(src, mp4, opt) {
+			// Asked for the smaller of the two, and the GIF is it (noise-like
+			// content): its own bytes, under the MP4's URL and cache key.
+			return transform.Result{Data: src, ContentType: "image/gif", Format: "gif", Width: ai.Width, Height: ai.Height, Frames: ai.Frames}, true, nil
 		}
 		return transform.Result{Data: mp4, ContentType: "video/mp4", Format: "mp4", Width: ai.Width, Height: ai.Height, Frames: ai.Frames}, true, nil
 	case isVideo(info.ContentType):

@@ -35,6 +35,11 @@ type Spec struct {
 	Rot           int     // 0..359
 	Flip          string  // "", h, v, hv
 	T             float64 // poster time in seconds, for video sources (0 = first frame)
+	// Smallest, with fm=mp4 of an animated GIF, serves the GIF itself when
+	// it is smaller than the MP4 and shows the same picture (smallest=1).
+	// It is an opt-in because the answer is then image/gif, which a <video>
+	// cannot play: a client that asks must look at Content-Type.
+	Smallest bool
 }
 
 // OutWidth and OutHeight are the device pixels asked for (w*dpr, h*dpr).
@@ -103,6 +108,9 @@ func (s Spec) Key() string {
 	if s.T > 0 {
 		add("t", strconv.FormatFloat(s.T, 'f', -1, 64))
 	}
+	if s.Smallest {
+		add("smallest", "1")
+	}
 	if len(b) == 0 {
 		return "orig"
 	}
@@ -147,7 +155,7 @@ func ContentType(format string) string {
 var known = map[string]bool{
 	"w": true, "h": true, "dpr": true, "fit": true, "crop": true, "fp-x": true, "fp-y": true,
 	"fm": true, "auto": true, "q": true, "blur": true, "sharp": true, "bg": true, "rot": true,
-	"flip": true, "p": true, "s": true, "t": true,
+	"flip": true, "p": true, "s": true, "t": true, "smallest": true,
 }
 
 // Parse turns an extension ("webp" from /m/ID.webp, or "") and query
@@ -332,8 +340,20 @@ func Parse(cfg Config, ext string, q url.Values, accept string) (Spec, error) {
 		}
 		s.T = math.Round(t*1000) / 1000
 	}
+	if q.Has("smallest") {
+		switch q.Get("smallest") {
+		case "1", "true":
+			s.Smallest = true
+		case "0", "false":
+		default:
+			return Spec{}, paramErr("smallest", "must be 1 or 0")
+		}
+		if s.Smallest && s.Format != "mp4" {
+			return Spec{}, paramErr("smallest", "applies to fm=mp4 only (an animated GIF served as its MP4 or itself)")
+		}
+	}
 	if s.Format == "mp4" && (s.Blur > 0 || s.Sharp > 0 || s.Rot != 0 || s.Flip != "" || s.Quality > 0) {
-		return Spec{}, paramErr("fm", "mp4 takes only w, h, dpr, fit and bg")
+		return Spec{}, paramErr("fm", "mp4 takes only w, h, dpr, fit, bg and smallest")
 	}
 	return s, nil
 }

@@ -43,6 +43,7 @@ func TestParseKeys(t *testing.T) {
 		{"", "bg=ffffff", "", "bg=ffffffff", false},
 		{"", "bg=80ff0000", "", "bg=ff000080", false},
 		{"", "flip=vh", "", "flip=hv", false},
+		{"mp4", "smallest=1", "", "fm=mp4&smallest=1", false},
 		{"", "auto=format", "image/avif,image/webp,*/*", "fm=avif", true},
 		{"", "auto=format", "image/avif;q=0.5,image/webp", "fm=webp", true},
 		{"", "auto=format", "image/avif;q=0,image/webp;q=0", "orig", true},
@@ -76,6 +77,8 @@ func TestKeyEquivalence(t *testing.T) {
 		{"fm=png&w=10", "w=10&fm=png&q=50", "q=100&fm=png&w=10"},
 		{"bg=fff&w=10", "w=10&bg=FFFFFF", "w=10&bg=%23ffffffff"},
 		{"w=10&flip=hv", "flip=vh&w=10"},
+		{"fm=mp4&smallest=1", "smallest=true&fm=mp4"},
+		{"fm=mp4", "fm=mp4&smallest=0", "smallest=false&fm=mp4"},
 		{"w=200&dpr=2", "dpr=2.0&w=200", "dpr=2.001&w=200"},
 	}
 	seen := map[string]int{}
@@ -112,6 +115,7 @@ func TestParseErrors(t *testing.T) {
 		{"", "flip=x", "flip"}, {"", "p=nope", "p"}, {"", "zz=1", "zz"}, {"", "w=1&w=2", "w"},
 		{"", "fp-x=0.5", "fp-x"}, {"", "fit=crop&crop=focalpoint&fp-x=2", "fp-x"},
 		{"", "fm=mp4&blur=10", "fm"},
+		{"", "smallest=1", "smallest"}, {"", "fm=webp&smallest=1", "smallest"}, {"mp4", "smallest=yes", "smallest"},
 		{"", "h=8193", "h"}, {"", "h=3000&dpr=3", "dpr"}, {"", "fp-y=0.5", "fp-y"},
 		{"", "fit=crop&crop=focalpoint&fp-y=-0.1", "fp-y"}, {"", "t=-1", "t"}, {"", "t=x", "t"},
 		{"", "blur=-1", "blur"}, {"", "sharp=x", "sharp"}, {"", "q=8.5", "q"}, {"", "rot=1e3", "rot"},
