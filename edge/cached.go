@@ -146,6 +146,9 @@ func (s *Server) cacheThrough(w http.ResponseWriter, r *http.Request, o origin) 
 		return
 	}
 	if h, ok := s.hot.get(o.key); ok {
+		if r.Method == http.MethodGet && w.Header().Get("Vary") == "" {
+			s.hot.alias(r.RequestURI, o.key) // checked by every route on the way here: see hotFirst
+		}
 		serveHot(w, r, h)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -30,8 +31,10 @@ import (
 type hotCache struct {
 	entries  *lru.Cache[string, *hotEntry]
 	ghosts   *lru.Cache[string, struct{}]
+	aliases  *lru.Cache[string, string] // request URI -> key, for hotFirst
 	bytes    atomic.Int64
 	hits     atomic.Int64
+	first    atomic.Int64 // hits answered by hotFirst
 	budget   int64
 	maxEntry int64
 }
@@ -57,6 +60,7 @@ func newHotCache(budget, maxEntry int64) *hotCache {
 		h.bytes.Add(-int64(len(e.body)))
 	})
 	h.ghosts, _ = lru.New[string, struct{}](hotGhosts)
+	h.aliases, _ = lru.New[string, string](hotGhosts)
 	return h
 }
 
@@ -69,6 +73,27 @@ func (h *hotCache) get(key string) (*hotEntry, bool) {
 		h.hits.Add(1)
 	}
 	return e, ok
+}
+
+// alias remembers that the request URI uri, served in full by the edge's
+// routes, is entry key (see hotFirst).
+func (h *hotCache) alias(uri, key string) {
+	if h != nil && uri != "" {
+		h.aliases.Add(uri, key)
+	}
+}
+
+// byURI is the entry a request URI was aliased to, while it is in memory.
+func (h *hotCache) byURI(uri string) (string, *hotEntry, bool) {
+	key, ok := h.aliases.Get(uri)
+	if !ok {
+		return "", nil, false
+	}
+	e, ok := h.get(key)
+	if !ok {
+		h.aliases.Remove(uri) // evicted since
+	}
+	return key, e, ok
 }
 
 // admit is called on a disk hit: the entry's bytes are copied in on its
@@ -116,9 +141,12 @@ func (h *hotCache) admit(e *edgecache.Entry, o origin) {
 // conditional reports a request that ServeContent must answer (a range, a
 // validator), as opposed to a plain GET or HEAD of the whole entry.
 func conditional(r *http.Request) bool {
+	// Indexed directly: net/http stores a request's header keys in
+	// canonical form, and Get would canonicalise each constant on every
+	// request of the hot path.
 	hd := r.Header
-	return hd.Get("Range") != "" || hd.Get("If-None-Match") != "" || hd.Get("If-Modified-Since") != "" ||
-		hd.Get("If-Match") != "" || hd.Get("If-Unmodified-Since") != "" || hd.Get("If-Range") != ""
+	return len(hd["Range"]) > 0 || len(hd["If-None-Match"]) > 0 || len(hd["If-Modified-Since"]) > 0 ||
+		len(hd["If-Match"]) > 0 || len(hd["If-Unmodified-Since"]) > 0 || len(hd["If-Range"]) > 0
 }
 
 // serveHot writes e: a plain request with the prepared headers and one write
@@ -142,3 +170,53 @@ func serveHot(w http.ResponseWriter, r *http.Request, e *hotEntry) {
 		_, _ = w.Write(e.body)
 	}
 }
+
+// hotFirst answers a repeated request for a hot entry before the routes.
+//
+// A hot hit through the routes (instrument's wrapper and deadlines, the
+// mux, the query parse, the signature check, the canonical key) cost about
+// 30 us of CPU more than a bare net/http handler writing the same bytes:
+// measured pinned, 67 against 38 us per request (issue 16). The first time
+// a request URI is answered from the hot tier through the routes, which
+// checked everything, cacheThrough records the URI as an alias of the key;
+// the same URI again is then answered here after only the checks that can
+// change: the file's row still exists (a delete), and the request is a
+// plain GET without a body or validators (those go the long way, as HEAD
+// does). Responses that vary on Accept are never aliased: their URI does
+// not name one entry.
+func (s *Server) hotFirst(next http.Handler) http.Handler {
+	if s.hot == nil {
+		return next
+	}
+	m := s.metrics
+	reqs := m.requests.WithLabelValues(mediaRoute, "200")
+	lat := m.latency.WithLabelValues(mediaRoute)
+	gap := s.cfg.SendTimeout
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.ContentLength != 0 || !strings.HasPrefix(r.RequestURI, "/m/") || conditional(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		key, e, ok := s.hot.byURI(r.RequestURI)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		if _, err := s.store.Stat(r.Context(), key[:strings.IndexByte(key, '/')]); err != nil {
+			next.ServeHTTP(w, r) // the routes answer: a 404 after a delete, or the store's error
+			return
+		}
+		if gap > 0 {
+			_ = http.NewResponseController(w).SetWriteDeadline(start.Add(gap))
+		}
+		serveHot(w, r, e)
+		s.hot.first.Add(1)
+		reqs.Inc()
+		lat.Observe(time.Since(start).Seconds())
+		m.bytesOut.Add(float64(len(e.body)))
+	})
+}
+
+// mediaRoute is the media route's pattern, its label in the request metrics.
+const mediaRoute = "GET /m/{id}"

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mediaedge/mediaedge/edge"
+	"github.com/mediaedge/mediaedge/transform"
 )
 
 // ramHits reads mediaedge_cache_requests_total{disk="ram",result="hit"}.
@@ -117,4 +118,95 @@ func grepLines(s, prefix string) string {
 		}
 	}
 	return strings.Join(out, "; ")
+}
+
+// metricLine returns the value of the /metrics line starting with prefix.
+func metricLine(t *testing.T, e *env, prefix string) string {
+	t.Helper()
+	_, body := do(t, "GET", e.ts.URL+"/metrics", nil, nil)
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, prefix+" ") {
+			return l[len(prefix)+1:]
+		}
+	}
+	return "none"
+}
+
+// TestHotFirst: a request URI answered from memory through the routes is
+// answered before them the next time, with the same bytes, headers and
+// request metrics; a delete still wins at once; validators go the long way;
+// a rendition that varies on Accept is never answered by its URI alone.
+func TestHotFirst(t *testing.T) {
+	e := newEnv(t, true, func(c *edge.Config, _ *edge.Deps) { c.CacheRAM, c.CacheRAMMaxEntry = 1<<20, 64<<10 })
+	data := randBytes(20_000, 9)
+	f := e.put(t, data)
+	url := e.ts.URL + "/m/" + f.ID
+	var routed http.Header
+	for i := range 3 { // fill, disk hit (admitted), memory through the routes (aliased)
+		resp, body := do(t, "GET", url, nil, nil)
+		if resp.StatusCode != 200 || !bytes.Equal(body, data) {
+			t.Fatalf("request %d: %d, %d bytes", i, resp.StatusCode, len(body))
+		}
+		routed = resp.Header
+	}
+	const first = "mediaedge_cache_ram_first_total"
+	if got := metricLine(t, e, first); got != "0" {
+		t.Fatalf("%s before any repeat: %s", first, got)
+	}
+	resp, body := do(t, "GET", url, nil, nil)
+	if resp.StatusCode != 200 || !bytes.Equal(body, data) {
+		t.Fatalf("repeat: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if got := metricLine(t, e, first); got != "1" {
+		t.Fatalf("%s after a repeat: %s, want 1", first, got)
+	}
+	for _, h := range []string{"Content-Type", "Etag", "Cache-Control", "Content-Length", "Last-Modified", "Accept-Ranges", "Access-Control-Allow-Origin", "Access-Control-Expose-Headers", "X-Content-Type-Options"} {
+		if resp.Header.Get(h) != routed.Get(h) || resp.Header.Get(h) == "" {
+			t.Errorf("%s: %q before the routes, %q through them", h, resp.Header.Get(h), routed.Get(h))
+		}
+	}
+	if got := metricLine(t, e, `mediaedge_http_requests_total{code="200",route="GET /m/{id}"}`); got != "4" {
+		t.Errorf("requests counted: %s, want 4 (both paths count)", got)
+	}
+	if got := ramHits(t, e); got != "2" {
+		t.Errorf("ram hits: %s, want 2", got)
+	}
+	// A validator goes through the routes (ServeContent answers it).
+	if resp, _ := do(t, "GET", url, map[string]string{"If-None-Match": resp.Header.Get("Etag")}, nil); resp.StatusCode != 304 {
+		t.Errorf("If-None-Match: %d, want 304", resp.StatusCode)
+	}
+	if got := metricLine(t, e, first); got != "1" {
+		t.Errorf("%s after a conditional: %s, want still 1", first, got)
+	}
+	if resp, _ := do(t, "DELETE", url, map[string]string{"Authorization": "Bearer " + token}, nil); resp.StatusCode != 204 {
+		t.Fatalf("delete: %d", resp.StatusCode)
+	}
+	if resp, _ := do(t, "GET", url, nil, nil); resp.StatusCode != 404 {
+		t.Errorf("after delete: %d, want 404", resp.StatusCode)
+	}
+
+	// auto=format varies on Accept: the same URI is two entries. A fixed
+	// format through the same routes is answered first, the control (another
+	// width: w=40&fm=webp is the key auto=format's WebP answers already made hot).
+	m := newMediaEnv(t, transform.DefaultConfig())
+	img := m.put(t, pngImage(t, 64, 48))
+	auto := m.ts.URL + "/m/" + img.ID + "?w=40&auto=format"
+	for range 4 {
+		if resp, _ := do(t, "GET", auto, map[string]string{"Accept": "image/webp"}, nil); resp.Header.Get("Content-Type") != "image/webp" {
+			t.Fatalf("auto=format with WebP accepted: %s", resp.Header.Get("Content-Type"))
+		}
+	}
+	resp, _ = do(t, "GET", auto, map[string]string{"Accept": "image/jpeg"}, nil)
+	if ct := resp.Header.Get("Content-Type"); ct == "image/webp" {
+		t.Errorf("auto=format without WebP accepted, after WebP hits: %s", ct)
+	}
+	if got := metricLine(t, m, first); got != "0" {
+		t.Errorf("%s after Accept-varying requests: %s, want 0", first, got)
+	}
+	for range 4 {
+		do(t, "GET", m.ts.URL+"/m/"+img.ID+"?w=41&fm=webp", nil, nil)
+	}
+	if got := metricLine(t, m, first); got != "1" {
+		t.Errorf("%s after four requests of a fixed format: %s, want 1", first, got)
+	}
 }

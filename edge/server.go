@@ -157,7 +157,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		s.deps.Media = newRenderer(s, deps.Transformer, deps.Video)
 	}
 	s.routes()
-	s.handler = s.instrument(s.mux)
+	s.handler = s.hotFirst(s.instrument(s.mux))
 	return s, nil
 }
 
@@ -168,7 +168,7 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET /m/{id}", s.serveMedia)
+	s.mux.HandleFunc(mediaRoute, s.serveMedia)
 	s.mux.HandleFunc("HEAD /m/{id}", s.serveMedia)
 	s.mux.HandleFunc("GET /m/{id}/info", s.serveInfo)
 	s.mux.HandleFunc("DELETE /m/{id}", s.deleteMedia)
