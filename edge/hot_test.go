@@ -8,19 +8,21 @@ import (
 	"testing"
 
 	"github.com/mediaedge/mediaedge/edge"
+	"github.com/mediaedge/mediaedge/internal/promtext"
 	"github.com/mediaedge/mediaedge/transform"
 )
 
-// ramHits reads mediaedge_cache_requests_total{disk="ram",result="hit"}.
-func ramHits(t *testing.T, e *env) string {
+// metric sums the samples of name (with leading labels) on /metrics.
+func metric(t *testing.T, e *env, name string) float64 {
 	t.Helper()
 	_, body := do(t, "GET", e.ts.URL+"/metrics", nil, nil)
-	for _, l := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(l, `mediaedge_cache_requests_total{disk="ram",result="hit"}`) {
-			return l[strings.LastIndexByte(l, ' ')+1:]
-		}
-	}
-	return "none"
+	return promtext.Sum(string(body), name)
+}
+
+// ramHits is mediaedge_cache_requests_total{disk="ram",result="hit"}.
+func ramHits(t *testing.T, e *env) float64 {
+	t.Helper()
+	return metric(t, e, `mediaedge_cache_requests_total{disk="ram",result="hit"}`)
 }
 
 // TestHotTier: an entry hit twice on disk is then served from memory, with
@@ -38,15 +40,15 @@ func TestHotTier(t *testing.T) {
 		}
 		disk = resp.Header
 	}
-	if got := ramHits(t, e); got != "0" {
-		t.Fatalf("ram hits before any: %s", got)
+	if got := ramHits(t, e); got != 0 {
+		t.Fatalf("ram hits before any: %v", got)
 	}
 	resp, body := do(t, "GET", url, nil, nil)
 	if resp.StatusCode != 200 || !bytes.Equal(body, data) {
 		t.Fatalf("from memory: %d, %d bytes", resp.StatusCode, len(body))
 	}
-	if got := ramHits(t, e); got != "1" {
-		t.Fatalf("ram hits after the third request: %s, want 1", got)
+	if got := ramHits(t, e); got != 1 {
+		t.Fatalf("ram hits after the third request: %v, want 1", got)
 	}
 	for _, h := range []string{"Content-Type", "Etag", "Cache-Control", "Content-Length", "Last-Modified", "Accept-Ranges", "Access-Control-Allow-Origin", "X-Content-Type-Options"} {
 		if resp.Header.Get(h) != disk.Get(h) || resp.Header.Get(h) == "" {
@@ -73,8 +75,8 @@ func TestHotTier(t *testing.T) {
 	}
 	// GET, 304 and 206 from memory; a HEAD of an original is answered
 	// from the store's row before any cache tier.
-	if got := ramHits(t, e); got != "3" {
-		t.Errorf("ram hits: %s, want 3", got)
+	if got := ramHits(t, e); got != 3 {
+		t.Errorf("ram hits: %v, want 3", got)
 	}
 	// A delete is seen at once: the store's row is checked before any tier.
 	if resp, _ := do(t, "DELETE", url, map[string]string{"Authorization": "Bearer " + token}, nil); resp.StatusCode != 204 {
@@ -93,8 +95,8 @@ func TestHotTierBounds(t *testing.T) {
 	for range 4 {
 		do(t, "GET", e.ts.URL+"/m/"+big.ID, nil, nil)
 	}
-	if got := ramHits(t, e); got != "0" {
-		t.Errorf("an entry above cache-ram-max-entry was served from memory (%s hits)", got)
+	if got := ramHits(t, e); got != 0 {
+		t.Errorf("an entry above cache-ram-max-entry was served from memory (%v hits)", got)
 	}
 	var ids []string
 	for i := range 3 { // 3 x 20 KB in a 50 KB budget: the first is evicted
@@ -120,18 +122,6 @@ func grepLines(s, prefix string) string {
 	return strings.Join(out, "; ")
 }
 
-// metricLine returns the value of the /metrics line starting with prefix.
-func metricLine(t *testing.T, e *env, prefix string) string {
-	t.Helper()
-	_, body := do(t, "GET", e.ts.URL+"/metrics", nil, nil)
-	for _, l := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(l, prefix+" ") {
-			return l[len(prefix)+1:]
-		}
-	}
-	return "none"
-}
-
 // TestHotFirst: a request URI answered from memory through the routes is
 // answered before them the next time, with the same bytes, headers and
 // request metrics; a delete still wins at once; validators go the long way;
@@ -150,33 +140,33 @@ func TestHotFirst(t *testing.T) {
 		routed = resp.Header
 	}
 	const first = "mediaedge_cache_ram_first_total"
-	if got := metricLine(t, e, first); got != "0" {
-		t.Fatalf("%s before any repeat: %s", first, got)
+	if got := metric(t, e, first); got != 0 {
+		t.Fatalf("%s before any repeat: %v", first, got)
 	}
 	resp, body := do(t, "GET", url, nil, nil)
 	if resp.StatusCode != 200 || !bytes.Equal(body, data) {
 		t.Fatalf("repeat: %d, %d bytes", resp.StatusCode, len(body))
 	}
-	if got := metricLine(t, e, first); got != "1" {
-		t.Fatalf("%s after a repeat: %s, want 1", first, got)
+	if got := metric(t, e, first); got != 1 {
+		t.Fatalf("%s after a repeat: %v, want 1", first, got)
 	}
 	for _, h := range []string{"Content-Type", "Etag", "Cache-Control", "Content-Length", "Last-Modified", "Accept-Ranges", "Access-Control-Allow-Origin", "Access-Control-Expose-Headers", "X-Content-Type-Options"} {
 		if resp.Header.Get(h) != routed.Get(h) || resp.Header.Get(h) == "" {
 			t.Errorf("%s: %q before the routes, %q through them", h, resp.Header.Get(h), routed.Get(h))
 		}
 	}
-	if got := metricLine(t, e, `mediaedge_http_requests_total{code="200",route="GET /m/{id}"}`); got != "4" {
-		t.Errorf("requests counted: %s, want 4 (both paths count)", got)
+	if got := metric(t, e, `mediaedge_http_requests_total{code="200",route="GET /m/{id}"}`); got != 4 {
+		t.Errorf("requests counted: %v, want 4 (both paths count)", got)
 	}
-	if got := ramHits(t, e); got != "2" {
-		t.Errorf("ram hits: %s, want 2", got)
+	if got := ramHits(t, e); got != 2 {
+		t.Errorf("ram hits: %v, want 2", got)
 	}
 	// A validator goes through the routes (ServeContent answers it).
 	if resp, _ := do(t, "GET", url, map[string]string{"If-None-Match": resp.Header.Get("Etag")}, nil); resp.StatusCode != 304 {
 		t.Errorf("If-None-Match: %d, want 304", resp.StatusCode)
 	}
-	if got := metricLine(t, e, first); got != "1" {
-		t.Errorf("%s after a conditional: %s, want still 1", first, got)
+	if got := metric(t, e, first); got != 1 {
+		t.Errorf("%s after a conditional: %v, want still 1", first, got)
 	}
 	if resp, _ := do(t, "DELETE", url, map[string]string{"Authorization": "Bearer " + token}, nil); resp.StatusCode != 204 {
 		t.Fatalf("delete: %d", resp.StatusCode)
@@ -200,13 +190,13 @@ func TestHotFirst(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct == "image/webp" {
 		t.Errorf("auto=format without WebP accepted, after WebP hits: %s", ct)
 	}
-	if got := metricLine(t, m, first); got != "0" {
-		t.Errorf("%s after Accept-varying requests: %s, want 0", first, got)
+	if got := metric(t, m, first); got != 0 {
+		t.Errorf("%s after Accept-varying requests: %v, want 0", first, got)
 	}
 	for range 4 {
 		do(t, "GET", m.ts.URL+"/m/"+img.ID+"?w=41&fm=webp", nil, nil)
 	}
-	if got := metricLine(t, m, first); got != "1" {
-		t.Errorf("%s after four requests of a fixed format: %s, want 1", first, got)
+	if got := metric(t, m, first); got != 1 {
+		t.Errorf("%s after four requests of a fixed format: %v, want 1", first, got)
 	}
 }
