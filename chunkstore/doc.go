@@ -12,7 +12,9 @@
 //     chunks, which the sweeper or a retry overwrites.
 //   - Reads fetch only the chunks a range touches, with ReadAhead chunks
 //     prefetched for sequential readers, and check every CRC: a damaged
-//     chunk is ErrCorrupt, never wrong bytes.
+//     chunk is ErrCorrupt, never wrong bytes. WriteTo streams whole chunks
+//     and, on a backend that reads into a caller's buffer
+//     (ChunkIntoGetter), recycles their memory.
 //   - Deletes mark the row deleting (reads stop at once); chunks, then the
 //     row, go in the background, finished by the sweeper after a crash.
 //   - Uploads (tus sessions) write their chunks under their own id, which

@@ -4,10 +4,13 @@
 // and is mounted here at /files/.
 //
 // Serving discipline, after nginx and net/http's fs.go:
-//   - Bytes go out through http.ServeContent over an io.ReadSeeker (a chunk
-//     reader or a cache file), which does Range (single and multiple),
-//     If-Range, If-None-Match and HEAD correctly; we only supply a strong ETag
-//     (from the content's SHA-256), Last-Modified and the content type.
+//   - Ranges and validators go through http.ServeContent over an
+//     io.ReadSeeker (a chunk reader or a cache file), which does Range
+//     (single and multiple), If-Range, If-None-Match and HEAD correctly; we
+//     only supply a strong ETag (from the content's SHA-256), Last-Modified
+//     and the content type. A plain GET of a whole original from the chunks
+//     skips it and writes each chunk as fetched (chunkstore.Reader.WriteTo),
+//     and a hot-tier entry goes out from memory with headers prepared once.
 //   - Files are immutable (a new upload gets a new id), so every success is
 //     `Cache-Control: public, max-age=31536000, immutable`.
 //   - Content-Type comes from the bytes (sniffed at write time), never from
@@ -44,6 +47,9 @@
 // Caching: one cache-through path (cacheThrough in cached.go) serves
 // originals, renditions and HLS files with one failure policy; with
 // Deps.Fleet set, cache keys are routed to their owning edge (fleet.go).
+// Small entries hit twice are kept in memory in front of the disks (the
+// hot tier, hot.go), and a request URI once answered from there through
+// the routes is answered before them the next time (hotFirst).
 // mediaedge_transforms_total counts renditions computed, never hits or
 // fills from another edge.
 //
