@@ -49,3 +49,17 @@ func ratios(ours, ref []float64) Spread {
 func (s Spread) String() string {
 	return fmt.Sprintf("%.2f / %.2f / %.2f", s.Min, s.Median, s.Max)
 }
+
+// median is the middle value of v (the mean of the two middle ones for an
+// even count), 0 for none; v is not reordered.
+func median[T ~int64 | ~float64](v []T) T {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}

@@ -79,3 +79,19 @@ Transfer/sec:    908.53MB
 		t.Fatal("no error for output without a summary")
 	}
 }
+
+func TestMedian(t *testing.T) {
+	v := []float64{3, 1, 2}
+	if got := median(v); got != 2 || v[0] != 3 {
+		t.Errorf("median %v of %v (must not reorder it)", got, v)
+	}
+	if got := median([]int64{4, 1, 3, 2}); got != 2 { // (2+3)/2 in integers
+		t.Errorf("even int64 median %v, want 2", got)
+	}
+	if got := median([]time.Duration{3 * time.Millisecond, time.Millisecond, 2 * time.Millisecond}); got != 2*time.Millisecond {
+		t.Errorf("duration median %v", got)
+	}
+	if got := median([]float64(nil)); got != 0 {
+		t.Errorf("median of none %v", got)
+	}
+}

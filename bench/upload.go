@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -118,7 +117,7 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 		return rep, err
 	}
 	rep.Ratios = ratios(ours, ref)
-	rep.OursCPU, rep.TusdCPU = medianDuration(oursCPU), medianDuration(refCPU)
+	rep.OursCPU, rep.TusdCPU = median(oursCPU), median(refCPU)
 	rep.SHA256MBps = sha256Speed()
 
 	if cfg.RSSSize > 0 {
@@ -238,16 +237,6 @@ func tusUploads(ctx context.Context, endpoint, token string, cfg UploadConfig) (
 		})
 	}
 	return ids, g.Wait()
-}
-
-// medianDuration is the middle of ds (0 for none).
-func medianDuration(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	ds = slices.Clone(ds)
-	slices.Sort(ds)
-	return ds[len(ds)/2]
 }
 
 // sha256Speed hashes 64 MiB in memory, best of three, in MiB/s.

@@ -54,6 +54,16 @@ func TestUploadSmall(t *testing.T) {
 	if !strings.Contains(out.String(), "ratio") {
 		t.Error("no table printed")
 	}
+	// CPU per MiB is read in 10 ms ticks, so at this size it may be 0; the
+	// SHA-256 floor is measured in memory and never is.
+	if rep.SHA256MBps <= 0 || rep.OursCPU < 0 || rep.TusdCPU < 0 {
+		t.Errorf("CPU per MiB %v / %v, SHA-256 %.0f MB/s", rep.OursCPU, rep.TusdCPU, rep.SHA256MBps)
+	}
+	for _, line := range []string{"server CPU per MiB received", "SHA-256 on one core"} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("no %q line printed", line)
+		}
+	}
 }
 
 // TestUploadFull runs the benchmark when MEDIAEDGE_BENCH_FULL=1.

@@ -250,9 +250,9 @@ func Video(ctx context.Context, cfg VideoConfig, out io.Writer) (VideoReport, er
 		rep.GIFs = append(rep.GIFs, r)
 	}
 	rep.MedianRatio = median(ratios)
-	rep.MedianConvertMS = int64(median(toFloats(times)))
-	rep.MedianCPUMS = int64(median(toFloats(cpus)))
-	rep.MedianPlainCPUMS = int64(median(toFloats(plainCPUs)))
+	rep.MedianConvertMS = median(times)
+	rep.MedianCPUMS = median(cpus)
+	rep.MedianPlainCPUMS = median(plainCPUs)
 	rep.MinSSIM, rep.MedianSSIM = slices.Min(ssims), median(ssims)
 	rep.MinPlain, rep.MedianPlain = slices.Min(plains), median(plains)
 	rep.MedianVsPlain = median(vsPlain)
@@ -337,26 +337,6 @@ func countFrames(ctx context.Context, mp4 []byte, dir string) int {
 	var n int
 	fmt.Sscan(string(out), &n)
 	return n
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func toFloats(v []int64) []float64 {
-	f := make([]float64, len(v))
-	for i, x := range v {
-		f[i] = float64(x)
-	}
-	return f
 }
 
 func benchUpload(ctx context.Context, base string, raw []byte) (string, error) {
