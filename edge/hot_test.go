@@ -25,21 +25,28 @@ func ramHits(t *testing.T, e *env) float64 {
 	return metric(t, e, `mediaedge_cache_requests_total{disk="ram",result="hit"}`)
 }
 
-// TestHotTier: an entry hit twice on disk is then served from memory, with
-// the same headers, conditionals, ranges and HEAD as from disk.
-func TestHotTier(t *testing.T) {
-	e := newEnv(t, true, func(c *edge.Config, _ *edge.Deps) { c.CacheRAM, c.CacheRAMMaxEntry = 1<<20, 64<<10 })
-	data := randBytes(20_000, 7)
-	f := e.put(t, data)
-	url := e.ts.URL + "/m/" + f.ID
-	var disk http.Header
-	for i := range 2 { // a fill, then a disk hit that admits it
+// hotEnv is an edge with a 1 MiB hot tier and one 20 KB original, GET n
+// times (each must be a 200 with its bytes). It returns the original's URL,
+// its bytes and the last response's headers.
+func hotEnv(t *testing.T, seed int64, n int) (e *env, url string, data []byte, last http.Header) {
+	t.Helper()
+	e = newEnv(t, true, func(c *edge.Config, _ *edge.Deps) { c.CacheRAM, c.CacheRAMMaxEntry = 1<<20, 64<<10 })
+	data = randBytes(20_000, seed)
+	url = e.ts.URL + "/m/" + e.put(t, data).ID
+	for i := range n {
 		resp, body := do(t, "GET", url, nil, nil)
 		if resp.StatusCode != 200 || !bytes.Equal(body, data) {
 			t.Fatalf("request %d: %d, %d bytes", i, resp.StatusCode, len(body))
 		}
-		disk = resp.Header
+		last = resp.Header
 	}
+	return e, url, data, last
+}
+
+// TestHotTier: an entry hit twice on disk is then served from memory, with
+// the same headers, conditionals, ranges and HEAD as from disk.
+func TestHotTier(t *testing.T) {
+	e, url, data, disk := hotEnv(t, 7, 2) // a fill, then a disk hit that admits it
 	if got := ramHits(t, e); got != 0 {
 		t.Fatalf("ram hits before any: %v", got)
 	}
@@ -127,18 +134,7 @@ func grepLines(s, prefix string) string {
 // request metrics; a delete still wins at once; validators go the long way;
 // a rendition that varies on Accept is never answered by its URI alone.
 func TestHotFirst(t *testing.T) {
-	e := newEnv(t, true, func(c *edge.Config, _ *edge.Deps) { c.CacheRAM, c.CacheRAMMaxEntry = 1<<20, 64<<10 })
-	data := randBytes(20_000, 9)
-	f := e.put(t, data)
-	url := e.ts.URL + "/m/" + f.ID
-	var routed http.Header
-	for i := range 3 { // fill, disk hit (admitted), memory through the routes (aliased)
-		resp, body := do(t, "GET", url, nil, nil)
-		if resp.StatusCode != 200 || !bytes.Equal(body, data) {
-			t.Fatalf("request %d: %d, %d bytes", i, resp.StatusCode, len(body))
-		}
-		routed = resp.Header
-	}
+	e, url, data, routed := hotEnv(t, 9, 3) // fill, disk hit (admitted), memory through the routes (aliased)
 	const first = "mediaedge_cache_ram_first_total"
 	if got := metric(t, e, first); got != 0 {
 		t.Fatalf("%s before any repeat: %v", first, got)
