@@ -57,8 +57,9 @@ type bodyReader struct {
 	ck    *checksum
 	rate  *httpbody.RateMeter // the minimum rate; touched under mu
 
-	mu          sync.Mutex // guards interrupted, why, err and the deadline
+	mu          sync.Mutex // guards interrupted, detached, why, err and the deadline
 	interrupted bool
+	detached    bool  // the handler is done with the body; the connection is not ours
 	why         error // the failure an interrupt reports
 	err         error // first failure
 }
@@ -151,7 +152,7 @@ func (b *bodyReader) interrupt() { b.stop(errInterrupted) }
 func (b *bodyReader) stop(why error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.interrupted {
+	if b.interrupted || b.detached {
 		return
 	}
 	b.interrupted, b.why = true, why
@@ -160,6 +161,19 @@ func (b *bodyReader) stop(why error) {
 		// Unwrap): closing the body is the only way left to end a read.
 		go b.body.Close()
 	}
+}
+
+// detach is called when the handler is done with the body, before it lets
+// go of the upload's lock. From then on the connection may carry the
+// client's next request (a keep-alive GET of the finished media, say), and
+// an interrupt arriving late (a lock waiter that saw this request holding
+// the lock a moment before it let go) must not move that request's read
+// deadline: net/http's background read would fail on it and cancel the
+// innocent request's context, which the edge answers as 499.
+func (b *bodyReader) detach() {
+	b.mu.Lock()
+	b.detached = true
+	b.mu.Unlock()
 }
 
 // verify is the store's AppendOptions.Verify: any body failure or a digest

@@ -96,7 +96,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case withBody:
 		body := newBodyReader(w, r, h.cfg.bodyLimits(), ck)
-		release, err := h.lock(r.Context(), u.ID, 0, body.interrupt)
+		release, err := h.lock(r.Context(), u.ID, 0, body)
 		if err != nil {
 			h.fail(w, r, err)
 			return

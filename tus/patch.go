@@ -44,7 +44,7 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	body := newBodyReader(w, r, h.cfg.bodyLimits(), ck)
-	release, err := h.lock(r.Context(), id, offset, body.interrupt)
+	release, err := h.lock(r.Context(), id, offset, body)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -108,10 +108,17 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request, id string) {
 }
 
 // lock takes the upload's lock within LockTimeout (see locks.acquire):
-// offset is a writing request's Upload-Offset, -1 for the others.
-func (h *Handler) lock(ctx context.Context, id string, offset int64, interrupt func()) (func(), error) {
+// offset is a writing request's Upload-Offset, -1 for the others; body is
+// a writing request's body (nil for the others), which a later request
+// interrupts. The returned release detaches body before it lets go (see
+// bodyReader.detach).
+func (h *Handler) lock(ctx context.Context, id string, offset int64, body *bodyReader) (func(), error) {
 	if h.closing.Load() {
 		return nil, errShuttingDown
+	}
+	var interrupt func()
+	if body != nil {
+		interrupt = body.interrupt
 	}
 	lctx, cancel := context.WithTimeout(ctx, h.cfg.LockTimeout)
 	defer cancel()
@@ -124,7 +131,13 @@ func (h *Handler) lock(ctx context.Context, id string, offset int64, interrupt f
 		return nil, &httperr.Error{Status: http.StatusLocked, Code: "locked",
 			Message: "another request holds this upload and did not let go; retry", RetryAfter: 1, Cause: err}
 	}
-	return release, nil
+	if body == nil {
+		return release, nil
+	}
+	return func() {
+		body.detach()
+		release()
+	}, nil
 }
 
 // hasBytes reports whether a request carries a body with at least one byte.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"testing"
@@ -369,5 +370,84 @@ func TestQuota(t *testing.T) {
 	}
 	if resp := send(t, "POST", srv.URL+"/files/", map[string]string{"Upload-Length": "100"}, nil); resp.StatusCode != 201 {
 		t.Fatalf("within quota: %d", resp.StatusCode)
+	}
+}
+
+// TestLateInterruptSparesTheNextRequest: an interrupt that reaches a PATCH
+// after it let go of the upload's lock (a waiter saw it holding the lock a
+// moment before) must not touch the connection, which by then carries the
+// client's next request. Before detach, it moved that request's read
+// deadline to now: net/http's background read failed on it and cancelled
+// the innocent request's context, and the edge answered a keep-alive GET of
+// the just-finished media with 499 (seen in CI, TestKillDuringUploads).
+func TestLateInterruptSparesTheNextRequest(t *testing.T) {
+	hn := newHarness(t, nil)
+	var (
+		late    = make(chan *bodyReader, 1)
+		started = make(chan struct{})
+		fired   = make(chan struct{})
+	)
+	mux := http.NewServeMux()
+	mux.HandleFunc("PATCH /patch", func(w http.ResponseWriter, r *http.Request) {
+		body := newBodyReader(w, r, hn.h.cfg.bodyLimits(), nil)
+		release, err := hn.h.lock(r.Context(), "upload", 0, body)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_, _ = io.Copy(io.Discard, body)
+		release()
+		late <- body
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /next", func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-fired
+		select { // the background read fails at once if the deadline moved
+		case <-r.Context().Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+		if err := r.Context().Err(); err != nil {
+			_, _ = io.WriteString(w, err.Error())
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	t.Cleanup(client.CloseIdleConnections)
+
+	req, _ := http.NewRequest(http.MethodPatch, srv.URL+"/patch", strings.NewReader("some bytes"))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	body := <-late
+
+	var reused bool
+	got := make(chan string, 1)
+	go func() {
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, srv.URL+"/next", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- string(b)
+	}()
+	<-started
+	body.interrupt() // late: the PATCH is over and its connection serves GET /next
+	close(fired)
+	if g := <-got; g != "ok" {
+		t.Errorf("the next request on the connection: %q, want ok", g)
+	}
+	if !reused {
+		t.Error("GET /next did not reuse the PATCH's connection: the test proves nothing")
 	}
 }
