@@ -42,7 +42,7 @@ func (s *Server) adminCache(w http.ResponseWriter, r *http.Request) {
 type cacheCollector struct {
 	cs                                        CacheStats
 	hot                                       *hotCache
-	ramBytes, ramEntries, ramFirst            *prometheus.Desc
+	ramBytes, ramEntries, ramFirst, ramLoop   *prometheus.Desc
 	state, bytes, budget, entries, reqs, errs *prometheus.Desc
 	evictions, evicted                        *prometheus.Desc
 }
@@ -54,6 +54,7 @@ func newCacheCollector(cs CacheStats, hot *hotCache) *cacheCollector {
 		ramBytes:   prometheus.NewDesc("mediaedge_cache_ram_bytes", "Bytes of the entries held in memory (the hot tier, --cache-ram).", nil, nil),
 		ramEntries: prometheus.NewDesc("mediaedge_cache_ram_entries", "Entries held in memory (the hot tier).", nil, nil),
 		ramFirst:   prometheus.NewDesc("mediaedge_cache_ram_first_total", "Hot-tier hits answered before the routes, for a request URI answered from memory before (a share of the ram hits).", nil, nil),
+		ramLoop:    prometheus.NewDesc("mediaedge_cache_ram_loop_total", "Hot-tier hits answered by the connection loop before net/http (a share of ram_first).", nil, nil),
 		state:      prometheus.NewDesc("mediaedge_cache_disk_state", "1 for the cache disk's current state (online, failing, offline), 0 for the others.", []string{"disk", "state"}, nil),
 		bytes:      prometheus.NewDesc("mediaedge_cache_disk_bytes", "Bytes of entries on the cache disk.", []string{"disk"}, nil),
 		budget:     prometheus.NewDesc("mediaedge_cache_disk_budget_bytes", "The cache disk's byte budget.", []string{"disk"}, nil),
@@ -66,7 +67,7 @@ func newCacheCollector(cs CacheStats, hot *hotCache) *cacheCollector {
 }
 
 func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.state, c.bytes, c.budget, c.entries, c.reqs, c.errs, c.evictions, c.evicted, c.ramBytes, c.ramEntries, c.ramFirst} {
+	for _, d := range []*prometheus.Desc{c.state, c.bytes, c.budget, c.entries, c.reqs, c.errs, c.evictions, c.evicted, c.ramBytes, c.ramEntries, c.ramFirst, c.ramLoop} {
 		ch <- d
 	}
 }
@@ -79,6 +80,7 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.ramBytes, prometheus.GaugeValue, float64(c.hot.bytes.Load()))
 		ch <- prometheus.MustNewConstMetric(c.ramEntries, prometheus.GaugeValue, float64(c.hot.entries.Len()))
 		ch <- prometheus.MustNewConstMetric(c.ramFirst, prometheus.CounterValue, float64(c.hot.first.Load()))
+		ch <- prometheus.MustNewConstMetric(c.ramLoop, prometheus.CounterValue, float64(c.hot.loop.Load()))
 	}
 	for _, d := range c.cs.Stats() {
 		for _, st := range []edgecache.DiskState{edgecache.Online, edgecache.Failing, edgecache.Offline} {

@@ -57,6 +57,10 @@ type Config struct {
 	CacheRAM int64
 	// CacheRAMMaxEntry is the largest entry the hot tier takes.
 	CacheRAMMaxEntry int64
+	// CacheRAMLoop answers repeated GETs of hot entries on each
+	// connection's own loop before net/http (hotconn.go); false leaves
+	// every request to net/http.
+	CacheRAMLoop bool
 	// MaxTransformSource bounds the original read into memory for an image
 	// transform; larger sources are refused (422) instead of filling the heap.
 	MaxTransformSource int64
@@ -111,6 +115,7 @@ func DefaultConfig() Config {
 		CacheMaxOriginal:   64 << 20,
 		CacheRAM:           128 << 20,
 		CacheRAMMaxEntry:   256 << 10,
+		CacheRAMLoop:       true,
 		MaxTransformSource: 100 << 20,
 		StatCacheTTL:       5 * time.Second,
 		FleetHandoff:       10 * time.Minute,

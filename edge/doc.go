@@ -49,7 +49,12 @@
 // Deps.Fleet set, cache keys are routed to their owning edge (fleet.go).
 // Small entries hit twice are kept in memory in front of the disks (the
 // hot tier, hot.go), and a request URI once answered from there through
-// the routes is answered before them the next time (hotFirst).
+// the routes is answered before them the next time (hotFirst), and, on a
+// connection served by Run, before net/http itself: each connection is
+// first read by the hot loop (hotconn.go), which answers plain GETs of
+// those URIs in one write and hands the connection to net/http, with the
+// bytes it read, at the first request it does not answer (the request
+// subset it accepts is in hotrequest.go).
 // mediaedge_transforms_total counts renditions computed, never hits or
 // fills from another edge.
 //

@@ -34,7 +34,8 @@ type hotCache struct {
 	aliases  *lru.Cache[string, string] // request URI -> key, for hotFirst
 	bytes    atomic.Int64
 	hits     atomic.Int64
-	first    atomic.Int64 // hits answered by hotFirst
+	first    atomic.Int64 // hits answered by hotFirst or the hot loop
+	loop     atomic.Int64 // hits answered by the hot loop (hotconn.go)
 	budget   int64
 	maxEntry int64
 }
@@ -43,6 +44,7 @@ type hotCache struct {
 type hotEntry struct {
 	body    []byte
 	header  http.Header // final headers but Date; slices never appended to
+	wire    []byte      // the status line and header as the hot loop writes them, but Date
 	modTime time.Time
 }
 
@@ -128,7 +130,7 @@ func (h *hotCache) admit(e *edgecache.Entry, o origin) {
 	if _, loaded := h.entries.Peek(key); loaded {
 		return
 	}
-	h.entries.Add(key, &hotEntry{body: body, header: hdr, modTime: modTime})
+	h.entries.Add(key, &hotEntry{body: body, header: hdr, wire: wireHeader(hdr), modTime: modTime})
 	if h.bytes.Add(int64(len(body))) > h.budget {
 		for h.bytes.Load() > h.budget {
 			if _, _, ok := h.entries.RemoveOldest(); !ok {

@@ -311,6 +311,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, onReady func(addr str
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	var hl *hotListener
+	if s.hot != nil && s.cfg.CacheRAMLoop {
+		hl = s.newHotListener(ln)
+		ln = hl
+	}
 	if s.autoURL {
 		// Before Serve: no request reads it yet.
 		s.cfg.PublicURL = "http://" + ln.Addr().String()
@@ -356,7 +361,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, onReady func(addr str
 	if sd, ok := s.deps.Uploads.(interface{ Shutdown(context.Context) error }); ok {
 		_ = sd.Shutdown(sctx)
 	}
-	if err := srv.Shutdown(sctx); err != nil {
+	err := srv.Shutdown(sctx)
+	if hl != nil {
+		hl.wait(sctx) // answers the hot loop was writing (Shutdown closed the listener)
+	}
+	if err != nil {
 		_ = srv.Close()
 		return fmt.Errorf("edge: shutdown: %w", err)
 	}

@@ -151,6 +151,7 @@ generated upload token (kept in ./data/upload-token for the next start).`,
 	f.StringVar(&cacheMaxOrig, "cache-max-original", "64MiB", "largest original kept in the edge cache (0: stream every original from the store)")
 	f.StringVar(&cacheRAM, "cache-ram", "128MiB", "memory for cache entries hit twice, served without touching a disk (0 disables)")
 	f.StringVar(&cacheRAMMaxEntry, "cache-ram-max-entry", "256KiB", "largest cache entry kept in memory")
+	f.BoolVar(&cfg.Edge.CacheRAMLoop, "cache-ram-loop", cfg.Edge.CacheRAMLoop, "answer repeated GETs of in-memory entries on each connection's own loop before net/http (false: net/http answers every request)")
 	f.IntVar(&cfg.Chunks.ChunkSize, "chunk-size", cfg.Chunks.ChunkSize, "chunk size in bytes (256KiB..4MiB)")
 	f.DurationVar(&cfg.Chunks.UploadTTL, "upload-ttl", cfg.Chunks.UploadTTL, "an unfinished upload expires after this long idle")
 	f.DurationVar(&cfg.Edge.StatCacheTTL, "stat-cache-ttl", cfg.Edge.StatCacheTTL, "keep file metadata in memory this long (a delete on another edge shows within it; 0 disables)")
