@@ -105,12 +105,39 @@ func (l *hotListener) acceptLoop() {
 			l.handOff(c)
 			continue
 		}
+		// Counted and registered under mu, where Close closes done: no
+		// connection joins the loop once Close has woken it, and wait
+		// never races an Add.
+		l.mu.Lock()
+		if l.closed() {
+			l.mu.Unlock()
+			_ = c.Close()
+			return
+		}
+		l.conns[tc] = struct{}{}
 		l.loops.Add(1)
+		l.mu.Unlock()
 		go func() {
 			defer l.loops.Done()
+			defer func() {
+				// net/http recovers a handler's panic per connection; so
+				// does the loop, rather than take the process down.
+				if p := recover(); p != nil {
+					l.s.log.Error("hot loop panicked; connection closed", "panic", p)
+					l.forget(tc)
+					_ = tc.Close()
+				}
+			}()
 			l.serve(tc)
 		}()
 	}
+}
+
+// forget takes c out of the loop's set: it is closed, or net/http's now.
+func (l *hotListener) forget(c net.Conn) {
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
 }
 
 // wait returns once every connection has left the loop (closed or handed
@@ -124,6 +151,12 @@ func (l *hotListener) wait(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		// Out of grace: close what is left, as http.Server.Close does.
+		l.mu.Lock()
+		for c := range l.conns {
+			_ = c.Close()
+		}
+		l.mu.Unlock()
 	}
 }
 
@@ -133,8 +166,8 @@ func (l *hotListener) wait(ctx context.Context) {
 func (l *hotListener) Close() error {
 	err := l.Listener.Close()
 	l.closing.Do(func() {
-		close(l.done)
 		l.mu.Lock()
+		close(l.done)
 		for c := range l.conns {
 			_ = c.SetReadDeadline(time.Now()) // wakes a loop waiting for a request
 		}
@@ -169,22 +202,16 @@ const hotBufSize = 4096
 var hotReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, hotBufSize) }}
 
 // serve runs the loop on one connection until it closes or is handed off.
+//
+// Close wakes a loop waiting for a request by moving its read deadline to
+// now; every later deadline the loop sets is followed by a look at done,
+// so one it sets after Close's cannot put the wake-up off.
 func (l *hotListener) serve(c *net.TCPConn) {
-	l.mu.Lock()
-	if l.closed() {
-		l.mu.Unlock()
-		_ = c.Close()
-		return
-	}
-	l.conns[c] = struct{}{}
-	l.mu.Unlock()
 	br := hotReaders.Get().(*bufio.Reader)
 	br.Reset(c)
 	keep := false // br goes with the connection to net/http
 	defer func() {
-		l.mu.Lock()
-		delete(l.conns, c)
-		l.mu.Unlock()
+		l.forget(c)
 		if !keep {
 			br.Reset(nil)
 			hotReaders.Put(br)
@@ -193,19 +220,29 @@ func (l *hotListener) serve(c *net.TCPConn) {
 	cfg := l.s.cfg
 	var vec [3][]byte // one response: headers, Date, body
 	for first := true; ; first = false {
-		// Between requests the idle timeout runs (the header timeout for
-		// the first), then the header timeout from its first byte, as
-		// net/http does.
-		wait := cfg.IdleTimeout
-		if first || wait <= 0 {
-			wait = cfg.ReadHeaderTimeout
+		// Between requests the idle timeout runs, then the header timeout
+		// from the request's first byte, as net/http does; the first
+		// request has one header timeout from the accept.
+		if first {
+			setReadDeadline(c, cfg.ReadHeaderTimeout)
+		} else {
+			setReadDeadline(c, cfg.IdleTimeout)
 		}
-		setReadDeadline(c, wait)
+		if l.closed() {
+			_ = c.Close()
+			return
+		}
 		if _, err := br.Peek(1); err != nil || l.closed() {
 			_ = c.Close()
 			return
 		}
-		setReadDeadline(c, cfg.ReadHeaderTimeout)
+		if !first {
+			setReadDeadline(c, cfg.ReadHeaderTimeout)
+			if l.closed() {
+				_ = c.Close()
+				return
+			}
+		}
 		var (
 			v      hotVerdict
 			target []byte
@@ -235,6 +272,7 @@ func (l *hotListener) serve(c *net.TCPConn) {
 		}
 		_ = c.SetDeadline(time.Time{}) // net/http sets its own
 		keep = true
+		l.forget(c) // Close's wake-up must not reach net/http's request
 		l.handOff(&handedConn{TCPConn: c, br: br})
 		return
 	}
