@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -190,34 +191,46 @@ func (s *Server) hotFirst(next http.Handler) http.Handler {
 	if s.hot == nil {
 		return next
 	}
-	m := s.metrics
-	reqs := m.requests.WithLabelValues(mediaRoute, "200")
-	lat := m.latency.WithLabelValues(mediaRoute)
 	gap := s.cfg.SendTimeout
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || r.ContentLength != 0 || !strings.HasPrefix(r.RequestURI, "/m/") || conditional(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		key, e, ok := s.hot.byURI(r.RequestURI)
-		if !ok {
-			next.ServeHTTP(w, r)
-			return
-		}
 		start := time.Now()
-		if _, err := s.store.Stat(r.Context(), key[:strings.IndexByte(key, '/')]); err != nil {
-			next.ServeHTTP(w, r) // the routes answer: a 404 after a delete, or the store's error
+		e, ok := s.hotByURI(r.Context(), r.RequestURI)
+		if !ok {
+			next.ServeHTTP(w, r) // the routes answer: a 404 after a delete, a miss, the store's error
 			return
 		}
 		if gap > 0 {
 			_ = http.NewResponseController(w).SetWriteDeadline(start.Add(gap))
 		}
 		serveHot(w, r, e)
-		s.hot.first.Add(1)
-		reqs.Inc()
-		lat.Observe(time.Since(start).Seconds())
-		m.bytesOut.Add(float64(len(e.body)))
+		s.countHot(e, start)
 	})
+}
+
+// hotByURI is the hot entry a request URI was aliased to (see hotFirst),
+// if its file's row still exists: a delete wins at once.
+func (s *Server) hotByURI(ctx context.Context, uri string) (*hotEntry, bool) {
+	key, e, ok := s.hot.byURI(uri)
+	if !ok {
+		return nil, false
+	}
+	if _, err := s.store.Stat(ctx, key[:strings.IndexByte(key, '/')]); err != nil {
+		return nil, false
+	}
+	return e, true
+}
+
+// countHot counts a hit answered before the routes as the routes count it:
+// a 200 of the media route, its latency and bytes.
+func (s *Server) countHot(e *hotEntry, start time.Time) {
+	s.hot.first.Add(1)
+	s.hotReqs.Inc()
+	s.hotLat.Observe(time.Since(start).Seconds())
+	s.metrics.bytesOut.Add(float64(len(e.body)))
 }
 
 // mediaRoute is the media route's pattern, its label in the request metrics.

@@ -8,12 +8,9 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The hot loop answers repeated GETs of in-memory entries on the
@@ -60,15 +57,11 @@ type hotListener struct {
 	loops sync.WaitGroup // connections in the loop
 	date  dateCache
 	start sync.Once
-
-	reqs prometheus.Counter  // requests_total of the media route, 200
-	lat  prometheus.Observer // its latency
 }
 
 func (s *Server) newHotListener(ln net.Listener) *hotListener {
 	return &hotListener{Listener: ln, s: s, handed: make(chan net.Conn), errs: make(chan error),
-		done: make(chan struct{}), conns: map[net.Conn]struct{}{},
-		reqs: s.metrics.requests.WithLabelValues(mediaRoute, "200"), lat: s.metrics.latency.WithLabelValues(mediaRoute)}
+		done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 }
 
 // Accept returns the next connection the hot loop handed off.
@@ -282,13 +275,10 @@ func (l *hotListener) serve(c *net.TCPConn) {
 // exists; false leaves the request to net/http (nothing was written).
 func (l *hotListener) answer(c *net.TCPConn, vec *[3][]byte, target []byte) bool {
 	s := l.s
-	key, e, ok := s.hot.byURI(string(target))
-	if !ok {
-		return false
-	}
 	start := time.Now()
-	if _, err := s.store.Stat(context.Background(), key[:strings.IndexByte(key, '/')]); err != nil {
-		return false // the routes answer: a 404 after a delete, or the store's error
+	e, ok := s.hotByURI(context.Background(), string(target))
+	if !ok {
+		return false // the routes answer: a 404 after a delete, a miss, the store's error
 	}
 	if gap := s.cfg.SendTimeout; gap > 0 {
 		_ = c.SetWriteDeadline(start.Add(gap))
@@ -301,11 +291,8 @@ func (l *hotListener) answer(c *net.TCPConn, vec *[3][]byte, target []byte) bool
 		_ = c.Close() // the next read fails and ends the loop
 		return true
 	}
-	s.hot.first.Add(1)
 	s.hot.loop.Add(1)
-	l.reqs.Inc()
-	l.lat.Observe(time.Since(start).Seconds())
-	s.metrics.bytesOut.Add(float64(len(e.body)))
+	s.countHot(e, start)
 	return true
 }
 

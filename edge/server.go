@@ -104,6 +104,8 @@ type Server struct {
 	autoURL bool
 	dims    *lru.Cache[string, dims] // images' sizes for /info (dims.go)
 	hot     *hotCache                // small hot entries in memory (hot.go); nil when off
+	hotReqs prometheus.Counter       // the media route's 200s, bound once for hits before the routes
+	hotLat  prometheus.Observer      // the media route's latency, likewise
 }
 
 // New builds the server; it does not listen until Run.
@@ -139,6 +141,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, store: store, deps: deps, log: deps.Logger, metrics: m, mux: http.NewServeMux(), autoURL: autoURL, dims: newDimsCache()}
 	if deps.Cache != nil {
 		s.hot = newHotCache(cfg.CacheRAM, cfg.CacheRAMMaxEntry)
+		s.hotReqs, s.hotLat = m.requests.WithLabelValues(mediaRoute, "200"), m.latency.WithLabelValues(mediaRoute)
 	}
 	if cs := s.cacheStats(); cs != nil {
 		if err := deps.Registry.Register(newCacheCollector(cs, s.hot)); err != nil {
