@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -280,13 +281,9 @@ func (l *hotListener) answer(c *net.TCPConn, vec *[3][]byte, target []byte) bool
 	if !ok {
 		return false // the routes answer: a 404 after a delete, a miss, the store's error
 	}
-	if gap := s.cfg.SendTimeout; gap > 0 {
-		_ = c.SetWriteDeadline(start.Add(gap))
-	}
 	*vec = [3][]byte{e.wire, l.date.line(start), e.body}
-	iov := net.Buffers(vec[:])
-	_, err := iov.WriteTo(c) // one writev
-	*vec = [3][]byte{}       // an idle connection must not pin an evicted entry
+	err := writeAll(c, net.Buffers(vec[:]), s.cfg.SendTimeout)
+	*vec = [3][]byte{} // an idle connection must not pin an evicted entry
 	if err != nil {
 		_ = c.Close() // the next read fails and ends the loop
 		return true
@@ -294,6 +291,22 @@ func (l *hotListener) answer(c *net.TCPConn, vec *[3][]byte, target []byte) bool
 	s.hot.loop.Add(1)
 	s.countHot(e, start)
 	return true
+}
+
+// writeAll writes iov with one writev when the socket takes it all, as it
+// does for a client that reads. gap is SendTimeout as the routes apply it
+// (writer.go): the longest the client may take no bytes, however long the
+// whole answer lasts, so the deadline moves on while bytes go out.
+func writeAll(c *net.TCPConn, iov net.Buffers, gap time.Duration) error {
+	for {
+		if gap > 0 {
+			_ = c.SetWriteDeadline(time.Now().Add(gap))
+		}
+		n, err := iov.WriteTo(c) // consumes what it wrote
+		if err == nil || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+	}
 }
 
 func setReadDeadline(c net.Conn, d time.Duration) {
