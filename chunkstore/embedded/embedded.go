@@ -13,14 +13,15 @@
 // every MiB was written to the WAL, again to an sstable at flush, and again
 // at each compaction. Now each id has one sparse blob file, chunk idx at
 // offset idx x 4 MiB (the largest chunk size), and the chunk key in Pebble
-// holds only the chunk's CRC32C and length; the blob is written with pwrite
-// and read with pread. The blob starts with a small header naming its slot
+// holds only the chunk's CRC32C and length; the blob is written with
+// O_DIRECT where the file system allows (direct.go), else pwrite, and read
+// with pread. The blob starts with a small header naming its slot
 // (the chunk size when it was created), and chunk idx sits at
 // header + idx x slot, so the file is contiguous: ext4 measured 14x slower
 // writing 1 MiB chunks 4 MiB apart (a sparse layout that would have needed no
 // header) than back to back.
 //
-// Durability: chunk writes do not fsync (pwrite, and the chunk key with
+// Durability: chunk writes do not fsync (the blob write, and the chunk key with
 // pebble.NoSync); the files and uploads rows (the commit points) do, after an
 // fsync of the id's blob file. Pebble's WAL is in write order, so the row's
 // WAL sync also covers the chunk keys written before it: a file visible after
@@ -64,6 +65,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,6 +90,10 @@ type Config struct {
 	// sync. DefaultConfig sets it; turn it off only in tests and benchmarks
 	// that do not care about crashes.
 	Sync bool
+	// BufferedWrites writes chunk bytes through the page cache. By default
+	// they are written with O_DIRECT wherever the folder's file system takes
+	// it (probed at Open; see direct.go for why and what it costs).
+	BufferedWrites bool
 	// Logger receives Pebble's errors (its informational lines are dropped);
 	// nil is slog.Default().
 	Logger *slog.Logger
@@ -117,6 +123,11 @@ type Backend struct {
 	commit *pebble.WriteOptions
 	sync   bool
 	slot   int
+	// direct is set while chunk bytes go out with O_DIRECT (direct.go);
+	// cleared for good if the file system refuses a write.
+	direct    atomic.Bool
+	directWhy atomic.Pointer[string] // why direct writes are off, for DirectWrites
+	bounce    *bouncePool
 
 	slotsMu sync.Mutex        // guards slots and blob creation
 	slots   map[string]uint32 // slot of each blob seen, by id
@@ -155,8 +166,33 @@ func Open(cfg Config) (*Backend, error) {
 	if slot <= 0 {
 		slot = 1 << 20
 	}
-	return &Backend{db: db, blobs: blobs, commit: commit, sync: cfg.Sync, slot: slot, slots: map[string]uint32{},
-		boot: chunkstore.NewID()}, nil
+	b := &Backend{db: db, blobs: blobs, commit: commit, sync: cfg.Sync, slot: slot, slots: map[string]uint32{},
+		boot: chunkstore.NewID(), bounce: newBouncePool(slot)}
+	why := ""
+	switch {
+	case cfg.BufferedWrites:
+		why = "buffered writes asked for"
+	case slot%directAlign != 0:
+		why = fmt.Sprintf("chunk size %d is not a multiple of %d", slot, directAlign)
+	case runtime.GOMAXPROCS(0) < 2:
+		why = "GOMAXPROCS is 1: a write blocked on the device would stall every goroutine (direct.go)"
+	default:
+		if err := probeDirect(blobs); err != nil {
+			why = fmt.Sprintf("the file system refused an O_DIRECT write: %v", err)
+		}
+	}
+	b.directWhy.Store(&why)
+	b.direct.Store(why == "")
+	return b, nil
+}
+
+// DirectWrites reports whether chunk bytes are written with O_DIRECT and,
+// when not, why.
+func (b *Backend) DirectWrites() (bool, string) {
+	if b.direct.Load() {
+		return true, ""
+	}
+	return false, *b.directWhy.Load()
 }
 
 func fileKey(id string) []byte   { return []byte("f/" + id) }
@@ -237,6 +273,7 @@ func (b *Backend) blobSlot(id string, create bool, minSlot int) (uint32, error) 
 	if err := os.WriteFile(p, h[:], 0o644); err != nil {
 		return 0, err
 	}
+
 	if b.sync {
 		// fsync of the blob (at the commit point) makes its bytes durable but
 		// POSIX does not promise its name: the folder holding it must be
@@ -295,19 +332,8 @@ func (b *Backend) PutChunk(_ context.Context, id string, idx int, data []byte, c
 	if len(data) > int(slot) {
 		return fmt.Errorf("put chunk %d of %s: %d bytes exceed the blob's %d-byte slot", idx, id, len(data), slot)
 	}
-	f, err := os.OpenFile(b.blobPath(id), os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("put chunk %d of %s: %w", idx, id, err)
-	}
 	off := headerSize + int64(idx)*int64(slot)
-	_, err = f.WriteAt(data, off)
-	if err == nil && b.sync {
-		startWriteback(f, off, len(data))
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := b.writeChunk(id, data, off, slot); err != nil {
 		return fmt.Errorf("put chunk %d of %s: %w", idx, id, err)
 	}
 	var v [8]byte
@@ -317,6 +343,36 @@ func (b *Backend) PutChunk(_ context.Context, id string, idx int, data []byte, c
 		return fmt.Errorf("put chunk %d of %s: %w", idx, id, err)
 	}
 	return nil
+}
+
+// writeChunk writes a chunk's bytes at off of the id's blob: with O_DIRECT
+// while the file system takes it, else through the page cache with its
+// writeback started at once.
+func (b *Backend) writeChunk(id string, data []byte, off int64, slot uint32) error {
+	path := b.blobPath(id)
+	if b.direct.Load() && slot%directAlign == 0 {
+		err := b.writeDirect(path, data, off)
+		if !errors.Is(err, errDirectRefused) {
+			return err
+		}
+		// The probe passed but this write was refused (the folder moved to
+		// another file system?): buffered from now on.
+		why := err.Error()
+		b.directWhy.Store(&why)
+		b.direct.Store(false)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(data, off)
+	if err == nil && b.sync {
+		startWriteback(f, off, len(data))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // GetChunk returns a chunk and its stored CRC.

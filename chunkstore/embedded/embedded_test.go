@@ -18,25 +18,35 @@ import (
 	"github.com/mediaedge/mediaedge/chunkstore/storetest"
 )
 
+// TestConformance runs the store suite with chunk bytes written both ways:
+// O_DIRECT (the default where the file system takes it) and buffered.
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) func() chunkstore.Backend {
-		dir := t.TempDir()
-		var last *embedded.Backend
-		return func() chunkstore.Backend {
-			// Pebble locks its folder: a "restart" closes the previous handle
-			// (the suite has closed the Store over it already; Close is
-			// idempotent).
-			if last != nil {
-				last.Close()
-			}
-			b, err := embedded.Open(embedded.Config{Dir: dir, ChunkSize: 256 << 10, Sync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			last = b
-			return b
-		}
-	})
+	for _, buffered := range []bool{false, true} {
+		name := map[bool]string{false: "direct", true: "buffered"}[buffered]
+		t.Run(name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) func() chunkstore.Backend {
+				dir := t.TempDir()
+				var last *embedded.Backend
+				return func() chunkstore.Backend {
+					// Pebble locks its folder: a "restart" closes the previous
+					// handle (the suite has closed the Store over it already;
+					// Close is idempotent).
+					if last != nil {
+						last.Close()
+					}
+					b, err := embedded.Open(embedded.Config{Dir: dir, ChunkSize: 256 << 10, Sync: true, BufferedWrites: buffered})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if direct, why := b.DirectWrites(); direct == buffered {
+						t.Logf("direct writes: %v (%s)", direct, why)
+					}
+					last = b
+					return b
+				}
+			})
+		})
+	}
 }
 
 func TestConfigValidate(t *testing.T) {

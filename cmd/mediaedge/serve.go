@@ -290,6 +290,11 @@ func build(ctx context.Context, cfg serveConfig, log *slog.Logger, httpAddr stri
 		if err != nil {
 			return nil, err
 		}
+		if direct, why := b.DirectWrites(); direct {
+			log.Info("embedded store: chunk bytes are written with O_DIRECT")
+		} else {
+			log.Info("embedded store: chunk bytes are written through the page cache", "why", why)
+		}
 		backend = b
 	case "cassandra":
 		if cfg.ApplySchema {
