@@ -239,3 +239,54 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	r.off = abs
 	return abs, nil
 }
+
+// ReadFull reads the whole file into p, which must be Size() bytes, with each
+// chunk fetched straight into its place in p: no chunk buffer and no copy
+// where the backend reads into a caller's memory (the embedded store), and
+// up to ReadAhead+1 chunks in flight. It is for callers that need the file in
+// memory anyway (libvips decodes from a buffer), where Read would fetch each
+// chunk into a buffer of its own and copy it out. It does not move the
+// Read/Seek position.
+func (r *Reader) ReadFull(ctx context.Context, p []byte) error {
+	if int64(len(p)) != r.size {
+		return fmt.Errorf("read %s: %d-byte buffer for a %d-byte file", r.id, len(p), r.size)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, r.ahead+1)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for idx := range r.chunks() {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			off := idx * r.cs
+			want := r.chunkLen(idx)
+			dst := p[off : off+want : off+want]
+			data, err := r.s.readChunkInto(ctx, r.id, idx, want, dst)
+			if err != nil {
+				errOnce.Do(func() { firstErr = fmt.Errorf("read %s: %w", r.id, err) })
+				cancel() // the other fetches are moot
+				return
+			}
+			if &data[0] != &dst[0] {
+				copy(dst, data) // the backend returned memory of its own
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}

@@ -192,6 +192,40 @@ func TestSequentialReadPrefetchIsBounded(t *testing.T) {
 	}
 }
 
+// TestReadFullIsBounded: ReadFull fetches every chunk once, at most
+// ReadAhead+1 at a time, and copies what a backend returns in memory of its
+// own (this counting wrapper is not a ChunkIntoGetter); a cancelled context
+// stops it.
+func TestReadFullIsBounded(t *testing.T) {
+	s, c := newStore(t)
+	ctx := context.Background()
+	data := make([]byte, 20*cs+1)
+	rand.New(rand.NewSource(3)).Read(data)
+	f, err := s.Put(ctx, bytes.NewReader(data), chunkstore.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Open(ctx, f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c.reset()
+	got := make([]byte, len(data))
+	if err := r.ReadFull(ctx, got); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("ReadFull: equal %v, err %v", bytes.Equal(got, data), err)
+	}
+	fetched, peak := c.reset()
+	if peak > s.Config().ReadAhead+1 || len(fetched) != 21 {
+		t.Errorf("%d fetches, %d in flight at most; want 21, at most ReadAhead+1 = %d", len(fetched), peak, s.Config().ReadAhead+1)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := r.ReadFull(cctx, got); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ReadFull with a cancelled context: %v", err)
+	}
+}
+
 // TestOverlappingAppendIsLocked: a second mutating call on an upload while an
 // Append is running gets ErrLocked instead of interleaving with it.
 func TestOverlappingAppendIsLocked(t *testing.T) {

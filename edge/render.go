@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -145,8 +144,10 @@ func (rd *Renderer) readSource(ctx context.Context, info chunkstore.FileInfo) ([
 		return nil, storeFault(err)
 	}
 	defer f.Close()
-	buf := make([]byte, info.Size)
-	if _, err := io.ReadFull(f, buf); err != nil {
+	// Chunks land in place (ReadFull): through Read, each would be fetched
+	// into a chunk buffer of its own and copied out.
+	buf := make([]byte, f.Size())
+	if err := f.ReadFull(ctx, buf); err != nil {
 		return nil, storeFault(fmt.Errorf("read source %s: %w", info.ID, err))
 	}
 	return buf, nil

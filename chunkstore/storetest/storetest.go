@@ -202,6 +202,9 @@ func Run(t *testing.T, open func(t *testing.T) Opener) {
 		if _, err := io.ReadAll(r); !errors.Is(err, chunkstore.ErrCorrupt) {
 			t.Fatalf("sequential read: %v, want ErrCorrupt", err)
 		}
+		if err := r.ReadFull(ctx, make([]byte, len(data))); !errors.Is(err, chunkstore.ErrCorrupt) {
+			t.Fatalf("ReadFull: %v, want ErrCorrupt", err)
+		}
 	})
 
 	t.Run("delete and sweep", func(t *testing.T) {
@@ -295,6 +298,16 @@ func checkRead(t *testing.T, s *chunkstore.Store, id string, want []byte) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("read %d bytes differ from the %d written", len(got), len(want))
+	}
+	// ReadFull, chunks fetched in place: every byte of the buffer is written
+	// (it starts as a pattern no chunk holds at the same spots), and a buffer
+	// of another size is refused.
+	full := bytes.Repeat([]byte{0xA5}, len(want))
+	if err := r.ReadFull(context.Background(), full); err != nil || !bytes.Equal(full, want) {
+		t.Fatalf("ReadFull: equal %v, err %v", bytes.Equal(full, want), err)
+	}
+	if err := r.ReadFull(context.Background(), make([]byte, len(want)+1)); err == nil {
+		t.Fatal("ReadFull took a buffer longer than the file")
 	}
 	// WriteTo, the HTTP path, from the start and from a seek into a chunk,
 	// twice: the second pass reads into chunk memory the first recycled.
