@@ -213,12 +213,13 @@ func (l *hotListener) serve(c *net.TCPConn) {
 	}()
 	cfg := l.s.cfg
 	var vec [3][]byte // one response: headers, Date, body
+	var hdr time.Time // the current request's header deadline
 	for first := true; ; first = false {
 		// Between requests the idle timeout runs, then the header timeout
 		// from the request's first byte, as net/http does; the first
 		// request has one header timeout from the accept.
 		if first {
-			setReadDeadline(c, cfg.ReadHeaderTimeout)
+			hdr = setReadDeadline(c, cfg.ReadHeaderTimeout)
 		} else {
 			setReadDeadline(c, cfg.IdleTimeout)
 		}
@@ -231,7 +232,7 @@ func (l *hotListener) serve(c *net.TCPConn) {
 			return
 		}
 		if !first {
-			setReadDeadline(c, cfg.ReadHeaderTimeout)
+			hdr = setReadDeadline(c, cfg.ReadHeaderTimeout)
 			if l.closed() {
 				_ = c.Close()
 				return
@@ -267,7 +268,7 @@ func (l *hotListener) serve(c *net.TCPConn) {
 		_ = c.SetDeadline(time.Time{}) // net/http sets its own
 		keep = true
 		l.forget(c) // Close's wake-up must not reach net/http's request
-		l.handOff(&handedConn{TCPConn: c, br: br})
+		l.handOff(&handedConn{TCPConn: c, br: br, hdr: hdr})
 		return
 	}
 }
@@ -309,12 +310,15 @@ func writeAll(c *net.TCPConn, iov net.Buffers, gap time.Duration) error {
 	}
 }
 
-func setReadDeadline(c net.Conn, d time.Duration) {
+// setReadDeadline sets c's read deadline d from now (none for 0) and
+// returns it.
+func setReadDeadline(c net.Conn, d time.Duration) time.Time {
+	var t time.Time
 	if d > 0 {
-		_ = c.SetReadDeadline(time.Now().Add(d))
-	} else {
-		_ = c.SetReadDeadline(time.Time{})
+		t = time.Now().Add(d)
 	}
+	_ = c.SetReadDeadline(t)
+	return t
 }
 
 // handedConn is a connection the loop handed to net/http: reads replay what
@@ -324,6 +328,21 @@ func setReadDeadline(c net.Conn, d time.Duration) {
 type handedConn struct {
 	*net.TCPConn
 	br *bufio.Reader // nil once replayed
+	// hdr is the header deadline the loop gave the request it hands over.
+	// net/http's first deadline is its own header timeout from now; held
+	// to hdr, a client dribbling a header gets one header timeout in all,
+	// not one in the loop and another in net/http.
+	hdr     time.Time
+	clamped atomic.Bool
+}
+
+// SetReadDeadline holds net/http's first deadline (the handed request's
+// header deadline) to the loop's.
+func (c *handedConn) SetReadDeadline(t time.Time) error {
+	if !c.clamped.Swap(true) && !c.hdr.IsZero() && (t.IsZero() || t.After(c.hdr)) {
+		t = c.hdr
+	}
+	return c.TCPConn.SetReadDeadline(t)
 }
 
 func (c *handedConn) Read(p []byte) (int, error) {

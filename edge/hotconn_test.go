@@ -175,6 +175,25 @@ func TestHotLoop(t *testing.T) {
 	}
 	c.Close()
 
+	// A header dribbled across the hand-off gets one header timeout in all
+	// (300 ms here), not the loop's and then a fresh one from net/http:
+	// the Range line hands the request over at 200 ms, and the header's
+	// end at 450 ms is past the first timeout, so nothing is answered.
+	c, err = net.Dial("tcp", base[len("http://"):])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: edge.test\r\n")
+	time.Sleep(200 * time.Millisecond)
+	_, _ = io.WriteString(c, "Range: bytes=0-1\r\n")
+	time.Sleep(250 * time.Millisecond)
+	_, _ = io.WriteString(c, "\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := io.ReadAll(c); len(got) > 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a header dribbled across the hand-off: %q, %v; want the connection closed unanswered", got, err)
+	}
+	c.Close()
+
 	// An idle connection the loop holds does not hold up the shutdown,
 	// and is closed by it.
 	idle, err := net.Dial("tcp", base[len("http://"):])
