@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mediaedge/mediaedge/diskio"
 )
 
 // Chunk bytes are written with O_DIRECT where the folder's file system takes
@@ -135,7 +137,7 @@ func (b *Backend) writeDirect(path string, data []byte, off int64) error {
 		buf, done = b.bounce.copyPadded(data)
 		defer done()
 	}
-	_, err = f.WriteAt(buf, off)
+	_, err = diskio.Pwrite(f.Fd(), buf, off)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"unsafe"
@@ -24,11 +23,6 @@ import (
 // cache (mincore: none of a directly written chunk's pages are resident, all
 // of a buffered one's are), which is the point of the path.
 func TestDirectWrites(t *testing.T) {
-	// Direct writes need a second P (direct.go); a one-CPU machine runs the
-	// test with two.
-	if runtime.GOMAXPROCS(0) < 2 {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
-	}
 	ctx := context.Background()
 	const slot = 256 << 10
 	open := func(t *testing.T, buffered bool) *embedded.Backend {
@@ -133,9 +127,5 @@ func TestDirectWrites(t *testing.T) {
 
 	if d, why := open(t, true).DirectWrites(); d || why == "" {
 		t.Fatalf("BufferedWrites: direct %v, why %q", d, why)
-	}
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	if d, why := open(t, false).DirectWrites(); d || !strings.Contains(why, "GOMAXPROCS") {
-		t.Fatalf("GOMAXPROCS=1: direct %v, why %q", d, why)
 	}
 }

@@ -65,15 +65,16 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/mediaedge/mediaedge/chunkstore"
+	"github.com/mediaedge/mediaedge/diskio"
 )
 
 // Config says where the database lives.
@@ -149,7 +150,9 @@ func Open(cfg Config) (*Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	db, err := pebble.Open(cfg.Dir, &pebble.Options{Logger: pebbleLogger{log: cmp.Or(cfg.Logger, slog.Default())}})
+	// diskio.FS: a synced commit's WAL sync must not hold the scheduler's
+	// P (diskio's doc).
+	db, err := pebble.Open(cfg.Dir, &pebble.Options{FS: diskio.FS(vfs.Default), Logger: pebbleLogger{log: cmp.Or(cfg.Logger, slog.Default())}})
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", cfg.Dir, err)
 	}
@@ -174,8 +177,6 @@ func Open(cfg Config) (*Backend, error) {
 		why = "buffered writes asked for"
 	case slot%directAlign != 0:
 		why = fmt.Sprintf("chunk size %d is not a multiple of %d", slot, directAlign)
-	case runtime.GOMAXPROCS(0) < 2:
-		why = "GOMAXPROCS is 1: a write blocked on the device would stall every goroutine (direct.go)"
 	default:
 		if err := probeDirect(blobs); err != nil {
 			why = fmt.Sprintf("the file system refused an O_DIRECT write: %v", err)
@@ -297,7 +298,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
+	err = diskio.Fsync(d.Fd())
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
@@ -469,7 +470,7 @@ func (b *Backend) syncBlob(id string) error {
 	if err != nil {
 		return err
 	}
-	err = f.Sync()
+	err = diskio.Fsync(f.Fd())
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/mediaedge/mediaedge/chunkstore"
 	"github.com/mediaedge/mediaedge/chunkstore/cassandra"
+	"github.com/mediaedge/mediaedge/diskio"
 	"github.com/mediaedge/mediaedge/social/chat"
 	chatcassandra "github.com/mediaedge/mediaedge/social/chat/cassandrastore"
 	chatpebble "github.com/mediaedge/mediaedge/social/chat/pebblestore"
@@ -75,7 +77,9 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 			return nil, fmt.Errorf("outbox: %w", err)
 		}
 	default:
-		db, err := pebble.Open(filepath.Join(cfg.Data, "social"), &pebble.Options{Logger: quietPebble{}})
+		// diskio.FS: each synced commit (a chat send, a sign-up) must not
+		// hold the scheduler's P through its WAL sync (diskio's doc).
+		db, err := pebble.Open(filepath.Join(cfg.Data, "social"), &pebble.Options{FS: diskio.FS(vfs.Default), Logger: quietPebble{}})
 		if err != nil {
 			return nil, fmt.Errorf("social store: %w", err)
 		}
