@@ -61,6 +61,9 @@ func TestCalls(t *testing.T) {
 	if err := sleep(1); err != nil {
 		t.Fatal(err)
 	}
+	if n := Fallbacks(); n != 0 {
+		t.Fatalf("%d calls fell back to the caller's thread", n)
+	}
 }
 
 // TestManyAtOnce: concurrent calls each get their own answer.

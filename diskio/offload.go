@@ -3,6 +3,7 @@ package diskio
 /*
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -51,14 +52,23 @@ static void *diskio_run(void *arg) {
 	return NULL;
 }
 
+// diskio_start starts the thread with every signal blocked (it inherits
+// the mask set around pthread_create), so no signal meant for the process
+// (SIGCHLD of an ffmpeg, SIGTERM) is delivered on it: Go's handlers run on
+// Go's threads. The stack is small but leaves room for the static TLS of the
+// libraries linked in (libvips and its codecs), which glibc takes from it.
 static int diskio_start(diskio_req *r) {
 	pthread_attr_t a;
 	pthread_t t;
+	sigset_t all, old;
 	int e = pthread_attr_init(&a);
 	if (e != 0) return e;
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&a, 64 << 10);
+	pthread_attr_setstacksize(&a, 256 << 10);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	e = pthread_create(&t, &a, diskio_run, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&a);
 	return e;
 }
@@ -114,6 +124,14 @@ func sleep(d time.Duration) error {
 
 // lastTID is the thread id of the last call's C thread, for tests.
 var lastTID atomic.Int64
+
+// fallbacks counts the calls made on the caller's thread because no C
+// thread could be started.
+var fallbacks atomic.Int64
+
+// Fallbacks is how many calls were made on the caller's thread (holding its
+// P, as os.File does) because no C thread could be started.
+func Fallbacks() int64 { return fallbacks.Load() }
 
 // leaked keeps what a call could not safely free (see run).
 var (
@@ -176,6 +194,7 @@ func run(op C.int, fd uintptr, p []byte, off int64) (int, error) {
 
 // direct makes the call on this thread (no C thread could be started).
 func direct(op C.int, fd uintptr, p []byte, off int64) (int, error) {
+	fallbacks.Add(1)
 	switch op {
 	case C.OP_FSYNC:
 		return 0, ignoringEINTR(func() error { return syscall.Fsync(int(fd)) })
