@@ -28,17 +28,15 @@ import (
 // against 2.9 ms buffered with a final fsync. The commit point's fsync is
 // still made: it commits the blob's size and extents and flushes the
 // device's cache. Measured with `bench upload --pin=false` (two cores shared
-// with the client): 2.03 ms of server CPU per MiB against 2.31 buffered, and
-// a median 0.73x tusd's throughput against 0.65x.
+// with the client), runs of each build in turn: 2.03-2.31 ms of server CPU
+// per MiB against 2.31-2.44 buffered; the throughput difference was inside
+// the noise.
 //
-// When not: with GOMAXPROCS=1 (a server pinned to one core, or a one-CPU
-// container) a goroutine blocked in a 1-3 ms device write keeps the only P
-// until sysmon takes it back, which it may not do for up to 10 ms when it has
-// been idle, so every other goroutine (the sockets being read) waits with the
-// CPU idle. Pinned, direct writes measured 0.54-0.61x tusd against 0.73x
-// buffered, and the same direct writes with GOMAXPROCS=4 on the same core
-// 0.78-0.91x. A buffered write is CPU work that does not block, so with one P
-// the store writes buffered; GOMAXPROCS is read at Open.
+// The write goes through diskio, as the commit point's fsync does: a
+// goroutine blocked 1-3 ms on the device would otherwise keep its P, and with
+// GOMAXPROCS=1 (a server pinned to one core) every other goroutine would
+// wait with the CPU idle. Pinned, direct writes made in the goroutine
+// measured 0.54-0.61x tusd against 0.73x buffered; through diskio, 0.72-0.85x.
 //
 // The cost: a freshly written chunk is not in the page cache, so its first
 // read comes from the disk (reads stay buffered and are cached from then on).
