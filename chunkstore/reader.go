@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Reader reads a stored file: io.ReaderAt for ranges (only the chunks a
@@ -251,42 +253,28 @@ func (r *Reader) ReadFull(ctx context.Context, p []byte) error {
 	if int64(len(p)) != r.size {
 		return fmt.Errorf("read %s: %d-byte buffer for a %d-byte file", r.id, len(p), r.size)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, r.ahead+1)
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.ahead + 1)
 	for idx := range r.chunks() {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+		if gctx.Err() != nil {
+			break // a fetch failed: the others are moot
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			off := idx * r.cs
 			want := r.chunkLen(idx)
 			dst := p[off : off+want : off+want]
-			data, err := r.s.readChunkInto(ctx, r.id, idx, want, dst)
+			data, err := r.s.readChunkInto(gctx, r.id, idx, want, dst)
 			if err != nil {
-				errOnce.Do(func() { firstErr = fmt.Errorf("read %s: %w", r.id, err) })
-				cancel() // the other fetches are moot
-				return
+				return fmt.Errorf("read %s: %w", r.id, err)
 			}
 			if &data[0] != &dst[0] {
 				copy(dst, data) // the backend returned memory of its own
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return ctx.Err()
 }
