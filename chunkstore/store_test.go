@@ -120,13 +120,13 @@ func newStore(t *testing.T) (*chunkstore.Store, *counting) {
 	return s, c
 }
 
-// TestReadAtFetchesOnlyTouchedChunks: a range read fetches the chunks it
-// covers and nothing else (no prefetch for random access).
-func TestReadAtFetchesOnlyTouchedChunks(t *testing.T) {
-	s, c := newStore(t)
+// putOpen stores n seeded random bytes and opens them; the returned Reader
+// is closed at the test's end (closing twice is harmless).
+func putOpen(t *testing.T, s *chunkstore.Store, n int, seed int64) ([]byte, *chunkstore.Reader) {
+	t.Helper()
 	ctx := context.Background()
-	data := make([]byte, 10*cs+5)
-	rand.New(rand.NewSource(1)).Read(data)
+	data := make([]byte, n)
+	rand.New(rand.NewSource(seed)).Read(data)
 	f, err := s.Put(ctx, bytes.NewReader(data), chunkstore.PutOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +135,15 @@ func TestReadAtFetchesOnlyTouchedChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(func() { r.Close() })
+	return data, r
+}
+
+// TestReadAtFetchesOnlyTouchedChunks: a range read fetches the chunks it
+// covers and nothing else (no prefetch for random access).
+func TestReadAtFetchesOnlyTouchedChunks(t *testing.T) {
+	s, c := newStore(t)
+	data, r := putOpen(t, s, 10*cs+5, 1)
 	c.reset()
 	buf := make([]byte, 100)
 	if _, err := r.ReadAt(buf, 7*cs-50); err != nil || !bytes.Equal(buf, data[7*cs-50:7*cs+50]) {
@@ -157,17 +165,7 @@ func TestReadAtFetchesOnlyTouchedChunks(t *testing.T) {
 // chunk once, with at most ReadAhead+1 fetches in flight.
 func TestSequentialReadPrefetchIsBounded(t *testing.T) {
 	s, c := newStore(t)
-	ctx := context.Background()
-	data := make([]byte, 20*cs+1)
-	rand.New(rand.NewSource(2)).Read(data)
-	f, err := s.Put(ctx, bytes.NewReader(data), chunkstore.PutOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := s.Open(ctx, f.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, r := putOpen(t, s, 20*cs+1, 2)
 	c.reset()
 	got, err := io.ReadAll(r)
 	if err != nil || !bytes.Equal(got, data) {
@@ -199,17 +197,7 @@ func TestSequentialReadPrefetchIsBounded(t *testing.T) {
 func TestReadFullIsBounded(t *testing.T) {
 	s, c := newStore(t)
 	ctx := context.Background()
-	data := make([]byte, 20*cs+1)
-	rand.New(rand.NewSource(3)).Read(data)
-	f, err := s.Put(ctx, bytes.NewReader(data), chunkstore.PutOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := s.Open(ctx, f.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	data, r := putOpen(t, s, 20*cs+1, 3)
 	c.reset()
 	got := make([]byte, len(data))
 	if err := r.ReadFull(ctx, got); err != nil || !bytes.Equal(got, data) {

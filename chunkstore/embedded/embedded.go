@@ -274,7 +274,6 @@ func (b *Backend) blobSlot(id string, create bool, minSlot int) (uint32, error) 
 	if err := os.WriteFile(p, h[:], 0o644); err != nil {
 		return 0, err
 	}
-
 	if b.sync {
 		// fsync of the blob (at the commit point) makes its bytes durable but
 		// POSIX does not promise its name: the folder holding it must be
