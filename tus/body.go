@@ -57,11 +57,16 @@ type bodyReader struct {
 	ck    *checksum
 	rate  *httpbody.RateMeter // the minimum rate; touched under mu
 
-	mu          sync.Mutex // guards interrupted, detached, why, err and the deadline
+	mu          sync.Mutex // guards interrupted, detached, eof, cut, why, err and the deadline
 	interrupted bool
-	detached    bool  // the handler is done with the body; the connection is not ours
-	why         error // the failure an interrupt reports
-	err         error // first failure
+	detached    bool // the handler is done with the body; the connection is not ours
+	// eof: net/http's body returned EOF, so its background read of the
+	// connection has started (see stop).
+	eof bool
+	// cut: stop moved the read deadline to now (see closeIfCut).
+	cut bool
+	why error // the failure an interrupt reports
+	err error // first failure
 }
 
 func newBodyReader(w http.ResponseWriter, r *http.Request, lim httpbody.Limits, ck *checksum) *bodyReader {
@@ -70,7 +75,7 @@ func newBodyReader(w http.ResponseWriter, r *http.Request, lim httpbody.Limits, 
 		body = http.NoBody
 	}
 	return &bodyReader{body: body, rc: http.NewResponseController(w), gap: lim.Gap, limit: -1, ck: ck,
-		rate: httpbody.NewRateMeter(lim)}
+		rate: httpbody.NewRateMeter(lim), eof: body == http.NoBody}
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
@@ -97,6 +102,9 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
 	b.mu.Lock()
 	b.rate.Add(n)
+	if err == io.EOF {
+		b.eof = true
+	}
 	b.mu.Unlock()
 	if b.limit >= 0 && b.n+int64(n) > b.limit {
 		n = int(b.limit - b.n)
@@ -149,17 +157,40 @@ func (b *bodyReader) failure() error {
 // returns at once (the read deadline is moved to now), the next one fails.
 func (b *bodyReader) interrupt() { b.stop(errInterrupted) }
 
+// stop does nothing to a body that has ended: there is no read left to
+// end, and once net/http's body has returned EOF, net/http reads the
+// connection in the background (to notice a client that goes away). A
+// deadline moved then fails that read, and net/http cancels the
+// connection's context: every later request on the keep-alive connection
+// would start cancelled (a GET of the just-finished media answered 499,
+// seen in CI, TestKillDuringUploads). The holder lets go once its commit
+// is done, which is what the interrupter waits for.
 func (b *bodyReader) stop(why error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.interrupted || b.detached {
+	if b.interrupted || b.detached || b.eof {
 		return
 	}
-	b.interrupted, b.why = true, why
+	b.interrupted, b.why, b.cut = true, why, true
 	if err := b.rc.SetReadDeadline(time.Now()); err != nil {
 		// No connection to cut (a recorder in tests, a wrapper without
 		// Unwrap): closing the body is the only way left to end a read.
 		go b.body.Close()
+	}
+}
+
+// closeIfCut asks for the connection to be closed after the answer when
+// stop moved its read deadline. Needed once: a read that returned EOF
+// just as stop ran (before eof was set) leaves net/http's background read
+// failed and the connection's context cancelled; a new connection for the
+// client's next request is cheaper than a request that starts cancelled.
+// Call it before the answer's header is written.
+func (b *bodyReader) closeIfCut(w http.ResponseWriter) {
+	b.mu.Lock()
+	cut := b.cut
+	b.mu.Unlock()
+	if cut {
+		w.Header().Set("Connection", "close")
 	}
 }
 

@@ -86,11 +86,12 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request, id string) {
 			return
 		}
 		setUploadHeaders(w.Header(), u)
-		if hasBytes(r) {
+		if hasBytes(r, body) {
 			h.fail(w, r, httperr.New(http.StatusConflict, "upload_finished",
 				fmt.Sprintf("the upload has all its %d bytes and takes no more", u.Length)))
 			return
 		}
+		body.closeIfCut(w)
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -104,6 +105,7 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	setUploadHeaders(w.Header(), u)
+	body.closeIfCut(w)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -141,9 +143,10 @@ func (h *Handler) lock(ctx context.Context, id string, offset int64, body *bodyR
 }
 
 // hasBytes reports whether a request carries a body with at least one byte.
-// A body of unknown length (chunked) is probed with a one-byte read; the
+// A body of unknown length (chunked) is probed with a one-byte read of
+// body, so that body knows when it has ended (see bodyReader.stop); the
 // body is not used afterwards.
-func hasBytes(r *http.Request) bool {
+func hasBytes(r *http.Request, body io.Reader) bool {
 	switch {
 	case r.ContentLength > 0:
 		return true
@@ -151,7 +154,7 @@ func hasBytes(r *http.Request) bool {
 		return false
 	}
 	var one [1]byte
-	n, _ := io.ReadFull(r.Body, one[:])
+	n, _ := io.ReadFull(body, one[:])
 	return n > 0
 }
 

@@ -451,3 +451,126 @@ func TestLateInterruptSparesTheNextRequest(t *testing.T) {
 		t.Error("GET /next did not reuse the PATCH's connection: the test proves nothing")
 	}
 }
+
+// An interrupt that arrives after the body has ended but before the holder
+// lets go (its commit still running) must not touch the connection either:
+// net/http already reads it in the background, and a moved deadline fails
+// that read and cancels the connection's context, so the client's next
+// request on it starts cancelled (seen in CI: a GET of the finished media
+// answered 499 after a resuming client's HEAD took the upload over).
+func TestInterruptAfterBodyEndSparesTheConnection(t *testing.T) {
+	hn := newHarness(t, nil)
+	var (
+		ended    = make(chan *bodyReader, 1)
+		answered = make(chan struct{})
+	)
+	mux := http.NewServeMux()
+	mux.HandleFunc("PATCH /patch", func(w http.ResponseWriter, r *http.Request) {
+		body := newBodyReader(w, r, hn.h.cfg.bodyLimits(), nil)
+		release, err := hn.h.lock(r.Context(), "upload", 0, body)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer release()
+		_, _ = io.Copy(io.Discard, body)
+		ended <- body
+		<-answered // the commit: the interrupt comes now
+		body.closeIfCut(w)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /next", func(w http.ResponseWriter, r *http.Request) {
+		select { // a failed background read cancels the context at once
+		case <-r.Context().Done():
+			_, _ = io.WriteString(w, r.Context().Err().Error())
+		case <-time.After(200 * time.Millisecond):
+			_, _ = io.WriteString(w, "ok")
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	t.Cleanup(client.CloseIdleConnections)
+
+	patched := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPatch, srv.URL+"/patch", strings.NewReader("some bytes"))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Error(err)
+			close(patched)
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		patched <- resp
+	}()
+	body := <-ended
+	body.interrupt()                  // a takeover while the holder commits
+	time.Sleep(50 * time.Millisecond) // room for a failed background read to cancel
+	close(answered)
+	resp := <-patched
+	if resp == nil {
+		return
+	}
+	if resp.Close {
+		t.Error("the PATCH's connection was closed: the interrupt was taken as a cut although the body had ended")
+	}
+	var reused bool
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, srv.URL+"/next", nil)
+	next, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Body.Close()
+	if b, _ := io.ReadAll(next.Body); string(b) != "ok" {
+		t.Errorf("the next request on the connection: %q, want ok", b)
+	}
+	if !reused {
+		t.Error("GET /next did not reuse the PATCH's connection: the test proves nothing")
+	}
+}
+
+// An interrupt that cut a body read asks for the connection to be closed
+// after the answer: a read that ended just as the deadline moved may have
+// left the connection's context cancelled.
+func TestCutBodyClosesTheConnection(t *testing.T) {
+	hn := newHarness(t, nil)
+	started := make(chan *bodyReader, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("PATCH /patch", func(w http.ResponseWriter, r *http.Request) {
+		body := newBodyReader(w, r, hn.h.cfg.bodyLimits(), nil)
+		var one [1]byte
+		_, _ = io.ReadFull(body, one[:])
+		started <- body
+		_, err := io.Copy(io.Discard, body) // blocks: the client sends no more
+		if body.failure() != errInterrupted {
+			t.Errorf("body read ended with %v (failure %v), want the interrupt", err, body.failure())
+		}
+		body.closeIfCut(w)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	go func() { _, _ = pw.Write([]byte("x")) }()
+	done := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPatch, srv.URL+"/patch", pr)
+		req.ContentLength = 100
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			close(done)
+			return
+		}
+		resp.Body.Close()
+		done <- resp
+	}()
+	(<-started).interrupt()
+	if resp := <-done; resp != nil && !resp.Close {
+		t.Error("an interrupted body read answered without Connection: close")
+	}
+}
