@@ -82,6 +82,10 @@ func Write(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err erro
 		switch {
 		case he.Status == StatusClientClosed:
 			level = slog.LevelDebug // the client left; nothing failed here
+		case he.Status == http.StatusServiceUnavailable && he.Cause == nil && he.RetryAfter > 0:
+			// Load shed on purpose (a bound reached, "retry shortly"), not
+			// a fault: at error level an overload would also flood the log.
+			level = slog.LevelDebug
 		case he.Status >= 500:
 			level = slog.LevelError
 		}

@@ -3,6 +3,7 @@ package httperr
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -65,5 +66,39 @@ func TestErrorsAs(t *testing.T) {
 	err := Wrap(http.StatusBadGateway, "store", "store unavailable", cause)
 	if !errors.Is(err, cause) {
 		t.Error("Wrap must keep the cause for errors.Is")
+	}
+}
+
+// TestLogLevels: faults log at error, the client's own errors not at all
+// (unless they carry a cause), and answers that are not faults at debug:
+// a client that left, and load shed on purpose (a 503 with Retry-After and
+// no cause), which at error level would flood the log under overload.
+func TestLogLevels(t *testing.T) {
+	secret := errors.New("dial tcp 10.0.0.7:9042: connection refused")
+	for _, tt := range []struct {
+		name string
+		err  error
+		want string // the level logged, "" for none
+	}{
+		{"fault", secret, "ERROR"},
+		{"store down", Wrap(503, "store_unavailable", "try again", secret), "ERROR"},
+		{"shed", &Error{Status: 503, Code: "overloaded", Message: "retry shortly", RetryAfter: 1}, "DEBUG"},
+		{"503 without retry", &Error{Status: 503, Code: "x", Message: "down"}, "ERROR"},
+		{"client left", Wrap(StatusClientClosed, "client_closed", "gone", errors.New("context canceled")), "DEBUG"},
+		{"bad param", BadParam("w", "w must be 1..8192"), ""},
+		{"4xx with cause", Wrap(400, "body_incomplete", "ended early", secret), "WARN"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf strings.Builder
+			log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			Write(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil), log, tt.err)
+			got := ""
+			if _, rest, ok := strings.Cut(buf.String(), "level="); ok {
+				got, _, _ = strings.Cut(rest, " ")
+			}
+			if got != tt.want {
+				t.Errorf("logged at %q, want %q (%s)", got, tt.want, buf.String())
+			}
+		})
 	}
 }

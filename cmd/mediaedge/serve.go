@@ -28,6 +28,7 @@ import (
 	"github.com/mediaedge/mediaedge/fleet"
 	"github.com/mediaedge/mediaedge/hls"
 	"github.com/mediaedge/mediaedge/schema"
+	"github.com/mediaedge/mediaedge/social/chat"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/transform"
 	"github.com/mediaedge/mediaedge/transform/video"
@@ -64,6 +65,9 @@ type serveConfig struct {
 	// bursts of three seconds' worth); ChatMaxMembers caps a group.
 	ChatSendRate   float64
 	ChatMaxMembers int
+	// ChatMaxBacklog bounds the messages waiting for live delivery,
+	// fleet-wide (503 overloaded beyond); 0 is no bound.
+	ChatMaxBacklog int64
 	// StoryTTL is how long a story lives (24h).
 	StoryTTL time.Duration
 	// Fleet joins this edge to others (--fleet-bind); empty Bind: alone.
@@ -177,6 +181,7 @@ generated upload token (kept in ./data/upload-token for the next start).`,
 	f.StringVar(&cfg.PushWebhook, "push-webhook", "", "URL that receives updates for users with no live socket (APNs/FCM relay)")
 	f.Float64Var(&cfg.ChatSendRate, "chat-send-rate", 20, "chat messages a second one user may send, all conversations together (429 beyond)")
 	f.IntVar(&cfg.ChatMaxMembers, "chat-max-members", 1000, "most members a group conversation may have")
+	f.Int64Var(&cfg.ChatMaxBacklog, "chat-max-backlog", chat.DefaultConfig().MaxBacklog, "chat messages waiting for live delivery, fleet-wide, past which a send is answered 503 overloaded (0: no bound)")
 	f.DurationVar(&cfg.StoryTTL, "story-ttl", 24*time.Hour, "how long a story lives; then it, its views and likes are deleted")
 	bindLimitFlags(f, &cfg)
 	bindFleetFlags(f, &cfg)
@@ -201,6 +206,9 @@ func (c serveConfig) Validate() error {
 	}
 	if c.StoryTTL < time.Second {
 		errs = append(errs, fmt.Errorf("--story-ttl %v: want at least 1s", c.StoryTTL))
+	}
+	if c.ChatMaxBacklog < 0 {
+		errs = append(errs, fmt.Errorf("--chat-max-backlog %d: want 0 (no bound) or more", c.ChatMaxBacklog))
 	}
 	if c.ChatMaxMembers < 2 {
 		errs = append(errs, fmt.Errorf("--chat-max-members %d: a group has at least 2 members", c.ChatMaxMembers))

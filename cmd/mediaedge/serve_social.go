@@ -235,6 +235,7 @@ func buildChat(cfg serveConfig, chats chat.Store, gen *ids.Generator, auth chat.
 	if cfg.ChatMaxMembers > 0 {
 		ccfg.MaxMembers = cfg.ChatMaxMembers
 	}
+	ccfg.MaxBacklog = cfg.ChatMaxBacklog
 	svc, err := chat.New(ccfg)
 	if err != nil {
 		return nil, fmt.Errorf("chat: %w", err)

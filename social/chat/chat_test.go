@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/chat"
 	"github.com/mediaedge/mediaedge/social/chat/pebblestore"
@@ -43,6 +45,7 @@ type env struct {
 	t     *testing.T
 	svc   *chat.Service
 	store *pebblestore.Store
+	db    *pebble.DB // the store's, and its outbox's
 	live  *recorder
 	srv   *httptest.Server
 	media map[string]string // media id -> owner
@@ -56,7 +59,7 @@ func setup(t *testing.T, mod ...func(*chat.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: pebblestore.New(db, pebblestore.Config{}), live: &recorder{},
+	e := &env{t: t, store: pebblestore.New(db, pebblestore.Config{}), db: db, live: &recorder{},
 		media: map[string]string{"m1": "user:1", "m2": "user:2"}}
 	cfg := chat.DefaultConfig()
 	cfg.Store, cfg.IDs, cfg.Auth, cfg.Live = e.store, gen, socialtest.HeaderAuth{}, e.live

@@ -66,6 +66,14 @@ type Config struct {
 	// Delivery is the durable consumer that hands messages to the members'
 	// update streams in seq order.
 	Delivery events.ConsumerConfig
+	// MaxBacklog bounds the sends waiting for live delivery, fleet-wide
+	// (the delivery consumer's Backlog, read every Delivery.BacklogEvery).
+	// Past it a send is answered 503 overloaded with Retry-After: a fleet
+	// offered more than it can deliver keeps its delivery delay bounded
+	// instead of accepting messages that reach the other side seconds
+	// late. The per-user SendRate cannot do this: the overload comes from
+	// many users at once. 0 is no bound.
+	MaxBacklog int64
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time `json:"-"`
 	// Notify, when set, is called after every write that put an event in
@@ -74,6 +82,10 @@ type Config struct {
 	// Logger; nil is slog.Default().
 	Logger *slog.Logger `json:"-"`
 }
+
+// defaultMaxBacklog: about two seconds of what one pinned core delivers
+// (README, Chat).
+const defaultMaxBacklog = 2000
 
 // DefaultConfig has the defaults of everything but the required fields.
 func DefaultConfig() Config {
@@ -85,6 +97,7 @@ func DefaultConfig() Config {
 	d.Prefetch = 512
 	d.Backoff = []time.Duration{200 * time.Millisecond, time.Second, 5 * time.Second, 30 * time.Second}
 	d.MaxDeliver = 10
+	d.BacklogEvery = 100 * time.Millisecond
 	return Config{
 		MaxMembers:   1000,
 		MaxText:      4096,
@@ -96,6 +109,7 @@ func DefaultConfig() Config {
 		PageLimit:    50,
 		MaxPageLimit: 200,
 		Delivery:     d,
+		MaxBacklog:   defaultMaxBacklog,
 	}
 }
 
@@ -132,6 +146,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.Delivery.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.MaxBacklog < 0 {
+		errs = append(errs, fmt.Errorf("chat: max backlog %d: want 0 (no bound) or more", c.MaxBacklog))
+	}
+	if c.MaxBacklog > 0 && c.Delivery.BacklogEvery == 0 {
+		errs = append(errs, errors.New("chat: a max backlog needs Delivery.BacklogEvery, how often the backlog is read"))
 	}
 	return errors.Join(errs...)
 }

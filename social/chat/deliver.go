@@ -23,7 +23,24 @@ func (s *Service) StartDelivery(ctx context.Context, bus *events.Bus) (*events.C
 	if cfg.Logger == nil {
 		cfg.Logger = s.log
 	}
-	return bus.Consume(ctx, cfg, s.Deliver)
+	c, err := bus.Consume(ctx, cfg, s.Deliver)
+	if err != nil {
+		return nil, err
+	}
+	s.delivery.Store(c)
+	return c, nil
+}
+
+// admit refuses a send while the fleet's delivery backlog is past
+// MaxBacklog. A backlog not read yet (-1) admits.
+func (s *Service) admit() error {
+	if s.cfg.MaxBacklog <= 0 {
+		return nil
+	}
+	if c := s.delivery.Load(); c != nil && c.Backlog() > s.cfg.MaxBacklog {
+		return errOverloaded
+	}
+	return nil
 }
 
 // Deliver is the delivery consumer's handler: it hands the conversation's

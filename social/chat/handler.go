@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mediaedge/mediaedge/httperr"
@@ -31,6 +32,9 @@ type Service struct {
 	// deliver.go); a stripe of locks by conversation id.
 	seed    maphash.Seed
 	stripes [64]sync.Mutex
+	// delivery is the running delivery consumer, whose backlog gates
+	// sends (see admit); nil until StartDelivery.
+	delivery atomic.Pointer[events.Consumer]
 }
 
 // New builds the service from cfg.
@@ -103,6 +107,8 @@ var (
 	errNotAdmin   = httperr.New(http.StatusForbidden, "not_admin", "only a group admin may do this")
 	errNotGroup   = httperr.New(http.StatusConflict, "not_group", "a direct conversation has no title, avatar, roles or other members")
 	errForeignMed = httperr.New(http.StatusForbidden, "media_not_allowed", "media_ids must be your own uploads or already sent in this conversation")
+	errOverloaded = &httperr.Error{Status: http.StatusServiceUnavailable, Code: "overloaded",
+		Message: "more messages wait for delivery than this service takes on; retry shortly", RetryAfter: 1}
 )
 
 // member reads uid's membership of the {id} conversation: the gate of

@@ -113,6 +113,10 @@ func (s *Service) send(w http.ResponseWriter, r *http.Request, uid int64) error 
 			return jsonapi.StoreFault(err)
 		}
 	}
+	// Before the rate limit: a refused send costs the user no tokens.
+	if err := s.admit(); err != nil {
+		return err
+	}
 	if wait := s.rate.Take(strconv.FormatInt(uid, 10), s.now()); wait > 0 {
 		return &httperr.Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
 			Message: "too many messages, slow down", RetryAfter: int(math.Ceil(wait.Seconds()))}

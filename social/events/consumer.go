@@ -62,6 +62,9 @@ type ConsumerConfig struct {
 	// Prefetch*handler time well under AckWait, or fetched events time out
 	// and are delivered twice.
 	Prefetch int
+	// BacklogEvery is how often Backlog is read from JetStream (one API
+	// request); 0 never reads it.
+	BacklogEvery time.Duration
 	// Logger; nil is the bus's.
 	Logger *slog.Logger `yaml:"-" json:"-"`
 }
@@ -108,6 +111,9 @@ func (c ConsumerConfig) Validate() error {
 	if c.AckWait < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("events: consumer %s: ack wait %v: want at least 100ms", c.Name, c.AckWait))
 	}
+	if c.BacklogEvery != 0 && c.BacklogEvery < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("events: consumer %s: backlog every %v: want 0 (never) or at least 10ms", c.Name, c.BacklogEvery))
+	}
 	if c.Concurrency < 1 || c.Prefetch < 1 {
 		errs = append(errs, fmt.Errorf("events: consumer %s: concurrency %d and prefetch %d: want at least 1", c.Name, c.Concurrency, c.Prefetch))
 	}
@@ -116,14 +122,16 @@ func (c ConsumerConfig) Validate() error {
 
 // Consumer runs a Handler over a durable JetStream consumer.
 type Consumer struct {
-	cfg    ConsumerConfig
-	bus    *Bus
-	h      Handler
-	log    *slog.Logger
-	iter   jetstream.MessagesContext
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	stats  struct{ handled, failed, dead atomic.Int64 }
+	cfg     ConsumerConfig
+	bus     *Bus
+	h       Handler
+	log     *slog.Logger
+	cons    jetstream.Consumer
+	iter    jetstream.MessagesContext
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	stats   struct{ handled, failed, dead atomic.Int64 }
+	backlog atomic.Int64 // see Backlog; -1 until first read
 }
 
 // ConsumerStats are a consumer's counters since it started.
@@ -170,14 +178,54 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Cons
 	if log == nil {
 		log = b.log
 	}
-	c := &Consumer{cfg: cfg, bus: b, h: h, log: log.With("consumer", cfg.Name), iter: iter}
+	c := &Consumer{cfg: cfg, bus: b, h: h, log: log.With("consumer", cfg.Name), cons: cons, iter: iter}
+	c.backlog.Store(-1)
 	runCtx, stop := context.WithCancel(context.Background())
 	c.cancel = stop
 	for range cfg.Concurrency {
 		c.wg.Add(1)
 		go c.work(runCtx)
 	}
+	if cfg.BacklogEvery > 0 {
+		c.wg.Add(1)
+		go c.watchBacklog(runCtx)
+	}
 	return c, nil
+}
+
+// Backlog is how many events of this consumer wait, fleet-wide (every
+// instance shares the durable consumer): stored and not yet delivered to
+// any instance, plus delivered and not yet acknowledged (fetched ahead or
+// being handled). It is read every BacklogEvery, so it may be that old;
+// -1 when it is never read or has not been yet. A service sheds new work
+// on it (chat's MaxBacklog): the backlog is what bounds the delay from
+// publish to handling, where a rate limit per user cannot.
+func (c *Consumer) Backlog() int64 { return c.backlog.Load() }
+
+func (c *Consumer) watchBacklog(ctx context.Context) {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.BacklogEvery)
+	defer t.Stop()
+	for {
+		ictx, cancel := context.WithTimeout(ctx, max(c.cfg.BacklogEvery, time.Second))
+		info, err := c.cons.Info(ictx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			// Keep the last reading: a JetStream that does not answer for a
+			// moment neither empties nor fills the backlog.
+			c.log.Debug("read consumer backlog", "err", err)
+		default:
+			c.backlog.Store(int64(info.NumPending) + int64(info.NumAckPending))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Close stops fetching, ends running handlers' contexts and waits for them.

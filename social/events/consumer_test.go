@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -326,5 +327,41 @@ func TestDedup(t *testing.T) {
 	d.Mark(3) // again: no eviction
 	if !d.Seen(2) {
 		t.Fatal("re-marking an id evicted another")
+	}
+}
+
+// TestConsumerBacklog: Backlog counts the events that wait fleet-wide,
+// fetched or not, and falls to 0 once they are handled; a consumer that
+// never reads it says -1.
+func TestConsumerBacklog(t *testing.T) {
+	b, ob, r := pipeline(t, testConfig(t.TempDir()))
+	release := make(chan struct{})
+	var handled atomic.Int64
+	cc := DefaultConsumerConfig("backlog")
+	cc.Prefetch = 4 // most of the backlog is not yet fetched
+	cc.BacklogEvery = 20 * time.Millisecond
+	c := consume(t, b, cc, func(ctx context.Context, _ Event) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		handled.Add(1)
+		return nil
+	})
+	blind := consume(t, b, DefaultConsumerConfig("blind"), func(context.Context, Event) error { return nil })
+	evs := makeEvents(t, generator(t, 1), 50)
+	appendAll(t, ob, r, evs)
+	waitFor(t, "a backlog of every event", 10*time.Second, func() bool { return c.Backlog() == int64(len(evs)) })
+	close(release)
+	waitFor(t, "every event handled", 30*time.Second, func() bool { return handled.Load() == int64(len(evs)) })
+	waitFor(t, "no backlog", 10*time.Second, func() bool { return c.Backlog() == 0 })
+	if n := blind.Backlog(); n != -1 {
+		t.Errorf("a consumer without BacklogEvery says a backlog of %d, want -1", n)
+	}
+	bad := DefaultConsumerConfig("bad")
+	bad.BacklogEvery = time.Millisecond
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "backlog every") {
+		t.Errorf("BacklogEvery 1ms: %v", err)
 	}
 }
