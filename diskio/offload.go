@@ -126,8 +126,11 @@ func sleep(d time.Duration) error {
 var lastTID atomic.Int64
 
 // fallbacks counts the calls made on the caller's thread because no C
-// thread could be started.
-var fallbacks atomic.Int64
+// thread could be started; offloaded those made on a C thread.
+var fallbacks, offloaded atomic.Int64
+
+// Offloaded is how many calls were made on a C thread, off the scheduler.
+func Offloaded() int64 { return offloaded.Load() }
 
 // Fallbacks is how many calls were made on the caller's thread (holding its
 // P, as os.File does) because no C thread could be started.
@@ -173,6 +176,7 @@ func run(op C.int, fd uintptr, p []byte, off int64) (int, error) {
 		release()
 		return direct(op, fd, p, off)
 	}
+	offloaded.Add(1)
 	var b [1]byte
 	if _, err := io.ReadFull(pr, b[:]); err != nil {
 		// Cannot happen (the read end is ours and open), but if it did the

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mediaedge/mediaedge/edgecache/vfs"
 )
 
 // DiskState is a disk's health.
@@ -183,7 +185,7 @@ func (c *Cache) probe(d *disk) error {
 		}
 		_, werr := f.Write(want)
 		if werr == nil {
-			werr = f.Sync()
+			werr = vfs.Sync(f)
 		}
 		if cerr := f.Close(); werr == nil {
 			werr = cerr
@@ -305,7 +307,7 @@ func (c *Cache) saveStats(d *disk) error {
 		}
 		_, werr := f.Write(rec)
 		if werr == nil {
-			werr = f.Sync()
+			werr = vfs.Sync(f)
 		}
 		if cerr := f.Close(); werr == nil {
 			werr = cerr

@@ -235,7 +235,7 @@ func (c *Cache) fillOnce(ctx context.Context, d *disk, key string, fill FillFunc
 	}
 	commit := func() error {
 		if c.cfg.SyncFills {
-			if err := f.Sync(); err != nil {
+			if err := vfs.Sync(f); err != nil {
 				return fmt.Errorf("sync %s: %w", tmpBody, err)
 			}
 		}
@@ -248,7 +248,7 @@ func (c *Cache) fillOnce(ctx context.Context, d *disk, key string, fill FillFunc
 		}
 		_, err = mfile.Write(mb)
 		if err == nil && c.cfg.SyncFills {
-			err = mfile.Sync()
+			err = vfs.Sync(mfile)
 		}
 		if cerr := mfile.Close(); err == nil {
 			err = cerr

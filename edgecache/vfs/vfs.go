@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
+
+	"github.com/mediaedge/mediaedge/diskio"
 )
 
 // File is an open file. *os.File satisfies it.
@@ -47,6 +49,18 @@ type FS interface {
 	Stat(name string) (fs.FileInfo, error)
 	// SyncDir makes the entries of dir (creates, renames, removes) durable.
 	SyncDir(dir string) error
+}
+
+// Sync makes f's data durable. An *os.File (Default's) is synced through
+// diskio, off Go's scheduler: the fsync of a filled entry waits on the
+// device for milliseconds, and with one P (a server on one core) the
+// whole process would wait with it (see package diskio). Other files
+// (NewMem's, errorfs's) sync as they do.
+func Sync(f File) error {
+	if of, ok := f.(*os.File); ok {
+		return diskio.Fsync(of.Fd())
+	}
+	return f.Sync()
 }
 
 // Default is the operating system's file system.
@@ -94,7 +108,7 @@ func (osFS) SyncDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	serr := f.Sync()
+	serr := Sync(f)
 	cerr := f.Close()
 	if serr != nil {
 		return serr

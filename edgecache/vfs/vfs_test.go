@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mediaedge/mediaedge/diskio"
 	"github.com/mediaedge/mediaedge/edgecache/vfs"
 	"github.com/mediaedge/mediaedge/edgecache/vfs/errorfs"
 )
@@ -107,5 +108,47 @@ func TestErrorFSToggle(t *testing.T) {
 	}
 	if tg.Injected() != 1 {
 		t.Errorf("injected %d", tg.Injected())
+	}
+}
+
+// TestSync: an OS file's sync goes through diskio (off the scheduler), and
+// reports the OS's errors; the in-memory and fault-injecting files sync as
+// they do.
+func TestSync(t *testing.T) {
+	dir := t.TempDir()
+	f, err := vfs.Default.Create(filepath.Join(dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := diskio.Offloaded()
+	if err := vfs.Sync(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := vfs.Default.SyncDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if n := diskio.Offloaded() - before; n != 2 {
+		t.Errorf("%d syncs went through diskio, want 2 (the file, the folder)", n)
+	}
+	f.Close()
+	if err := vfs.Sync(f); err == nil {
+		t.Error("sync of a closed file: no error")
+	}
+
+	mem := vfs.NewMem()
+	if err := mem.MkdirAll("/d", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mf, err := mem.Create("/d/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mf.Close()
+	before = diskio.Offloaded()
+	if err := vfs.Sync(mf); err != nil {
+		t.Errorf("mem file: %v", err)
+	}
+	if diskio.Offloaded() != before {
+		t.Error("a mem file's sync went through diskio")
 	}
 }
