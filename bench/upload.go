@@ -44,6 +44,10 @@ type UploadReport struct {
 	// OursCPU and TusdCPU are the server's CPU time per MiB received, median
 	// round: on a pinned core, MB/s is bounded by it.
 	OursCPU, TusdCPU time.Duration
+	// OursBusy and TusdBusy are the server's CPU time over the round's wall
+	// time, median round: pinned, below 1 the core waited (on the device,
+	// on the client) while bytes were still to come.
+	OursBusy, TusdBusy float64
 	// SHA256MBps is SHA-256 over memory on one core of this machine: the
 	// files row's digest is computed as the bytes arrive, so 1/SHA256MBps is
 	// a floor under OursCPU that tusd, which hashes nothing, does not pay.
@@ -69,6 +73,8 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 	// Each round starts each server afresh on an empty folder.
 	var ours, ref []float64
 	var oursCPU, refCPU []time.Duration
+	var oursBusy, refBusy []float64
+	busy := func(cpu, wall time.Duration) float64 { return cpu.Seconds() / wall.Seconds() }
 	perMiB := func(cpu time.Duration) time.Duration {
 		return cpu * time.Duration(mib) / time.Duration(int64(cfg.Uploads)*cfg.Size)
 	}
@@ -79,9 +85,10 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 				return err
 			}
 			cpu := pidCPU(me.cmd.Process.Pid)
-			cpu0 := cpu()
+			cpu0, t0 := cpu(), time.Now()
 			mbps, err := tusLoad(ctx, me.Base+"/files/", benchToken, cfg)
-			oursCPU = append(oursCPU, perMiB(cpu()-cpu0))
+			used := cpu() - cpu0
+			oursCPU, oursBusy = append(oursCPU, perMiB(used)), append(oursBusy, busy(used, time.Since(t0)))
 			me.Stop()
 			if err != nil {
 				return fmt.Errorf("mediaedge: %w", err)
@@ -101,9 +108,10 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 			return err
 		}
 		cpu := pidCPU(td.cmd.Process.Pid)
-		cpu0 := cpu()
+		cpu0, t0 := cpu(), time.Now()
 		mbps, err := tusLoad(ctx, td.Base+"/files/", "", cfg)
-		refCPU = append(refCPU, perMiB(cpu()-cpu0))
+		used := cpu() - cpu0
+		refCPU, refBusy = append(refCPU, perMiB(used)), append(refBusy, busy(used, time.Since(t0)))
 		td.Stop()
 		if err != nil {
 			return fmt.Errorf("tusd: %w", err)
@@ -118,6 +126,7 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 	}
 	rep.Ratios = ratios(ours, ref)
 	rep.OursCPU, rep.TusdCPU = median(oursCPU), median(refCPU)
+	rep.OursBusy, rep.TusdBusy = median(oursBusy), median(refBusy)
 	rep.SHA256MBps = sha256Speed()
 
 	if cfg.RSSSize > 0 {
@@ -154,6 +163,7 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 	fmt.Fprintf(tw, "ratio per round (min / median / max)\t%s\n", rep.Ratios)
 	fmt.Fprintf(tw, "server CPU per MiB received (median round)\tmediaedge %s, tusd %s\n",
 		rep.OursCPU.Round(time.Microsecond), rep.TusdCPU.Round(time.Microsecond))
+	fmt.Fprintf(tw, "server CPU over wall time (median round)	mediaedge %.2f, tusd %.2f\n", rep.OursBusy, rep.TusdBusy)
 	fmt.Fprintf(tw, "SHA-256 on one core\t%.0f MB/s: %s per MiB of the above is the files row's digest, which tusd does not compute\n",
 		rep.SHA256MBps, time.Duration(float64(time.Second)/rep.SHA256MBps).Round(time.Microsecond))
 	if cfg.RSSSize > 0 {

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -130,4 +131,51 @@ func TestPebbleFS(t *testing.T) {
 		t.Fatalf("after reopen: %q, %v", v, err)
 	}
 	closer.Close()
+}
+
+// TestWorkers: idle workers leave, so an idle process keeps no threads;
+// calls run on worker threads that are reused; one more is started only
+// when every idle one already has a call waiting.
+func TestWorkers(t *testing.T) {
+	setIdle(1)
+	defer setIdle(10)
+	waitWorkers := func(what string, ok func(int) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok(workers()) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if w := workers(); !ok(w) {
+			t.Fatalf("%d workers: want %s", w, what)
+		}
+	}
+	waitWorkers("none after a second without work", func(w int) bool { return w == 0 })
+
+	for i := range 3 {
+		if err := sleep(1); err != nil {
+			t.Fatal(err)
+		}
+		if w := workers(); w != 1 {
+			t.Fatalf("call %d in turn: %d workers, want the one reused", i+1, w)
+		}
+	}
+
+	// 16 calls that overlap get 16 workers: none waits behind another.
+	const n = 16
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- sleep(300 * time.Millisecond) }()
+	}
+	waitWorkers("one per overlapping call", func(w int) bool { return w >= n })
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := workers(); w > n {
+		t.Errorf("%d workers for %d overlapping calls", w, n)
+	}
+	if n := Fallbacks(); n != 0 {
+		t.Errorf("%d calls fell back to the caller's thread", n)
+	}
 }

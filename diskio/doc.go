@@ -16,12 +16,20 @@
 // `bench transformhit`'s p99 went from 3-4 ms to 21 ms as the threads took
 // turns on the core.
 //
-// How: each call starts a detached C thread (pthread_create, about 10 µs)
-// that makes the syscall and writes one byte to a pipe; the goroutine reads
-// the pipe through the netpoller. A thread per call rather than a pool: the
-// calls are rare next to their own cost (one per WAL sync or 1 MiB chunk),
-// and a thread that only lives for its call leaves nothing to shut down.
-// Memory the thread reads is pinned (runtime.Pinner) for the call.
+// How: each call is queued to a C worker thread that makes the syscall and
+// writes one byte to a pipe; the goroutine reads the pipe through the
+// netpoller. Memory the worker reads is pinned (runtime.Pinner) for the
+// call. Workers start on demand (one more only when every idle one already
+// has a call waiting, at most 64) and leave after 10 s without work, so an
+// idle process keeps none.
+//
+// Why workers and not a thread per call, as this package first did: the
+// scheduler places a new thread behind the running ones (CFS's start
+// debit), while a sleeping worker that is woken runs at once. On one busy
+// core (GOMAXPROCS=1, a goroutine hashing) a call's round trip was 20 ms at
+// the median with a thread per call, 40 µs with a woken worker; so every
+// 1 MiB direct write and every WAL sync waited a time slice before it was
+// even submitted.
 //
 // Neither Go nor golang.org/x/sys has this: Go's os.File waits for regular
 // files in the syscall, and io_uring (the kernel's way) is refused by

@@ -11,7 +11,8 @@ package diskio
 
 enum { OP_FSYNC = 1, OP_FDATASYNC = 2, OP_PWRITE = 3, OP_SLEEP = 4 };
 
-typedef struct {
+typedef struct diskio_req {
+	struct diskio_req *next; // the queue's
 	int op;
 	int fd;
 	const void *buf;
@@ -23,8 +24,7 @@ typedef struct {
 	long tid;
 } diskio_req;
 
-static void *diskio_run(void *arg) {
-	diskio_req *r = arg;
+static void diskio_do(diskio_req *r) {
 	long ret = -1;
 	r->tid = syscall(SYS_gettid);
 	switch (r->op) {
@@ -49,28 +49,104 @@ static void *diskio_run(void *arg) {
 	// After this write the goroutine may free r: touch nothing of it.
 	char b = 1;
 	while (write(notify, &b, 1) < 0 && errno == EINTR) {}
-	return NULL;
 }
 
-// diskio_start starts the thread with every signal blocked (it inherits
-// the mask set around pthread_create), so no signal meant for the process
-// (SIGCHLD of an ffmpeg, SIGTERM) is delivered on it: Go's handlers run on
-// Go's threads. The stack is small but leaves room for the static TLS of the
-// libraries linked in (libvips and its codecs), which glibc takes from it.
+// The workers (why workers: see doc.go): requests wait in a FIFO; a
+// worker that finds none sleeps on the condition variable, and leaves after
+// idle_secs (10) without work, so an idle process keeps no threads.
+enum { MAX_WORKERS = 64 };
+static int idle_secs = 10; // tests shorten it
+
+static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
+static diskio_req *q_head, *q_tail;
+static int q_workers, q_idle, q_len;
+
+static void *diskio_worker(void *arg) {
+	(void)arg;
+	pthread_mutex_lock(&q_mu);
+	for (;;) {
+		while (q_head == NULL) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += idle_secs;
+			q_idle++;
+			int e = pthread_cond_timedwait(&q_cv, &q_mu, &until);
+			q_idle--;
+			if (e == ETIMEDOUT && q_head == NULL) {
+				q_workers--;
+				pthread_mutex_unlock(&q_mu);
+				return NULL;
+			}
+		}
+		diskio_req *r = q_head;
+		q_head = r->next;
+		if (q_head == NULL) q_tail = NULL;
+		q_len--;
+		pthread_mutex_unlock(&q_mu);
+		diskio_do(r);
+		pthread_mutex_lock(&q_mu);
+	}
+}
+
+// diskio_start queues r and makes sure a worker will take it at once: an
+// idle one is woken, or, when every idle worker already has a request of
+// its own waiting, a new one is started (up to MAX_WORKERS; past it r
+// waits for the next worker to finish). A new worker starts with every signal
+// blocked (it inherits the mask set around pthread_create), so no signal
+// meant for the process (SIGCHLD of an ffmpeg, SIGTERM) is delivered on
+// it: Go's handlers run on Go's threads. The stack is small but leaves
+// room for the static TLS of the libraries linked in (libvips and its
+// codecs), which glibc takes from it. It returns non-zero, with r not
+// queued, only when no worker exists and none could be started.
 static int diskio_start(diskio_req *r) {
-	pthread_attr_t a;
-	pthread_t t;
-	sigset_t all, old;
-	int e = pthread_attr_init(&a);
-	if (e != 0) return e;
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&a, 256 << 10);
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	e = pthread_create(&t, &a, diskio_run, r);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&a);
-	return e;
+	int e = 0;
+	r->next = NULL;
+	pthread_mutex_lock(&q_mu);
+	if (q_len + 1 > q_idle && q_workers < MAX_WORKERS) {
+		pthread_attr_t a;
+		pthread_t t;
+		sigset_t all, old;
+		e = pthread_attr_init(&a);
+		if (e == 0) {
+			pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+			pthread_attr_setstacksize(&a, 256 << 10);
+			sigfillset(&all);
+			pthread_sigmask(SIG_BLOCK, &all, &old);
+			e = pthread_create(&t, &a, diskio_worker, NULL);
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			pthread_attr_destroy(&a);
+		}
+		if (e == 0) {
+			q_workers++;
+		} else if (q_workers == 0) {
+			pthread_mutex_unlock(&q_mu);
+			return e;
+		}
+	}
+	if (q_tail) q_tail->next = r; else q_head = r;
+	q_tail = r;
+	q_len++;
+	pthread_cond_signal(&q_cv);
+	pthread_mutex_unlock(&q_mu);
+	return 0;
+}
+
+// diskio_set_idle sets how long a worker waits for work before it leaves,
+// for tests.
+static void diskio_set_idle(int secs) {
+	pthread_mutex_lock(&q_mu);
+	idle_secs = secs;
+	pthread_cond_broadcast(&q_cv); // idle workers wait again with the new time
+	pthread_mutex_unlock(&q_mu);
+}
+
+// diskio_workers is the number of worker threads now, for tests.
+static int diskio_workers(void) {
+	pthread_mutex_lock(&q_mu);
+	int n = q_workers;
+	pthread_mutex_unlock(&q_mu);
+	return n;
 }
 */
 import "C"
@@ -121,6 +197,13 @@ func sleep(d time.Duration) error {
 	_, err := run(C.OP_SLEEP, 0, nil, int64(d))
 	return err
 }
+
+// workers is the number of C worker threads now, for tests.
+func workers() int { return int(C.diskio_workers()) }
+
+// setIdle sets how long an idle worker waits for work before it leaves,
+// for tests.
+func setIdle(secs int) { C.diskio_set_idle(C.int(secs)) }
 
 // lastTID is the thread id of the last call's C thread, for tests.
 var lastTID atomic.Int64
