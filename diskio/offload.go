@@ -141,6 +141,14 @@ static void diskio_set_idle(int secs) {
 	pthread_mutex_unlock(&q_mu);
 }
 
+// diskio_idle is the number of workers waiting for work, for tests.
+static int diskio_idle(void) {
+	pthread_mutex_lock(&q_mu);
+	int n = q_idle;
+	pthread_mutex_unlock(&q_mu);
+	return n;
+}
+
 // diskio_workers is the number of worker threads now, for tests.
 static int diskio_workers(void) {
 	pthread_mutex_lock(&q_mu);
@@ -198,8 +206,10 @@ func sleep(d time.Duration) error {
 	return err
 }
 
-// workers is the number of C worker threads now, for tests.
+// workers is the number of C worker threads now, and idle those waiting
+// for work, for tests.
 func workers() int { return int(C.diskio_workers()) }
+func idle() int    { return int(C.diskio_idle()) }
 
 // setIdle sets how long an idle worker waits for work before it leaves,
 // for tests.
