@@ -373,6 +373,18 @@ func TestQuota(t *testing.T) {
 	}
 }
 
+// lockedBody is a PATCH handler's start: r's body, holding the lock of
+// "upload" at offset 0 (nil after a test error).
+func lockedBody(t *testing.T, hn *harness, w http.ResponseWriter, r *http.Request) (*bodyReader, func()) {
+	body := newBodyReader(w, r, hn.h.cfg.bodyLimits(), nil)
+	release, err := hn.h.lock(r.Context(), "upload", 0, body)
+	if err != nil {
+		t.Error(err)
+		return nil, nil
+	}
+	return body, release
+}
+
 // TestLateInterruptSparesTheNextRequest: an interrupt that reaches a PATCH
 // after it let go of the upload's lock (a waiter saw it holding the lock a
 // moment before) must not touch the connection, which by then carries the
@@ -389,10 +401,8 @@ func TestLateInterruptSparesTheNextRequest(t *testing.T) {
 	)
 	mux := http.NewServeMux()
 	mux.HandleFunc("PATCH /patch", func(w http.ResponseWriter, r *http.Request) {
-		body := newBodyReader(w, r, hn.h.cfg.bodyLimits(), nil)
-		release, err := hn.h.lock(r.Context(), "upload", 0, body)
-		if err != nil {
-			t.Error(err)
+		body, release := lockedBody(t, hn, w, r)
+		if body == nil {
 			return
 		}
 		_, _ = io.Copy(io.Discard, body)
@@ -466,10 +476,8 @@ func TestInterruptAfterBodyEndSparesTheConnection(t *testing.T) {
 	)
 	mux := http.NewServeMux()
 	mux.HandleFunc("PATCH /patch", func(w http.ResponseWriter, r *http.Request) {
-		body := newBodyReader(w, r, hn.h.cfg.bodyLimits(), nil)
-		release, err := hn.h.lock(r.Context(), "upload", 0, body)
-		if err != nil {
-			t.Error(err)
+		body, release := lockedBody(t, hn, w, r)
+		if body == nil {
 			return
 		}
 		defer release()
