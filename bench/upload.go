@@ -1,7 +1,8 @@
 package bench
 
 // Upload benchmark: concurrent tus uploads into mediaedge (embedded store)
-// against tusd with its file store, same client, same machine, same run. Then
+// against tusd with its file store, same client, same machine, same run, and
+// against the digest sink (digestsink.go), the hashing ceiling. Then
 // the server's peak RSS while one large file is uploaded and downloaded, which
 // must not grow with the file.
 
@@ -51,9 +52,16 @@ type UploadReport struct {
 	// SHA256MBps is SHA-256 over memory on one core of this machine: the
 	// files row's digest is computed as the bytes arrive, so 1/SHA256MBps is
 	// a floor under OursCPU that tusd, which hashes nothing, does not pay.
-	SHA256MBps        float64
-	RSSUpload, RSSAll int64 // server VmHWM after the large upload, and after its download
-	RSSBase           int64
+	SHA256MBps float64
+	// SinkMBps is the digest sink's best round: a server that hashes every
+	// byte and does nothing else. SinkRatios is sink / tusd round by round:
+	// below 1, hashing alone keeps any server on this core below tusd.
+	// OursToSink is ours / sink: how much of the hashing ceiling we reach.
+	SinkMBps               float64
+	SinkRatios, OursToSink Spread
+	SinkCPU                time.Duration // the sink's CPU per MiB, median round
+	RSSUpload, RSSAll      int64         // server VmHWM after the large upload, and after its download
+	RSSBase                int64
 }
 
 const benchToken = "bench-token-0123456789abcdef"
@@ -70,63 +78,74 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 	}
 	defer cleanup()
 
-	// Each round starts each server afresh on an empty folder.
-	var ours, ref []float64
-	var oursCPU, refCPU []time.Duration
-	var oursBusy, refBusy []float64
+	// Each round starts each server afresh on an empty folder. Targets:
+	// 0 mediaedge, 1 tusd, 2 the digest sink (digestsink.go).
+	const nTargets = 3
+	mbps := make([][]float64, nTargets)
+	cpus := make([][]time.Duration, nTargets)
+	busies := make([][]float64, nTargets)
+	best := make([]float64, nTargets)
 	busy := func(cpu, wall time.Duration) float64 { return cpu.Seconds() / wall.Seconds() }
 	perMiB := func(cpu time.Duration) time.Duration {
 		return cpu * time.Duration(mib) / time.Duration(int64(cfg.Uploads)*cfg.Size)
 	}
-	err = rotate(ctx, Rounds, 2, func(round, target int) error {
-		if target == 0 {
-			me, err := startMediaedge(ctx, cfg.Mediaedge, filepath.Join(dir, "me"+strconv.Itoa(round)), benchToken)
-			if err != nil {
-				return err
+	err = rotate(ctx, Rounds, nTargets, func(round, target int) error {
+		var (
+			p     *process
+			token string
+			err   error
+		)
+		folder := filepath.Join(dir, []string{"me", "tusd", "sink"}[target]+strconv.Itoa(round))
+		switch target {
+		case 0:
+			p, err = startMediaedge(ctx, cfg.Mediaedge, folder, benchToken)
+			token = benchToken
+		case 1:
+			if err = os.MkdirAll(folder, 0o755); err == nil {
+				p, err = startProcess(ctx, "tusd", cfg.Tusd, []string{"-host", "127.0.0.1", "-port", "PORT", "-upload-dir", folder,
+					"-base-path", "/files/", "-disable-download", "-verbose=false"}, "/files/")
 			}
-			cpu := pidCPU(me.cmd.Process.Pid)
+		default:
+			p, err = startProcess(ctx, "digest sink", cfg.Mediaedge, []string{"bench-digest-sink", "--listen", "127.0.0.1:PORT"}, "/")
+		}
+		if err != nil {
+			return err
+		}
+		// An unmeasured warm-up first, for every target alike: a server's
+		// first uploads also pay its start-up (files created, buffers and
+		// worker threads made, the heap grown), which a round under a second
+		// long would otherwise count as upload speed.
+		warm := cfg
+		warm.Size = min(cfg.Size, cfg.Patch)
+		if _, err = tusLoad(ctx, p.Base+"/files/", token, warm); err == nil {
+			cpu := pidCPU(p.cmd.Process.Pid)
 			cpu0, t0 := cpu(), time.Now()
-			mbps, err := tusLoad(ctx, me.Base+"/files/", benchToken, cfg)
+			var rate float64
+			rate, err = tusLoad(ctx, p.Base+"/files/", token, cfg)
 			used := cpu() - cpu0
-			oursCPU, oursBusy = append(oursCPU, perMiB(used)), append(oursBusy, busy(used, time.Since(t0)))
-			me.Stop()
-			if err != nil {
-				return fmt.Errorf("mediaedge: %w", err)
+			if err == nil {
+				mbps[target] = append(mbps[target], rate)
+				cpus[target] = append(cpus[target], perMiB(used))
+				busies[target] = append(busies[target], busy(used, time.Since(t0)))
+				best[target] = max(best[target], rate)
 			}
-			_ = os.RemoveAll(filepath.Join(dir, "me"+strconv.Itoa(round)))
-			ours = append(ours, mbps)
-			rep.OursMBps = max(rep.OursMBps, mbps)
-			return nil
 		}
-		up := filepath.Join(dir, "tusd"+strconv.Itoa(round))
-		if err := os.MkdirAll(up, 0o755); err != nil {
-			return err
-		}
-		td, err := startProcess(ctx, "tusd", cfg.Tusd, []string{"-host", "127.0.0.1", "-port", "PORT", "-upload-dir", up,
-			"-base-path", "/files/", "-disable-download", "-verbose=false"}, "/files/")
+		p.Stop()
+		_ = os.RemoveAll(folder)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", []string{"mediaedge", "tusd", "digest sink"}[target], err)
 		}
-		cpu := pidCPU(td.cmd.Process.Pid)
-		cpu0, t0 := cpu(), time.Now()
-		mbps, err := tusLoad(ctx, td.Base+"/files/", "", cfg)
-		used := cpu() - cpu0
-		refCPU, refBusy = append(refCPU, perMiB(used)), append(refBusy, busy(used, time.Since(t0)))
-		td.Stop()
-		if err != nil {
-			return fmt.Errorf("tusd: %w", err)
-		}
-		_ = os.RemoveAll(up)
-		ref = append(ref, mbps)
-		rep.TusdMBps = max(rep.TusdMBps, mbps)
 		return nil
 	})
 	if err != nil {
 		return rep, err
 	}
-	rep.Ratios = ratios(ours, ref)
-	rep.OursCPU, rep.TusdCPU = median(oursCPU), median(refCPU)
-	rep.OursBusy, rep.TusdBusy = median(oursBusy), median(refBusy)
+	rep.OursMBps, rep.TusdMBps, rep.SinkMBps = best[0], best[1], best[2]
+	rep.Ratios = ratios(mbps[0], mbps[1])
+	rep.SinkRatios = ratios(mbps[2], mbps[1])
+	rep.OursToSink = ratios(mbps[0], mbps[2])
+	rep.OursCPU, rep.TusdCPU, rep.SinkCPU = median(cpus[0]), median(cpus[1]), median(cpus[2])
+	rep.OursBusy, rep.TusdBusy = median(busies[0]), median(busies[1])
 	rep.SHA256MBps = sha256Speed()
 
 	if cfg.RSSSize > 0 {
@@ -156,13 +175,16 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 	}
 
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "upload: %d concurrent tus uploads of %d MiB, %d MiB PATCHes (%d rounds in rotating order, best of each shown)\n", cfg.Uploads, cfg.Size>>20, cfg.Patch>>20, Rounds)
+	fmt.Fprintf(tw, "upload: %d concurrent tus uploads of %d MiB, %d MiB PATCHes (%d rounds in rotating order after a warm-up, best of each shown)\n", cfg.Uploads, cfg.Size>>20, cfg.Patch>>20, Rounds)
 	fmt.Fprintln(tw, "target\tMB/s")
 	fmt.Fprintf(tw, "mediaedge (embedded store)\t%.1f\n", rep.OursMBps)
 	fmt.Fprintf(tw, "tusd (file store)\t%.1f\n", rep.TusdMBps)
+	fmt.Fprintf(tw, "digest sink (SHA-256 only, stores nothing)\t%.1f\n", rep.SinkMBps)
 	fmt.Fprintf(tw, "ratio per round (min / median / max)\t%s\n", rep.Ratios)
-	fmt.Fprintf(tw, "server CPU per MiB received (median round)\tmediaedge %s, tusd %s\n",
-		rep.OursCPU.Round(time.Microsecond), rep.TusdCPU.Round(time.Microsecond))
+	fmt.Fprintf(tw, "digest sink / tusd per round\t%s (below 1: no server that hashes on this core reaches tusd)\n", rep.SinkRatios)
+	fmt.Fprintf(tw, "mediaedge / digest sink per round\t%s\n", rep.OursToSink)
+	fmt.Fprintf(tw, "server CPU per MiB received (median round)\tmediaedge %s, tusd %s, digest sink %s\n",
+		rep.OursCPU.Round(time.Microsecond), rep.TusdCPU.Round(time.Microsecond), rep.SinkCPU.Round(time.Microsecond))
 	fmt.Fprintf(tw, "server CPU over wall time (median round)	mediaedge %.2f, tusd %.2f\n", rep.OursBusy, rep.TusdBusy)
 	fmt.Fprintf(tw, "SHA-256 on one core\t%.0f MB/s: %s per MiB of the above is the files row's digest, which tusd does not compute\n",
 		rep.SHA256MBps, time.Duration(float64(time.Second)/rep.SHA256MBps).Round(time.Microsecond))
@@ -196,7 +218,12 @@ func tusLoad(ctx context.Context, endpoint, token string, cfg UploadConfig) (flo
 
 // tusUploads is the minimal tus client both targets get: POST, then PATCHes.
 func tusUploads(ctx context.Context, endpoint, token string, cfg UploadConfig) ([]string, error) {
-	client := &http.Client{Timeout: 10 * time.Minute}
+	// One kept-alive connection per upload: net/http keeps 2 idle per host
+	// by default, so with more uploads than that, PATCHes whose answers
+	// arrive together close the extra connections and the next PATCHes open
+	// new ones (a handshake and a fresh window each), which a real client
+	// (one connection per upload) does not pay.
+	client := &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Uploads}}
 	ids := make([]string, cfg.Uploads)
 	g, ctx := errgroup.WithContext(ctx)
 	for i := 0; i < cfg.Uploads; i++ {

@@ -48,7 +48,7 @@ func TestUploadSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.OursMBps <= 0 || rep.TusdMBps <= 0 || rep.RSSAll <= 0 {
+	if rep.OursMBps <= 0 || rep.TusdMBps <= 0 || rep.SinkMBps <= 0 || rep.RSSAll <= 0 {
 		t.Errorf("report %+v", rep)
 	}
 	if !strings.Contains(out.String(), "ratio") {
@@ -59,7 +59,7 @@ func TestUploadSmall(t *testing.T) {
 	if rep.SHA256MBps <= 0 || rep.OursCPU < 0 || rep.TusdCPU < 0 {
 		t.Errorf("CPU per MiB %v / %v, SHA-256 %.0f MB/s", rep.OursCPU, rep.TusdCPU, rep.SHA256MBps)
 	}
-	for _, line := range []string{"server CPU per MiB received", "SHA-256 on one core"} {
+	for _, line := range []string{"server CPU per MiB received", "SHA-256 on one core", "digest sink / tusd per round", "mediaedge / digest sink per round"} {
 		if !strings.Contains(out.String(), line) {
 			t.Errorf("no %q line printed", line)
 		}

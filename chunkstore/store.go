@@ -26,7 +26,7 @@ type Store struct {
 	cfg Config
 	now func() time.Time
 
-	bufs sync.Pool // *[]byte of ChunkSize capacity
+	bufs *bufPool // chunk buffers (bufpool.go)
 
 	bg     sync.WaitGroup // background deletes
 	closed chan struct{}
@@ -65,7 +65,8 @@ func New(b Backend, cfg Config) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.bufs.New = func() any { b := make([]byte, 0, cfg.ChunkSize); return &b }
+	// Up to 32 MiB of idle buffers kept, and never fewer than two writers'.
+	s.bufs = newBufPool(cfg.ChunkSize, max(2*(cfg.WriteConcurrency+1), (32<<20)/cfg.ChunkSize))
 	return s, nil
 }
 
@@ -76,9 +77,7 @@ func (s *Store) Config() Config { return s.cfg }
 func (s *Store) Backend() Backend { return s.b }
 
 func (s *Store) getBuf() *[]byte {
-	b := s.bufs.Get().(*[]byte)
-	*b = (*b)[:0]
-	return b
+	return s.bufs.Get()
 }
 
 // PutOptions describe a file being written.

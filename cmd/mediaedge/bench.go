@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,10 +14,29 @@ import (
 	"github.com/mediaedge/mediaedge/edgecache"
 )
 
-func init() { subcommands = append(subcommands, newBenchCmd) }
+func init() { subcommands = append(subcommands, newBenchCmd, newDigestSinkCmd) }
+
+// newDigestSinkCmd serves bench.DigestSink, the upload benchmark's third
+// target: it is this binary so that the benchmark can pin it like every
+// other server it starts. Hidden: it stores nothing and is of no use alone.
+func newDigestSinkCmd() *cobra.Command {
+	var listen string
+	cmd := &cobra.Command{
+		Use:    "bench-digest-sink",
+		Short:  "Serve the upload benchmark's hash-only tus target (stores nothing)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			srv := &http.Server{Addr: listen, Handler: bench.DigestSink(), ReadHeaderTimeout: 10 * time.Second}
+			return srv.ListenAndServe()
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8090", "address to listen on")
+	return cmd
+}
 
 func newBenchCmd() *cobra.Command {
-	var size, rssSize string
+	var size, rssSize, uploadSize string
 	var conc int
 	var hosts []string
 	ws := bench.DefaultWSConfig()
@@ -84,6 +105,7 @@ CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build your
 	f.StringVar(&serverCPUs, "server-cpus", "", "CPU list for the servers when pinned (default 1)")
 	f.StringVar(&clientCPUs, "client-cpus", "", "CPU list for the load generator when pinned (default 0)")
 	f.StringVar(&size, "size", "256MiB", "chunkstore: file size")
+	f.StringVar(&uploadSize, "upload-size", "64MiB", "upload: bytes per upload (8 uploads at once; past the kernel's dirty limits tusd's bytes must reach the disk too)")
 	f.StringVar(&rssSize, "rss-size", "2GiB", "chunkstore: file streamed while peak RSS is sampled (0 skips)")
 	f.IntVar(&conc, "concurrency", 4, "chunkstore: chunks in flight")
 	f.StringSliceVar(&hosts, "cassandra-hosts", []string{"127.0.0.1"}, "chunkstore: Cassandra contact points (empty skips)")
@@ -160,6 +182,9 @@ CENTRIFUGO_BIN (scripts/bench.sh installs all but imgproxy, which you build your
 		}
 		if cfg.RSSSize, err = edgecache.ParseSize(rssSize); err != nil {
 			return fmt.Errorf("--rss-size: %w", err)
+		}
+		if cfg.Size, err = edgecache.ParseSize(uploadSize); err != nil || cfg.Size <= 0 {
+			return fmt.Errorf("--upload-size %q: want a size above 0 (e.g. 64MiB)", uploadSize)
 		}
 		cfg.Tusd = os.Getenv("TUSD_BIN")
 		_, err = bench.Upload(cmd.Context(), cfg, cmd.OutOrStdout())
