@@ -48,7 +48,7 @@ func TestUploadSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.OursMBps <= 0 || rep.TusdMBps <= 0 || rep.SinkMBps <= 0 || rep.RSSAll <= 0 {
+	if rep.OursMBps <= 0 || rep.TusdMBps <= 0 || rep.SinkMBps <= 0 || rep.TusdDurableMBps <= 0 || rep.TusdDurableMBps > rep.TusdMBps || rep.RSSAll <= 0 {
 		t.Errorf("report %+v", rep)
 	}
 	if !strings.Contains(out.String(), "ratio") {
