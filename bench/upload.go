@@ -85,6 +85,8 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 	// Each round starts each server afresh on an empty folder. Targets:
 	// 0 mediaedge, 1 tusd, 2 the digest sink (digestsink.go).
 	const nTargets = 3
+	names := [nTargets]string{"mediaedge", "tusd", "digest sink"}
+	folders := [nTargets]string{"me", "tusd", "sink"}
 	mbps := make([][]float64, nTargets)
 	cpus := make([][]time.Duration, nTargets)
 	busies := make([][]float64, nTargets)
@@ -99,7 +101,7 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 			token string
 			err   error
 		)
-		folder := filepath.Join(dir, []string{"me", "tusd", "sink"}[target]+strconv.Itoa(round))
+		folder := filepath.Join(dir, folders[target]+strconv.Itoa(round))
 		switch target {
 		case 0:
 			p, err = startMediaedge(ctx, cfg.Mediaedge, folder, benchToken)
@@ -115,43 +117,29 @@ func Upload(ctx context.Context, cfg UploadConfig, out io.Writer) (UploadReport,
 		if err != nil {
 			return err
 		}
-		// An unmeasured warm-up first, for every target alike: a server's
-		// first uploads also pay its start-up (files created, buffers and
-		// worker threads made, the heap grown), which a round under a second
-		// long would otherwise count as upload speed.
-		warm := cfg
-		warm.Size = min(cfg.Size, cfg.Patch)
-		if _, err = tusLoad(ctx, p.Base+"/files/", token, warm); err == nil {
-			// Whatever is dirty in the page cache (the warm-up's bytes,
-			// earlier rounds') is written out first, so that no round pays
-			// for another's writeback.
-			_, _ = syncfsTime(dir)
-			cpu := pidCPU(p.cmd.Process.Pid)
-			cpu0, t0 := cpu(), time.Now()
-			var rate float64
-			rate, err = tusLoad(ctx, p.Base+"/files/", token, cfg)
-			used, elapsed := cpu()-cpu0, time.Since(t0)
-			if err == nil && target == 1 {
-				// tusd's answers promise nothing on disk. The time its bytes
-				// then take to get there (syncfs of its folder's file system,
-				// after the round) gives its rate with its bytes as durable
-				// as ours: printed beside, not used in the ratio.
-				var flush time.Duration
-				if flush, err = syncfsTime(folder); err == nil {
-					rep.TusdDurableMBps = max(rep.TusdDurableMBps, float64(int64(cfg.Uploads)*cfg.Size)/mib/(elapsed+flush).Seconds())
-				}
-			}
-			if err == nil {
-				mbps[target] = append(mbps[target], rate)
-				cpus[target] = append(cpus[target], perMiB(used))
-				busies[target] = append(busies[target], busy(used, elapsed))
-				best[target] = max(best[target], rate)
+		rate, used, elapsed, err := measureRound(ctx, p.Base+"/files/", token, p.cmd.Process.Pid, cfg, dir)
+		if err == nil && target == 1 {
+			// tusd's answers promise nothing on disk. The time its bytes then
+			// take to get there (syncfs of its folder's file system, after the
+			// round) gives its rate with its bytes as durable as ours:
+			// printed beside, not used in the ratio.
+			var flush time.Duration
+			if flush, err = syncfsTime(folder); err == nil {
+				rep.TusdDurableMBps = max(rep.TusdDurableMBps, float64(int64(cfg.Uploads)*cfg.Size)/mib/(elapsed+flush).Seconds())
 			}
 		}
+		if err == nil {
+			mbps[target] = append(mbps[target], rate)
+			cpus[target] = append(cpus[target], perMiB(used))
+			busies[target] = append(busies[target], busy(used, elapsed))
+			best[target] = max(best[target], rate)
+		}
 		p.Stop()
-		_ = os.RemoveAll(folder)
+		if rerr := os.RemoveAll(folder); err == nil {
+			err = rerr
+		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", []string{"mediaedge", "tusd", "digest sink"}[target], err)
+			return fmt.Errorf("%s: %w", names[target], err)
 		}
 		return nil
 	})
@@ -293,6 +281,29 @@ func tusUploads(ctx context.Context, endpoint, token string, cfg UploadConfig) (
 		})
 	}
 	return ids, g.Wait()
+}
+
+// measureRound runs an unmeasured warm-up against endpoint, then one
+// measured round: its MB/s, the server's (pid) CPU time and the wall time.
+// The warm-up is the same for every target: a server's first uploads also pay
+// its start-up (files created, buffers and worker threads made, the heap
+// grown), which a round under a second long would otherwise count as upload
+// speed. Between the two, whatever is dirty in the page cache (the warm-up's
+// bytes, earlier rounds') is written out, so that no round pays for
+// another's writeback.
+func measureRound(ctx context.Context, endpoint, token string, pid int, cfg UploadConfig, dir string) (float64, time.Duration, time.Duration, error) {
+	warm := cfg
+	warm.Size = min(cfg.Size, cfg.Patch)
+	if _, err := tusLoad(ctx, endpoint, token, warm); err != nil {
+		return 0, 0, 0, fmt.Errorf("warm-up: %w", err)
+	}
+	if _, err := syncfsTime(dir); err != nil {
+		return 0, 0, 0, err
+	}
+	cpu := pidCPU(pid)
+	cpu0, t0 := cpu(), time.Now()
+	rate, err := tusLoad(ctx, endpoint, token, cfg)
+	return rate, cpu() - cpu0, time.Since(t0), err
 }
 
 // syncfsTime is how long syncfs(2) takes on the file system holding dir:
