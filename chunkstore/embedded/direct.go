@@ -129,12 +129,15 @@ var errDirectRefused = errors.New("O_DIRECT refused")
 
 // writeDirect writes data at off (aligned) of the file at path with O_DIRECT.
 func (b *Backend) writeDirect(path string, data []byte, off int64) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_DIRECT, 0)
+	// A raw descriptor, not an *os.File: os.OpenFile would also try to add
+	// it to the netpoller and Fd() would set it blocking again, two more
+	// system calls per chunk for a descriptor that lives for one write.
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.EINVAL) {
-		return fmt.Errorf("%w: %w", errDirectRefused, err)
+		return fmt.Errorf("%w: open %s: %w", errDirectRefused, path, err)
 	}
 	if err != nil {
-		return err
+		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	buf := data
 	if !isAligned(data) {
@@ -142,9 +145,9 @@ func (b *Backend) writeDirect(path string, data []byte, off int64) error {
 		buf, done = b.bounce.copyPadded(data)
 		defer done()
 	}
-	_, err = diskio.Pwrite(f.Fd(), buf, off)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	_, err = diskio.Pwrite(uintptr(fd), buf, off)
+	if cerr := unix.Close(fd); err == nil && cerr != nil {
+		err = &os.PathError{Op: "close", Path: path, Err: cerr}
 	}
 	if errors.Is(err, unix.EINVAL) {
 		return fmt.Errorf("%w: %w", errDirectRefused, err)

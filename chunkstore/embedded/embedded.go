@@ -134,7 +134,10 @@ type Backend struct {
 	// rows guards uploads rows: held for writing by their compare-and-sets,
 	// for reading by fenced chunk writes (see the package doc). Striped by
 	// id hash; two uploads may share a stripe, which only costs waiting.
-	rows   [64]sync.RWMutex
+	rows [64]sync.RWMutex
+	// held maps the id of each upload whose row, as this incarnation last
+	// wrote it, has its lease held, to that lease's fence (uploads.go).
+	held   sync.Map
 	boot   string // this incarnation: leases of other ones are void (see the package doc)
 	once   sync.Once
 	err    error

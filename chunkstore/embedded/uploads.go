@@ -70,7 +70,13 @@ func (b *Backend) putUploadRow(u chunkstore.UploadInfo, prev *chunkstore.UploadI
 	if err != nil {
 		return err
 	}
-	return b.db.Set(uploadKey(u.ID), raw, opts)
+	err = b.db.Set(uploadKey(u.ID), raw, opts)
+	if err == nil && u.Lease.Holder != "" {
+		b.held.Store(u.ID, u.Lease.Fence)
+	} else {
+		b.held.Delete(u.ID) // let go, or not known to be written: fenced reads the row
+	}
+	return err
 }
 
 // CreateUpload writes a new upload row; ErrExists if the id is taken.
@@ -119,6 +125,15 @@ func (b *Backend) fenced(id string, fence int64, fn func() error) error {
 	mu := b.rowLock(id)
 	mu.RLock()
 	defer mu.RUnlock()
+	// Every write of an uploads row goes through putUploadRow or
+	// DeleteUpload under the row's write lock, which keep held in step: so
+	// while we hold the read lock, an entry is the stored row's lease. The
+	// row is read (and its JSON decoded) only when there is none: after a
+	// restart, or to say why a write is refused. That read was 1.5% of an
+	// upload's CPU, once per chunk.
+	if f, ok := b.held.Load(id); ok && f.(int64) == fence {
+		return fn()
+	}
 	u, err := b.getUpload(id)
 	if err != nil {
 		return err
@@ -178,6 +193,7 @@ func (b *Backend) DeleteUpload(_ context.Context, id string, version int64) erro
 	case cur.Version != version:
 		return fmt.Errorf("delete upload %s at version %d, stored %d: %w", id, version, cur.Version, chunkstore.ErrConflict)
 	}
+	b.held.Delete(id)
 	if err := b.db.Delete(uploadKey(id), b.commit); err != nil {
 		return err
 	}
