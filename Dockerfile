@@ -2,7 +2,7 @@
 # Build: docker build -t mediaedge .
 FROM golang:1.26-bookworm AS build
 # nodejs/npm fetch the web app's two browser libraries (webapp/package.json).
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libvips-dev pkg-config nodejs npm \
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libvips-dev libdeflate-dev pkg-config nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -15,9 +15,9 @@ RUN cp webapp/node_modules/tus-js-client/dist/tus.min.js webapp/node_modules/hls
     && CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o /out/mediaedge ./cmd/mediaedge
 
 FROM debian:bookworm-slim
-# libvips42 and ffmpeg are the run-time halves of what the build linked against.
+# libvips42, libdeflate0 and ffmpeg are the run-time halves of what the build linked against.
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-      libvips42 libvips-tools ffmpeg ca-certificates tini \
+      libvips42 libdeflate0 libvips-tools ffmpeg ca-certificates tini \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home /var/lib/mediaedge --create-home mediaedge
 COPY --from=build /out/mediaedge /usr/local/bin/mediaedge

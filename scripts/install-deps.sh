@@ -42,7 +42,8 @@ TOOLS=(
   "bench wrk              wrk                load generator for the hot-hit comparisons (one thread, pinned)"
 )
 # Apt packages that carry no command a test calls but are needed to build.
-LIBS_RUN=(libvips-dev libc6-dev ca-certificates)
+# libdeflate-dev: the PNG fast path inflates with libdeflate (transform/pngfast.go).
+LIBS_RUN=(libvips-dev libdeflate-dev libc6-dev ca-certificates)
 
 # Reference tools from the Go module proxy, built in a scratch module outside
 # the repo (`go install mod@vX` needs a version list the proxy may refuse).

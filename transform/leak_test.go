@@ -27,7 +27,15 @@ func TestNoNativeLeak(t *testing.T) {
 		t.Skip("no /proc/self/status")
 	}
 	p := newProc(t)
-	src := photo(t, 640, 480)
+	// A JPEG and a PNG that takes the PNG fast path (pngfast.go), whose
+	// decoded pixels libvips frees when their image closes.
+	srcs := []struct {
+		b   []byte
+		typ string
+	}{{photo(t, 640, 480), "image/jpeg"}, {makePNG(t, 640, 480, 2, photoPix(640, 480, 3, 5), []byte{0, 1, 2, 3, 4}, 1), "image/png"}}
+	if _, ok := parseRawPNG(srcs[1].b); !ok {
+		t.Fatal("the PNG does not take the fast path")
+	}
 	const n, workers = 2400, 2
 	formats := []string{"webp", "jpg", "png"}
 	var rss []int64 // VmRSS after each quarter
@@ -44,7 +52,8 @@ func TestNoNativeLeak(t *testing.T) {
 					q := fmt.Sprintf("w=%d&fm=%s", 160+i%320, formats[i%len(formats)])
 					spec, err := Parse(p.Config(), "", mustQuery(t, q), "")
 					if err == nil {
-						_, err = p.Process(context.Background(), src, "image/jpeg", spec)
+						src := srcs[(i/len(formats))%len(srcs)]
+						_, err = p.Process(context.Background(), src.b, src.typ, spec)
 					}
 					if err != nil {
 						errs <- fmt.Errorf("%s: %w", q, err)

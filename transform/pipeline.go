@@ -2,6 +2,7 @@ package transform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -143,6 +144,15 @@ func (j *job) resize() error {
 	sw, sh := j.oriented()
 	var err error
 	load := func(w, h int, size, crop int) error {
+		if p, ok := j.rawPNG(); ok {
+			j.img, err = thumbnailPNG(p, w, h, size, crop)
+			if err == nil {
+				return j.img.srgb()
+			}
+			if !errors.Is(err, errRawPNGRefused) {
+				return err
+			}
+		}
 		j.img, err = thumbnail(j.src, w, h, size, crop, j.animated, j.hdr.icc, j.jpegShrink(w, h, size, crop))
 		if err != nil {
 			return err
@@ -212,6 +222,16 @@ func (j *job) resize() error {
 		return err
 	}
 	return j.cropTo(W, H)
+}
+
+// rawPNG reports whether the source takes the PNG fast path (pngfast.go):
+// a still PNG with no colour profile to convert (none, or sRGB's) and no
+// rotation, whose chunks parseRawPNG accepts.
+func (j *job) rawPNG() (rawPNG, bool) {
+	if !strings.Contains(strings.ToLower(j.hdr.loader), "png") || j.hdr.icc || j.hdr.orientation > 1 || j.hdr.pages > 1 || j.animated {
+		return rawPNG{}, false
+	}
+	return parseRawPNG(j.src)
 }
 
 // jpegShrink picks the JPEG shrink-on-load factor for a thumbnail into a
