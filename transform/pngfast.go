@@ -4,6 +4,7 @@ package transform
 #cgo pkg-config: vips
 #cgo LDFLAGS: -ldeflate
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <libdeflate.h>
 #include <vips/vips.h>
 
@@ -61,7 +62,16 @@ static int me_png_unfilter(unsigned char *buf, size_t w, size_t h, size_t bpp) {
 	return 0;
 }
 
-static void me_png_free(VipsImage *im, void *buf) { g_free(buf); }
+// The decoded rows get pages of their own (mmap), given back to the system
+// when the image closes: from malloc, glibc kept the freed buffers in its
+// arenas and the server's resident set stayed 110 MiB higher after a run of
+// PNG transforms (260 against 149 MiB).
+typedef struct { void *p; size_t n; } me_png_pages;
+
+static void me_png_free(VipsImage *im, me_png_pages *pg) {
+	munmap(pg->p, pg->n);
+	g_free(pg);
+}
 
 // me_png_thumbnail inflates z (the PNG's IDAT payload) with libdeflate into
 // h rows of w x bands bytes, undoes the filters, and hands the pixels to
@@ -71,16 +81,19 @@ static void me_png_free(VipsImage *im, void *buf) { g_free(buf); }
 static int me_png_thumbnail(const void *z, size_t zlen, int w, int h, int bands, double xres, double yres,
 		VipsImage **out, int tw, int th, int size, int crop) {
 	size_t stride = (size_t)w * bands, total = (stride + 1) * (size_t)h;
-	unsigned char *buf = g_try_malloc(total);
-	if (buf == NULL) return 2;
+	me_png_pages *pg = g_new(me_png_pages, 1);
+	pg->n = total;
+	pg->p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (pg->p == MAP_FAILED) { g_free(pg); return 2; }
+	unsigned char *buf = pg->p;
 	struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
-	if (d == NULL) { g_free(buf); return 2; }
+	if (d == NULL) { me_png_free(NULL, pg); return 2; }
 	enum libdeflate_result r = libdeflate_zlib_decompress(d, z, zlen, buf, total, NULL);
 	libdeflate_free_decompressor(d);
-	if (r != LIBDEFLATE_SUCCESS || me_png_unfilter(buf, w, h, bands)) { g_free(buf); return 2; }
+	if (r != LIBDEFLATE_SUCCESS || me_png_unfilter(buf, w, h, bands)) { me_png_free(NULL, pg); return 2; }
 	VipsImage *im = vips_image_new_from_memory(buf, stride * h, w, h, bands, VIPS_FORMAT_UCHAR);
-	if (im == NULL) { g_free(buf); return 1; }
-	g_signal_connect(im, "postclose", G_CALLBACK(me_png_free), buf);
+	if (im == NULL) { me_png_free(NULL, pg); return 1; }
+	g_signal_connect(im, "postclose", G_CALLBACK(me_png_free), pg);
 	// As libvips' PNG loader sets them: grey or sRGB, and the resolution
 	// of pHYs in pixels per millimetre (it lands in a JPEG's JFIF header).
 	VipsImage *c;
