@@ -72,6 +72,12 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, r, s.log, httperr.BadParam(p, "unknown parameter "+p))
 		return
 	}
+	s.serveOriginalMedia(w, r, info)
+}
+
+// serveOriginalMedia answers GET|HEAD /m/{id} with the original: from the
+// cache when it is cacheable, else streamed from the store.
+func (s *Server) serveOriginalMedia(w http.ResponseWriter, r *http.Request, info chunkstore.FileInfo) {
 	// A HEAD needs no bytes, so it must not pull a whole original into the
 	// cache: the store answers it from the files row.
 	if r.Method != http.MethodHead && s.cacheable(info) {

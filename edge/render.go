@@ -34,26 +34,35 @@ func newRenderer(srv *Server, tf Transformer, v Video) *Renderer {
 	return &Renderer{srv: srv, tf: tf, video: v}
 }
 
-// parse reads the rendition a request asks for. ok=false: no parameters or
-// an identity spec, the original itself.
-func (rd *Renderer) parse(r *http.Request, ext string) (spec transform.Spec, ok bool, err error) {
+// asked is what a media request's parameters amount to.
+type asked int
+
+const (
+	askedNothing   asked = iota // no parameters and no extension
+	askedOriginal               // valid parameters that change nothing (auto=compress, dpr=1, a bare signature, ...)
+	askedRendition              // a rendition to render or find in the cache
+)
+
+// parse reads the rendition a request asks for. An error is a bad or
+// unsigned request, answered as such whatever it asked.
+func (rd *Renderer) parse(r *http.Request, ext string) (spec transform.Spec, what asked, err error) {
 	q := r.URL.Query()
 	if len(q) == 0 && ext == "" {
-		return transform.Spec{}, false, nil
+		return transform.Spec{}, askedNothing, nil
 	}
 	cfg := rd.tf.Config()
 	if err := transform.Verify(cfg, r.URL.Path, q); err != nil {
-		return transform.Spec{}, true, err
+		return transform.Spec{}, askedRendition, err
 	}
 	q.Del("s")
 	spec, err = transform.Parse(cfg, ext, q, r.Header.Get("Accept"))
 	if err != nil {
-		return transform.Spec{}, true, err
+		return transform.Spec{}, askedRendition, err
 	}
 	if spec.IsIdentity() {
-		return transform.Spec{}, false, nil
+		return spec, askedOriginal, nil
 	}
-	return spec, true, nil
+	return spec, askedRendition, nil
 }
 
 // renditionKey is a rendition's cache key: the id and the canonical spec.
@@ -63,9 +72,12 @@ func renditionKey(id string, spec transform.Spec) string { return id + "/" + spe
 // request, or ok=false for a request that is not a rendition (or a bad one,
 // answered where it lands).
 func (rd *Renderer) CacheKey(r *http.Request, id, ext string) (string, bool) {
-	spec, ok, err := rd.parse(r, ext)
-	if !ok || err != nil {
+	spec, what, err := rd.parse(r, ext)
+	switch {
+	case err != nil || what == askedNothing:
 		return "", false
+	case what == askedOriginal:
+		return OriginalKey(id), true
 	}
 	return renditionKey(id, spec), true
 }
@@ -73,8 +85,8 @@ func (rd *Renderer) CacheKey(r *http.Request, id, ext string) (string, bool) {
 // ServeMedia implements MediaHandler.
 func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chunkstore.FileInfo, ext string) bool {
 	s := rd.srv
-	spec, ok, err := rd.parse(r, ext)
-	if !ok {
+	spec, what, err := rd.parse(r, ext)
+	if what == askedNothing {
 		return false
 	}
 	if err != nil {
@@ -83,6 +95,13 @@ func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chun
 	}
 	if spec.Vary() {
 		w.Header().Set("Vary", "Accept")
+	}
+	if what == askedOriginal {
+		// auto=format that found no better format than the source's own,
+		// auto=compress, defaults spelled out: the original's own bytes,
+		// under its own key and ETag.
+		s.serveOriginalMedia(w, r, info)
+		return true
 	}
 	vid := isVideo(info.ContentType)
 	if !strings.HasPrefix(info.ContentType, "image/") && !vid {

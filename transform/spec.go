@@ -53,10 +53,13 @@ func (s Spec) dpr() float64 {
 	return s.DPR
 }
 
-// IsIdentity reports that nothing but the original was asked for.
-func (s Spec) IsIdentity() bool {
-	return s == Spec{DPR: 1, Fit: FitClip, Crop: "center"} || s == Spec{}
-}
+// IsIdentity reports that nothing but the original was asked for: the
+// canonical key is empty. It is defined by the key, not by the fields, so
+// that no spec can have the original's key and still be rendered: a
+// rendition stored under the original's key would replace the original in
+// the cache (auto=format with an Accept that takes neither AVIF nor WebP,
+// or a crop without a cropping fit, once did).
+func (s Spec) IsIdentity() bool { return s.Key() == "orig" }
 
 // Vary reports that the response depends on the Accept header.
 func (s Spec) Vary() bool { return s.AutoFormat }
