@@ -307,6 +307,13 @@ func (j *job) effects() error {
 			}
 		}
 		if s.Rot != 0 {
+			// A rotation off the right angles grows the canvas to hold the
+			// turned picture (w=8192&h=8192&rot=45 would be 11585 px a
+			// side), so the output limit is checked again here.
+			if rw, rh := rotatedSize(f.width(), f.height(), s.Rot); max(rw, rh) > j.cfg.MaxOutputSide {
+				return paramErr("rot", "rotating this %dx%d picture by %d degrees makes it %dx%d, past the %d px output limit; ask for a smaller w or h",
+					f.width(), f.height(), s.Rot, rw, rh, j.cfg.MaxOutputSide)
+			}
 			if err := f.rotate(s.Rot, s.BG); err != nil {
 				return err
 			}
@@ -323,6 +330,20 @@ func (j *job) effects() error {
 		}
 		return nil
 	})
+}
+
+// rotatedSize is the bounding box of a w x h picture turned by deg degrees,
+// as vips_rotate sizes its output (rounded up).
+func rotatedSize(w, h, deg int) (int, int) {
+	if deg%180 == 0 {
+		return w, h
+	}
+	if deg%90 == 0 {
+		return h, w
+	}
+	rad := float64(deg) * math.Pi / 180
+	c, sn := math.Abs(math.Cos(rad)), math.Abs(math.Sin(rad))
+	return int(math.Ceil(float64(w)*c + float64(h)*sn - 1e-9)), int(math.Ceil(float64(w)*sn + float64(h)*c - 1e-9))
 }
 
 // background composites transparency onto bg where the format cannot carry

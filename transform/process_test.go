@@ -198,6 +198,44 @@ func TestOpenSideBounded(t *testing.T) {
 	}
 }
 
+// TestRotationBounded: a rotation off the right angles grows the canvas; a
+// result past MaxOutputSide is a 400 naming rot (w=8192&h=8192&rot=45 once
+// rendered 11585 px a side), and one within it keeps its size.
+func TestRotationBounded(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxOutputSide = 300
+	p, err := NewProcessor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := photo(t, 800, 600)
+	for _, tt := range []struct {
+		query string
+		w, h  int // 0: refused
+	}{
+		{"w=300&rot=45", 0, 0},                // 300x225 turned: 372x372
+		{"w=300&h=300&rot=30&fit=crop", 0, 0}, // 300x300 turned: 410x410
+		{"w=200&rot=45", 248, 248},
+		{"w=300&rot=90", 225, 300},
+		{"w=300&rot=180", 300, 225},
+	} {
+		r, err := run(t, p, src, "", "", tt.query, "")
+		var pe *ParamError
+		if tt.w == 0 {
+			if !errors.As(err, &pe) || pe.Param != "rot" {
+				t.Errorf("%s: %v, want a ParamError for rot", tt.query, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tt.query, err)
+		}
+		if _, w, h := meta(t, r.Data); abs(w-tt.w) > 1 || abs(h-tt.h) > 1 {
+			t.Errorf("%s: %dx%d, want %dx%d", tt.query, w, h, tt.w, tt.h)
+		}
+	}
+}
+
 // pixel decodes out (any format vips reads) to PNG and returns the colour at (x, y).
 func pixel(t *testing.T, out []byte, x, y int) color.RGBA {
 	t.Helper()
