@@ -9,7 +9,11 @@
 // without a cropping fit, dpr=1) and alternative spellings (fm=jpeg,
 // crop=left,top, bg=fff) never split the cache. auto=format negotiates AVIF or
 // WebP from Accept (q-values honoured); the negotiated format is in the key
-// and Spec.Vary tells the edge to send Vary: Accept. Every bad parameter is a
+// and Spec.Vary tells the edge to send Vary: Accept. AVIF is picked only for
+// clients that take WebP too, and an animated source asked for AVIF with
+// auto=format comes as animated WebP (libvips 8.14 writes no AVIF
+// sequences): a GIF in <img src="...&auto=format"> keeps moving. Its key is
+// fm=avif&auto=format, apart from fm=avif's still AVIF. Every bad parameter is a
 // *ParamError naming it (the edge's 400); unknown parameters are errors too,
 // as DESIGN.md asks. Presets (p=) merge under explicit parameters;
 // PresetsOnly refuses everything else. Sign/Verify: hex HMAC-SHA256 over

@@ -123,6 +123,9 @@ func (j *job) probe() error {
 	// Only the GIF and WebP loaders take n=-1 (a TIFF's pages are not frames).
 	loader := strings.ToLower(h.loader)
 	multi := h.pages > 1 && (strings.Contains(loader, "gif") || strings.Contains(loader, "webp"))
+	if multi && j.format == "avif" && j.spec.AnimWebP {
+		j.format = "webp" // auto=format: the animation over the format (Spec.AnimWebP)
+	}
 	j.animated = multi && (j.format == "gif" || j.format == "webp")
 	return nil
 }

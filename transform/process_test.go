@@ -350,6 +350,36 @@ func TestAnimationKeepsFrames(t *testing.T) {
 	}
 }
 
+// TestAutoFormatKeepsAnimation: auto=format picks AVIF for a browser's
+// Accept, and libvips writes no animated AVIF, so an animated source comes
+// as animated WebP (every browser that takes AVIF takes WebP); a still
+// source is AVIF, and fm=avif alone is a still AVIF of the first frame.
+func TestAutoFormatKeepsAnimation(t *testing.T) {
+	p := newProc(t)
+	anim := animatedGIF(t, []int{10, 20, 30})
+	chrome := "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+	for _, tt := range []struct {
+		src    []byte
+		query  string
+		format string
+		frames int
+	}{
+		{anim, "w=30&auto=format", "webp", 3},
+		{anim, "w=30&fm=avif&auto=format", "webp", 3},
+		{anim, "w=30&fm=avif", "avif", 1},
+		{photo(t, 200, 100), "w=30&auto=format", "avif", 1},
+	} {
+		r, err := run(t, p, tt.src, "", "", tt.query, chrome)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.query, err)
+		}
+		_, _, frames, err := Probe(r.Data)
+		if r.Format != tt.format || err != nil || frames != tt.frames {
+			t.Errorf("%s: %s of %d frames (%v), want %s of %d", tt.query, r.Format, frames, err, tt.format, tt.frames)
+		}
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	p := newProc(t)
 	good := photo(t, 200, 100)

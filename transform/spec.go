@@ -28,13 +28,18 @@ type Spec struct {
 	FPX, FPY      float64 // focal point, 0..1, with Crop == focalpoint
 	Format        string  // jpg png webp avif gif mp4; "" = the source's own
 	AutoFormat    bool    // the format came from Accept: responses Vary on it
-	Quality       int     // 0 = the format's default
-	Blur          int     // 0..2000 (imgix scale)
-	Sharp         int     // 0..100
-	BG            string  // "rrggbbaa", "" = unset
-	Rot           int     // 0..359
-	Flip          string  // "", h, v, hv
-	T             float64 // poster time in seconds, for video sources (0 = first frame)
+	// AnimWebP: with Format avif, an animated source comes as animated WebP
+	// instead of its first frame as a still AVIF (libvips 8.14 writes no
+	// AVIF sequences). Set by auto=format, which picks AVIF only for clients
+	// that also take WebP; its key form is fm=avif&auto=format.
+	AnimWebP bool
+	Quality  int     // 0 = the format's default
+	Blur     int     // 0..2000 (imgix scale)
+	Sharp    int     // 0..100
+	BG       string  // "rrggbbaa", "" = unset
+	Rot      int     // 0..359
+	Flip     string  // "", h, v, hv
+	T        float64 // poster time in seconds, for video sources (0 = first frame)
 	// Smallest, with fm=mp4 of an animated GIF, serves the GIF itself when
 	// it is smaller than the MP4 and shows the same picture (smallest=1).
 	// It is an opt-in because the answer is then image/gif, which a <video>
@@ -89,6 +94,9 @@ func (s Spec) Key() string {
 	}
 	if s.Format != "" {
 		add("fm", s.Format)
+	}
+	if s.AnimWebP {
+		add("auto", "format")
 	}
 	if s.Quality > 0 {
 		add("q", strconv.Itoa(s.Quality))
@@ -292,6 +300,10 @@ func Parse(cfg Config, ext string, q url.Values, accept string) (Spec, error) {
 					s.AutoFormat = true
 					s.Format = Negotiate(accept)
 				}
+				// Either way, AVIF asked with auto=format keeps an animation
+				// (as WebP): Negotiate picks AVIF only where WebP is taken
+				// too, and fm=avif&auto=format is this spec's own key.
+				s.AnimWebP = s.Format == "avif"
 			case "compress":
 				// Accepted for imgix compatibility; our defaults already compress.
 			default:
@@ -357,6 +369,19 @@ func Parse(cfg Config, ext string, q url.Values, accept string) (Spec, error) {
 	}
 	if s.Format == "mp4" && (s.Blur > 0 || s.Sharp > 0 || s.Rot != 0 || s.Flip != "" || s.Quality > 0) {
 		return Spec{}, paramErr("fm", "mp4 takes only w, h, dpr, fit, bg and smallest")
+	}
+	if s.Format == "mp4" {
+		// The video converter fits an animation inside w x h and never
+		// enlarges it; a cropping, padding or stretching fit it would
+		// ignore is refused rather than answered with another shape.
+		switch s.Fit {
+		case "", FitClip, FitMax:
+			if s.Fit == FitMax {
+				s.Fit = FitClip // the same MP4: one key
+			}
+		default:
+			return Spec{}, paramErr("fit", "an MP4 is fitted inside w x h and never enlarged (fit=clip or max); fit=%s is for images", s.Fit)
+		}
 	}
 	return s, nil
 }
@@ -460,7 +485,19 @@ func rgba(c string) (r, g, b, a float64) {
 // WebP at equal q; q-values are honoured (q=0 refuses a type). "" means neither
 // is acceptable: keep the source's own format, which every browser that sent
 // the source's type can show (a JPEG fallback would lose a PNG's alpha).
+// AVIF is picked only when WebP is acceptable too, so that an animated
+// source can still come animated, as WebP (Spec.AnimWebP); every browser
+// that takes AVIF takes WebP.
 func Negotiate(accept string) string {
+	f := negotiate(accept, true)
+	if f == "avif" && negotiate(accept, false) != "webp" {
+		return ""
+	}
+	return f
+}
+
+// negotiate picks the best of AVIF (when withAVIF) and WebP that accept allows.
+func negotiate(accept string, withAVIF bool) string {
 	best, bestQ := "", 0.0
 	rank := map[string]int{"avif": 3, "webp": 2}
 	for _, part := range strings.Split(accept, ",") {
@@ -477,6 +514,9 @@ func Negotiate(accept string) string {
 		var f string
 		switch mt {
 		case "image/avif":
+			if !withAVIF {
+				continue
+			}
 			f = "avif"
 		case "image/webp":
 			f = "webp"

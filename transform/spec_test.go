@@ -44,7 +44,11 @@ func TestParseKeys(t *testing.T) {
 		{"", "bg=80ff0000", "", "bg=ff000080", false},
 		{"", "flip=vh", "", "flip=hv", false},
 		{"mp4", "smallest=1", "", "fm=mp4&smallest=1", false},
-		{"", "auto=format", "image/avif,image/webp,*/*", "fm=avif", true},
+		{"mp4", "w=300&fit=max", "", "w=300&fm=mp4", false}, // an MP4 never enlarges: max is clip
+		{"", "auto=format", "image/avif,image/webp,*/*", "fm=avif&auto=format", true},
+		{"", "auto=format", "image/avif,*/*", "orig", true}, // AVIF only where WebP is taken too
+		{"", "fm=avif&auto=format", "", "fm=avif&auto=format", false},
+		{"", "auto=format&fm=avif", "image/jpeg", "fm=avif&auto=format", false},
 		{"", "auto=format", "image/avif;q=0.5,image/webp", "fm=webp", true},
 		{"", "auto=format", "image/avif;q=0,image/webp;q=0", "orig", true},
 		{"", "auto=format&fm=png", "image/avif", "fm=png", false}, // fm wins
@@ -115,6 +119,7 @@ func TestParseErrors(t *testing.T) {
 		{"", "flip=x", "flip"}, {"", "p=nope", "p"}, {"", "zz=1", "zz"}, {"", "w=1&w=2", "w"},
 		{"", "fp-x=0.5", "fp-x"}, {"", "fit=crop&crop=focalpoint&fp-x=2", "fp-x"},
 		{"", "fm=mp4&blur=10", "fm"},
+		{"", "fm=mp4&w=300&h=300&fit=crop", "fit"}, {"mp4", "w=300&h=300&fit=fill", "fit"}, {"mp4", "w=3&fit=scale", "fit"},
 		{"", "smallest=1", "smallest"}, {"", "fm=webp&smallest=1", "smallest"}, {"mp4", "smallest=yes", "smallest"},
 		{"", "h=8193", "h"}, {"", "h=3000&dpr=3", "dpr"}, {"", "fp-y=0.5", "fp-y"},
 		{"", "fit=crop&crop=focalpoint&fp-y=-0.1", "fp-y"}, {"", "t=-1", "t"}, {"", "t=x", "t"},
