@@ -64,6 +64,11 @@ type Config struct {
 	// MaxTransformSource bounds the original read into memory for an image
 	// transform; larger sources are refused (422) instead of filling the heap.
 	MaxTransformSource int64
+	// TransformSourceMemory bounds the bytes of originals that renders
+	// hold at once (read into memory, or copied to a temp file for a video
+	// poster). Renders past it wait, as many as the transform queue, then
+	// get 503 (sourcegate.go). One source larger than it runs alone.
+	TransformSourceMemory int64
 	// UserQuota is the most bytes of complete files a user (a session
 	// upload) may keep; an upload that would exceed it is refused with 413
 	// quota_exceeded before a byte is stored. 0 disables it. Static upload
@@ -117,8 +122,11 @@ func DefaultConfig() Config {
 		CacheRAMMaxEntry:   256 << 10,
 		CacheRAMLoop:       true,
 		MaxTransformSource: 100 << 20,
-		StatCacheTTL:       5 * time.Second,
-		FleetHandoff:       10 * time.Minute,
+		// Room for several of the largest sources at once and many
+		// photos: a 12 MP JPEG is 3-7 MB.
+		TransformSourceMemory: 512 << 20,
+		StatCacheTTL:          5 * time.Second,
+		FleetHandoff:          10 * time.Minute,
 	}
 }
 
@@ -178,6 +186,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTransformSource <= 0 {
 		errs = append(errs, fmt.Errorf("max-transform-source %d: must be positive", c.MaxTransformSource))
+	}
+	if c.TransformSourceMemory <= 0 {
+		errs = append(errs, fmt.Errorf("transform-source-memory %d: must be positive", c.TransformSourceMemory))
 	}
 	if c.CacheRAM < 0 || c.CacheRAMMaxEntry < 0 {
 		errs = append(errs, fmt.Errorf("cache-ram %d, cache-ram-max-entry %d: must not be negative (cache-ram 0 disables the tier)", c.CacheRAM, c.CacheRAMMaxEntry))

@@ -128,10 +128,14 @@ func (h *hotCache) admit(e *edgecache.Entry, o origin) {
 		hdr[k] = v[:len(v):len(v)] // an Add by a later handler copies instead of writing into ours
 	}
 	h.ghosts.Remove(key)
-	if _, loaded := h.entries.Peek(key); loaded {
+	// Look and add in one step, and count the bytes only when this call
+	// added them: two requests may both get here for one key (both saw it
+	// in the ghosts), and an Add over an existing key replaces the value
+	// without calling the eviction callback, so the replaced body's bytes
+	// would stay counted for good.
+	if present, _ := h.entries.ContainsOrAdd(key, &hotEntry{body: body, header: hdr, wire: wireHeader(hdr), modTime: modTime}); present {
 		return
 	}
-	h.entries.Add(key, &hotEntry{body: body, header: hdr, wire: wireHeader(hdr), modTime: modTime})
 	if h.bytes.Add(int64(len(body))) > h.budget {
 		for h.bytes.Load() > h.budget {
 			if _, _, ok := h.entries.RemoveOldest(); !ok {

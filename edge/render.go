@@ -25,13 +25,16 @@ type Transformer interface {
 type Renderer struct {
 	srv   *Server
 	tf    Transformer
-	video Video // nil: no MP4 or posters
+	video Video       // nil: no MP4 or posters
+	gate  *sourceGate // bounds the originals renders hold at once
 }
 
 // newRenderer binds a transformer (and, if not nil, the video converter) to
 // the server's store and cache.
 func newRenderer(srv *Server, tf Transformer, v Video) *Renderer {
-	return &Renderer{srv: srv, tf: tf, video: v}
+	tc := tf.Config()
+	gate := newSourceGate(srv.cfg.TransformSourceMemory, tc.QueueLen, tc.Timeout)
+	return &Renderer{srv: srv, tf: tf, video: v, gate: gate}
 }
 
 // asked is what a media request's parameters amount to.
@@ -143,6 +146,13 @@ func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chun
 
 // render computes a rendition.
 func (rd *Renderer) render(ctx context.Context, info chunkstore.FileInfo, spec transform.Spec) (transform.Result, error) {
+	// The whole original is read (into memory, or a temp file for a
+	// poster) before any worker pool sees it: its bytes are reserved first.
+	release, err := rd.gate.acquire(ctx, info.Size)
+	if err != nil {
+		return transform.Result{}, err
+	}
+	defer release()
 	if res, handled, err := rd.renderVideo(ctx, info, spec); handled {
 		return res, err
 	}

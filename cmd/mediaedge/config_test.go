@@ -147,7 +147,7 @@ func TestServeLimitFlags(t *testing.T) {
 		"gif-max-frames", "gif-max-pixels", "video-crf", "hls-crf", "video-preset", "video-animation-preset",
 		"hls-max-side", "hls-segment-seconds", "hls-stale-after", "cache-policy", "cache-fail-threshold",
 		"cache-probe-interval", "cache-write-deadline", "cache-open-files", "cache-sync-fills",
-		"max-transform-source", "max-upload-size", "cache-max-original"}
+		"max-transform-source", "transform-source-memory", "max-upload-size", "cache-max-original"}
 	root := newRootCmd()
 	var help bytes.Buffer
 	root.SetOut(&help)
@@ -167,7 +167,7 @@ func TestServeLimitFlags(t *testing.T) {
 		"gif-max-frames": "0", "video-crf": "52", "hls-crf": "-1", "video-preset": "fastest", "video-animation-preset": "quick",
 		"hls-max-side": "8", "hls-segment-seconds": "31", "hls-stale-after": "0s", "cache-policy": "mru",
 		"cache-fail-threshold": "0", "cache-write-deadline": "0s", "cache-open-files": "-1",
-		"max-transform-source": "0",
+		"max-transform-source": "0", "transform-source-memory": "0",
 	}
 	data := t.TempDir()
 	args := []string{"serve", "--data", data}

@@ -88,7 +88,7 @@ func newServeCmd() *cobra.Command {
 		Events:    events.DefaultConfig(),
 		LogLevel:  "info",
 	}
-	var maxUpload, cacheMaxOrig, maxTransformSource, userQuota, cacheRAM, cacheRAMMaxEntry string
+	var maxUpload, cacheMaxOrig, maxTransformSource, transformSourceMemory, userQuota, cacheRAM, cacheRAMMaxEntry string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve media, uploads and transforms",
@@ -113,6 +113,9 @@ generated upload token (kept in ./data/upload-token for the next start).`,
 			}
 			if cfg.Edge.MaxTransformSource, err = edgecache.ParseSize(maxTransformSource); err != nil {
 				return fmt.Errorf("--max-transform-source: %w", err)
+			}
+			if cfg.Edge.TransformSourceMemory, err = edgecache.ParseSize(transformSourceMemory); err != nil {
+				return fmt.Errorf("--transform-source-memory: %w", err)
 			}
 			if cfg.Edge.UserQuota, err = edgecache.ParseSize(userQuota); err != nil {
 				return fmt.Errorf("--user-quota: %w", err)
@@ -173,6 +176,7 @@ generated upload token (kept in ./data/upload-token for the next start).`,
 	f.BoolVar(&cfg.Transform.PresetsOnly, "presets-only", false, "allow only p=NAME transforms")
 	f.StringVar(&userQuota, "user-quota", "10GiB", "bytes of media a user (session uploads) may keep; 0 disables (upload tokens have none)")
 	f.StringVar(&maxTransformSource, "max-transform-source", "100MiB", "largest original an image transform reads into memory (422 beyond)")
+	f.StringVar(&transformSourceMemory, "transform-source-memory", "512MiB", "bytes of originals all renders may hold at once; past it renders queue, then 503")
 	f.StringVar(&cfg.Edge.StripLocation, "strip-location", cfg.Edge.StripLocation, "remove GPS and maker notes from image uploads before storing them: sessions (users' uploads), always or never")
 	f.Int64Var(&cfg.NodeID, "node-id", 0, "this edge's number for social ids, 0..1023, unique in a fleet")
 	f.StringVar(&cfg.Events.URL, "nats-url", "", "external NATS (JetStream) cluster for social events; none = embedded in DATA/nats")
