@@ -62,6 +62,11 @@ const (
 	UploadActive   = "active"   // taking bytes
 	UploadPartial  = "partial"  // a tus concatenation part; never becomes a file itself
 	UploadFinished = "finished" // its file row is written; kept until it expires so HEAD still answers
+	// UploadFinishing: complete, and a commit has begun (its files row may
+	// be written): it takes no more bytes and Terminate refuses it, so the
+	// chunks under a files row are never deleted. Any FinishUpload takes it
+	// on to finished (a commit cut by a crash is completed by the next).
+	UploadFinishing = "finishing"
 )
 
 // FileInfo is one row of the files table: a complete, immutable file.
@@ -117,7 +122,7 @@ type UploadInfo struct {
 	Owner       string
 	ExpiresAt   time.Time
 	ConcatParts []string // for a final concatenation: the part upload ids, in order
-	State       string   // UploadActive, UploadPartial or UploadFinished
+	State       string   // UploadActive, UploadPartial, UploadFinishing or UploadFinished
 	ChunkSize   int
 	// HashState is the marshalled SHA-256 state over bytes [0, Offset), so that
 	// finishing a multi-GB upload does not read it back to hash it.

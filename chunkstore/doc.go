@@ -24,13 +24,17 @@
 //     undo a chunk it rewrote. The SHA-256 state at the offset is kept in the
 //     row so finishing a multi-GB upload never reads it back.
 //   - A read error on an append (client gone) keeps the bytes received, as
-//     tusd does; a failed Verify (tus checksum) or an overflow keeps none.
+//     tusd does; a failed Verify (tus checksum) or an overflow keeps none
+//     (an overflow's checkpoints are undone: the offset goes back to where
+//     the append began).
 //   - Checkpoints: an Append without Verify makes its offset durable every
 //     4 x WriteConcurrency full chunks (16 MiB by default) and at its end,
 //     not after every chunk: each checkpoint waits for the chunks in flight
 //     and, on the embedded backend, costs two fsyncs (blob and WAL), too
 //     many to pay per MiB. A crash loses at most the bytes since the last
 //     checkpoint; the client resumes from the durable offset (tus HEAD).
+//     No checkpoint lands on the upload's length: only the stream's end
+//     tells a body that fills the upload from one a byte too long.
 //   - One writer per upload, across a fleet: every change of an uploads
 //     row is a compare-and-set on its version (Cassandra: lightweight
 //     transactions only, never mixed with plain writes on that row). An
@@ -46,10 +50,18 @@
 //     one per checkpoint, and one per LeaseTTL/3 of a slow body). See
 //     lease.go. In one process a busy map refuses overlapping calls early
 //     (ErrLocked) without asking the database.
+//   - Commit against termination: FinishUpload first moves the row to
+//     finishing by a compare-and-set that a held lease refuses, then writes
+//     the files row, then marks it finished; Terminate holds the lease while
+//     it deletes and refuses a finishing row. So a commit and a termination
+//     on two edges never both go through: the upload ends a whole file or
+//     gone, never a files row over deleted chunks. A commit cut short (the
+//     finisher died) is completed by the next FinishUpload.
 //   - Expiry: an upload row lives UploadTTL after its last activity, then
 //     GetUpload says ErrNotFound and the sweeper removes it: with its chunks
 //     when unfinished or a concatenation part, without them when it became a
-//     file (the file stays until deleted).
+//     file (the file stays until deleted; for a finishing row, when its files
+//     row was written).
 //
 // Backends implement the Backend interface (backend.go) and may add the
 // optional ChunkRangeDeleter when they can drop an id's chunks at once. The

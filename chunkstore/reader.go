@@ -68,6 +68,18 @@ func (r *Reader) Close() error {
 	return nil
 }
 
+// closeRecycle is Close that also gives the chunk in hand back to the pool.
+// Only for a caller that is the Reader's one user (no ReadAt can still be
+// copying from that chunk), as WriteTo's done is.
+func (r *Reader) closeRecycle() {
+	r.mu.Lock()
+	buf := r.curBuf
+	r.cur, r.curIdx, r.curBuf = nil, -1, nil
+	r.mu.Unlock()
+	r.Close()
+	r.recycle(buf)
+}
+
 func (r *Reader) chunkLen(idx int) int {
 	return int(min(int64(r.cs), r.size-int64(idx)*int64(r.cs)))
 }

@@ -53,6 +53,23 @@ func (s *Store) SweepOnce(ctx context.Context) (SweepStats, error) {
 	for _, u := range expired {
 		// Deletes are conditional on the version scanned: a row that changed
 		// since (ErrConflict) was not idle after all and is left alone.
+		if u.State == UploadFinishing {
+			// A commit whose finisher died and that no HEAD or PATCH took
+			// on within UploadTTL. The files row tells how far it got:
+			// written, the chunks are the file's and only the row goes (as
+			// for a finished upload); not written, nothing refers to the
+			// chunks and the upload goes as an unfinished one.
+			_, err := s.b.GetFile(ctx, u.ID)
+			if err == nil {
+				if err := s.b.DeleteUpload(ctx, u.ID, u.Version); err != nil && !errors.Is(err, ErrConflict) {
+					errs = append(errs, err)
+				}
+				continue
+			} else if !errors.Is(err, ErrNotFound) {
+				errs = append(errs, err)
+				continue
+			}
+		}
 		if u.State == UploadFinished && !IsPartial(u) {
 			if err := s.b.DeleteUpload(ctx, u.ID, u.Version); err != nil && !errors.Is(err, ErrConflict) {
 				errs = append(errs, err)

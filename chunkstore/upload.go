@@ -102,9 +102,11 @@ func hashState(h hash.Hash) []byte {
 // loses at most those since the last checkpoint) unless opt.Verify is set,
 // when nothing becomes durable before Verify passes. If r fails (the client
 // went away), the bytes received so far are kept and the read error
-// returned. If the lease is lost meanwhile (this writer stalled past
-// LeaseTTL and another took over), the bytes since the last checkpoint are
-// not kept and the error is ErrLocked.
+// returned; if r holds more than the upload takes, or fails with
+// ErrTooLarge, nothing of this append is kept (checkpoints are undone) and
+// the error is ErrTooLarge. If the lease is lost meanwhile (this writer
+// stalled past LeaseTTL and another took over), the bytes since the last
+// checkpoint are not kept and the error is ErrLocked.
 func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader, opt AppendOptions) (UploadInfo, error) {
 	release, err := s.lockUpload(id)
 	if err != nil {
@@ -117,7 +119,7 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 	wctx, stopWrites := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWrites()
 	l, u, err := s.hold(wctx, id, opt.Row, func(u UploadInfo) error {
-		if u.State == UploadFinished {
+		if u.State == UploadFinished || u.State == UploadFinishing {
 			return fmt.Errorf("append to %s: %w", id, ErrFinished)
 		}
 		if offset != u.Offset {
@@ -162,7 +164,12 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 		every := 4 * int64(s.cfg.WriteConcurrency) * cs
 		last := offset
 		checkpoint = func(added int64) error {
-			if offset+added-last < every {
+			// Never at the limit: only the stream's end tells a body that
+			// fills the upload from one that goes past it, and a durable
+			// offset at the length is a complete upload (tus commits it,
+			// even after an error) made of an overflowing body's first
+			// bytes. The commit below records the end.
+			if offset+added-last < every || offset+added >= limit {
 				return nil
 			}
 			// At a chunk boundary: h covers exactly offset+added bytes.
@@ -203,14 +210,27 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 		w.abort()
 		return l.row(), fmt.Errorf("append to %s: %w", id, storeErr)
 	case rerr == nil:
-	case errors.Is(rerr, ErrTooLarge) || opt.Verify != nil:
-		// Nothing of this append is kept: the durable offset (maybe advanced
-		// by checkpoints, never with Verify) stays; chunks past it go.
+	case errors.Is(rerr, ErrTooLarge):
+		// Nothing of this append is kept, as if its length had been known
+		// and refused up front: the offset goes back to where it began
+		// (checkpoints may have moved it; the bytes before offset, the
+		// tail chunk's included, are untouched), then chunks past it go.
+		// Back first, so no reader is ever sent to a dropped chunk.
+		w.abort()
+		if l.row().Offset != offset {
+			if _, err := l.update(wctx, func(n *UploadInfo) {
+				n.Offset, n.HashState = offset, u.HashState
+			}); err != nil {
+				return l.row(), fmt.Errorf("append to %s: undo checkpoints of an overflow: %w", id, err)
+			}
+		}
+		s.dropChunksAfter(wctx, id, offset, w.maxIdx, cs, l.fence)
+		return l.row(), fmt.Errorf("append to %s: more than %d bytes: %w", id, limit, ErrTooLarge)
+	case opt.Verify != nil:
+		// Nothing of this append is kept; with Verify no checkpoint moved
+		// the durable offset, so only chunks past it go.
 		w.abort()
 		s.dropChunksAfter(wctx, id, l.row().Offset, w.maxIdx, cs, l.fence)
-		if errors.Is(rerr, ErrTooLarge) {
-			return l.row(), fmt.Errorf("append to %s: more than %d bytes: %w", id, limit, ErrTooLarge)
-		}
 		return l.row(), fmt.Errorf("append to %s: %w", id, rerr)
 	}
 	// Keep what arrived, even after a read error: write the partial chunk too.
@@ -326,6 +346,14 @@ func (s *Store) DeclareLength(ctx context.Context, id string, length int64) (Upl
 // upload (a tus concatenation part) gets no files row. Idempotent, and safe
 // for two callers at once (two edges committing after a crash): the files
 // row they write is the same, and the state changes once.
+//
+// Before the files row is written the upload is moved to UploadFinishing
+// by a compare-and-set that a live writer lease refuses (ErrLocked): a
+// Terminate holds the lease while it deletes, and refuses a finishing
+// upload, so of a commit and a termination racing on two edges exactly one
+// goes through. Without it a commit that read the row before a Terminate
+// on another edge wrote its files row over the chunks that Terminate
+// deleted: a visible file with no bytes.
 func (s *Store) FinishUpload(ctx context.Context, id string) (FileInfo, error) {
 	release, err := s.lockUpload(id)
 	if err != nil {
@@ -366,9 +394,34 @@ func (s *Store) FinishUpload(ctx context.Context, id string) (FileInfo, error) {
 			}
 			continue
 		}
+		if !partial && u.State != UploadFinishing {
+			// Claim the commit first (see above). The version is the row's
+			// as judged here, so a lease taken since is a conflict, and the
+			// row is judged again.
+			now := s.now()
+			if u.Lease.Held(now, "") {
+				return FileInfo{}, &LockedError{ID: id, RetryAfter: u.Lease.Until.Sub(now), Reason: "another writer holds it"}
+			}
+			next := u
+			next.State = UploadFinishing
+			// Activity: the sweeper must not find it idle while the files
+			// row is being written (see SweepOnce).
+			next.ExpiresAt = now.UTC().Add(s.cfg.UploadTTL)
+			cur, err := s.b.UpdateUpload(ctx, next, u.Version)
+			switch {
+			case err == nil:
+				u = cur
+			case errors.Is(err, ErrConflict) && attempt < maxCASAttempts:
+				u = cur
+				continue
+			default:
+				return FileInfo{}, fmt.Errorf("finish %s: %w", id, err)
+			}
+		}
 		if !partial && !wroteFile {
-			// Offset == Length: no writer can change these bytes any more, so
-			// the row is right whoever of several finishers writes it.
+			// Offset == Length and the state finishing: no writer can change
+			// these bytes any more and no Terminate remove them, so the row
+			// is right whoever of several finishers writes it.
 			if err := s.b.PutFile(ctx, f); err != nil {
 				return FileInfo{}, fmt.Errorf("finish %s: %w", id, err)
 			}
@@ -427,19 +480,14 @@ func IsPartial(u UploadInfo) bool {
 
 // ConcatUploads builds a final upload from finished partial uploads: their
 // bytes are streamed, in order, into a new upload (memory bounded by the
-// chunk writer), which is then finished. Parts need not be chunk-aligned.
+// chunk writer and one part's reader), which is then finished. Parts need
+// not be chunk-aligned.
 func (s *Store) ConcatUploads(ctx context.Context, owner string, parts []string, meta map[string]string) (UploadInfo, FileInfo, error) {
 	if len(parts) == 0 {
 		return UploadInfo{}, FileInfo{}, errors.New("concat: no parts")
 	}
 	var total int64
-	var readers []io.Reader
-	var opened []*Reader
-	defer func() {
-		for _, r := range opened {
-			r.Close()
-		}
-	}()
+	rows := make([]UploadInfo, 0, len(parts))
 	for _, p := range parts {
 		pu, err := s.GetUpload(ctx, p)
 		if err != nil {
@@ -449,15 +497,15 @@ func (s *Store) ConcatUploads(ctx context.Context, owner string, parts []string,
 			return UploadInfo{}, FileInfo{}, fmt.Errorf("concat part %s is not a finished partial upload: %w", p, ErrIncomplete)
 		}
 		total += pu.Length
-		r := s.newReader(ctx, pu.ID, pu.Length, pu.ChunkSize, FileInfo{})
-		opened = append(opened, r)
-		readers = append(readers, r)
+		rows = append(rows, pu)
 	}
 	u, err := s.CreateUpload(ctx, UploadInfo{Length: total, Owner: owner, Metadata: meta, ConcatParts: parts})
 	if err != nil {
 		return UploadInfo{}, FileInfo{}, err
 	}
-	if u, err = s.Append(ctx, u.ID, 0, io.MultiReader(readers...), AppendOptions{}); err != nil {
+	pr := &partsReader{s: s, ctx: ctx, parts: rows}
+	defer pr.close()
+	if u, err = s.Append(ctx, u.ID, 0, pr, AppendOptions{}); err != nil {
 		return u, FileInfo{}, fmt.Errorf("concat into %s: %w", u.ID, err)
 	}
 	f, err := s.FinishUpload(ctx, u.ID)
@@ -468,26 +516,80 @@ func (s *Store) ConcatUploads(ctx context.Context, owner string, parts []string,
 	return u, f, nil
 }
 
+// partsReader reads concatenation parts one after another, each opened
+// when the one before it has ended and closed then. A Reader holds a chunk
+// buffer until it is closed, so opening every part up front (io.MultiReader
+// over them all) kept one chunk per part alive for the whole concatenation:
+// a final naming a 1-byte part a thousand times held a thousand chunks.
+type partsReader struct {
+	s     *Store
+	ctx   context.Context
+	parts []UploadInfo // those not yet opened
+	cur   *Reader      // the part being read, nil between parts
+}
+
+func (p *partsReader) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	for {
+		if p.cur == nil {
+			if len(p.parts) == 0 {
+				return 0, io.EOF
+			}
+			pu := p.parts[0]
+			p.parts = p.parts[1:]
+			p.cur = p.s.newReader(p.ctx, pu.ID, pu.Length, pu.ChunkSize, FileInfo{})
+		}
+		n, err := p.cur.Read(b)
+		if errors.Is(err, io.EOF) {
+			p.close()
+			err = nil
+		}
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
+}
+
+// close closes the part being read. Its chunk goes back to the pool: this
+// reader is the Reader's only user, so nothing can still be copying from it.
+func (p *partsReader) close() {
+	if p.cur != nil {
+		p.cur.closeRecycle()
+		p.cur = nil
+	}
+}
+
 // Terminate removes an unfinished upload and its chunks. It takes the
 // writer lease first, so no writer is mid-append (ErrLocked while another
-// holds it) and none can start; then the chunks go, then the row.
+// holds it) and none can start, nor a commit (FinishUpload refuses a held
+// lease); then the chunks go, then the row. An upload that is a file, or
+// is becoming one (UploadFinishing), is ErrFinished.
 func (s *Store) Terminate(ctx context.Context, id string) error {
 	release, err := s.lockUpload(id)
 	if err != nil {
 		return err
 	}
 	defer release()
-	l, _, err := s.hold(ctx, id, nil, func(u UploadInfo) error {
-		if u.State == UploadFinished && !IsPartial(u) {
+	committed := func(u UploadInfo) error {
+		// A finishing upload may have its files row already: its chunks
+		// are the file's.
+		if (u.State == UploadFinished && !IsPartial(u)) || u.State == UploadFinishing {
 			return fmt.Errorf("terminate %s: %w", id, ErrFinished)
 		}
 		return nil
-	}, leaseHooks{})
+	}
+	l, _, err := s.hold(ctx, id, nil, committed, leaseHooks{})
 	if errors.Is(err, ErrExpired) {
-		// Expired but not swept yet: terminating it is the sweeper's job done early.
+		// Expired but not swept yet: terminating it is the sweeper's job
+		// done early, and, as the sweeper does, it leaves a file's chunks.
 		u, gerr := s.b.GetUpload(ctx, id)
 		if gerr != nil {
 			return gerr
+		}
+		if err := committed(u); err != nil {
+			return err
 		}
 		return s.purgeUpload(ctx, u)
 	}

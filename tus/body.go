@@ -2,6 +2,7 @@ package tus
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mediaedge/mediaedge/chunkstore"
 	"github.com/mediaedge/mediaedge/httpbody"
 	"github.com/mediaedge/mediaedge/httperr"
 )
@@ -33,6 +35,15 @@ var (
 		Message: "the server is shutting down; resume from Upload-Offset", RetryAfter: 2}
 )
 
+// errOverflow is what the store reads when a body goes past its limit. It
+// is chunkstore.ErrTooLarge, not the 413 (recorded for the answer), because
+// the store keeps what arrived for any other read error: a chunked body
+// (no Content-Length, so checkFits could not refuse it up front) one byte
+// too long would otherwise have its first bytes kept, and, when they fill
+// the upload, committed as a file. For an overflow the store keeps nothing,
+// as if the length had been declared and refused.
+var errOverflow = fmt.Errorf("request body past the upload's length: %w", chunkstore.ErrTooLarge)
+
 func bodyIncomplete(cause error) error {
 	return httperr.Wrap(http.StatusBadRequest, "body_incomplete",
 		"the body ended early; the bytes received were kept, resume from Upload-Offset", cause)
@@ -48,6 +59,8 @@ func bodyIncomplete(cause error) error {
 // failures are reported to the store as EOF: the store then calls verify,
 // which returns the failure, and the chunk is discarded. Without a
 // checksum the failure is returned as is and the store keeps what arrived.
+// A body longer than its limit is neither: it is reported as errOverflow
+// (chunkstore.ErrTooLarge) either way, and the store keeps none of it.
 type bodyReader struct {
 	body  io.ReadCloser
 	rc    *http.ResponseController
@@ -108,7 +121,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	b.mu.Unlock()
 	if b.limit >= 0 && b.n+int64(n) > b.limit {
 		n = int(b.limit - b.n)
-		err = errBodyTooLarge
+		err = errOverflow
 	}
 	b.n += int64(n)
 	if b.ck != nil {
@@ -128,10 +141,12 @@ func (b *bodyReader) failed(err error) error {
 	if b.err == nil {
 		var ne net.Error
 		switch {
+		case errors.Is(err, errOverflow):
+			// First: an interrupt that raced with it changes nothing, the
+			// body is refused whole.
+			b.err = errBodyTooLarge
 		case b.interrupted:
 			b.err = b.why
-		case errors.Is(err, errBodyTooLarge):
-			b.err = errBodyTooLarge
 		case errors.Is(err, httpbody.ErrTooSlow):
 			b.err = errBodyTooSlow
 		case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
@@ -140,7 +155,10 @@ func (b *bodyReader) failed(err error) error {
 			b.err = bodyIncomplete(err)
 		}
 	}
-	if b.ck != nil {
+	switch {
+	case errors.Is(err, errOverflow):
+		return errOverflow // checksum or not, the store keeps nothing of it
+	case b.ck != nil:
 		return io.EOF
 	}
 	return b.err

@@ -133,14 +133,28 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 // concatFinal creates the final upload of a concatenation: the parts, each
 // a finished partial upload of this owner, become one file at once.
 func (h *Handler) concatFinal(ctx context.Context, w http.ResponseWriter, r *http.Request, owner string, refs []string, meta map[string]string) {
+	// The header is checked whole before a part is read: each part costs a
+	// row read here and a reader while the final is built.
 	ids := make([]string, 0, len(refs))
-	var total int64
+	seen := make(map[string]bool, len(refs))
 	for _, ref := range refs {
 		id, ok := h.uploadID(ref)
 		if !ok {
 			h.fail(w, r, httperr.BadParam("Upload-Concat", fmt.Sprintf("%q is not an upload URL under %s", ref, h.mount)))
 			return
 		}
+		if seen[id] {
+			// tus does not forbid it, but no client splits a file so that a
+			// part repeats, and a part named over and over is the cheap way
+			// to make one request read the same bytes many times.
+			h.fail(w, r, httperr.BadParam("Upload-Concat", fmt.Sprintf("Upload-Concat names the partial upload %s twice", id)))
+			return
+		}
+		seen[id] = true
+		ids = append(ids, id)
+	}
+	var total int64
+	for _, id := range ids {
 		p, err := h.getUpload(ctx, id, owner)
 		if err != nil {
 			h.fail(w, r, err)
@@ -152,11 +166,22 @@ func (h *Handler) concatFinal(ctx context.Context, w http.ResponseWriter, r *htt
 			return
 		}
 		total += p.Length
-		ids = append(ids, id)
 	}
-	if total > h.cfg.MaxSize {
-		h.fail(w, r, httperr.New(http.StatusRequestEntityTooLarge, "too_large",
-			fmt.Sprintf("the concatenation (%d bytes) exceeds the limit of %d bytes", total, h.cfg.MaxSize)))
+	// The final is the only upload of a concatenation that becomes a file
+	// (the parts have no files row, so no quota ever saw them): it is held
+	// to MaxSize and the owner's quota like any upload of its length.
+	limit, quota, err := h.sizeLimit(ctx, owner)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if total > limit {
+		if quota {
+			h.fail(w, r, tooLarge(total, limit, true))
+		} else {
+			h.fail(w, r, httperr.New(http.StatusRequestEntityTooLarge, "too_large",
+				fmt.Sprintf("the concatenation (%d bytes) exceeds the limit of %d bytes", total, limit)))
+		}
 		return
 	}
 	u, f, err := h.store.ConcatUploads(ctx, owner, ids, meta)

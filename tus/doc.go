@@ -64,15 +64,18 @@
 // an interrupted PATCH (upload_interrupted, where tusd says 400: tus clients
 // retry 409 and give up on 400) and bytes sent to an upload that has them
 // all (upload_finished, where tusd answers 204 and drops them); 413 beyond
-// the length or MaxSize; 460 for a checksum mismatch; 423 with Retry-After
-// when another writer holds the upload or the lock is not let go within
-// LockTimeout. tusd answers 404 for every
+// the length, MaxSize or the owner's quota (a final concatenation too), and
+// for a body without Content-Length found too long as it is read, of which
+// nothing is kept, as of one refused up front; 460 for a checksum mismatch;
+// 423 with Retry-After when another writer holds the upload or the lock is
+// not let go within LockTimeout. tusd answers 404 for every
 // missing upload; we answer 410 Gone where we can tell it existed: an id
 // terminated by this process (remembered in a bounded LRU), or an upload
 // row past its ExpiresAt (chunkstore.ErrExpired, which wraps ErrNotFound)
 // until the sweeper removes the row, after which it is 404. A token that does not own an upload gets 403. Errors are JSON
 // through httperr. A final concatenation is created only from finished
-// parts (400 otherwise); the spec's option of a final upload over
+// parts (400 otherwise), each named once and at most maxConcatParts of
+// them (400 naming Upload-Concat); the spec's option of a final upload over
 // unfinished parts is not offered (tus-js-client does not use it).
 //
 // Responses carry Tus-Resumable always, Upload-Offset and Upload-Length (or

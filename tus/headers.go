@@ -101,6 +101,14 @@ func Filetype(meta map[string]string) string {
 	return meta["type"]
 }
 
+// maxConcatParts bounds the parts of a final concatenation. Each part costs
+// a row read and a reader (with its chunk buffer) while the final is built,
+// and a 64 KiB header holds about 1,900 references to one short id: without
+// a bound a single request could ask for that much work and memory. 1,000 is
+// far beyond what a client splits an upload into (tus-js-client's
+// parallelUploads is a handful) and still cheap to check.
+const maxConcatParts = 1000
+
 // concatHeader is a parsed Upload-Concat header.
 type concatHeader struct {
 	partial bool
@@ -121,6 +129,10 @@ func parseConcat(v string) (concatHeader, error) {
 		parts := strings.Fields(v[len("final;"):])
 		if len(parts) == 0 {
 			return concatHeader{}, httperr.BadParam("Upload-Concat", "Upload-Concat: final names no partial uploads")
+		}
+		if len(parts) > maxConcatParts {
+			return concatHeader{}, httperr.BadParam("Upload-Concat",
+				"Upload-Concat: final names more than "+strconv.Itoa(maxConcatParts)+" partial uploads")
 		}
 		return concatHeader{final: true, parts: parts}, nil
 	}

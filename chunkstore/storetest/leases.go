@@ -61,6 +61,80 @@ func (h *hangUntil) Read([]byte) (int, error) {
 	return 0, errDropped
 }
 
+// gatedBackend stops one call of a backend (PutFile or DeleteUpload, for
+// the id set before the call) until release is closed, and closes reached
+// when that call arrives: a store over it halts right at that step, as an
+// edge paused there would, while another store goes on.
+type gatedBackend struct {
+	chunkstore.Backend
+	method  string
+	id      string
+	reached chan struct{}
+	release chan struct{}
+	once    sync.Once
+	freed   sync.Once // guards closing release
+}
+
+// free lets the stopped call go on; safe to call more than once.
+func (g *gatedBackend) free() { g.freed.Do(func() { close(g.release) }) }
+
+func gate(b chunkstore.Backend, method string) *gatedBackend {
+	return &gatedBackend{Backend: b, method: method, reached: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *gatedBackend) stop(method, id string) {
+	if method == g.method && id == g.id {
+		g.once.Do(func() {
+			close(g.reached)
+			<-g.release
+		})
+	}
+}
+
+func (g *gatedBackend) waitReached(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.reached:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the gated store never reached %s", g.method)
+	}
+}
+
+func (g *gatedBackend) PutFile(ctx context.Context, f chunkstore.FileInfo) error {
+	g.stop("PutFile", f.ID)
+	return g.Backend.PutFile(ctx, f)
+}
+
+func (g *gatedBackend) DeleteUpload(ctx context.Context, id string, version int64) error {
+	g.stop("DeleteUpload", id)
+	return g.Backend.DeleteUpload(ctx, id, version)
+}
+
+// cutBackend fails, for one id, one step of a commit: the files row
+// ("PutFile") or the compare-and-set that marks the upload finished after
+// it ("finished"), as if the finisher died right there.
+type cutBackend struct {
+	chunkstore.Backend
+	id string
+	at string
+}
+
+var errCut = errors.New("the finisher died here")
+
+func (c *cutBackend) PutFile(ctx context.Context, f chunkstore.FileInfo) error {
+	if c.at == "PutFile" && f.ID == c.id {
+		return errCut
+	}
+	return c.Backend.PutFile(ctx, f)
+}
+
+func (c *cutBackend) UpdateUpload(ctx context.Context, u chunkstore.UploadInfo, prev int64) (chunkstore.UploadInfo, error) {
+	if c.at == "finished" && u.ID == c.id && u.State == chunkstore.UploadFinished {
+		return chunkstore.UploadInfo{}, errCut
+	}
+	return c.Backend.UpdateUpload(ctx, u, prev)
+}
+
 // appendResult is one Append's outcome, for cases that run them on goroutines.
 type appendResult struct {
 	u   chunkstore.UploadInfo
@@ -409,6 +483,146 @@ func runLeases(t *testing.T, open func(t *testing.T) Opener) {
 			t.Fatalf("append once the cut lease lapsed: %v", err)
 		}
 		finishAndCheck(t, s, u.ID, []byte("abc"))
+	})
+
+	// A commit and a termination racing on two edges: whichever order they
+	// meet in, the upload ends up either a whole file or gone, never a
+	// files row over deleted chunks.
+	t.Run("finish and terminate racing: a whole file or nothing", func(t *testing.T) {
+		// Either Stat is ErrNotFound, or the file reads back whole.
+		wholeOrGone := func(t *testing.T, s *chunkstore.Store, id string, data []byte) {
+			t.Helper()
+			if _, err := s.Stat(ctx, id); errors.Is(err, chunkstore.ErrNotFound) {
+				if _, err := s.GetUpload(ctx, id); !errors.Is(err, chunkstore.ErrNotFound) {
+					t.Fatalf("no file, but the upload is still there: %v", err)
+				}
+				return
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			checkRead(t, s, id, data)
+		}
+		newUpload := func(t *testing.T, s *chunkstore.Store, seed int64) (chunkstore.UploadInfo, []byte) {
+			t.Helper()
+			data := randBytes(2*small+5, seed)
+			u, err := s.CreateUpload(ctx, chunkstore.UploadInfo{Length: int64(len(data))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Append(ctx, u.ID, 0, bytes.NewReader(data), chunkstore.AppendOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			return u, data
+		}
+
+		t.Run("terminate while the commit writes the files row", func(t *testing.T) {
+			be := open(t)()
+			g := gate(be, "PutFile")
+			s1, s2 := storeWith(t, g, nil), storeWith(t, be, nil)
+			defer func() { g.free(); s2.Close(); s1.Close() }()
+			u, data := newUpload(t, s1, 60)
+			g.id = u.ID
+			done := make(chan error, 1)
+			go func() {
+				_, err := s1.FinishUpload(ctx, u.ID)
+				done <- err
+			}()
+			g.waitReached(t)
+			terr := s2.Terminate(ctx, u.ID)
+			g.free()
+			ferr := <-done
+			t.Logf("terminate: %v; finish: %v", terr, ferr)
+			if terr == nil && ferr == nil {
+				t.Fatal("both the commit and the termination succeeded")
+			}
+			if terr != nil && !errors.Is(terr, chunkstore.ErrFinished) && !errors.Is(terr, chunkstore.ErrLocked) {
+				t.Fatalf("terminate during the commit: %v, want ErrFinished or ErrLocked", terr)
+			}
+			wholeOrGone(t, s2, u.ID, data)
+		})
+
+		t.Run("commit while terminate removes the upload", func(t *testing.T) {
+			be := open(t)()
+			g := gate(be, "DeleteUpload")
+			s1, s2 := storeWith(t, be, nil), storeWith(t, g, nil)
+			defer func() { g.free(); s2.Close(); s1.Close() }()
+			u, data := newUpload(t, s1, 61)
+			g.id = u.ID
+			done := make(chan error, 1)
+			go func() { done <- s2.Terminate(ctx, u.ID) }()
+			// s2 holds the lease and has deleted the chunks; the row is next.
+			g.waitReached(t)
+			_, ferr := s1.FinishUpload(ctx, u.ID)
+			g.free()
+			terr := <-done
+			t.Logf("terminate: %v; finish: %v", terr, ferr)
+			if terr != nil {
+				t.Fatalf("the termination that went first: %v", terr)
+			}
+			if ferr == nil {
+				t.Fatal("a commit over an upload being terminated succeeded")
+			}
+			wholeOrGone(t, s1, u.ID, data)
+		})
+	})
+
+	// A finisher that dies mid-commit leaves the upload finishing: no one
+	// may terminate it (its files row may be written), the next commit
+	// completes it, and the sweeper, if no one does, keeps the file when
+	// its row was written and removes the upload when it was not.
+	t.Run("a commit cut short is completed or swept, never half undone", func(t *testing.T) {
+		for _, at := range []string{"PutFile", "finished"} {
+			t.Run(at, func(t *testing.T) {
+				be := open(t)()
+				c := &clock{now: time.Now()}
+				edit := func(cfg *chunkstore.Config) { cfg.Clock, cfg.UploadTTL = c.Now, time.Hour }
+				cut := &cutBackend{Backend: be, at: at}
+				dead, live := storeWith(t, cut, edit), storeWith(t, be, edit)
+				defer func() { live.Close(); dead.Close() }()
+				data := randBytes(2*small+9, 62)
+				u, err := live.CreateUpload(ctx, chunkstore.UploadInfo{Length: int64(len(data))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := live.Append(ctx, u.ID, 0, bytes.NewReader(data), chunkstore.AppendOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				cut.id = u.ID
+				if _, err := dead.FinishUpload(ctx, u.ID); !errors.Is(err, errCut) {
+					t.Fatalf("the cut commit: %v", err)
+				}
+				if err := live.Terminate(ctx, u.ID); !errors.Is(err, chunkstore.ErrFinished) {
+					t.Fatalf("terminate after a cut commit: %v, want ErrFinished", err)
+				}
+				if _, err := live.Append(ctx, u.ID, int64(len(data)), bytes.NewReader(nil), chunkstore.AppendOptions{}); !errors.Is(err, chunkstore.ErrFinished) {
+					t.Fatalf("append after a cut commit: %v, want ErrFinished", err)
+				}
+				if at == "finished" {
+					// The files row is the commit point: the file is whole
+					// already, and the next commit only records it.
+					checkRead(t, live, u.ID, data)
+					finishAndCheck(t, live, u.ID, data)
+					if got, _ := live.GetUpload(ctx, u.ID); got.State != chunkstore.UploadFinished {
+						t.Fatalf("state %q after the next commit", got.State)
+					}
+				}
+				c.Advance(2 * time.Hour)
+				if _, err := live.SweepOnce(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := live.GetUpload(ctx, u.ID); !errors.Is(err, chunkstore.ErrNotFound) {
+					t.Fatalf("upload row after the sweep: %v", err)
+				}
+				if at == "finished" {
+					checkRead(t, live, u.ID, data)
+					return
+				}
+				if _, err := live.Stat(ctx, u.ID); !errors.Is(err, chunkstore.ErrNotFound) {
+					t.Fatalf("a file with no files row written: %v", err)
+				}
+				noChunks(t, be, u.ID, 3)
+			})
+		}
 	})
 
 	t.Run("finishing from two stores at once", func(t *testing.T) {

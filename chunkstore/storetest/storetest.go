@@ -60,7 +60,8 @@ func randBytes(n int, seed int64) []byte {
 // interrupted delete finished by the sweeper; 16 concurrent writers and 16
 // concurrent uploads; uploads resumed after a restart, with small appends
 // across chunk boundaries, interrupted appends keeping their bytes, Verify
-// failures discarding them, offset mismatch, size limits, deferred length;
+// failures discarding them, an overflow keeping nothing (its checkpoints
+// undone), offset mismatch, size limits, deferred length;
 // expiry, terminate, concatenation; derived records and the claim race.
 // Writer leases, with two Stores over one backend (two edges on one
 // database): compare-and-set rows, a second writer refused while the first
@@ -68,8 +69,9 @@ func randBytes(n int, seed int64) []byte {
 // file is its bytes), a lapsed lease taken over with the dead holder's late
 // writes losing, a writer that lost its lease keeping nothing, renewal of a
 // slow writer's lease, another store's interrupt stopping a writer (which
-// keeps its bytes) or cutting a dead writer's lease short, and two
-// finishers at once.
+// keeps its bytes) or cutting a dead writer's lease short, a commit and a
+// termination racing (a whole file or nothing), a commit cut short
+// (completed or swept, never terminated), and two finishers at once.
 func Run(t *testing.T, open func(t *testing.T) Opener) {
 	ctx := context.Background()
 	store := func(t *testing.T, cs int) *chunkstore.Store {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -126,6 +127,62 @@ func runUploads(t *testing.T, open func(t *testing.T) Opener) {
 		if _, err := s.CreateUpload(ctx, chunkstore.UploadInfo{Length: 6 << 30}); !errors.Is(err, chunkstore.ErrTooLarge) {
 			t.Fatalf("6 GiB upload: %v", err)
 		}
+	})
+
+	t.Run("an overflow keeps nothing, checkpoints included", func(t *testing.T) {
+		s := newStore(t, open(t)(), small)
+		defer s.Close()
+		b := s.Backend()
+		// Append checkpoints its offset every 4 x WriteConcurrency full
+		// chunks. From offset 100 they fall at chunk boundaries 13 and 25
+		// chunks in; an upload of 25 chunks then ends on one, so a body
+		// that fills it and sends a byte more passes a checkpoint midway
+		// and reaches the end exactly where another would be due.
+		every := 4 * s.Config().WriteConcurrency
+		length := int64((2*every + 1) * small)
+		head := randBytes(100, 41)
+		rest := randBytes(int(length)-len(head), 42)
+		u, err := s.CreateUpload(ctx, chunkstore.UploadInfo{Length: length})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, u.ID, 0, bytes.NewReader(head), chunkstore.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// When the body has sent every byte the upload takes, nothing may be
+		// durable at the full length yet: the next byte could still turn it
+		// into an overflow, and a complete upload would be committed (tus
+		// does so for a client that disconnects right after its last byte).
+		var atEnd int64 = -1
+		body := io.MultiReader(bytes.NewReader(rest), readerFunc(func(p []byte) (int, error) {
+			if cur, err := b.GetUpload(ctx, u.ID); err == nil && atEnd < 0 {
+				atEnd = cur.Offset
+			}
+			p[0] = 'x'
+			return 1, nil
+		}))
+		if _, err := s.Append(ctx, u.ID, int64(len(head)), body, chunkstore.AppendOptions{}); !errors.Is(err, chunkstore.ErrTooLarge) {
+			t.Fatalf("a body one byte past the length: %v, want ErrTooLarge", err)
+		}
+		if atEnd < 0 || atEnd >= length {
+			t.Errorf("durable offset %d when the body had filled the upload (length %d): committed before the body ended", atEnd, length)
+		}
+		cur, err := s.GetUpload(ctx, u.ID)
+		if err != nil || cur.Offset != int64(len(head)) || cur.Lease.Holder != "" {
+			t.Fatalf("after the overflow: offset %d, lease %q, %v; want offset %d (nothing of the append kept) and the lease let go",
+				cur.Offset, cur.Lease.Holder, err, len(head))
+		}
+		if _, err := s.Stat(ctx, u.ID); !errors.Is(err, chunkstore.ErrNotFound) {
+			t.Fatalf("the overflowing upload is a file: %v", err)
+		}
+		if _, err := s.Append(ctx, u.ID, int64(len(head)), bytes.NewReader(rest), chunkstore.AppendOptions{}); err != nil {
+			t.Fatalf("the right bytes after the overflow: %v", err)
+		}
+		f, err := s.FinishUpload(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRead(t, s, f.ID, append(append([]byte(nil), head...), rest...))
 	})
 
 	t.Run("deferred length", func(t *testing.T) {
@@ -262,3 +319,8 @@ func runUploads(t *testing.T, open func(t *testing.T) Opener) {
 		}
 	})
 }
+
+// readerFunc is a Reader made of a function.
+type readerFunc func(p []byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
