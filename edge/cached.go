@@ -139,7 +139,7 @@ func (s *Server) cacheThrough(w http.ResponseWriter, r *http.Request, o origin) 
 		return
 	}
 	if s.deps.Cache == nil {
-		s.serveUncached(w, r, o, nil)
+		s.serveUncached(w, r, o, content{})
 		return
 	}
 	if s.spill(w, r, o) {
@@ -153,7 +153,7 @@ func (s *Server) cacheThrough(w http.ResponseWriter, r *http.Request, o origin) 
 		return
 	}
 	var (
-		kept []byte // in-memory bytes the fill made, for when the cache cannot keep them
+		kept content // in-memory bytes the fill made and their type, for when the cache cannot keep them
 		e    *edgecache.Entry
 		err  error
 	)
@@ -164,7 +164,9 @@ func (s *Server) cacheThrough(w http.ResponseWriter, r *http.Request, o origin) 
 				return edgecache.Meta{}, err
 			}
 			defer c.release()
-			kept = c.data
+			// The type goes with the bytes: served uncached without it,
+			// a rendition would go out with an empty Content-Type.
+			kept = content{data: c.data, contentType: c.contentType}
 			if _, err := io.Copy(dst, c.reader()); err != nil {
 				return edgecache.Meta{}, c.readFault(err)
 			}
@@ -188,10 +190,11 @@ func (s *Server) cacheThrough(w http.ResponseWriter, r *http.Request, o origin) 
 	s.serveUncached(w, r, o, kept)
 }
 
-// serveUncached makes the bytes (or reuses data) and serves them.
-func (s *Server) serveUncached(w http.ResponseWriter, r *http.Request, o origin, data []byte) {
-	c := content{data: data}
-	if data == nil {
+// serveUncached serves the in-memory bytes a fill already made (kept, with
+// their content type), or makes them when there are none.
+func (s *Server) serveUncached(w http.ResponseWriter, r *http.Request, o origin, kept content) {
+	c := kept
+	if c.data == nil {
 		var err error
 		if c, err = s.produce(r.Context(), r, o); err != nil {
 			s.fail(w, r, err)
@@ -205,6 +208,8 @@ func (s *Server) serveUncached(w http.ResponseWriter, r *http.Request, o origin,
 		return
 	}
 	o.setHeaders(w.Header(), c.contentType, seekerSize(rs))
+	rs, release := guardRanges(r, rs)
+	defer release() // runs before c.release closes a store Reader: see rangeGuard
 	http.ServeContent(w, r, "", o.modTime, rs)
 }
 
@@ -227,8 +232,12 @@ func (s *Server) serveIfCached(w http.ResponseWriter, r *http.Request, o origin)
 func serveEntry(w http.ResponseWriter, r *http.Request, e *edgecache.Entry, o origin) {
 	o.setHeaders(w.Header(), e.Meta.ContentType, e.Size)
 	// e.File is the *os.File on disk, handed to ServeContent unwrapped so that
-	// the body goes out with sendfile.
-	http.ServeContent(w, r, "", o.modTime, e.File)
+	// the body goes out with sendfile; only a multi-range request gets it
+	// guarded, released here before the caller's e.Close hands the file to
+	// another request (see rangeGuard).
+	rs, release := guardRanges(r, e.File)
+	defer release()
+	http.ServeContent(w, r, "", o.modTime, rs)
 }
 
 func cacheUnavailable(err error) bool {

@@ -105,7 +105,9 @@ func (s *Server) serveOriginal(w http.ResponseWriter, r *http.Request, info chun
 	// body (never wrong bytes).
 	modTime := info.CreatedAt.Truncate(time.Second)
 	if conditional(r) {
-		http.ServeContent(w, r, "", modTime, f)
+		rs, release := guardRanges(r, f)
+		defer release() // before the deferred f.Close: see rangeGuard
+		http.ServeContent(w, r, "", modTime, rs)
 		return
 	}
 	// A plain GET of the whole file, the common case, skips ServeContent:
