@@ -95,6 +95,14 @@ func (c Config) Validate() error {
 		}
 		if vals.Has("p") || vals.Has("s") {
 			errs = append(errs, fmt.Errorf("preset %s: may not contain p or s", name))
+			continue
+		}
+		// Checked as a request's own parameters are: a typo (wdth=200)
+		// found at start, not on every request that names the preset.
+		plain := c
+		plain.Presets, plain.PresetsOnly = nil, false
+		if _, err := Parse(plain, "", vals, ""); err != nil {
+			errs = append(errs, fmt.Errorf("preset %s: %w", name, err))
 		}
 	}
 	if c.RequireSignature && len(c.SignKeys) == 0 {

@@ -151,6 +151,26 @@ func TestPresetsOnly(t *testing.T) {
 	}
 }
 
+// TestPresetsChecked: a preset is checked at start as a request's own
+// parameters are; a typo or a bad value is a configuration error naming the
+// preset and the parameter, not a 400 on every request that uses it.
+func TestPresetsChecked(t *testing.T) {
+	for preset, param := range map[string]string{"wdth=200": "wdth", "w=0": "w", "fm=tiff": "fm", "fit=zoom&w=1": "fit"} {
+		cfg := DefaultConfig()
+		cfg.Presets = map[string]string{"thumb": preset}
+		err := cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), "preset thumb") || !strings.Contains(err.Error(), param) {
+			t.Errorf("preset %q: %v, want an error naming the preset and %s", preset, err, param)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.Presets = map[string]string{"card": "w=400&h=300&fit=crop&auto=format"}
+	cfg.PresetsOnly = true
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("good preset refused: %v", err)
+	}
+}
+
 func TestSignature(t *testing.T) {
 	old, cur := []byte("old-key"), []byte("current-key")
 	cfg := DefaultConfig()
