@@ -80,6 +80,7 @@ type content struct {
 	contentType string
 	close       func() error      // releases body; nil for data
 	fault       func(error) error // marks a read error of body with its origin
+	size        int64             // body's length when known (another edge's Content-Length), else 0
 }
 
 func (c content) reader() io.Reader {

@@ -207,14 +207,91 @@ func (s *Server) spill(w http.ResponseWriter, r *http.Request, o origin) bool {
 		return false
 	}
 	defer c.release()
-	rs, err := c.seeker()
-	if err != nil {
+	var rs io.ReadSeeker
+	if fs, ok := forwardOnly(c, r); ok {
+		rs = fs
+	} else if rs, err = c.seeker(); err != nil {
 		s.fail(w, r, err)
 		return true
 	}
 	o.setHeaders(w.Header(), c.contentType, seekerSize(rs))
 	http.ServeContent(w, r, "", o.modTime, rs)
 	return true
+}
+
+// forwardOnly serves another edge's answer to a spilled request as it
+// streams, when the request reads it front to back (a whole body, or one
+// range): buffering it, as a multi-range answer still must, cost the whole
+// entity's size in memory for each request (up to CacheMaxOriginal for a
+// video player's 64 KiB ranges).
+func forwardOnly(c content, r *http.Request) (io.ReadSeeker, bool) {
+	// A type to send, or ServeContent would read bytes to sniff one and
+	// seek back.
+	if c.body == nil || c.size <= 0 || c.contentType == "" || multiRange(r) {
+		return nil, false
+	}
+	if _, ok := c.body.(io.ReadSeeker); ok {
+		return nil, false
+	}
+	return &forwardSeeker{r: c.body, size: c.size, fault: c.readFault}, true
+}
+
+// forwardSeeker is a stream of known size as an io.ReadSeeker for
+// http.ServeContent: seeking to the end only reports the size, and seeking
+// forward skips bytes. ServeContent asks the size, goes back to 0, then
+// (for a range) seeks forward to its start once; a seek behind what was
+// already read is an error, which it never asks of a single range.
+type forwardSeeker struct {
+	r     io.Reader
+	size  int64
+	read  int64 // bytes consumed from r
+	pos   int64 // the position ServeContent believes in
+	fault func(error) error
+}
+
+func (f *forwardSeeker) Read(p []byte) (int, error) {
+	if err := f.catchUp(); err != nil {
+		return 0, err
+	}
+	n, err := f.r.Read(p)
+	f.read += int64(n)
+	f.pos = f.read
+	if err != nil && err != io.EOF {
+		err = f.fault(err)
+	}
+	return n, err
+}
+
+func (f *forwardSeeker) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		off += f.pos
+	case io.SeekEnd:
+		off += f.size
+	default:
+		return 0, errors.New("forwardSeeker: bad whence")
+	}
+	if off < 0 {
+		return 0, errors.New("forwardSeeker: negative position")
+	}
+	f.pos = off
+	return off, nil
+}
+
+// catchUp skips from what was read to where ServeContent sought.
+func (f *forwardSeeker) catchUp() error {
+	if f.pos < f.read {
+		return fmt.Errorf("forwardSeeker: seek back to %d after %d bytes were read", f.pos, f.read)
+	}
+	if f.pos > f.read {
+		n, err := io.CopyN(io.Discard, f.r, f.pos-f.read)
+		f.read += n
+		if err != nil {
+			return f.fault(err)
+		}
+	}
+	return nil
 }
 
 // produce makes o's bytes for a miss: from another edge when the fleet says
@@ -312,6 +389,7 @@ func (s *Server) fetchPeer(ctx context.Context, r *http.Request, m fleet.Member,
 	body := &eofHook{r: resp.Body, at: func() { s.metrics.peerFills.WithLabelValues(source).Inc() }}
 	return peerAnswer{content: content{
 		body:        body,
+		size:        max(0, resp.ContentLength),
 		contentType: resp.Header.Get("Content-Type"),
 		close:       func() error { cancel(); return resp.Body.Close() },
 		fault:       func(err error) error { return fmt.Errorf("%w: from %s: %w", errPeerLost, m.Name, err) },
