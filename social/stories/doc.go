@@ -31,8 +31,9 @@
 // Each owner has a set of "likers", the users who liked any of their
 // stories in the last 30 days (the store's LikersTTL, renewed by every
 // like, kept through unlikes); a new story's story.created event names
-// them (at most Config.MaxLikers), so notify can tell them. The set
-// outlives the stories on purpose.
+// them (at most Config.MaxLikers), so notify can tell them, but never the
+// users the new story is hidden from: a notification would reveal it. The
+// set outlives the stories on purpose.
 //
 // # Events
 //

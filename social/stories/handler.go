@@ -16,6 +16,7 @@ import (
 	"github.com/mediaedge/mediaedge/httperr"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/jsonapi"
+	"github.com/mediaedge/mediaedge/social/users"
 )
 
 // Service serves the stories API under /v1/stories (and a user's stories
@@ -147,13 +148,15 @@ func (s *Service) expiredID(id int64) bool {
 	return !born.Add(s.cfg.TTL).After(s.now())
 }
 
-// resolveUser reads the {id} path value: a decimal id or @username.
+// resolveUser reads the {id} path value: a decimal id or @username, in
+// any case (usernames are stored lower case and UserIDs matches exactly).
 func (s *Service) resolveUser(r *http.Request) (int64, error) {
 	v := r.PathValue("id")
 	name, ok := strings.CutPrefix(v, "@")
 	if !ok {
 		return jsonapi.PathID(r, "id")
 	}
+	name = users.NormaliseUsername(name)
 	if s.cfg.UserIDs == nil || name == "" {
 		return 0, errNoUser
 	}

@@ -19,7 +19,8 @@ import (
 const (
 	// KindCreated {story_id, likers}: To is empty; likers are the users who
 	// liked an earlier story of the author (at most MaxLikers), whom
-	// notify tells about the new one.
+	// notify tells about the new one; never the owner nor anyone in the
+	// story's hide_from.
 	KindCreated = "story.created"
 	// KindLike {story_id, owner}: To is the owner, unless they liked their
 	// own story (then empty).
@@ -114,11 +115,16 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request, uid int64) erro
 	if !strings.HasPrefix(info.Type, "image/") && !strings.HasPrefix(info.Type, "video/") {
 		return httperr.BadParam("media_id", "a story's media must be an image or a video")
 	}
-	likers, err := s.store.Likers(ctx, uid, s.cfg.MaxLikers+1)
+	// The likers told of the story are the owner's earlier likers but the
+	// owner and the users it is hidden from: notify tells everyone the
+	// event names, and a notification of a story one may not see would
+	// reveal it. Read as many more as may be dropped, so the list still
+	// holds MaxLikers when there are that many others.
+	likers, err := s.store.Likers(ctx, uid, s.cfg.MaxLikers+1+len(hide))
 	if err != nil {
 		return jsonapi.StoreFault(err)
 	}
-	likers = slices.DeleteFunc(likers, func(u int64) bool { return u == uid })
+	likers = slices.DeleteFunc(likers, func(u int64) bool { return u == uid || slices.Contains(hide, u) })
 	likers = likers[:min(len(likers), s.cfg.MaxLikers)]
 	now := s.clock()
 	st := Story{ID: s.cfg.IDs.Next(), Owner: uid, Media: media, MediaType: info.Type, Caption: caption,

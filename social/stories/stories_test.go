@@ -16,6 +16,8 @@ import (
 	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/ids"
+	"github.com/mediaedge/mediaedge/social/notify"
+	notifystore "github.com/mediaedge/mediaedge/social/notify/pebblestore"
 	"github.com/mediaedge/mediaedge/social/stories"
 	"github.com/mediaedge/mediaedge/social/stories/pebblestore"
 	"github.com/mediaedge/mediaedge/social/stories/storiestest"
@@ -48,8 +50,8 @@ const ttl = 2 * time.Second
 
 // Users 1..9 exist; 1 follows 2, 3 and 4. Media "m1", "v1" and "g1" are
 // user 1's (an image, a video, a GIF), "m2" user 2's, "m3" user 3's, "pdf1"
-// user 1's PDF.
-func setup(t *testing.T) *env {
+// user 1's PDF. mod changes the config before the service is built.
+func setup(t *testing.T, mod ...func(*stories.Config)) *env {
 	t.Helper()
 	db := socialtest.Pebble(t)
 	gen, err := ids.New(1)
@@ -83,6 +85,9 @@ func setup(t *testing.T) *env {
 			return m, nil
 		}
 		return stories.MediaInfo{}, stories.ErrNoMedia
+	}
+	for _, m := range mod {
+		m(&cfg)
 	}
 	if e.svc, err = stories.New(cfg); err != nil {
 		t.Fatal(err)
@@ -174,6 +179,21 @@ func TestPostAndGet(t *testing.T) {
 	}
 	if st, _ := e.do(2, "GET", "/v1/users/@nobody/stories", nil); st != 404 {
 		t.Fatalf("unknown username: %d", st)
+	}
+}
+
+// TestUsernameAnyCase: /v1/users/@name/stories takes the name in any case,
+// as /v1/users/@name and /v1/users/@name/posts do (usernames are stored
+// lower case; the lookup, like setup's, matches exactly).
+func TestUsernameAnyCase(t *testing.T) {
+	e := setup(t)
+	id := e.post(1, map[string]any{"media_id": "m1"})
+	for _, name := range []string{"user1", "User1", "USER1"} {
+		st, l := e.do(2, "GET", "/v1/users/@"+name+"/stories", nil)
+		items, _ := l["items"].([]any)
+		if st != 200 || len(items) != 1 || items[0].(map[string]any)["id"] != id {
+			t.Fatalf("@%s: %d %v, want user 1's story", name, st, l)
+		}
 	}
 }
 
@@ -376,6 +396,69 @@ func TestLikes(t *testing.T) {
 	evs = e.outbox()
 	if got := string(evs[len(evs)-1].Data); !strings.HasSuffix(got, `"likers":["2"]}`) {
 		t.Fatalf("story.created: %s", got)
+	}
+}
+
+// TestHiddenStoryNotifiesNoHiddenLiker: the owner's earlier likers hear
+// of a new story, except those it is hidden from. The story's events go
+// through the real notify service, as its consumer hands them over, and
+// the test reads the likers' notifications.
+func TestHiddenStoryNotifiesNoHiddenLiker(t *testing.T) {
+	e := setup(t)
+	first := e.post(1, map[string]any{"media_id": "m1"})
+	for _, u := range []int64{2, 3} {
+		if st, m := e.do(u, "PUT", "/v1/stories/"+first+"/like", nil); st != 204 {
+			t.Fatalf("user %d likes: %d %v", u, st, m)
+		}
+	}
+	hidden := e.post(1, map[string]any{"media_id": "m1", "hide_from": []string{"2"}})
+
+	gen, err := ids.New(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := notifystore.New(socialtest.Pebble(t), notifystore.Config{})
+	cfg := notify.DefaultConfig()
+	cfg.Store, cfg.IDs, cfg.Auth = ns, gen, socialtest.HeaderAuth{}
+	cfg.ConversationMembers = func(context.Context, int64) ([]int64, error) { return nil, nil }
+	cfg.Online = func(context.Context, int64) bool { return false }
+	n, err := notify.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range e.outbox() {
+		if err := n.Handle(context.Background(), ev); err != nil {
+			t.Fatalf("notify %s: %v", ev.Kind, err)
+		}
+	}
+	told := func(uid int64) bool {
+		t.Helper()
+		gs, err := ns.List(context.Background(), uid, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(gs, func(g notify.Group) bool { return g.Object == "story:"+hidden })
+	}
+	if told(2) {
+		t.Fatal("user 2, whom the story is hidden from, was notified of it")
+	}
+	if !told(3) {
+		t.Fatal("user 3, another liker, was not notified of the story")
+	}
+}
+
+// TestHiddenLikersLeaveRoom: the likers a story is hidden from do not
+// take places of the MaxLikers the event names.
+func TestHiddenLikersLeaveRoom(t *testing.T) {
+	e := setup(t, func(c *stories.Config) { c.MaxLikers = 1 })
+	first := e.post(1, map[string]any{"media_id": "m1"})
+	for _, u := range []int64{2, 3, 4} {
+		e.do(u, "PUT", "/v1/stories/"+first+"/like", nil)
+	}
+	e.post(1, map[string]any{"media_id": "m1", "hide_from": []string{"2", "3"}})
+	evs := e.outbox()
+	if got := string(evs[len(evs)-1].Data); !strings.HasSuffix(got, `"likers":["4"]}`) {
+		t.Fatalf("story.created: %s, want the one liker it is not hidden from", got)
 	}
 }
 

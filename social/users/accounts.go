@@ -112,7 +112,9 @@ type sessionJSON struct {
 }
 
 // login is POST /v1/sessions {username, password}. The rate limits come
-// before anything that costs: a flood is answered 429 without a hash. An
+// before anything that costs: a flood is answered 429 without a hash. The
+// per-account limits count failures only (see loginLimits): the attempt
+// taken here is given back unless the password was checked and wrong. An
 // unknown user and a wrong password get the same answer after the same
 // work (a hash checked against dummyHash), so neither the answer nor its
 // time says which usernames exist.
@@ -129,13 +131,19 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	now := h.clock()
-	if wait := h.perAddr.Take(h.addr(r), now); wait > 0 {
+	now, addr, acct := h.clock(), h.addr(r), accountKey(name)
+	if wait := h.perAddr.Take(addr, now); wait > 0 {
 		return tooMany(wait)
 	}
-	if wait := h.perAcct.Take(accountKey(name), now); wait > 0 {
+	if wait := h.perAcct.take(acct, addr, now); wait > 0 {
 		return tooMany(wait)
 	}
+	failed := false // the password was checked and wrong: the attempt stays spent
+	defer func() {
+		if !failed {
+			h.perAcct.giveBack(acct, addr)
+		}
+	}()
 	u, lookupErr := User{}, ErrNotFound
 	if username, err := checkUsername(name); err == nil && len(password) <= maxPassword {
 		u, lookupErr = h.store.GetUserByName(r.Context(), username)
@@ -155,6 +163,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("verify the password of %q: %w", u.Username, err)
 	}
 	if lookupErr != nil || !match {
+		failed = true
 		return errBadCredentials
 	}
 	var raw [tokenBytes]byte

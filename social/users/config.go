@@ -40,12 +40,20 @@ type Config struct {
 	// MaxFollowing caps the users one account may follow (0: no cap). It
 	// also bounds the size of a user's "following" partition.
 	MaxFollowing int
-	// LoginPerAccount limits login attempts per username (existing or not)
-	// and LoginPerAddress attempts per client address; PerAddress also
-	// covers sign-ups, which hash a password too. Checked before any hash.
-	LoginPerAccount, LoginPerAddress Limit
-	// Limiters caps the number of accounts and addresses whose limiter is
-	// remembered (an LRU; idle entries expire once full again).
+	// LoginPerAddress limits login attempts per client address, right or
+	// wrong; it also covers sign-ups, which hash a password too.
+	// LoginPerAccountAddress limits failed logins per username (existing
+	// or not) from one client address, and LoginPerAccount failed logins
+	// per username from all addresses together. Keying the tight limit by
+	// address too means one address's failures never lock the account for
+	// its owner elsewhere (a lockout anyone could trigger); the looser
+	// account-wide one still bounds a guesser spread over many addresses.
+	// All three are checked before any hash; a login whose password was
+	// right gives its attempt back to both per-account limits.
+	LoginPerAddress, LoginPerAccountAddress, LoginPerAccount Limit
+	// Limiters caps the number of accounts, addresses and (account,
+	// address) pairs whose limiter is remembered, each (an LRU; idle
+	// entries expire once full again).
 	Limiters int
 	// ClientAddr returns the client address a request is limited by; nil
 	// takes RemoteAddr's host (an IPv6 address by its /64). Set it when a
@@ -72,12 +80,18 @@ func DefaultConfig() Config {
 		SessionTTL:      30 * 24 * time.Hour,
 		MaxBody:         64 << 10,
 		MaxFollowing:    7500,
-		// 10 tries at once, then one every 30 s (120 an hour): plenty for a
-		// person who mistypes, nothing for guessing one account's password.
-		LoginPerAccount: Limit{Every: 30 * time.Second, Burst: 10},
 		// An office or carrier NAT shares an address: 30 at once, then one
 		// a second. 1000 a second from one address hash 30 times, not 1000.
 		LoginPerAddress: Limit{Every: time.Second, Burst: 30},
+		// 10 failures at once, then one every 30 s (120 an hour), per
+		// account and address: plenty for a person who mistypes, nothing
+		// for guessing one account's password from one address.
+		LoginPerAccountAddress: Limit{Every: 30 * time.Second, Burst: 10},
+		// Ten times that for the account from everywhere (100, then one
+		// every 3 s): a guesser on many addresses gets 100 tries, then 1200
+		// an hour, and keeping the owner out takes 10 or more addresses
+		// failing without pause, each held to one try per 30 s.
+		LoginPerAccount: Limit{Every: 3 * time.Second, Burst: 100},
 		Limiters:        100_000,
 	}
 }
@@ -106,7 +120,7 @@ func (c Config) Validate() error {
 	if c.MaxFollowing < 0 {
 		errs = append(errs, fmt.Errorf("users: max following %d: want 0 (no cap) or more", c.MaxFollowing))
 	}
-	for name, l := range map[string]Limit{"login per account": c.LoginPerAccount, "login per address": c.LoginPerAddress} {
+	for name, l := range map[string]Limit{"login per account": c.LoginPerAccount, "login per account and address": c.LoginPerAccountAddress, "login per address": c.LoginPerAddress} {
 		if !l.Valid() {
 			errs = append(errs, fmt.Errorf("users: %s limit %v/%d: want a positive interval and a burst of 1 or more", name, l.Every, l.Burst))
 		}

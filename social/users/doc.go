@@ -74,12 +74,21 @@
 // # Abuse
 //
 // Argon2 is the denial-of-service vector: 1000 logins a second would be
-// 1000 × 64 MiB hashes. So every login is checked against two token
+// 1000 × 64 MiB hashes. So every login is checked against three token
 // buckets before anything costs (reading the store, hashing): one per
-// client address (an IPv6 address by its /64), which sign-ups spend too,
-// and one per account name as typed, whether it exists or not (a limit
-// only on real accounts would tell which exist). Over a limit the answer
-// is 429 with Retry-After. The buckets live in a bounded expirable LRU, so
+// client address (an IPv6 address by its /64), which sign-ups spend too;
+// one per account name as typed and client address (10, then one per
+// 30 s); and one per account name from every address (ten times looser).
+// The account buckets count names whether they exist or not (a limit only
+// on real accounts would tell which exist), and count failures only: a
+// login takes an attempt from both and gives it back when the password
+// was right. A single per-account bucket, the first design, let anyone
+// lock any user out with one wrong password every 30 s from one address;
+// keyed by address too, one address's failures lock that address out of
+// that account and no one else, while the account-wide bucket still
+// bounds a guesser spread over many addresses (OWASP: throttle per account
+// and source, no lockout an attacker can trigger). Over a limit the answer
+// is 429 with Retry-After. The buckets live in bounded expirable LRUs, so
 // a flood of addresses costs bounded memory; an entry lapses only after a
 // full refill time without use, when a fresh bucket would be the same.
 //

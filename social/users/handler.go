@@ -32,8 +32,8 @@ type Handler struct {
 	// dummyHash is a real hash of a random password: a login for an unknown
 	// user is checked against it, so it costs what a wrong password costs.
 	dummyHash string
-	perAcct   *ratelimit.Keyed
 	perAddr   *ratelimit.Keyed
+	perAcct   *loginLimits // failed logins per account: per address and overall
 }
 
 // New builds the handler from cfg (defaults filled in where zero).
@@ -54,8 +54,8 @@ func New(cfg Config) (*Handler, error) {
 		log:     cmp.Or(cfg.Logger, slog.Default()),
 		addr:    cfg.ClientAddr,
 		hashSem: make(chan struct{}, cfg.HashConcurrency),
-		perAcct: ratelimit.New(cfg.LoginPerAccount, cfg.Limiters),
 		perAddr: ratelimit.New(cfg.LoginPerAddress, cfg.Limiters),
+		perAcct: newLoginLimits(cfg.LoginPerAccountAddress, cfg.LoginPerAccount, cfg.Limiters),
 	}
 	if h.now == nil {
 		h.now = time.Now

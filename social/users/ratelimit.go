@@ -27,7 +27,7 @@ func clientAddr(r *http.Request) string {
 // normalised like usernames, and bounded, so that names that cannot exist
 // are limited too (a limit only on real accounts would tell which exist).
 func accountKey(name string) string {
-	k := normaliseUsername(name)
+	k := NormaliseUsername(name)
 	if len(k) > 64 {
 		k = k[:64]
 	}

@@ -158,6 +158,11 @@ type Graph interface {
 	Block(ctx context.Context, op GraphOp) (changed bool, err error)
 	// Unblock removes Actor's block of Target (follows are not restored).
 	Unblock(ctx context.Context, op GraphOp) (changed bool, err error)
+	// Blocked reports whether either of a and b blocks the other: a block
+	// works both ways, whoever made it. Other services read it (chat
+	// refuses direct conversations, adds to groups and direct sends
+	// between the two).
+	Blocked(ctx context.Context, a, b int64) (bool, error)
 	// ListEdges returns up to limit of user's followers or followings with
 	// ids above after (0: from the start), in increasing id order.
 	ListEdges(ctx context.Context, user int64, dir Direction, after int64, limit int) ([]Edge, error)

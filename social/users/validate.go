@@ -23,13 +23,15 @@ const (
 	maxLimit       = 100
 )
 
-// normaliseUsername folds ASCII upper case: usernames are case-insensitive
-// and stored lower case.
-func normaliseUsername(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// NormaliseUsername folds ASCII upper case: usernames are case-insensitive
+// and stored lower case, and lookups by name (GetUserByName, the other
+// services' @username paths) match the stored form exactly, so every name
+// a client typed goes through this first.
+func NormaliseUsername(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // checkUsername normalises and validates a username.
 func checkUsername(raw string) (string, error) {
-	u := normaliseUsername(raw)
+	u := NormaliseUsername(raw)
 	if len(u) < minUsername || len(u) > maxUsername {
 		return "", httperr.BadParam("username", "username must be 3 to 30 characters of a-z, 0-9 and _")
 	}

@@ -65,14 +65,11 @@ func (s *Store) follow(ctx context.Context, op users.GraphOp) (bool, error) {
 		return false, err
 	}
 	defer l.Release(ctx)
-	for _, p := range [][2]int64{{op.Target, op.Actor}, {op.Actor, op.Target}} {
-		blocked, err := cqlrows.Exists(ctx, s.s, qGetBlock, p[0], p[1])
-		if err != nil {
-			return false, err
+	if blocked, err := s.blocked(ctx, op.Actor, op.Target); err != nil || blocked {
+		if err == nil {
+			err = users.ErrBlocked
 		}
-		if blocked {
-			return false, users.ErrBlocked
-		}
+		return false, err
 	}
 	if ok, err := cqlrows.Exists(ctx, s.s, qGetFollowing, op.Actor, op.Target); err != nil || ok {
 		return false, err
@@ -177,6 +174,28 @@ func (s *Store) unblock(ctx context.Context, op users.GraphOp) (bool, error) {
 	b.Add(qDelBlock, op.Actor, op.Target)
 	err = s.write(ctx, l, op, b)
 	return err == nil, err
+}
+
+// Blocked reports whether a blocks b or b blocks a. It takes no pair lock:
+// a block and this read racing may see either state, as any reader would
+// a moment earlier or later.
+func (s *Store) Blocked(ctx context.Context, a, b int64) (bool, error) {
+	blocked, err := s.blocked(ctx, a, b)
+	if err != nil {
+		return false, fmt.Errorf("blocks between %d and %d: %w", a, b, err)
+	}
+	return blocked, nil
+}
+
+// blocked reads the blocks rows between a and b, both ways (one row of
+// each one's partition).
+func (s *Store) blocked(ctx context.Context, a, b int64) (bool, error) {
+	for _, p := range [][2]int64{{a, b}, {b, a}} {
+		if ok, err := cqlrows.Exists(ctx, s.s, qGetBlock, p[0], p[1]); err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
 }
 
 // ListEdges pages through a user's partition of followers or following.

@@ -107,13 +107,11 @@ func (s *Store) Follow(ctx context.Context, op users.GraphOp) (bool, error) {
 		return false, err
 	}
 	defer s.pair(op.Actor, op.Target)()
-	for _, k := range [][]byte{pebblekv.Key(pBlocks, op.Target, op.Actor), pebblekv.Key(pBlocks, op.Actor, op.Target)} {
-		if blocked, err := s.exists(k); err != nil || blocked {
-			if err == nil {
-				err = users.ErrBlocked
-			}
-			return false, fmt.Errorf("follow %d by %d: %w", op.Target, op.Actor, err)
+	if blocked, err := s.blocked(op.Actor, op.Target); err != nil || blocked {
+		if err == nil {
+			err = users.ErrBlocked
 		}
+		return false, fmt.Errorf("follow %d by %d: %w", op.Target, op.Actor, err)
 	}
 	if ok, err := s.exists(pebblekv.Key(pFollowing, op.Actor, op.Target)); err != nil || ok {
 		return false, err
@@ -194,6 +192,30 @@ func (s *Store) Unblock(ctx context.Context, op users.GraphOp) (bool, error) {
 		return false, fmt.Errorf("unblock %d by %d: %w", op.Target, op.Actor, err)
 	}
 	return true, nil
+}
+
+// Blocked reports whether a blocks b or b blocks a. It takes no pair lock:
+// a block and this read racing may see either state, as any reader would
+// a moment earlier or later.
+func (s *Store) Blocked(ctx context.Context, a, b int64) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	blocked, err := s.blocked(a, b)
+	if err != nil {
+		return false, fmt.Errorf("blocks between %d and %d: %w", a, b, err)
+	}
+	return blocked, nil
+}
+
+// blocked reads the blocks between a and b, both ways.
+func (s *Store) blocked(a, b int64) (bool, error) {
+	for _, k := range [][]byte{pebblekv.Key(pBlocks, a, b), pebblekv.Key(pBlocks, b, a)} {
+		if ok, err := s.exists(k); err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
 }
 
 func edgePrefix(dir users.Direction) string {

@@ -154,6 +154,12 @@ func (a *api) login(name, password string) string {
 	return r.str("token")
 }
 
+// loginFrom is one login attempt from the client address addr.
+func (a *api) loginFrom(addr, name, password string) resp {
+	a.t.Helper()
+	return a.do("POST", "/v1/sessions", "", jsonBody("username", name, "password", password), "X-Test-Client", addr)
+}
+
 // outbox checks the events of the API's users are exactly want, in order,
 // each "kind actor->target" with the names of who.
 func (a *api) outbox(who map[int64]string, want ...string) {
@@ -342,22 +348,85 @@ func RunHTTP(t *testing.T, open Opener) {
 		if hashes := a.hasher.Verifies.Load() - before; hashes != 5 || status[401] != 5 || status[429] != 995 || retry != "1" {
 			t.Fatalf("1000 logins from one address: %d hashes, statuses %v, Retry-After %q; want 5 hashes, 995 429s, 1", hashes, status, retry)
 		}
-		// One account from many addresses: its own limit (burst 10, one per 30 s).
-		name := "victim_" + suffix()
-		a.register(name, "password1", "X-Test-Client", "198.51.100.1")
-		codes := map[int]int{}
-		for i := range 15 {
-			r := a.do("POST", "/v1/sessions", "", jsonBody("username", name, "password", "wrong-pass"), "X-Test-Client", fmt.Sprintf("10.0.0.%d", i))
-			codes[r.status]++
-			if r.status == 429 && r.header.Get("Retry-After") != "30" {
-				t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+	})
+
+	// The per-account limits (defaults: 10 failures at once, then one per
+	// 30 s, per account and address; 100, then one per 3 s, per account
+	// from everywhere). A lockout anyone can trigger is a denial of service,
+	// so one address's failures must not lock the owner out elsewhere.
+	const attacker, owner = "203.0.113.66", "198.51.100.1"
+	t.Run("failures from one address do not lock the account for others", func(t *testing.T) {
+		a := setup(t)
+		name := "alice_" + suffix()
+		a.register(name, "password1", "X-Test-Client", owner)
+		for range 10 {
+			a.want(a.loginFrom(attacker, name, "x-wrong-x"), http.StatusUnauthorized, "invalid_credentials")
+		}
+		// The attack of the report: one wrong password every 30 s.
+		for range 3 {
+			a.want(a.loginFrom(attacker, name, "x-wrong-x"), http.StatusTooManyRequests, "rate_limited")
+			a.want(a.loginFrom(owner, name, "password1"), http.StatusCreated)
+			a.clock.Advance(30 * time.Second)
+			a.want(a.loginFrom(attacker, name, "x-wrong-x"), http.StatusUnauthorized, "invalid_credentials")
+		}
+	})
+
+	t.Run("an address failing at one account is still limited, before any hash", func(t *testing.T) {
+		a := setup(t)
+		name := "target_" + suffix()
+		a.register(name, "password1", "X-Test-Client", owner)
+		before := a.hasher.Verifies.Load()
+		for range 10 {
+			a.want(a.loginFrom(attacker, name, "x-wrong-x"), http.StatusUnauthorized, "invalid_credentials")
+		}
+		for range 5 {
+			if r := a.want(a.loginFrom(attacker, name, "x-wrong-x"), http.StatusTooManyRequests, "rate_limited"); r.header.Get("Retry-After") != "30" {
+				t.Fatalf("Retry-After %q, want 30", r.header.Get("Retry-After"))
 			}
 		}
-		if codes[401] != 10 || codes[429] != 5 {
-			t.Fatalf("15 logins to one account: %v", codes)
+		// Even the right password: that address has spent its tries at it.
+		a.want(a.loginFrom(attacker, name, "password1"), http.StatusTooManyRequests, "rate_limited")
+		if n := a.hasher.Verifies.Load() - before; n != 10 {
+			t.Fatalf("%d hashes for 10 failures and 6 refusals, want 10", n)
 		}
 		a.clock.Advance(30 * time.Second)
-		a.login(name, "password1")
+		a.want(a.loginFrom(attacker, name, "x-wrong-x"), http.StatusUnauthorized, "invalid_credentials")
+		a.want(a.loginFrom(attacker, name, "x-wrong-x"), http.StatusTooManyRequests, "rate_limited")
+	})
+
+	t.Run("failures from many addresses hit the account's overall limit", func(t *testing.T) {
+		a := setup(t)
+		name := "popular_" + suffix()
+		a.register(name, "password1", "X-Test-Client", owner)
+		before := a.hasher.Verifies.Load()
+		codes := map[int]int{}
+		for i := range 200 {
+			r := a.loginFrom(fmt.Sprintf("10.0.%d.%d", i/256, i%256), name, "x-wrong-x")
+			codes[r.status]++
+			if r.status == http.StatusTooManyRequests && r.header.Get("Retry-After") != "3" {
+				t.Fatalf("Retry-After %q, want 3", r.header.Get("Retry-After"))
+			}
+		}
+		if n := a.hasher.Verifies.Load() - before; codes[401] != 100 || codes[429] != 100 || n != 100 {
+			t.Fatalf("200 addresses failing once each: %v, %d hashes; want 100 401s, 100 429s, 100 hashes", codes, n)
+		}
+		// The bound on a spread-out guesser holds for everyone, briefly.
+		a.want(a.loginFrom(owner, name, "password1"), http.StatusTooManyRequests, "rate_limited")
+		a.clock.Advance(3 * time.Second)
+		a.want(a.loginFrom(owner, name, "password1"), http.StatusCreated)
+	})
+
+	t.Run("a correct password spends none of the account's limits", func(t *testing.T) {
+		a := setup(t)
+		name := "busy_" + suffix()
+		a.register(name, "password1", "X-Test-Client", owner)
+		for range 12 {
+			a.want(a.loginFrom(owner, name, "password1"), http.StatusCreated)
+		}
+		for range 10 {
+			a.want(a.loginFrom(owner, name, "x-wrong-x"), http.StatusUnauthorized, "invalid_credentials")
+		}
+		a.want(a.loginFrom(owner, name, "x-wrong-x"), http.StatusTooManyRequests, "rate_limited")
 	})
 
 	t.Run("bad input is a clear 4xx and writes nothing", func(t *testing.T) {

@@ -331,6 +331,39 @@ func Run(t *testing.T, open Opener) {
 		f.wantOutbox(want...)
 	})
 
+	t.Run("blocked reads a block both ways", func(t *testing.T) {
+		f := setup(t)
+		s := f.b.Store
+		a, b, c := f.user("bl_a"), f.user("bl_b"), f.user("bl_c")
+		want := func(x, y int64, blocked bool) {
+			t.Helper()
+			for _, p := range [][2]int64{{x, y}, {y, x}} {
+				got, err := s.Blocked(ctx, p[0], p[1])
+				if err != nil || got != blocked {
+					t.Fatalf("Blocked(%d, %d): %v, %v; want %v", p[0], p[1], got, err, blocked)
+				}
+			}
+		}
+		op := func(fn func(context.Context, users.GraphOp) (bool, error), kind string, actor, target int64) {
+			t.Helper()
+			if _, err := fn(ctx, f.op(kind, actor, target)); err != nil {
+				t.Fatalf("%s %d->%d: %v", kind, actor, target, err)
+			}
+		}
+		want(a.ID, b.ID, false)
+		op(s.Follow, "follow", a.ID, b.ID) // a follow is not a block
+		want(a.ID, b.ID, false)
+		op(s.Block, "block", b.ID, a.ID)
+		want(a.ID, b.ID, true)
+		want(a.ID, c.ID, false)
+		want(b.ID, c.ID, false)
+		op(s.Block, "block", a.ID, b.ID) // both block: one unblock leaves the other's
+		op(s.Unblock, "unblock", b.ID, a.ID)
+		want(a.ID, b.ID, true)
+		op(s.Unblock, "unblock", a.ID, b.ID)
+		want(a.ID, b.ID, false)
+	})
+
 	t.Run("paging in id order", func(t *testing.T) {
 		f := setup(t)
 		s := f.b.Store
