@@ -199,12 +199,13 @@ func (so *social) close() error {
 
 // buildChat is the chat service over the social store, delivering live
 // through the push gateway.
-func buildChat(cfg serveConfig, chats chat.Store, gen *ids.Generator, auth chat.Authenticator, accounts users.Accounts,
+func buildChat(cfg serveConfig, chats chat.Store, gen *ids.Generator, auth chat.Authenticator, accounts users.Store,
 	so *social, media *chunkstore.Store, log *slog.Logger) (*chat.Service, error) {
 	ccfg := chat.DefaultConfig()
 	ccfg.Store, ccfg.IDs, ccfg.Auth, ccfg.Live = chats, gen, auth, so.push
 	ccfg.Notify = so.relay.Notify
 	ccfg.Logger = log.With("component", "chat")
+	ccfg.Blocks = accounts // a block between two users closes their direct chat
 	ccfg.MediaOwner = func(ctx context.Context, id string) (string, error) {
 		info, err := media.Stat(ctx, id)
 		if isNotFound(err) {

@@ -24,6 +24,13 @@ type Live interface {
 	Signal(ctx context.Context, ev events.Event) error
 }
 
+// Blocks is the block list as the chat service reads it (the users
+// store, users.Graph).
+type Blocks interface {
+	// Blocked reports whether either of a and b blocks the other.
+	Blocked(ctx context.Context, a, b int64) (bool, error)
+}
+
 // ErrNoMedia is what Config.MediaOwner returns for an id that names no
 // stored file.
 var ErrNoMedia = errors.New("chat: no such media")
@@ -46,6 +53,12 @@ type Config struct {
 	// UsersExist returns which of ids are not users; conversations are made
 	// only with existing users. Required.
 	UsersExist func(ctx context.Context, ids []int64) (missing []int64, err error) `json:"-"`
+	// Blocks tells whether two users block each other; between two such
+	// users chat refuses a direct conversation, adding either to a group
+	// by the other and sends in their direct conversation (blocks.go).
+	// nil checks no blocks, and New logs a warning: a composition root
+	// that forgot it would otherwise let a blocked user keep messaging.
+	Blocks Blocks `json:"-"`
 	// MaxMembers caps a group's members (the seeds' 1000).
 	MaxMembers int
 	// MaxText caps a message's text, in bytes of UTF-8.

@@ -69,9 +69,20 @@ type convData struct {
 
 // createConversation: POST /v1/conversations {member_ids, title?, avatar?,
 // kind?}. Direct when kind says so, or when it has two members and no
-// title; creating a pair's direct conversation again returns it (200).
+// title; creating a pair's direct conversation again returns it (200). A
+// group create retried with the same Idempotency-Key (per creator, 24
+// hours) returns the first group (200) and writes nothing, whatever the
+// retry's title and members, as a retried post does. A direct create
+// records no key: its pair is its key (a retry whose body makes a direct
+// conversation answers the pair's).
 func (s *Service) createConversation(w http.ResponseWriter, r *http.Request, uid int64) error {
 	ctx := r.Context()
+	key := r.Header.Get("Idempotency-Key")
+	if _, ok := r.Header["Idempotency-Key"]; ok {
+		if err := jsonapi.CheckIdempotencyKey(key); err != nil {
+			return err
+		}
+	}
 	f, err := jsonapi.ReadBody(w, r, s.cfg.MaxBody, "member_ids", "title", "avatar", "kind")
 	if err != nil {
 		return err
@@ -124,6 +135,12 @@ func (s *Service) createConversation(w http.ResponseWriter, r *http.Request, uid
 	if err := s.checkUsers(ctx, members); err != nil {
 		return err
 	}
+	// A direct conversation with, or a group made with, a user who blocks
+	// the caller or whom the caller blocks is refused; an existing direct
+	// one is not returned either.
+	if err := s.checkBlocked(ctx, uid, members, "member_ids"); err != nil {
+		return err
+	}
 	now := s.clock()
 	c := Conversation{ID: s.cfg.IDs.Next(), Kind: kind, Title: title, Avatar: avatar, CreatedBy: uid, CreatedAt: now, LastAt: now}
 	ev, err := s.event("conversation.created", uid, members, convData{Conv: c.ID, Kind: kind, Title: title, Users: members}, now)
@@ -148,9 +165,14 @@ func (s *Service) createConversation(w http.ResponseWriter, r *http.Request, uid
 				ms[i].Role = RoleAdmin
 			}
 		}
-		if err := s.store.CreateGroup(ctx, c, ms, ev); err != nil {
+		stored, created, err := s.store.CreateGroup(ctx, c, ms, key, ev)
+		if err != nil {
 			return jsonapi.StoreFault(err)
 		}
+		if !created {
+			status = http.StatusOK
+		}
+		c = stored
 	}
 	if status == http.StatusCreated {
 		s.notify()
@@ -473,6 +495,11 @@ func (s *Service) addMembers(w http.ResponseWriter, r *http.Request, uid int64) 
 		return ErrMemberCap
 	}
 	if err := s.checkUsers(ctx, ids); err != nil {
+		return err
+	}
+	// Only the adder's blocks count: a member who blocks someone the
+	// adder adds shares the group with them, as with any group message.
+	if err := s.checkBlocked(ctx, uid, ids, "user_ids"); err != nil {
 		return err
 	}
 	to, err := s.memberIDs(ctx, m.Conv)

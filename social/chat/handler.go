@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/mediaedge/mediaedge/httperr"
 	"github.com/mediaedge/mediaedge/social/events"
 	"github.com/mediaedge/mediaedge/social/jsonapi"
@@ -35,6 +37,9 @@ type Service struct {
 	// delivery is the running delivery consumer, whose backlog gates
 	// sends (see admit); nil until StartDelivery.
 	delivery atomic.Pointer[events.Consumer]
+	// directPeers: conversation id -> its two members when direct, nil
+	// when a group (blocks.go).
+	directPeers *lru.Cache[int64, []int64]
 }
 
 // New builds the service from cfg.
@@ -52,6 +57,13 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	var err error
+	if s.directPeers, err = lru.New[int64, []int64](directPeersCached); err != nil {
+		return nil, err
+	}
+	if cfg.Blocks == nil {
+		s.log.Warn("chat: no block list (Config.Blocks): users who block each other can still message each other")
 	}
 	s.mux = http.NewServeMux()
 	s.Register(s.mux)

@@ -113,6 +113,12 @@ func (s *Service) send(w http.ResponseWriter, r *http.Request, uid int64) error 
 			return jsonapi.StoreFault(err)
 		}
 	}
+	// A direct chat between users who block each other takes no more
+	// messages; a group does (blocks.go). Before the rate limit, so the
+	// refusal costs no tokens.
+	if err := s.checkSendBlocked(ctx, m.Conv, uid); err != nil {
+		return err
+	}
 	// Before the rate limit: a refused send costs the user no tokens.
 	if err := s.admit(); err != nil {
 		return err

@@ -23,7 +23,8 @@ var (
 	ErrDeleted = errors.New("chat: message deleted")
 	// ErrNotSender: only the sender may edit a message.
 	ErrNotSender = errors.New("chat: not the sender")
-	// ErrBusy: a send with the same client message id is still in flight
+	// ErrBusy: a send with the same client message id, or a create of the
+	// same direct pair or with the same Idempotency-Key, is still in flight
 	// (on this or another edge); retrying after a moment answers with its
 	// result.
 	ErrBusy = errors.New("chat: busy")
@@ -135,7 +136,14 @@ type Store interface {
 	// (ev is written only then).
 	CreateDirect(ctx context.Context, c Conversation, a, b int64, ev events.Event) (stored Conversation, created bool, err error)
 	// CreateGroup writes c and its members (each with its Role) with ev.
-	CreateGroup(ctx context.Context, c Conversation, members []Member, ev events.Event) error
+	// With a non-empty key (an Idempotency-Key), a second create by the
+	// same c.CreatedBy with the same key within 24 hours writes nothing and
+	// returns the first group as it is now (created=false), whatever the
+	// second's title and members; exactly one of concurrent creates with
+	// one key reports created. ErrBusy: the key's first create is still in
+	// flight (on another edge); retrying after a moment answers with its
+	// group.
+	CreateGroup(ctx context.Context, c Conversation, members []Member, key string, ev events.Event) (stored Conversation, created bool, err error)
 	// GetConversation reads a conversation (with its tail); ErrNotFound.
 	GetConversation(ctx context.Context, id int64) (Conversation, error)
 	// UpdateConversation applies p and writes ev; it returns the result.

@@ -41,8 +41,17 @@ func preview(text string) string {
 	return text
 }
 
-// addComment is POST /v1/posts/{id}/comments {text}.
+// addComment is POST /v1/posts/{id}/comments {text}. A retry with the
+// same Idempotency-Key (per author and post, 24 hours) answers 200 with
+// the first comment, whatever its text, and writes nothing, as a retried
+// post create does.
 func (s *Service) addComment(w http.ResponseWriter, r *http.Request, uid int64) error {
+	key := r.Header.Get("Idempotency-Key")
+	if _, ok := r.Header["Idempotency-Key"]; ok {
+		if err := jsonapi.CheckIdempotencyKey(key); err != nil {
+			return err
+		}
+	}
 	p, err := s.gate(r)
 	if err != nil {
 		return err
@@ -82,11 +91,15 @@ func (s *Service) addComment(w http.ResponseWriter, r *http.Request, uid int64) 
 	} else if ok {
 		evs = append(evs, mev)
 	}
-	if err := s.store.AddComment(ctx, c, evs); err != nil {
+	stored, created, err := s.store.AddComment(ctx, c, key, evs)
+	if err != nil {
 		return jsonapi.StoreFault(err)
 	}
+	if !created {
+		return jsonapi.Write(w, http.StatusOK, commentJSON(stored))
+	}
 	s.notify()
-	return jsonapi.Write(w, http.StatusCreated, commentJSON(c))
+	return jsonapi.Write(w, http.StatusCreated, commentJSON(stored))
 }
 
 // listComments is GET /v1/posts/{id}/comments?limit=&cursor=, oldest first.

@@ -33,5 +33,8 @@
 //
 // Idempotent creates: an Idempotency-Key is stored per (author, key) for
 // 24 hours, naming the post it made; a retry answers 200 with that post and
-// writes nothing.
+// writes nothing. A comment's key is stored per (author, post, key) the
+// same way: a retry answers 200 with the first comment and writes nothing
+// (no second comment event, so no second notification). A retry with
+// another body is still a retry: it answers what the first request made.
 package posts

@@ -240,6 +240,7 @@ func TestBadInput(t *testing.T) {
 		{"empty comment", 2, "POST", "/v1/posts/" + id + "/comments", map[string]any{"text": " "}, nil, 400, "invalid_parameter", "text"},
 		{"comment without text", 2, "POST", "/v1/posts/" + id + "/comments", map[string]any{}, nil, 400, "invalid_parameter", "text"},
 		{"comment unknown field", 2, "POST", "/v1/posts/" + id + "/comments", map[string]any{"text": "x", "reply_to": "1"}, nil, 400, "unknown_field", "reply_to"},
+		{"bad comment idempotency key", 2, "POST", "/v1/posts/" + id + "/comments", map[string]any{"text": "x"}, []string{"Idempotency-Key", "has space"}, 400, "invalid_parameter", "Idempotency-Key"},
 		{"bad comment id", 1, "DELETE", "/v1/posts/" + id + "/comments/x", nil, nil, 400, "invalid_parameter", "cid"},
 		{"unknown comment", 1, "DELETE", "/v1/posts/" + id + "/comments/99", nil, nil, 404, "not_found", ""},
 		{"bad cursor", 1, "GET", "/v1/users/1/posts?cursor=nope", nil, nil, 400, "invalid_parameter", "cursor"},
@@ -290,6 +291,52 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Fatal("another author's key returned the first post")
 	}
 	if got := e.kinds(); !slices.Equal(got, []string{"post.created", "post.created"}) {
+		t.Fatalf("events: %v", got)
+	}
+}
+
+// TestCommentIdempotencyKey: a comment retried with its Idempotency-Key
+// answers the first comment (200, as a retried post create does) and
+// writes nothing, not even an event (so no second notification); the
+// same key with another text is still the retry (as for posts); another
+// key, or the same key on another post, is another comment.
+func TestCommentIdempotencyKey(t *testing.T) {
+	e := setup(t)
+	id := e.post(1, "discuss")
+	path := "/v1/posts/" + id + "/comments"
+	st, a, _ := e.do(2, "POST", path, map[string]any{"text": "first"}, "Idempotency-Key", "k1")
+	e.want(st, a, 201)
+	for _, text := range []string{"first", "edited before the retry"} {
+		st, b, _ := e.do(2, "POST", path, map[string]any{"text": text}, "Idempotency-Key", "k1")
+		if e.want(st, b, 200)["id"] != a["id"] || b["text"] != "first" {
+			t.Fatalf("retry with text %q: %v, first %v", text, b, a)
+		}
+	}
+	comments := func() []string {
+		t.Helper()
+		st, l, _ := e.do(2, "GET", path, nil)
+		var out []string
+		for _, c := range e.want(st, l, 200)["items"].([]any) {
+			out = append(out, c.(map[string]any)["id"].(string))
+		}
+		return out
+	}
+	if got := comments(); !slices.Equal(got, []string{a["id"].(string)}) {
+		t.Fatalf("comments after retries: %v, want only %v", got, a["id"])
+	}
+	st, c, _ := e.do(2, "POST", path, map[string]any{"text": "first"}, "Idempotency-Key", "k2")
+	if e.want(st, c, 201)["id"] == a["id"] {
+		t.Fatal("another key returned the first comment")
+	}
+	if got := comments(); !slices.Equal(got, []string{a["id"].(string), c["id"].(string)}) {
+		t.Fatalf("comments after another key: %v", got)
+	}
+	other := e.post(1, "elsewhere")
+	st, d, _ := e.do(2, "POST", "/v1/posts/"+other+"/comments", map[string]any{"text": "first"}, "Idempotency-Key", "k1")
+	if e.want(st, d, 201)["id"] == a["id"] {
+		t.Fatal("the key on another post returned the first post's comment")
+	}
+	if got := e.kinds(); !slices.Equal(got, []string{"post.created", "comment>1", "comment>1", "post.created", "comment>1"}) {
 		t.Fatalf("events: %v", got)
 	}
 }

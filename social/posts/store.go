@@ -17,7 +17,8 @@ var (
 	// liked (an edit racing a delete loses and never brings the row back).
 	ErrDeleted = errors.New("posts: post deleted")
 	// ErrBusy: a compare-and-set kept losing to concurrent writes of the
-	// same post; retrying after a moment succeeds.
+	// same post, or a comment with the same Idempotency-Key is still being
+	// added; retrying after a moment succeeds.
 	ErrBusy = errors.New("posts: busy")
 	// ErrNoMedia is what Config.MediaInfo returns (wrapped) for a media id
 	// that names no stored file.
@@ -127,8 +128,14 @@ type Store interface {
 	// in user id order.
 	Likers(ctx context.Context, post, after int64, limit int) ([]Like, error)
 
-	// AddComment writes c with evs.
-	AddComment(ctx context.Context, c Comment, evs []events.Event) error
+	// AddComment writes c with evs. With a non-empty key, a second add by
+	// the same author to the same post with the same key within 24 hours
+	// writes nothing and returns the first comment (created=false),
+	// whatever the second's text; exactly one of concurrent adds with one
+	// key reports created. A key whose comment was deleted is free again.
+	// ErrBusy: the key's first add is still in flight (on another edge);
+	// retrying after a moment answers with its comment.
+	AddComment(ctx context.Context, c Comment, key string, evs []events.Event) (stored Comment, created bool, err error)
 	// GetComment reads one comment of post; ErrNotFound.
 	GetComment(ctx context.Context, post, id int64) (Comment, error)
 	// DeleteComment removes a comment with ev; changed=false if it was gone.

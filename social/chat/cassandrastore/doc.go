@@ -87,6 +87,20 @@
 // batch of unknown outcome keeps its claim: the batchlog may still apply
 // it.
 //
+// A group create's Idempotency-Key is claimed the same way, in a
+// chat_sends row of conversation 0 (no conversation has that id, so no
+// send meets it): (0, creator, key), INSERT ... IF NOT EXISTS USING TTL
+// SendTTL, msg_id and attempt the group's id, deadline the claim's time
+// plus ClaimGrace, seq 0. A table of its own would need a migration; this
+// row is a pending send that never finishes, with chat_sends' own rules
+// (lightweight transactions only, every column rewritten with the TTL).
+// The group's conversation row (written last, with the event) proves the
+// create done: a retry finding it answers with the group (created=false);
+// finding none before the deadline waits ReplayWait, then chat.ErrBusy;
+// after the deadline it takes the row over (UPDATE ... IF attempt = the
+// stale one AND seq = 0) and creates its own group. A batch refused
+// outright releases the key, as for a pair.
+//
 // An edit is UPDATE ... IF deleted = false AND sender = ?, a delete UPDATE
 // ... SET deleted = true, text and media emptied, IF deleted = false, so an
 // edit racing a delete never brings back a part of the row. Their events

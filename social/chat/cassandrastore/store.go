@@ -35,15 +35,18 @@ type Config struct {
 	// every message the attempt can ever claim.
 	ClaimMargin time.Duration
 	// SendTTL is how long a client message id is remembered. A retry later
-	// than that is a new message.
+	// than that is a new message. A group create's Idempotency-Key is
+	// remembered as long (its claim is a chat_sends row too).
 	SendTTL time.Duration
-	// ClaimGrace is how long a direct pair's claim whose conversation row is
-	// missing counts as a create in flight; after it the claim is stale and
-	// the next create takes it over. It must exceed the longest a create can
-	// take, batchlog replay included (tens of seconds).
+	// ClaimGrace is how long a direct pair's claim, or a group create's
+	// Idempotency-Key claim, whose conversation row is missing counts as a
+	// create in flight; after it the claim is stale and the next create
+	// takes it over. It must exceed the longest a create can take, batchlog
+	// replay included (tens of seconds).
 	ClaimGrace time.Duration
-	// ReplayWait is how long a create of a direct pair waits for the
-	// conversation of a claim in flight before chat.ErrBusy.
+	// ReplayWait is how long a create of a direct pair, or a group create
+	// retried with its Idempotency-Key, waits for the conversation of a
+	// claim in flight before chat.ErrBusy.
 	ReplayWait time.Duration
 	// BatchMembers is how many memberships go in one LOGGED batch. A group
 	// of more is written in several batches (the conversation and its event
@@ -293,12 +296,27 @@ func newConv(c chat.Conversation) chat.Conversation {
 	return c
 }
 
-// CreateGroup writes c, its members and ev.
-func (s *Store) CreateGroup(ctx context.Context, c chat.Conversation, members []chat.Member, ev events.Event) error {
-	if err := s.writeConv(ctx, newConv(c), members, ev); err != nil {
-		return fmt.Errorf("create group %d: %w", c.ID, err)
+// CreateGroup claims the key (if any; groupkey.go), then writes c, its
+// members and ev.
+func (s *Store) CreateGroup(ctx context.Context, c chat.Conversation, members []chat.Member, key string, ev events.Event) (chat.Conversation, bool, error) {
+	c = newConv(c)
+	if key != "" {
+		prev, done, err := s.claimGroupKey(ctx, c, key)
+		if err != nil || done {
+			return prev, false, err
+		}
 	}
-	return nil
+	if err := s.writeConv(ctx, c, members, ev); err != nil {
+		var unavailable *gocql.RequestErrUnavailable
+		if key != "" && errors.As(err, &unavailable) {
+			// Refused before anything was written: give the key back.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_, _ = cqlrows.CAS(rctx, s.s, s.cfg.Serial, nil, false, qReleaseGroupKey, groupKeyConv, c.CreatedBy, key, c.ID)
+			cancel()
+		}
+		return chat.Conversation{}, false, fmt.Errorf("create group %d: %w", c.ID, err)
+	}
+	return c, true, nil
 }
 
 // writeConv writes a conversation row with its memberships and ev: one

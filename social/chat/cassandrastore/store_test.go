@@ -52,6 +52,7 @@ func TestCassandra(t *testing.T) {
 	t.Run("a recorded seq without its batch is finished with the same event", func(t *testing.T) { e.with(t).testUnfinalized() })
 	t.Run("the tail and marks never go down", func(t *testing.T) { e.with(t).testNeverLower() })
 	t.Run("a stale direct claim is taken over", func(t *testing.T) { e.with(t).testStaleDirect() })
+	t.Run("a stale group key claim is taken over", func(t *testing.T) { e.with(t).testStaleGroupKey() })
 	t.Run("a group larger than a batch", func(t *testing.T) { e.with(t).testBigGroup() })
 	t.Run("config", testConfig)
 }
@@ -81,7 +82,7 @@ func (e *env) group(users ...int64) int64 {
 		}
 		ms = append(ms, chat.Member{Conv: c.ID, User: u, Role: role, JoinedAt: at})
 	}
-	if err := e.store.CreateGroup(ctx, c, ms, e.event("conversation.created")); err != nil {
+	if _, _, err := e.store.CreateGroup(ctx, c, ms, "", e.event("conversation.created")); err != nil {
 		e.t.Fatal(err)
 	}
 	return c.ID
@@ -528,6 +529,45 @@ func (e *env) testStaleDirect() {
 	}
 }
 
+// testStaleGroupKey: a group key claimed by a create that died (a pending
+// chat_sends row of conversation 0, no conversation row) answers ErrBusy
+// until its deadline, then is taken over by the retry, once.
+func (e *env) testStaleGroupKey() {
+	creator := e.ids.Next()
+	if _, err := e.s.Query(`INSERT INTO chat_sends (conv_id, sender, client_msg_id, msg_id, attempt, hint, deadline, seq, event) VALUES (0, ?, 'k', ?, ?, 0, ?, 0, 0x) IF NOT EXISTS USING TTL 60`,
+		creator, e.ids.Next(), e.ids.Next(), time.Now().Add(time.Minute)).MapScanCAS(map[string]any{}); err != nil {
+		e.t.Fatal(err)
+	}
+	cfg := cassandrastore.DefaultConfig()
+	cfg.ReplayWait = 200 * time.Millisecond
+	store, err := cassandrastore.New(e.s, cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	c := chat.Conversation{ID: e.ids.Next(), Kind: chat.Group, Title: "g", CreatedBy: creator, CreatedAt: at}
+	ms := []chat.Member{{Conv: c.ID, User: creator, Role: chat.RoleAdmin, JoinedAt: at}}
+	if _, _, err := store.CreateGroup(ctx, c, ms, "k", e.event("conversation.created")); !errors.Is(err, chat.ErrBusy) {
+		e.t.Fatalf("create over a claim in flight: %v, want ErrBusy", err)
+	}
+	if err := e.s.Query(`UPDATE chat_sends USING TTL 60 SET deadline = ? WHERE conv_id = 0 AND sender = ? AND client_msg_id = 'k' IF EXISTS`,
+		time.Now().Add(-time.Second), creator).Exec(); err != nil {
+		e.t.Fatal(err)
+	}
+	ev := e.event("conversation.created")
+	got, created, err := store.CreateGroup(ctx, c, ms, "k", ev)
+	if err != nil || !created || got.ID != c.ID {
+		e.t.Fatalf("create over a stale claim: %+v %v %v", got, created, err)
+	}
+	again, created, err := store.CreateGroup(ctx, chat.Conversation{ID: e.ids.Next(), Kind: chat.Group, Title: "other", CreatedBy: creator, CreatedAt: at}, ms, "k", e.event("conversation.created"))
+	if err != nil || created || again.ID != c.ID || again.Title != "g" {
+		e.t.Fatalf("create again: %+v %v %v", again, created, err)
+	}
+	if n := e.eventCount(ev.ID); n != 1 {
+		e.t.Fatalf("event %d times", n)
+	}
+}
+
 // testBigGroup: a group written in several batches has every member, and
 // the event once.
 func (e *env) testBigGroup() {
@@ -544,7 +584,7 @@ func (e *env) testBigGroup() {
 		ms = append(ms, chat.Member{Conv: c.ID, User: e.ids.Next(), Role: chat.RoleMember, JoinedAt: at})
 	}
 	ev := e.event("conversation.created")
-	if err := store.CreateGroup(ctx, c, ms, ev); err != nil {
+	if _, _, err := store.CreateGroup(ctx, c, ms, "", ev); err != nil {
 		e.t.Fatal(err)
 	}
 	got, err := store.ListMembers(ctx, c.ID, 0, 0)

@@ -49,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 		{"direct: one conversation per pair", directOnce},
 		{"direct: concurrent creations make one", directConcurrent},
 		{"group: create, read, update, members and roles", groupBasics},
+		{"group: an Idempotency-Key returns the first group", groupKey},
 		{"add members: exact cap, idempotent re-add", addMembersCap},
 		{"remove member and set role report changes", removeAndRole},
 		{"marks only rise", marksRise},
@@ -205,8 +206,8 @@ func (f *fixture) group(creator int64, members ...int64) chat.Conversation {
 		ms[i].Conv = c.ID
 	}
 	ev := f.event("conversation.created", creator)
-	if err := f.s.CreateGroup(ctx, c, ms, ev); err != nil {
-		f.t.Fatalf("create group: %v", err)
+	if _, created, err := f.s.CreateGroup(ctx, c, ms, "", ev); err != nil || !created {
+		f.t.Fatalf("create group: created %v, %v", created, err)
 	}
 	f.expect(ev.ID)
 	return c

@@ -124,8 +124,8 @@ func groupBasics(f *fixture) {
 		{Conv: c.ID, User: m3, Role: chat.RoleAdmin, JoinedAt: f.at},
 	}
 	ev := f.event("conversation.created", admin)
-	if err := s.CreateGroup(ctx, c, ms, ev); err != nil {
-		t.Fatal(err)
+	if got, created, err := s.CreateGroup(ctx, c, ms, "", ev); err != nil || !created || got.ID != c.ID {
+		t.Fatalf("create: %+v created %v, %v", got, created, err)
 	}
 	f.expect(ev.ID)
 
@@ -321,3 +321,102 @@ func userConversations(f *fixture) {
 
 // errOf keeps the error of a two-result call.
 func errOf[T any](_ T, err error) error { return err }
+
+// groupKey: a group create retried with its key returns the first group,
+// whatever the retry's title and members, and writes nothing (no
+// conversation, no membership, no event); another creator's same key and
+// the same creator's other key make new groups; concurrent creates with
+// one key make one group.
+func groupKey(f *fixture) {
+	t, s := f.t, f.s
+	admin, bob, carol := f.user(), f.user(), f.user()
+	newGroup := func(creator int64, title string, members ...int64) (chat.Conversation, []chat.Member) {
+		c := chat.Conversation{ID: f.id(), Kind: chat.Group, Title: title, CreatedBy: creator, CreatedAt: f.at, LastAt: f.at}
+		ms := []chat.Member{{Conv: c.ID, User: creator, Role: chat.RoleAdmin, JoinedAt: f.at}}
+		for _, u := range members {
+			ms = append(ms, chat.Member{Conv: c.ID, User: u, Role: chat.RoleMember, JoinedAt: f.at})
+		}
+		return c, ms
+	}
+	create := func(c chat.Conversation, ms []chat.Member, key string, want bool) chat.Conversation {
+		t.Helper()
+		ev := f.event("conversation.created", c.CreatedBy)
+		got, created, err := s.CreateGroup(ctx, c, ms, key, ev)
+		if err != nil || created != want {
+			t.Fatalf("create group %d with key %q: created %v, %v; want created %v", c.ID, key, created, err, want)
+		}
+		if created {
+			f.expect(ev.ID)
+		}
+		return got
+	}
+	first, ms := newGroup(admin, "trip", bob)
+	if got := create(first, ms, "key-1", true); got.ID != first.ID || got.Title != "trip" {
+		t.Fatalf("first create returned %+v", got)
+	}
+	retry, rms := newGroup(admin, "renamed", bob, carol)
+	got := create(retry, rms, "key-1", false)
+	if got.ID != first.ID || got.Title != "trip" || got.CreatedBy != admin || !got.CreatedAt.Equal(f.at) {
+		t.Fatalf("retry returned %+v, want group %d", got, first.ID)
+	}
+	socialtest.MustErr(t, "the retry's conversation", errOf(s.GetConversation(ctx, retry.ID)), chat.ErrNotFound)
+	if got := f.memberIDs(first.ID); !slices.Equal(got, sorted(admin, bob)) {
+		t.Fatalf("members after a retry %v, want %v", got, sorted(admin, bob))
+	}
+	if cs, err := s.UserConversations(ctx, carol); err != nil || len(cs) != 0 {
+		t.Fatalf("conversations of the retry's extra member: %v %v", cs, err)
+	}
+
+	other, oms := newGroup(bob, "bob's", carol)
+	if got := create(other, oms, "key-1", true); got.ID != other.ID {
+		t.Fatalf("another creator's key returned %d, want %d", got.ID, other.ID)
+	}
+	second, sms := newGroup(admin, "trip", bob)
+	if got := create(second, sms, "key-2", true); got.ID != second.ID {
+		t.Fatalf("another key returned %d, want %d", got.ID, second.ID)
+	}
+	if cs, err := s.UserConversations(ctx, admin); err != nil || !slices.Equal(cs, sorted(first.ID, second.ID)) {
+		t.Fatalf("conversations of the creator: %v %v, want %v", cs, err, sorted(first.ID, second.ID))
+	}
+
+	const n = 8
+	type result struct {
+		c       chat.Conversation
+		created bool
+		err     error
+	}
+	res := make([]result, n)
+	evs := make([]events.Event, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		c, ms := newGroup(carol, "race", bob)
+		evs[i] = f.event("conversation.created", carol)
+		wg.Go(func() {
+			got, created, err := s.CreateGroup(ctx, c, ms, "key-race", evs[i])
+			res[i] = result{got, created, err}
+		})
+	}
+	wg.Wait()
+	winner := -1
+	for i, r := range res {
+		if r.err != nil {
+			t.Fatalf("concurrent create %d: %v", i, r.err)
+		}
+		if r.created {
+			if winner >= 0 {
+				t.Fatalf("creates %d and %d both report created", winner, i)
+			}
+			winner = i
+		}
+		if r.c.ID != res[0].c.ID {
+			t.Fatalf("concurrent creates returned groups %d and %d", res[0].c.ID, r.c.ID)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no concurrent create reports created")
+	}
+	f.expect(evs[winner].ID)
+	if cs, err := s.UserConversations(ctx, carol); err != nil || !slices.Equal(cs, sorted(other.ID, res[0].c.ID)) {
+		t.Fatalf("conversations of carol: %v %v, want %v", cs, err, sorted(other.ID, res[0].c.ID))
+	}
+}

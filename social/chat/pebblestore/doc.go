@@ -7,6 +7,7 @@
 //
 //	c/conv/<conv>                       conversation (JSON, with its tail)
 //	c/pair/<lo><hi>                     a direct pair's conversation id (JSON)
+//	c/gkey/<creator><key>               a group create's Idempotency-Key: the group and when (JSON; expires after IdempotencyTTL)
 //	c/mem/<conv><user>                  member (JSON: role, joined, marks)
 //	c/ucv/<user><conv>                  a user's conversations (empty value)
 //	c/msg/<conv><seq>                   message (JSON)
@@ -28,8 +29,10 @@
 // read-then-write under a mutex is a compare-and-set. Every write to a
 // conversation (its header, members, messages, pins, cursor) takes the
 // conversation's mutex, one of a stripe of 64 picked by the conversation
-// id; creating a direct conversation takes the pair's. No call holds two
-// mutexes, so there is no lock order to keep.
+// id; creating a direct conversation takes the pair's, creating a group
+// with an Idempotency-Key the creator's (the new conversation's id is
+// known to nobody else yet). No call holds two mutexes, so there is no
+// lock order to keep.
 //
 // That one mutex is what makes Send's seq gap-free and assigned once: under
 // it Send reads the client message id index (a retry returns the stored

@@ -20,28 +20,45 @@ type Config struct {
 	// Sync makes every write durable (a WAL fsync) before it returns.
 	// DefaultConfig sets it; turn it off only in tests that never crash.
 	Sync bool
+	// IdempotencyTTL is how long a group create's Idempotency-Key is
+	// remembered; 0 is 24 hours.
+	IdempotencyTTL time.Duration
+	// Now is the clock of key expiry; nil is time.Now.
+	Now func() time.Time `json:"-"`
 }
 
-// DefaultConfig is a durable store.
-func DefaultConfig() Config { return Config{Sync: true} }
+// DefaultConfig is a durable store remembering keys for 24 hours.
+func DefaultConfig() Config { return Config{Sync: true, IdempotencyTTL: 24 * time.Hour} }
 
 // Store implements chat.Store on a *pebble.DB it does not own (the caller
 // opens and closes the database).
 type Store struct {
-	db      *pebblekv.DB
-	stripes pebblekv.Stripes // guard read-then-write of one conversation (by id) or one direct pair (by lo, hi)
+	db *pebblekv.DB
+	// stripes guard read-then-write of one conversation (by id), one
+	// direct pair (by lo, hi) or one creator's group keys (by user id).
+	stripes pebblekv.Stripes
+	ttl     time.Duration
+	now     func() time.Time
 }
 
 var _ chat.Store = (*Store)(nil)
 
 // New returns the store over db.
 func New(db *pebble.DB, cfg Config) *Store {
-	return &Store{db: pebblekv.New(db, cfg.Sync)}
+	s := &Store{db: pebblekv.New(db, cfg.Sync), ttl: cfg.IdempotencyTTL, now: cfg.Now}
+	if s.ttl <= 0 {
+		s.ttl = 24 * time.Hour
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
 }
 
 const (
 	pConv   = "c/conv/"
 	pPair   = "c/pair/"
+	pGKey   = "c/gkey/"
 	pMember = "c/mem/"
 	pUser   = "c/ucv/"
 	pMsg    = "c/msg/"
@@ -81,6 +98,13 @@ type memberRow struct {
 
 type pairRow struct {
 	Conv int64 `json:"conv"`
+}
+
+// groupKeyRow is a group create's Idempotency-Key: the group it made and
+// when.
+type groupKeyRow struct {
+	Conv int64     `json:"conv"`
+	At   time.Time `json:"at"`
 }
 
 func toConvRow(c chat.Conversation) convRow { return convRow(c) }
@@ -166,22 +190,49 @@ func (s *Store) CreateDirect(ctx context.Context, c chat.Conversation, a, b int6
 	return c, true, nil
 }
 
-// CreateGroup writes c, its members and ev in one batch.
-func (s *Store) CreateGroup(ctx context.Context, c chat.Conversation, members []chat.Member, ev events.Event) error {
+// CreateGroup writes c, its members and ev in one batch. With a key it
+// runs under the creator's mutex instead of the conversation's (no call
+// holds two; nobody else knows the new id yet), and a live key whose group
+// exists returns that group.
+func (s *Store) CreateGroup(ctx context.Context, c chat.Conversation, members []chat.Member, key string, ev events.Event) (chat.Conversation, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return chat.Conversation{}, false, err
 	}
-	defer s.stripes.Lock(c.ID)()
+	var kk []byte
+	if key == "" {
+		defer s.stripes.Lock(c.ID)()
+	} else {
+		defer s.stripes.Lock(c.CreatedBy)()
+		kk = keyStr(pGKey, key, c.CreatedBy)
+		var kr groupKeyRow
+		found, err := s.db.Get(kk, &kr)
+		if err != nil {
+			return chat.Conversation{}, false, fmt.Errorf("create group of %d: read key %q: %w", c.CreatedBy, key, err)
+		}
+		if found && s.now().Sub(kr.At) < s.ttl {
+			r, err := s.conv(kr.Conv)
+			if err == nil {
+				return fromConvRow(r), false, nil
+			}
+			if !errors.Is(err, chat.ErrNotFound) {
+				return chat.Conversation{}, false, fmt.Errorf("create group of %d: read group %d of key %q: %w", c.CreatedBy, kr.Conv, key, err)
+			}
+			// The key's group is gone: the key is free again.
+		}
+	}
 	b := s.db.NewBatch()
 	b.Set(pebblekv.Key(pConv, c.ID), toConvRow(c))
 	for _, m := range members {
 		addMember(b, c.ID, m)
 	}
+	if kk != nil {
+		b.Set(kk, groupKeyRow{Conv: c.ID, At: s.now()})
+	}
 	b.Event(ev)
 	if err := b.Commit(); err != nil {
-		return fmt.Errorf("create group %d: %w", c.ID, err)
+		return chat.Conversation{}, false, fmt.Errorf("create group %d: %w", c.ID, err)
 	}
-	return nil
+	return c, true, nil
 }
 
 // GetConversation reads a conversation with its tail.

@@ -51,7 +51,7 @@ func TestRestart(t *testing.T) {
 	s := pebblestore.New(db, pebblestore.DefaultConfig())
 	c := chat.Conversation{ID: conv, Kind: chat.Group, Title: "g", CreatedBy: alice, CreatedAt: at}
 	ms := []chat.Member{{Conv: conv, User: alice, Role: chat.RoleAdmin, JoinedAt: at}, {Conv: conv, User: bob, Role: chat.RoleMember, JoinedAt: at}}
-	if err := s.CreateGroup(ctx, c, ms, events.Event{ID: 1, Kind: "conversation.created", Actor: alice, At: at}); err != nil {
+	if _, _, err := s.CreateGroup(ctx, c, ms, "", events.Event{ID: 1, Kind: "conversation.created", Actor: alice, At: at}); err != nil {
 		t.Fatal(err)
 	}
 	for i, cid := range []string{"c1", "c2", "c3"} {

@@ -25,6 +25,21 @@
 // INSERT ... IF NOT EXISTS, so exactly one request creates P and writes
 // its events, and every other one answers with the post that won.
 //
+// A comment's Idempotency-Key is claimed in the same table, per (author,
+// "comment <post id> <key>"), the row's post_id holding the comment id (an
+// Idempotency-Key has no space, so no post create's key is ever a
+// comment's; a table of their own would need a migration). Comments are
+// plain rows, so a request finding the key held cannot race the holder
+// with IF NOT EXISTS as a post create does; it follows the stories and
+// chat direct-pair protocol instead: the holder's comment there answers
+// (created=false); missing, the claim is in flight for ClaimGrace after
+// the comment id's time (the id's 41 time bits: the claim has no column
+// of its own), and the request waits ReplayWait for the comment, then
+// answers posts.ErrBusy; older, the add died before its batch (or the
+// comment was deleted since) and the request takes the claim over (UPDATE
+// ... IF post_id = the stale one) and writes its own comment. So one add
+// per key writes its comment and events.
+//
 // # Likes and comments: rows, counted exactly
 //
 // No counters. A like is a row in post_likes, partition (post_id, user_id %

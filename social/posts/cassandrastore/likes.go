@@ -147,15 +147,26 @@ func (s *Store) Likers(ctx context.Context, post, after int64, limit int) ([]pos
 	return out, nil
 }
 
-// AddComment writes the comment row with evs.
-func (s *Store) AddComment(ctx context.Context, c posts.Comment, evs []events.Event) error {
+// AddComment claims the key (if any; commentkey.go), then writes the
+// comment row with evs in one batch.
+func (s *Store) AddComment(ctx context.Context, c posts.Comment, key string, evs []events.Event) (posts.Comment, bool, error) {
+	c.CreatedAt = ms(c.CreatedAt)
+	if len(c.Mentions) == 0 {
+		c.Mentions = nil
+	}
+	if key != "" {
+		prev, done, err := s.claimComment(ctx, c, key)
+		if err != nil || done {
+			return prev, false, err
+		}
+	}
 	b := cqlrows.NewBatch(s.s)
-	b.Add(qPutComment, c.Post, shardOf(c.ID), c.ID, c.Author, c.Text, ints(c.Mentions), ms(c.CreatedAt))
+	b.Add(qPutComment, c.Post, shardOf(c.ID), c.ID, c.Author, c.Text, ints(c.Mentions), c.CreatedAt)
 	b.Event(evs...)
 	if err := b.Exec(ctx); err != nil {
-		return fmt.Errorf("add comment %d to %d: %w", c.ID, c.Post, err)
+		return posts.Comment{}, false, fmt.Errorf("add comment %d to %d: %w", c.ID, c.Post, err)
 	}
-	return nil
+	return c, true, nil
 }
 
 func scanComment(post int64, it *gocql.Iter, c *posts.Comment) bool {

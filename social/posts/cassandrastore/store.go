@@ -26,11 +26,20 @@ type Config struct {
 	// IdempotencyTTL is how long an Idempotency-Key is remembered (the
 	// table's default TTL backs it up).
 	IdempotencyTTL time.Duration
+	// ClaimGrace is how long a comment's Idempotency-Key claim whose
+	// comment is missing counts as an add in flight; after it the claim is
+	// stale (its add died before its batch, or the comment was deleted)
+	// and the next add takes it over. It must exceed the longest an add
+	// can take, batchlog replay included.
+	ClaimGrace time.Duration
+	// ReplayWait is how long a retried comment waits for the comment of a
+	// claim in flight before posts.ErrBusy.
+	ReplayWait time.Duration
 }
 
 // DefaultConfig is what production uses.
 func DefaultConfig() Config {
-	return Config{Serial: gocql.LocalSerial, EditTries: 5, IdempotencyTTL: 24 * time.Hour}
+	return Config{Serial: gocql.LocalSerial, EditTries: 5, IdempotencyTTL: 24 * time.Hour, ClaimGrace: 30 * time.Second, ReplayWait: 2 * time.Second}
 }
 
 // Validate reports every problem at once.
@@ -44,6 +53,12 @@ func (c Config) Validate() error {
 	}
 	if c.IdempotencyTTL < time.Minute {
 		errs = append(errs, fmt.Errorf("posts cassandrastore: idempotency ttl %v: want a minute or more", c.IdempotencyTTL))
+	}
+	if c.ClaimGrace < 10*time.Second {
+		errs = append(errs, fmt.Errorf("posts cassandrastore: claim grace %v: want 10s or more (a batchlog replay must fit in it)", c.ClaimGrace))
+	}
+	if c.ReplayWait <= 0 {
+		errs = append(errs, errors.New("posts cassandrastore: replay wait must be positive"))
 	}
 	return errors.Join(errs...)
 }

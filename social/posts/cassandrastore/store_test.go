@@ -2,6 +2,7 @@ package cassandrastore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/bwmarrin/snowflake"
 
 	"github.com/mediaedge/mediaedge/internal/socialtest"
 	"github.com/mediaedge/mediaedge/social/events"
@@ -37,6 +39,7 @@ func TestCassandra(t *testing.T) {
 		})
 	})
 	t.Run("a key whose first request died before its post is taken over", func(t *testing.T) { testDeadClaim(t, s, store) })
+	t.Run("a comment key whose first add died is busy, then taken over", func(t *testing.T) { testDeadCommentClaim(t, s) })
 	t.Run("timeline across buckets", func(t *testing.T) { testBuckets(t, s, store) })
 	t.Run("two edges like one post at once", func(t *testing.T) { testTwoEdges(t, ks, store) })
 	t.Run("config", testConfig)
@@ -70,6 +73,49 @@ func testDeadClaim(t *testing.T, s *gocql.Session, store *cassandrastore.Store) 
 	}
 	if tl, err := store.Timeline(ctx, author, 0, 10); err != nil || !slices.Equal(tl, []int64{claimed}) {
 		t.Fatalf("timeline: %v %v", tl, err)
+	}
+}
+
+// testDeadCommentClaim: a comment key claimed by an add that never wrote
+// its comment answers ErrBusy while the add may be in flight (ClaimGrace
+// after its comment id's time), then is taken over by the retry, once.
+func testDeadCommentClaim(t *testing.T, s *gocql.Session) {
+	cfg := cassandrastore.DefaultConfig()
+	cfg.ReplayWait = 200 * time.Millisecond
+	store, err := cassandrastore.New(s, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := socialtest.IDs(t)
+	author, post := g.Next(), g.Next()
+	key := fmt.Sprintf("comment %d k", post)
+	// The table is written by lightweight transactions only, here too.
+	if _, err := s.Query(`INSERT INTO posts_idempotency (author_id, idem_key, post_id) VALUES (?, ?, ?) IF NOT EXISTS USING TTL 60`, author, key, g.Next()).MapScanCAS(map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(id int64) {
+		t.Helper()
+		if _, err := s.Query(`UPDATE posts_idempotency USING TTL 60 SET post_id = ? WHERE author_id = ? AND idem_key = ? IF EXISTS`, id, author, key).MapScanCAS(map[string]any{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	c := posts.Comment{ID: g.Next(), Post: post, Author: author, Text: "retry", CreatedAt: at}
+	if _, _, err := store.AddComment(ctx, c, "k", nil); !errors.Is(err, posts.ErrBusy) {
+		t.Fatalf("add over a claim in flight: %v, want ErrBusy", err)
+	}
+	// A claim made two grace periods ago: an id of that time.
+	claim((time.Now().Add(-2*cfg.ClaimGrace).UnixMilli() - snowflake.Epoch) << 22)
+	got, created, err := store.AddComment(ctx, c, "k", nil)
+	if err != nil || !created || got.ID != c.ID {
+		t.Fatalf("add over a stale claim: %+v created %v, %v", got, created, err)
+	}
+	again, created, err := store.AddComment(ctx, posts.Comment{ID: g.Next(), Post: post, Author: author, Text: "again", CreatedAt: at}, "k", nil)
+	if err != nil || created || again.ID != c.ID || again.Text != "retry" {
+		t.Fatalf("add again: %+v created %v, %v", again, created, err)
+	}
+	if n, err := store.CommentCount(ctx, post); err != nil || n != 1 {
+		t.Fatalf("comment count %d %v, want 1", n, err)
 	}
 }
 
@@ -162,7 +208,7 @@ func testConfig(t *testing.T) {
 	if err == nil {
 		t.Fatal("want errors")
 	}
-	for _, want := range []string{"serial", "edit tries", "idempotency ttl"} {
+	for _, want := range []string{"serial", "edit tries", "idempotency ttl", "claim grace", "replay wait"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q does not mention %s", err, want)
 		}

@@ -127,25 +127,50 @@ func (s *Store) Likers(ctx context.Context, post, after int64, limit int) ([]pos
 	return out, nil
 }
 
-// AddComment writes a comment and raises the count, under the post's mutex.
-func (s *Store) AddComment(ctx context.Context, c posts.Comment, evs []events.Event) error {
+// AddComment writes a comment and raises the count, under the post's
+// mutex, which also guards the post's comment keys: with a key, a live
+// key whose comment still exists returns that comment instead.
+func (s *Store) AddComment(ctx context.Context, c posts.Comment, idem string, evs []events.Event) (posts.Comment, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return posts.Comment{}, false, err
 	}
 	defer s.stripes.Lock('p', c.Post)()
+	var ik []byte
+	if idem != "" {
+		ik = append(pebblekv.Key(pCIdem, c.Post, c.Author), idem...)
+		var ir commentIdemRow
+		found, err := s.db.Get(ik, &ir)
+		if err != nil {
+			return posts.Comment{}, false, fmt.Errorf("add comment to %d: read key %q: %w", c.Post, idem, err)
+		}
+		if found && s.now().Sub(ir.At) < s.ttl {
+			var r commentRow
+			found, err := s.db.Get(pebblekv.Key(pCmt, c.Post, ir.Comment), &r)
+			if err != nil {
+				return posts.Comment{}, false, fmt.Errorf("add comment to %d: read comment %d of key %q: %w", c.Post, ir.Comment, idem, err)
+			}
+			if found {
+				return fromComment(c.Post, ir.Comment, r), false, nil
+			}
+			// The key's comment was deleted: the key is free again.
+		}
+	}
 	ck := pebblekv.Key(pNCmt, c.Post)
 	n, err := s.count(ck)
 	if err != nil {
-		return fmt.Errorf("add comment to %d: %w", c.Post, err)
+		return posts.Comment{}, false, fmt.Errorf("add comment to %d: %w", c.Post, err)
 	}
 	b := s.db.NewBatch()
 	b.Set(pebblekv.Key(pCmt, c.Post, c.ID), commentRow{Author: c.Author, Text: c.Text, Mentions: c.Mentions, CreatedAt: c.CreatedAt})
 	b.SetRaw(ck, countValue(n+1))
+	if ik != nil {
+		b.Set(ik, commentIdemRow{Comment: c.ID, At: s.now()})
+	}
 	b.Event(evs...)
 	if err := b.Commit(); err != nil {
-		return fmt.Errorf("add comment to %d: %w", c.Post, err)
+		return posts.Comment{}, false, fmt.Errorf("add comment to %d: %w", c.Post, err)
 	}
-	return nil
+	return c, true, nil
 }
 
 func fromComment(post, id int64, r commentRow) posts.Comment {

@@ -36,8 +36,9 @@ type Store struct {
 	raw *pebble.DB
 	ttl time.Duration
 	now func() time.Time
-	// stripes guard read-then-write of one post (Lock('p', post id)), or of
-	// one author's idempotency keys (Lock('a', author id)).
+	// stripes guard read-then-write of one post, its comments and their
+	// idempotency keys (Lock('p', post id)), or of one author's post
+	// idempotency keys (Lock('a', author id)).
 	stripes pebblekv.Stripes
 }
 
@@ -62,6 +63,7 @@ const (
 	pLike  = "p/like/"
 	pNLike = "p/nlike/"
 	pCmt   = "p/cmt/"
+	pCIdem = "p/cidem/"
 	pNCmt  = "p/ncmt/"
 )
 
@@ -80,6 +82,13 @@ type postRow struct {
 type idemRow struct {
 	Post int64     `json:"post"`
 	At   time.Time `json:"at"`
+}
+
+// commentIdemRow is a comment's Idempotency-Key: the comment it made and
+// when.
+type commentIdemRow struct {
+	Comment int64     `json:"comment"`
+	At      time.Time `json:"at"`
 }
 
 type commentRow struct {

@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"likes: idempotent, exact, listed", likes},
 		{"likes: exact under 16 goroutines", likesConcurrent},
 		{"comments: exact count, oldest first, delete", comments},
+		{"comments: idempotency key returns the first comment", commentIdempotency},
 		{"timeline: newest first, paged, per author", timeline},
 		{"missing things are ErrNotFound", notFound},
 	}
@@ -494,8 +495,8 @@ func comments(f *fixture) {
 			c.Mentions = []int64{author}
 		}
 		ev := f.event(posts.KindComment, bob)
-		if err := f.s.AddComment(ctx, c, []events.Event{ev}); err != nil {
-			f.t.Fatal(err)
+		if _, created, err := f.s.AddComment(ctx, c, "", []events.Event{ev}); err != nil || !created {
+			f.t.Fatalf("add comment %d: created %v, %v", i, created, err)
 		}
 		f.expect(ev)
 		made = append(made, c)
@@ -528,6 +529,84 @@ func comments(f *fixture) {
 	if got, err := f.s.Comments(ctx, p.ID, 0, 10); err != nil || len(got) != 4 {
 		f.t.Fatalf("comments after a delete: %d %v", len(got), err)
 	}
+}
+
+func sameComment(t *testing.T, what string, got, want posts.Comment) {
+	t.Helper()
+	if got.ID != want.ID || got.Post != want.Post || got.Author != want.Author || got.Text != want.Text ||
+		!got.CreatedAt.Equal(want.CreatedAt) || !slices.Equal(got.Mentions, want.Mentions) {
+		t.Fatalf("%s: got %+v\nwant %+v", what, got, want)
+	}
+}
+
+// commentIdempotency: a comment retried with its key returns the first
+// one, whatever its text, and writes nothing (no row, no event); the key
+// of another author, another key and the same key on another post make
+// new comments; concurrent retries of one key make one comment.
+func commentIdempotency(f *fixture) {
+	author, bob, carol := f.id(), f.id(), f.id()
+	p, q := f.newPost(author, "discuss"), f.newPost(author, "elsewhere")
+	add := func(c posts.Comment, key string, want bool) posts.Comment {
+		f.t.Helper()
+		ev := f.event(posts.KindComment, c.Author)
+		got, created, err := f.s.AddComment(ctx, c, key, []events.Event{ev})
+		if err != nil || created != want {
+			f.t.Fatalf("add comment %d with key %q: created %v, %v; want created %v", c.ID, key, created, err, want)
+		}
+		if created {
+			f.expect(ev)
+		}
+		return got
+	}
+	first := posts.Comment{ID: f.id(), Post: p.ID, Author: bob, Text: "once", Mentions: []int64{author}, CreatedAt: f.at}
+	sameComment(f.t, "first add returns", add(first, "key-1", true), first)
+	retry := posts.Comment{ID: f.id(), Post: p.ID, Author: bob, Text: "changed", CreatedAt: f.at.Add(time.Second)}
+	sameComment(f.t, "retry returns the first comment", add(retry, "key-1", false), first)
+	_, err := f.s.GetComment(ctx, p.ID, retry.ID)
+	socialtest.MustErr(f.t, "the retry's comment", err, posts.ErrNotFound)
+	f.commentCount(p.ID, 1)
+
+	for _, c := range []struct {
+		post, author int64
+		key          string
+	}{{p.ID, carol, "key-1"}, {p.ID, bob, "key-2"}, {q.ID, bob, "key-1"}} {
+		n := posts.Comment{ID: f.id(), Post: c.post, Author: c.author, Text: "new", CreatedAt: f.at}
+		if got := add(n, c.key, true); got.ID != n.ID {
+			f.t.Fatalf("add by %d to %d with %q: comment %d, want %d", c.author, c.post, c.key, got.ID, n.ID)
+		}
+	}
+	f.commentCount(p.ID, 3)
+	f.commentCount(q.ID, 1)
+
+	const n = 8
+	var wg sync.WaitGroup
+	res := make([]posts.Comment, n)
+	made := make([]bool, n)
+	raceEvs := make([]events.Event, n)
+	errs := make([]error, n)
+	for i := range n {
+		raceEvs[i] = f.event(posts.KindComment, bob)
+		c := posts.Comment{ID: f.id(), Post: p.ID, Author: bob, Text: "race", CreatedAt: f.at}
+		wg.Go(func() { res[i], made[i], errs[i] = f.s.AddComment(ctx, c, "key-race", []events.Event{raceEvs[i]}) })
+	}
+	wg.Wait()
+	winners := 0
+	for i := range n {
+		if errs[i] != nil {
+			f.t.Fatalf("concurrent add %d: %v", i, errs[i])
+		}
+		if made[i] {
+			winners++
+			f.expect(raceEvs[i])
+		}
+		if res[i].ID != res[0].ID {
+			f.t.Fatalf("concurrent adds returned comments %d and %d", res[0].ID, res[i].ID)
+		}
+	}
+	if winners != 1 {
+		f.t.Fatalf("%d concurrent adds report created, want 1", winners)
+	}
+	f.commentCount(p.ID, 4)
 }
 
 func timeline(f *fixture) {
