@@ -183,7 +183,7 @@ generated upload token (kept in ./data/upload-token for the next start).`,
 	f.IntVar(&cfg.Events.Replicas, "nats-replicas", 0, "replicas of the social streams on --nats-url (0: 3; 1 for a single nats-server)")
 	f.StringVar(&cfg.PushKey, "push-key", "", "hex HMAC key (64+ digits) of WebSocket tickets, the same on every edge (default: generated into DATA/push-key)")
 	f.StringVar(&cfg.PushWebhook, "push-webhook", "", "URL that receives updates for users with no live socket (APNs/FCM relay)")
-	f.Float64Var(&cfg.ChatSendRate, "chat-send-rate", 20, "chat messages a second one user may send, all conversations together (429 beyond)")
+	f.Float64Var(&cfg.ChatSendRate, "chat-send-rate", 20, "chat actions a second one user may take (messages, edits, pins, conversation changes), all conversations together (429 beyond)")
 	f.IntVar(&cfg.ChatMaxMembers, "chat-max-members", 1000, "most members a group conversation may have")
 	f.Int64Var(&cfg.ChatMaxBacklog, "chat-max-backlog", chat.DefaultConfig().MaxBacklog, "chat messages waiting for live delivery, fleet-wide, past which a send is answered 503 overloaded (0: no bound)")
 	f.DurationVar(&cfg.StoryTTL, "story-ttl", 24*time.Hour, "how long a story lives; then it, its views and likes are deleted")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -252,6 +253,187 @@ func TestBadInput(t *testing.T) {
 	st, body, h := e.do(2, "POST", path, map[string]any{"client_msg_id": "r9", "text": "t"})
 	if code, _ := errCode(body); st != 429 || code != "rate_limited" || h.Get("Retry-After") == "" {
 		t.Fatalf("over the rate: %d %v %v", st, body, h)
+	}
+}
+
+// limited is an env whose users have burst tokens of SendRate, one more an
+// hour, on a clock that moves only when told.
+func limited(t *testing.T, burst int) (*env, *socialtest.Clock) {
+	t.Helper()
+	clock := socialtest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	e := setup(t, func(c *chat.Config) {
+		c.SendRate.Burst, c.SendRate.Every = burst, time.Hour
+		c.Now = clock.Now
+	})
+	return e, clock
+}
+
+// updatesOf counts the events in the outbox addressed to uid: what the
+// fan-out will store in uid's update stream.
+func (e *env) updatesOf(uid int64) int {
+	e.t.Helper()
+	n := 0
+	for _, ev := range socialtest.ReadOutbox(e.t, socialtest.PebbleOutbox(e.t, e.db)) {
+		if slices.Contains(ev.To, uid) {
+			n++
+		}
+	}
+	return n
+}
+
+// wantLimited: the answer is 429 rate_limited with Retry-After retry.
+func wantLimited(t *testing.T, what string, st int, body map[string]any, h http.Header, retry string) {
+	t.Helper()
+	if code, _ := errCode(body); st != 429 || code != "rate_limited" || h.Get("Retry-After") != retry {
+		t.Fatalf("%s: %d %v Retry-After %q, want 429 rate_limited with Retry-After %s", what, st, body, h.Get("Retry-After"), retry)
+	}
+}
+
+// TestPinTogglesRateLimited: a member toggling a pin spends the budget of
+// sends; past its burst every toggle is 429 with Retry-After and the other
+// member's updates stop growing; a refused toggle costs nothing, so one
+// token later exactly one more goes through.
+func TestPinTogglesRateLimited(t *testing.T) {
+	const burst = 5
+	e, clock := limited(t, burst)
+	conv := e.group(2, "1") // made by user 2: user 1's bucket is full
+	e.sendText(2, conv, "p", "pin me")
+	pin := "/v1/conversations/" + conv + "/pins/1"
+	toggle := func(i int) (int, map[string]any, http.Header) {
+		if i%2 == 0 {
+			return e.do(1, "PUT", pin, nil)
+		}
+		return e.do(1, "DELETE", pin, nil)
+	}
+	before := e.updatesOf(2)
+	for i := range burst {
+		if st, b, _ := toggle(i); st != 204 {
+			t.Fatalf("toggle %d: %d %v", i, st, b)
+		}
+	}
+	if got := e.updatesOf(2) - before; got != burst {
+		t.Fatalf("%d updates for user 2 from %d toggles", got, burst)
+	}
+	for i := burst; i < 100; i++ {
+		st, b, h := toggle(i)
+		wantLimited(t, "toggle "+strconv.Itoa(i), st, b, h, "3600")
+	}
+	if got := e.updatesOf(2) - before; got != burst {
+		t.Fatalf("%d updates for user 2 after 100 toggles, want %d (the refused ones wrote nothing)", got, burst)
+	}
+	clock.Advance(time.Hour)
+	if st, b, _ := toggle(burst); st != 204 {
+		t.Fatalf("toggle an hour later: %d %v", st, b)
+	}
+	st, b, h := toggle(burst + 1)
+	wantLimited(t, "the toggle after that", st, b, h, "3600")
+	if got := e.updatesOf(2) - before; got != burst+1 {
+		t.Fatalf("%d updates for user 2, want %d", got, burst+1)
+	}
+	// Reading is not limited, nor are marks.
+	if st, _, _ := e.do(1, "GET", "/v1/conversations/"+conv, nil); st != 200 {
+		t.Fatalf("get while limited: %d", st)
+	}
+	if st, b, _ := e.do(1, "POST", "/v1/conversations/"+conv+"/read", map[string]any{"seq": 1}); st != 204 {
+		t.Fatalf("read mark while limited: %d %v", st, b)
+	}
+}
+
+// TestConversationChangesRateLimited: creating groups, renaming one and
+// every other action that tells the other members (member and role
+// changes, edits, deletes for everyone) spend the same budget: past the
+// burst each is 429 with Retry-After and writes nothing.
+func TestConversationChangesRateLimited(t *testing.T) {
+	const burst = 3
+	e, clock := limited(t, burst)
+	// User 1 is the admin of g, with one message of theirs (seq 1) and
+	// three of user 2's (seqs 2-4) to edit and delete.
+	g := e.group(1, "2")
+	e.sendText(1, g, "mine", "edit me")
+	for i := range 3 {
+		e.sendText(2, g, "theirs"+strconv.Itoa(i), "delete me")
+	}
+	c := "/v1/conversations/"
+	type req struct {
+		method, path string
+		body         any
+	}
+	for _, tc := range []struct {
+		name   string
+		status int
+		req    func(i int) req // the i-th attempt
+	}{
+		{"create a group", 201, func(i int) req {
+			return req{"POST", "/v1/conversations", map[string]any{"member_ids": []string{"2"}, "title": "g" + strconv.Itoa(i)}}
+		}},
+		{"rename", 200, func(i int) req { return req{"PATCH", c + g, map[string]any{"title": "t" + strconv.Itoa(i)}} }},
+		{"add a member", 200, func(i int) req {
+			return req{"POST", c + g + "/members", map[string]any{"user_ids": []string{strconv.Itoa(3 + i)}}}
+		}},
+		{"set a role", 204, func(i int) req {
+			return req{"PUT", c + g + "/members/2/role", map[string]any{"role": []string{"admin", "member"}[i%2]}}
+		}},
+		{"remove a member", 204, func(i int) req { return req{"DELETE", c + g + "/members/" + strconv.Itoa(3+i), nil} }},
+		{"edit", 200, func(i int) req {
+			return req{"PATCH", c + g + "/messages/1", map[string]any{"text": "e" + strconv.Itoa(i)}}
+		}},
+		{"delete for everyone", 204, func(i int) req { return req{"DELETE", c + g + "/messages/" + strconv.Itoa(2+i%3), nil} }},
+	} {
+		clock.Advance(burst * time.Hour) // a full bucket
+		for i := range burst {
+			r := tc.req(i)
+			if st, b, _ := e.do(1, r.method, r.path, r.body); st != tc.status {
+				t.Fatalf("%s, attempt %d: %d %v, want %d", tc.name, i, st, b, tc.status)
+			}
+		}
+		before := e.updatesOf(2)
+		r := tc.req(burst)
+		st, b, h := e.do(1, r.method, r.path, r.body)
+		wantLimited(t, tc.name+" past the burst", st, b, h, "3600")
+		if n := e.updatesOf(2); n != before {
+			t.Fatalf("%s past the burst wrote %d events for user 2", tc.name, n-before)
+		}
+	}
+	// The refused create made no group: user 2 is in g and the three.
+	if _, l, _ := e.do(2, "GET", "/v1/conversations", nil); len(l["items"].([]any)) != 1+burst {
+		t.Fatalf("user 2's conversations: %v, want %d", l, 1+burst)
+	}
+}
+
+// TestTypingLimitedApart: typing is limited per user and conversation,
+// once a second, with a 429 of its own; it spends nothing of the send
+// budget, which stays whole for sends.
+func TestTypingLimitedApart(t *testing.T) {
+	const burst = 3
+	e, clock := limited(t, burst)
+	a, b := e.group(2, "1"), e.group(2, "1", "3") // made by user 2: user 1's bucket is full
+	typing := func(conv string) (int, map[string]any, http.Header) {
+		return e.do(1, "POST", "/v1/conversations/"+conv+"/typing", nil)
+	}
+	if st, body, _ := typing(a); st != 204 {
+		t.Fatalf("typing: %d %v", st, body)
+	}
+	for range 50 {
+		st, body, h := typing(a)
+		wantLimited(t, "typing again within the second", st, body, h, "1")
+	}
+	if st, body, _ := typing(b); st != 204 {
+		t.Fatalf("typing in another conversation: %d %v", st, body)
+	}
+	for i := range burst {
+		if st, m := e.sendText(1, a, "t"+strconv.Itoa(i), "typed"); st != 201 {
+			t.Fatalf("send %d after typing: %d %v (typing spent the send budget)", i, st, m)
+		}
+	}
+	clock.Advance(time.Second) // the typing limit's interval
+	if st, body, _ := typing(a); st != 204 {
+		t.Fatalf("typing a second later: %d %v", st, body)
+	}
+	e.live.mu.Lock()
+	n := len(e.live.signals)
+	e.live.mu.Unlock()
+	if n != 3 {
+		t.Fatalf("%d typing signals, want 3 (the refused ones sent none)", n)
 	}
 }
 

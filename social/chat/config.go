@@ -69,10 +69,17 @@ type Config struct {
 	MaxTitle int
 	// MaxBody caps a JSON request body; larger ones are answered 413.
 	MaxBody int64
-	// SendRate limits each user's sends (all conversations together); over
-	// it a send is answered 429 with Retry-After.
+	// SendRate limits each user's sends and every other action that
+	// writes an event for other members (edits, deletes for everyone, pins
+	// and unpins, creating conversations, changing a group's title, avatar,
+	// members or roles), one budget for all of them in all conversations
+	// together; over it the action is answered 429 with Retry-After. Read
+	// and delivered marks are not limited; typing has its own limit
+	// (limits.go).
 	SendRate ratelimit.Limit
-	// Limiters caps the senders whose bucket is remembered.
+	// Limiters caps the users whose SendRate bucket is remembered, and
+	// apart from those the (user, conversation) pairs whose typing bucket
+	// is.
 	Limiters int
 	// PageLimit is the default and MaxPageLimit the largest ?limit=.
 	PageLimit, MaxPageLimit int

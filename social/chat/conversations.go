@@ -129,6 +129,11 @@ func (s *Service) createConversation(w http.ResponseWriter, r *http.Request, uid
 	if err := s.checkTitle(title); err != nil {
 		return err
 	}
+	// Before the lookups of every member: a retried create (same key, or a
+	// direct pair's) spends a token too, as a retried send does.
+	if err := s.act(uid, tooManyChanges); err != nil {
+		return err
+	}
 	if err := s.checkAvatar(ctx, avatar, uid); err != nil {
 		return err
 	}
@@ -403,10 +408,15 @@ func (s *Service) updateConversation(w http.ResponseWriter, r *http.Request, uid
 		if err != nil {
 			return err
 		}
-		if err := s.checkAvatar(ctx, a, uid); err != nil {
+		p.Avatar = &a
+	}
+	if err := s.act(uid, tooManyChanges); err != nil {
+		return err
+	}
+	if p.Avatar != nil {
+		if err := s.checkAvatar(ctx, *p.Avatar, uid); err != nil {
 			return err
 		}
-		p.Avatar = &a
 	}
 	to, err := s.memberIDs(ctx, m.Conv)
 	if err != nil {
@@ -494,6 +504,9 @@ func (s *Service) addMembers(w http.ResponseWriter, r *http.Request, uid int64) 
 	if len(ids) > s.cfg.MaxMembers {
 		return ErrMemberCap
 	}
+	if err := s.act(uid, tooManyChanges); err != nil {
+		return err
+	}
 	if err := s.checkUsers(ctx, ids); err != nil {
 		return err
 	}
@@ -556,6 +569,9 @@ func (s *Service) removeMember(w http.ResponseWriter, r *http.Request, uid int64
 		}
 		conv = m.Conv
 	}
+	if err := s.act(uid, tooManyChanges); err != nil {
+		return err
+	}
 	to, err := s.memberIDs(ctx, conv)
 	if err != nil {
 		return err
@@ -597,6 +613,9 @@ func (s *Service) setRole(w http.ResponseWriter, r *http.Request, uid int64) err
 	}
 	if Role(role) != RoleAdmin && Role(role) != RoleMember {
 		return httperr.BadParam("role", `role must be "admin" or "member"`)
+	}
+	if err := s.act(uid, tooManyChanges); err != nil {
+		return err
 	}
 	to, err := s.memberIDs(ctx, m.Conv)
 	if err != nil {

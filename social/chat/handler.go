@@ -28,8 +28,12 @@ type Service struct {
 	store Store
 	now   func() time.Time
 	log   *slog.Logger
-	rate  *ratelimit.Keyed
-	mux   *http.ServeMux
+	// rate is Config.SendRate per user, spent by every action that
+	// writes an event for other members; typingRate is typingLimit per
+	// user and conversation (limits.go).
+	rate       *ratelimit.Keyed
+	typingRate *ratelimit.Keyed
+	mux        *http.ServeMux
 	// Ordered delivery runs one conversation at a time per process (see
 	// deliver.go); a stripe of locks by conversation id.
 	seed    maphash.Seed
@@ -48,12 +52,13 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		cfg:   cfg,
-		store: cfg.Store,
-		now:   cfg.Now,
-		log:   cmp.Or(cfg.Logger, slog.Default()),
-		rate:  ratelimit.New(cfg.SendRate, cfg.Limiters),
-		seed:  maphash.MakeSeed(),
+		cfg:        cfg,
+		store:      cfg.Store,
+		now:        cfg.Now,
+		log:        cmp.Or(cfg.Logger, slog.Default()),
+		rate:       ratelimit.New(cfg.SendRate, cfg.Limiters),
+		typingRate: ratelimit.New(typingLimit, cfg.Limiters),
+		seed:       maphash.MakeSeed(),
 	}
 	if s.now == nil {
 		s.now = time.Now

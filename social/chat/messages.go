@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -123,9 +122,8 @@ func (s *Service) send(w http.ResponseWriter, r *http.Request, uid int64) error 
 	if err := s.admit(); err != nil {
 		return err
 	}
-	if wait := s.rate.Take(strconv.FormatInt(uid, 10), s.now()); wait > 0 {
-		return &httperr.Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
-			Message: "too many messages, slow down", RetryAfter: int(math.Ceil(wait.Seconds()))}
+	if err := s.act(uid, tooManyMessages); err != nil {
+		return err
 	}
 	if err := s.checkMedia(r, m.Conv, uid, media); err != nil {
 		return err
@@ -317,6 +315,17 @@ func (s *Service) edit(w http.ResponseWriter, r *http.Request, uid int64) error 
 	if text == "" && len(media) == 0 {
 		return httperr.BadParam("text", "a message needs text or media_ids")
 	}
+	// What the store would refuse, as it read: before the rate limit, so a
+	// refused edit costs no token (the store still decides, atomically).
+	switch {
+	case old.Deleted:
+		return ErrDeleted
+	case old.Sender != uid:
+		return ErrNotSender
+	}
+	if err := s.act(uid, tooManyChanges); err != nil {
+		return err
+	}
 	if err := s.checkMedia(r, m.Conv, uid, media); err != nil {
 		return err
 	}
@@ -361,6 +370,9 @@ func (s *Service) deleteMessage(w http.ResponseWriter, r *http.Request, uid int6
 		if msg.Sender != uid && m.Role != RoleAdmin {
 			return httperr.New(http.StatusForbidden, "not_sender", "only the sender or a group admin may delete a message for everyone")
 		}
+		if err := s.act(uid, tooManyChanges); err != nil {
+			return err
+		}
 		to, err := s.memberIDs(ctx, m.Conv)
 		if err != nil {
 			return err
@@ -395,6 +407,9 @@ func (s *Service) pinning(w http.ResponseWriter, r *http.Request, uid int64, on 
 	ctx := r.Context()
 	m, msg, err := s.message(r, uid)
 	if err != nil {
+		return err
+	}
+	if err := s.act(uid, tooManyChanges); err != nil {
 		return err
 	}
 	to, err := s.memberIDs(ctx, m.Conv)
@@ -498,10 +513,15 @@ func (s *Service) setMark(w http.ResponseWriter, r *http.Request, m Member, uid 
 }
 
 // typing: POST /v1/conversations/{id}/typing — pushed to the other
-// members' sockets now, stored nowhere.
+// members' sockets now, stored nowhere. At most one a typingEvery per
+// user and conversation, on buckets of its own (limits.go).
 func (s *Service) typing(w http.ResponseWriter, r *http.Request, uid int64) error {
 	m, err := s.member(r, uid)
 	if err != nil {
+		return err
+	}
+	key := strconv.FormatInt(uid, 10) + "/" + strconv.FormatInt(m.Conv, 10)
+	if err := s.limit(s.typingRate, key, tooManyTyping); err != nil {
 		return err
 	}
 	if s.cfg.Live != nil {
