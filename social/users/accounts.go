@@ -40,7 +40,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := checkPassword(password); err != nil {
+	if err := checkPassword("password", password); err != nil {
 		return err
 	}
 	display, ok, err := f.Str("display_name")
@@ -177,12 +177,31 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 }
 
 // logout is DELETE /v1/sessions: the request's bearer token stops working
-// at once, on every edge (the store's delete is read back at quorum).
+// at once, on every edge (the store's delete is read back at quorum). With
+// ?all=1 (or true) every session of the user does, the request's own
+// included: log out everywhere.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 	sum, s, err := h.session(r.Context(), r)
 	if err != nil {
 		return err
 	}
+	all := false
+	if r.URL.Query().Has("all") {
+		switch r.URL.Query().Get("all") {
+		case "1", "true":
+			all = true
+		case "0", "false":
+		default:
+			return httperr.BadParam("all", "all must be 1 (every session of the user) or 0")
+		}
+	}
+	if all {
+		if _, err := h.store.DeleteUserSessions(r.Context(), s.UserID, nil); err != nil {
+			return jsonapi.StoreFault(fmt.Errorf("log out user %d everywhere: %w", s.UserID, err))
+		}
+	}
+	// Also with all: a session made before the per-user index existed is
+	// not in it, and the request's own must end in any case.
 	if err := h.store.DeleteSession(r.Context(), sum); err != nil {
 		return jsonapi.StoreFault(fmt.Errorf("log out user %d: %w", s.UserID, err))
 	}

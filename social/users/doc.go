@@ -71,6 +71,22 @@
 // working at once on every edge. The clock that checks expiry is the
 // handler's (Config.Now), so tests move it.
 //
+// A session table keyed by token hash alone cannot answer "which sessions
+// does this user have", so a stolen token lived until its own logout or
+// its 30 days. Each session is therefore also indexed by user (Cassandra:
+// user_sessions_by_user, same TTL; Pebble: u/suser/), written in the
+// session's batch and deleted with it (on logout, on revocation, by the
+// Pebble sweeper), and Sessions.DeleteUserSessions revokes a user's
+// sessions through it. DELETE /v1/sessions?all=1 logs out everywhere, the
+// request's own token included. PUT /v1/users/{id}/password
+// {current_password, new_password} (by the user themself: "me") checks
+// the current password under the login limits (the same buckets, so a
+// stolen session guesses no faster than a login; a wrong one is 401
+// invalid_credentials naming current_password), validates the new one as
+// sign-up does, stores its hash (no event: not social data) and revokes
+// every other session; the requesting one stays. Sessions made before the
+// index existed are not in it: they end by logout or expiry only.
+//
 // # Abuse
 //
 // Argon2 is the denial-of-service vector: 1000 logins a second would be

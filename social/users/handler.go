@@ -85,6 +85,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/users", handle(h.createUser))
 	mux.HandleFunc("GET /v1/users/{id}", handle(h.getProfile))
 	mux.HandleFunc("PATCH /v1/users/{id}", handle(h.patchProfile))
+	mux.HandleFunc("PUT /v1/users/{id}/password", handle(h.changePassword))
 	mux.HandleFunc("PUT /v1/users/{id}/follow", handle(h.follow))
 	mux.HandleFunc("DELETE /v1/users/{id}/follow", handle(h.unfollow))
 	mux.HandleFunc("PUT /v1/users/{id}/block", handle(h.block))
@@ -127,6 +128,10 @@ var (
 	errBadCredentials = &httperr.Error{Status: http.StatusUnauthorized, Code: "invalid_credentials",
 		Message: "wrong username or password"}
 	errForbidden = httperr.New(http.StatusForbidden, "forbidden", "you may change only your own profile")
+	// errWrongPassword answers a wrong current password as login answers
+	// a wrong password, naming the field.
+	errWrongPassword = &httperr.Error{Status: http.StatusUnauthorized, Code: "invalid_credentials",
+		Message: "wrong current password", Param: "current_password"}
 )
 
 // userJSON is a user as the API shows it: ids as strings (JavaScript

@@ -129,12 +129,19 @@ type Accounts interface {
 	// UpdateProfile applies p to user id, stamps UpdatedAt = at and writes
 	// ev with it; it returns the user as stored.
 	UpdateProfile(ctx context.Context, id int64, p ProfilePatch, at time.Time, ev events.Event) (User, error)
+	// SetPassword replaces user id's password hash and nothing else (no
+	// event: a password is not social data). The user must exist (users
+	// are never deleted); a store that can tell says ErrNotFound.
+	SetPassword(ctx context.Context, id int64, hash string) error
 }
 
-// Sessions stores logins by the hash of their token. Sessions are not
-// social data and emit no events.
+// Sessions stores logins by the hash of their token, and indexes them by
+// user (written and deleted with the session, in its batch) so that all of
+// a user's sessions can be revoked at once. Sessions are not social data
+// and emit no events.
 type Sessions interface {
-	// CreateSession stores s until s.ExpiresAt.
+	// CreateSession stores s, and its entry in s.UserID's index, until
+	// s.ExpiresAt.
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession reads a session; ErrNotFound when missing or revoked. It
 	// may return an expired session (the caller checks ExpiresAt against
@@ -143,6 +150,11 @@ type Sessions interface {
 	// DeleteSession revokes a session; later GetSession calls, from any
 	// process, return ErrNotFound. Deleting a missing session is not an error.
 	DeleteSession(ctx context.Context, tokenHash []byte) error
+	// DeleteUserSessions revokes every session of userID but the one whose
+	// hash is except (nil: all of them), as DeleteSession does each, and
+	// returns how many it revoked. Every session created before it starts
+	// is revoked; one created while it runs may survive it.
+	DeleteUserSessions(ctx context.Context, userID int64, except []byte) (int, error)
 }
 
 // Graph stores follows and blocks. Every write is idempotent: it reports

@@ -44,9 +44,11 @@ func checkUsername(raw string) (string, error) {
 	return u, nil
 }
 
-func checkPassword(p string) error {
+// checkPassword checks a new password, sent as param (sign-up's password,
+// a change's new_password).
+func checkPassword(param, p string) error {
 	if len(p) < minPassword || len(p) > maxPassword {
-		return httperr.BadParam("password", "password must be 8 to 1024 bytes")
+		return httperr.BadParam(param, param+" must be 8 to 1024 bytes")
 	}
 	return nil
 }

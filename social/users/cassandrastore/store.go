@@ -1,6 +1,8 @@
 // Package cassandrastore is the users.Store on Apache Cassandra (through
 // github.com/apache/cassandra-gocql-driver/v2), over the tables of
-// schema/cql/0003_social_users.cql.
+// schema/cql/0003_social_users.cql and 0011_user_sessions_by_user.cql (the
+// sessions of each user, written and deleted in a LOGGED batch with their
+// user_sessions rows).
 //
 // Writes and their events: every write is one LOGGED batch holding the
 // data rows and the outbox row of its event (events.OutboxShard, id,
@@ -38,9 +40,11 @@
 package cassandrastore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,10 +128,19 @@ const (
 	qRelease  = `DELETE FROM usernames WHERE username = ? IF user_id = ?`
 	qGetClaim = `SELECT user_id FROM usernames WHERE username = ?`
 
-	qPutSession = `INSERT INTO user_sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?) USING TTL ?`
-	qGetSession = `SELECT user_id, created_at, expires_at FROM user_sessions WHERE token_hash = ?`
-	qDelSession = `DELETE FROM user_sessions WHERE token_hash = ?`
+	qSetPassword = `UPDATE users SET password_hash = ? WHERE id = ?`
+
+	qPutSession     = `INSERT INTO user_sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?) USING TTL ?`
+	qGetSession     = `SELECT user_id, created_at, expires_at FROM user_sessions WHERE token_hash = ?`
+	qDelSession     = `DELETE FROM user_sessions WHERE token_hash = ?`
+	qPutUserSession = `INSERT INTO user_sessions_by_user (user_id, token_hash, expires_at) VALUES (?, ?, ?) USING TTL ?`
+	qUserSessions   = `SELECT token_hash FROM user_sessions_by_user WHERE user_id = ?`
+	qDelUserSession = `DELETE FROM user_sessions_by_user WHERE user_id = ? AND token_hash = ?`
 )
+
+// revokeBatch is how many sessions one LOGGED batch of DeleteUserSessions
+// deletes (two statements each), well under the batch size warning.
+const revokeBatch = 50
 
 // The batches here (cqlrows.Batch.Add) insert or delete fixed values, so
 // the driver may retry them: applying one twice is applying it once. The
@@ -297,14 +310,26 @@ func (s *Store) UpdateProfile(ctx context.Context, id int64, p users.ProfilePatc
 	return u, nil
 }
 
-// CreateSession writes the session with a TTL of its lifetime.
+// SetPassword writes the password hash alone: a plain update of a row
+// that exists (users are never deleted; the caller has just read it).
+func (s *Store) SetPassword(ctx context.Context, id int64, hash string) error {
+	if err := s.s.Query(qSetPassword, hash, id).Idempotent(true).ExecContext(ctx); err != nil {
+		return fmt.Errorf("set password of user %d: %w", id, err)
+	}
+	return nil
+}
+
+// CreateSession writes the session and its row in the user's index, with
+// a TTL of its lifetime, in one LOGGED batch.
 func (s *Store) CreateSession(ctx context.Context, sess users.Session) error {
 	ttl := int(sess.ExpiresAt.Sub(sess.CreatedAt) / time.Second)
 	if ttl < 1 {
 		ttl = 1
 	}
-	err := s.s.Query(qPutSession, sess.TokenHash, sess.UserID, sess.CreatedAt, sess.ExpiresAt, ttl).Idempotent(true).ExecContext(ctx)
-	if err != nil {
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qPutSession, sess.TokenHash, sess.UserID, sess.CreatedAt, sess.ExpiresAt, ttl)
+	b.Add(qPutUserSession, sess.UserID, sess.TokenHash, sess.ExpiresAt, ttl)
+	if err := b.Exec(ctx); err != nil {
 		return fmt.Errorf("create session of user %d: %w", sess.UserID, err)
 	}
 	return nil
@@ -323,10 +348,54 @@ func (s *Store) GetSession(ctx context.Context, hash []byte) (users.Session, err
 	return sess, nil
 }
 
-// DeleteSession revokes a session.
+// DeleteSession revokes a session: its row and its index row in one
+// LOGGED batch. The index row is keyed by user, so the session is read
+// first; a missing session has nothing to delete.
 func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {
-	if err := s.s.Query(qDelSession, hash).Idempotent(true).ExecContext(ctx); err != nil {
+	sess, err := s.GetSession(ctx, hash)
+	if errors.Is(err, users.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
+	b := cqlrows.NewBatch(s.s)
+	b.Add(qDelSession, hash)
+	b.Add(qDelUserSession, sess.UserID, hash)
+	if err := b.Exec(ctx); err != nil {
+		return fmt.Errorf("delete session of user %d: %w", sess.UserID, err)
+	}
 	return nil
+}
+
+// DeleteUserSessions reads the user's index partition and deletes each
+// session but except with its index row, revokeBatch sessions to a LOGGED
+// batch. A failure midway leaves the sessions not yet deleted valid; a
+// retry deletes them.
+func (s *Store) DeleteUserSessions(ctx context.Context, user int64, except []byte) (int, error) {
+	var hashes [][]byte
+	iter := s.s.Query(qUserSessions, user).IterContext(ctx)
+	var h []byte
+	for iter.Scan(&h) {
+		if !bytes.Equal(h, except) {
+			hashes = append(hashes, h)
+		}
+		h = nil // Scan reuses a non-nil slice
+	}
+	if err := iter.Close(); err != nil {
+		return 0, fmt.Errorf("delete sessions of user %d: list: %w", user, err)
+	}
+	done := 0
+	for chunk := range slices.Chunk(hashes, revokeBatch) {
+		b := cqlrows.NewBatch(s.s)
+		for _, h := range chunk {
+			b.Add(qDelSession, h)
+			b.Add(qDelUserSession, user, h)
+		}
+		if err := b.Exec(ctx); err != nil {
+			return done, fmt.Errorf("delete sessions of user %d: %w", user, err)
+		}
+		done += len(chunk)
+	}
+	return done, nil
 }

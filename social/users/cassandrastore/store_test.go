@@ -25,7 +25,8 @@ import (
 func TestCassandra(t *testing.T) {
 	s, ks := socialtest.Cassandra(t)
 	socialtest.RequireMigration(t, ks.Name, 3, "social_users")
-	socialtest.RequireTables(t, s, ks.Name, "outbox", "users", "usernames", "user_sessions", "following", "followers", "blocks", "graph_locks")
+	socialtest.RequireMigration(t, ks.Name, 11, "user_sessions_by_user")
+	socialtest.RequireTables(t, s, ks.Name, "outbox", "users", "usernames", "user_sessions", "user_sessions_by_user", "following", "followers", "blocks", "graph_locks")
 
 	store, err := cassandrastore.New(s, cassandrastore.DefaultConfig())
 	if err != nil {

@@ -18,7 +18,13 @@ func sessExpKey(at time.Time, hash []byte) []byte {
 	return append(k, hash...)
 }
 
-// CreateSession stores a session and its place in the expiry index.
+// sessUserKey is the session's entry in its user's index.
+func sessUserKey(user int64, hash []byte) []byte {
+	return append(pebblekv.Key(pSessUser, user), hash...)
+}
+
+// CreateSession stores a session, its place in the expiry index and its
+// entry in the user's index, in one batch.
 func (s *Store) CreateSession(ctx context.Context, sess users.Session) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -26,6 +32,7 @@ func (s *Store) CreateSession(ctx context.Context, sess users.Session) error {
 	b := s.db.NewBatch()
 	b.Set(sessKey(sess.TokenHash), sessionRow{UserID: sess.UserID, CreatedAt: sess.CreatedAt, ExpiresAt: sess.ExpiresAt})
 	b.Set(sessExpKey(sess.ExpiresAt, sess.TokenHash), struct{}{})
+	b.Mark(sessUserKey(sess.UserID, sess.TokenHash))
 	if err := b.Commit(); err != nil {
 		return fmt.Errorf("create session of user %d: %w", sess.UserID, err)
 	}
@@ -59,12 +66,53 @@ func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {
 		return err
 	}
 	b := s.db.NewBatch()
-	b.Delete(sessKey(hash))
-	b.Delete(sessExpKey(r.ExpiresAt, hash))
+	deleteSession(b, hash, r)
 	if err := b.Commit(); err != nil {
 		return fmt.Errorf("delete session of user %d: %w", r.UserID, err)
 	}
 	return nil
+}
+
+// deleteSession adds to b the deletes of a session's three keys.
+func deleteSession(b *pebblekv.Batch, hash []byte, r sessionRow) {
+	b.Delete(sessKey(hash))
+	b.Delete(sessExpKey(r.ExpiresAt, hash))
+	b.Delete(sessUserKey(r.UserID, hash))
+}
+
+// DeleteUserSessions revokes the sessions in user's index but except, in
+// one batch: the user's sessions are few (the logins of 30 days).
+func (s *Store) DeleteUserSessions(ctx context.Context, user int64, except []byte) (int, error) {
+	prefix := pebblekv.Key(pSessUser, user)
+	var hashes [][]byte
+	err := s.db.Scan(ctx, prefix, pebblekv.PrefixEnd(prefix), func(k, _ []byte) (bool, error) {
+		if h := k[len(prefix):]; !bytes.Equal(h, except) {
+			hashes = append(hashes, bytes.Clone(h))
+		}
+		return true, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete sessions of user %d: list: %w", user, err)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, h := range hashes {
+		r := sessionRow{UserID: user}
+		if _, err := s.db.Get(sessKey(h), &r); err != nil {
+			return 0, fmt.Errorf("delete sessions of user %d: %w", user, err)
+		}
+		// A missing row (swept meanwhile) leaves r.ExpiresAt zero: that
+		// delete of a key that does not exist is harmless.
+		r.UserID = user
+		deleteSession(b, h, r)
+	}
+	if len(hashes) == 0 {
+		return 0, nil
+	}
+	if err := b.Commit(); err != nil {
+		return 0, fmt.Errorf("delete sessions of user %d: %w", user, err)
+	}
+	return len(hashes), nil
 }
 
 // SweepSessions deletes the sessions expired at now, walking the expiry
@@ -75,8 +123,17 @@ func (s *Store) SweepSessions(ctx context.Context, now time.Time) (int, error) {
 	b := s.db.NewBatch()
 	defer func() { b.Close() }() // b is replaced after each commit
 	err := s.db.Scan(ctx, []byte(pSessExp), pebblekv.Key(pSessExp, now.UnixMilli()+1), func(k, _ []byte) (bool, error) {
+		hash := k[len(pSessExp)+8:]
+		var r sessionRow
+		found, err := s.db.Get(sessKey(hash), &r)
+		if err != nil {
+			return false, err
+		}
 		b.Delete(k)
-		b.Delete(sessKey(k[len(pSessExp)+8:]))
+		b.Delete(sessKey(hash))
+		if found {
+			b.Delete(sessUserKey(r.UserID, hash))
+		}
 		n++
 		if n%1000 == 0 {
 			if err := b.Commit(); err != nil {

@@ -8,6 +8,7 @@
 //	u/name/<username>             username claim (JSON: user id, idempotency key hash)
 //	u/sess/<sha256>               session (JSON)
 //	u/sexp/<expires ms><sha256>   the expiry index the sweeper walks
+//	u/suser/<user><sha256>        a user's sessions (empty), for revoking them together
 //	u/fwg/<user><followee>        following (JSON: since)
 //	u/fwr/<user><follower>        followers (JSON: since)
 //	u/blk/<user><blocked>         blocks (JSON: since)
@@ -70,6 +71,7 @@ const (
 	pName      = "u/name/"
 	pSess      = "u/sess/"
 	pSessExp   = "u/sexp/"
+	pSessUser  = "u/suser/"
 	pFollowing = "u/fwg/"
 	pFollowers = "u/fwr/"
 	pBlocks    = "u/blk/"
@@ -189,6 +191,22 @@ func (s *Store) GetUsers(ctx context.Context, ids []int64) ([]users.User, error)
 		out = append(out, u)
 	}
 	return out, nil
+}
+
+// SetPassword replaces a user's password hash.
+func (s *Store) SetPassword(ctx context.Context, id int64, hash string) error {
+	defer s.stripes.Lock(id)()
+	u, err := s.GetUser(ctx, id)
+	if err != nil {
+		return err
+	}
+	u.PasswordHash = hash
+	b := s.db.NewBatch()
+	b.Set(pebblekv.Key(pUser, id), toRow(u))
+	if err := b.Commit(); err != nil {
+		return fmt.Errorf("set password of user %d: %w", id, err)
+	}
+	return nil
 }
 
 // UpdateProfile applies p to a user and writes it with ev.

@@ -56,4 +56,8 @@ func TestRunSweeper(t *testing.T) {
 	if _, err := b.Store.GetSession(ctx, live.TokenHash); err != nil {
 		t.Fatalf("live session: %v", err)
 	}
+	// The swept session left the user's index too: only the live one is there.
+	if n, err := b.Store.DeleteUserSessions(ctx, 1, nil); err != nil || n != 1 {
+		t.Fatalf("revoke the user's sessions after the sweep: %d %v, want 1", n, err)
+	}
 }

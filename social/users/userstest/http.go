@@ -330,6 +330,90 @@ func RunHTTP(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("a password change ends every other session", func(t *testing.T) {
+		a := setup(t)
+		sfx := suffix()
+		name, other := "pw_"+sfx, "pwother_"+sfx
+		id := a.register(name, "old password")
+		otherID := a.register(other, "their password")
+		tokA, tokB := a.login(name, "old password"), a.login(name, "old password")
+		tokOther := a.login(other, "their password")
+		change := func(tok, path, current, next string) resp {
+			return a.do("PUT", path, tok, jsonBody("current_password", current, "new_password", next))
+		}
+
+		// Refused: nothing changes, every session still works.
+		a.want(change(tokA, "/v1/users/me/password", "wrong password", "new password"), http.StatusUnauthorized, "invalid_credentials", "current_password")
+		a.want(change(tokA, "/v1/users/me/password", "old password", "short"), http.StatusBadRequest, "invalid_parameter", "new_password")
+		a.want(change(tokA, "/v1/users/me/password", "old password", strings.Repeat("p", 1025)), http.StatusBadRequest, "invalid_parameter", "new_password")
+		a.want(a.do("PUT", "/v1/users/me/password", tokA, jsonBody("new_password", "new password")), http.StatusBadRequest, "invalid_parameter", "current_password")
+		a.want(change(tokA, fmt.Sprintf("/v1/users/%d/password", otherID), "their password", "new password"), http.StatusForbidden, "forbidden")
+		a.want(change("", "/v1/users/me/password", "old password", "new password"), http.StatusUnauthorized, "unauthenticated")
+		for _, tok := range []string{tokA, tokB, tokOther} {
+			a.want(a.do("GET", "/v1/users/me", tok, ""), http.StatusOK)
+		}
+		a.want(a.do("POST", "/v1/sessions", "", jsonBody("username", name, "password", "new password")), http.StatusUnauthorized, "invalid_credentials")
+		tokC := a.login(name, "old password")
+
+		// Changed from A (by @username: {id} is any name of oneself): B and
+		// C end at once, A and the other user's session go on.
+		r := a.want(change(tokA, "/v1/users/@"+name+"/password", "old password", "new password"), http.StatusNoContent)
+		if r.header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("Cache-Control %q", r.header.Get("Cache-Control"))
+		}
+		a.want(a.do("GET", "/v1/users/me", tokB, ""), http.StatusUnauthorized, "unauthenticated")
+		a.want(a.do("GET", "/v1/users/me", tokC, ""), http.StatusUnauthorized, "unauthenticated")
+		if me := a.want(a.do("GET", "/v1/users/me", tokA, ""), http.StatusOK); me.str("id") != strconv.FormatInt(id, 10) {
+			t.Fatalf("me %s", me.raw)
+		}
+		a.want(a.do("GET", "/v1/users/me", tokOther, ""), http.StatusOK)
+		a.want(a.do("POST", "/v1/sessions", "", jsonBody("username", name, "password", "old password")), http.StatusUnauthorized, "invalid_credentials")
+		a.login(name, "new password")
+		a.want(change(tokA, "/v1/users/me/password", "old password", "newer password"), http.StatusUnauthorized, "invalid_credentials", "current_password")
+		a.outbox(map[int64]string{id: "u", otherID: "other"}, "user.created u", "user.created other") // no event
+	})
+
+	t.Run("a wrong current password spends the login limits", func(t *testing.T) {
+		a := setup(t)
+		name := "pwguess_" + suffix()
+		a.register(name, "password1")
+		tok := a.login(name, "password1")
+		for range 10 {
+			a.want(a.do("PUT", "/v1/users/me/password", tok, jsonBody("current_password", "guess-guess", "new_password", "password2")),
+				http.StatusUnauthorized, "invalid_credentials", "current_password")
+		}
+		before := a.hasher.Verifies.Load()
+		r := a.want(a.do("PUT", "/v1/users/me/password", tok, jsonBody("current_password", "password1", "new_password", "password2")),
+			http.StatusTooManyRequests, "rate_limited")
+		if r.header.Get("Retry-After") == "" || a.hasher.Verifies.Load() != before {
+			t.Fatalf("429 without Retry-After, or after a hash: %v", r.header)
+		}
+		// The same bucket as login's: a login from this address is limited too.
+		a.want(a.do("POST", "/v1/sessions", "", jsonBody("username", name, "password", "password1")), http.StatusTooManyRequests, "rate_limited")
+		// From another address the owner still gets in.
+		a.want(a.loginFrom("elsewhere", name, "password1"), http.StatusCreated)
+	})
+
+	t.Run("log out everywhere", func(t *testing.T) {
+		a := setup(t)
+		sfx := suffix()
+		name, other := "all_"+sfx, "allother_"+sfx
+		a.register(name, "password1")
+		a.register(other, "password2")
+		tokA, tokB, tokOther := a.login(name, "password1"), a.login(name, "password1"), a.login(other, "password2")
+		a.want(a.do("DELETE", "/v1/sessions?all=maybe", tokA, ""), http.StatusBadRequest, "invalid_parameter", "all")
+		a.want(a.do("DELETE", "/v1/sessions?all=0", tokB, ""), http.StatusNoContent) // B alone
+		a.want(a.do("GET", "/v1/users/me", tokB, ""), http.StatusUnauthorized, "unauthenticated")
+		a.want(a.do("GET", "/v1/users/me", tokA, ""), http.StatusOK)
+		tokB = a.login(name, "password1")
+		a.want(a.do("DELETE", "/v1/sessions?all=1", tokA, ""), http.StatusNoContent)
+		a.want(a.do("GET", "/v1/users/me", tokA, ""), http.StatusUnauthorized, "unauthenticated")
+		a.want(a.do("GET", "/v1/users/me", tokB, ""), http.StatusUnauthorized, "unauthenticated")
+		a.want(a.do("GET", "/v1/users/me", tokOther, ""), http.StatusOK)
+		a.want(a.do("DELETE", "/v1/sessions?all=1", tokA, ""), http.StatusUnauthorized, "unauthenticated")
+		a.want(a.do("GET", "/v1/users/me", a.login(name, "password1"), ""), http.StatusOK)
+	})
+
 	t.Run("login floods get 429 before any hash", func(t *testing.T) {
 		a := setup(t, func(c *users.Config) { c.LoginPerAddress = users.Limit{Every: time.Second, Burst: 5} })
 		before := a.hasher.Verifies.Load()

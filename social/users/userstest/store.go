@@ -256,6 +256,10 @@ func Run(t *testing.T, open Opener) {
 			if _, err := s.GetSession(ctx, h1); err != nil {
 				t.Fatalf("the sweep took a live session: %v", err)
 			}
+			// The sweep dropped the swept session from the user's index too.
+			if n, err := s.DeleteUserSessions(ctx, u.ID, h1); err != nil || n != 0 {
+				t.Fatalf("after the sweep, revoking all but the live session revoked %d (%v), want 0", n, err)
+			}
 		}
 		if err := s.DeleteSession(ctx, h1); err != nil {
 			t.Fatal(err)
@@ -267,6 +271,75 @@ func Run(t *testing.T, open Opener) {
 			t.Fatalf("deleting twice: %v", err)
 		}
 		if evs := OutboxOf(t, f.b, f.mine); len(evs) != 1 { // sessions emit nothing: only user.created
+			t.Fatalf("outbox holds %v, want only user.created", kinds(evs))
+		}
+	})
+
+	t.Run("a user's sessions revoked together", func(t *testing.T) {
+		f := setup(t)
+		s := f.b.Store
+		u, v := f.user("many"), f.user("other")
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		session := func(user int64) []byte {
+			t.Helper()
+			h := make([]byte, 32)
+			_, _ = rand.Read(h)
+			if err := s.CreateSession(ctx, users.Session{TokenHash: h, UserID: user, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}
+		live := func(h []byte) bool {
+			t.Helper()
+			_, err := s.GetSession(ctx, h)
+			if err != nil && !errors.Is(err, users.ErrNotFound) {
+				t.Fatal(err)
+			}
+			return err == nil
+		}
+		keep, a, b, gone, theirs := session(u.ID), session(u.ID), session(u.ID), session(u.ID), session(v.ID)
+		if err := s.DeleteSession(ctx, gone); err != nil { // leaves the index with its session
+			t.Fatal(err)
+		}
+		if n, err := s.DeleteUserSessions(ctx, u.ID, keep); err != nil || n != 2 {
+			t.Fatalf("revoke all but one: %d %v, want 2", n, err)
+		}
+		if live(a) || live(b) || !live(keep) || !live(theirs) {
+			t.Fatalf("after revoking all but one: a %v b %v kept %v other user's %v", live(a), live(b), live(keep), live(theirs))
+		}
+		if n, err := s.DeleteUserSessions(ctx, u.ID, nil); err != nil || n != 1 {
+			t.Fatalf("revoke all: %d %v, want 1", n, err)
+		}
+		if live(keep) || !live(theirs) {
+			t.Fatalf("after revoking all: kept %v other user's %v", live(keep), live(theirs))
+		}
+		if n, err := s.DeleteUserSessions(ctx, u.ID, nil); err != nil || n != 0 {
+			t.Fatalf("revoke all again: %d %v, want 0", n, err)
+		}
+		if n, err := s.DeleteUserSessions(ctx, f.ids.Next(), nil); err != nil || n != 0 {
+			t.Fatalf("revoke a stranger's: %d %v, want 0", n, err)
+		}
+		if evs := OutboxOf(t, f.b, f.mine); len(evs) != 2 { // sessions emit nothing
+			t.Fatalf("outbox holds %v, want only user.created twice", kinds(evs))
+		}
+	})
+
+	t.Run("set password", func(t *testing.T) {
+		f := setup(t)
+		s := f.b.Store
+		u := f.user("pw")
+		if err := s.SetPassword(ctx, u.ID, "$argon2id$new"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetUser(ctx, u.ID)
+		if err != nil || got.PasswordHash != "$argon2id$new" {
+			t.Fatalf("after set: %q %v", got.PasswordHash, err)
+		}
+		got.PasswordHash = u.PasswordHash
+		if got != u {
+			t.Fatalf("set password changed more than the hash: %+v, was %+v", got, u)
+		}
+		if evs := OutboxOf(t, f.b, f.mine); len(evs) != 1 {
 			t.Fatalf("outbox holds %v, want only user.created", kinds(evs))
 		}
 	})
