@@ -67,6 +67,10 @@ const (
 	// chunks under a files row are never deleted. Any FinishUpload takes it
 	// on to finished (a commit cut by a crash is completed by the next).
 	UploadFinishing = "finishing"
+	// UploadPurging: expired, and its removal has begun (its chunks may be
+	// partly gone): nothing may append to it or commit it, and the next
+	// sweep or Terminate takes the removal on.
+	UploadPurging = "purging"
 )
 
 // FileInfo is one row of the files table: a complete, immutable file.
@@ -122,7 +126,7 @@ type UploadInfo struct {
 	Owner       string
 	ExpiresAt   time.Time
 	ConcatParts []string // for a final concatenation: the part upload ids, in order
-	State       string   // UploadActive, UploadPartial, UploadFinishing or UploadFinished
+	State       string   // UploadActive, UploadPartial, UploadFinishing, UploadFinished or UploadPurging
 	ChunkSize   int
 	// HashState is the marshalled SHA-256 state over bytes [0, Offset), so that
 	// finishing a multi-GB upload does not read it back to hash it.

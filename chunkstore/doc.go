@@ -61,7 +61,11 @@
 //     GetUpload says ErrNotFound and the sweeper removes it: with its chunks
 //     when unfinished or a concatenation part, without them when it became a
 //     file (the file stays until deleted; for a finishing row, when its files
-//     row was written).
+//     row was written). Removing one first moves its row to purging by a
+//     compare-and-set on the version the sweep judged: a row that changed
+//     since (a commit that came in between) is left alone with its chunks,
+//     and once purging, no Append or FinishUpload goes through. So a sweep
+//     and a commit never leave a files row over deleted chunks either.
 //
 // Backends implement the Backend interface (backend.go) and may add the
 // optional ChunkRangeDeleter when they can drop an id's chunks at once. The

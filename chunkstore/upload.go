@@ -122,6 +122,9 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 		if u.State == UploadFinished || u.State == UploadFinishing {
 			return fmt.Errorf("append to %s: %w", id, ErrFinished)
 		}
+		if u.State == UploadPurging {
+			return fmt.Errorf("append to %s: %w", id, ErrExpired)
+		}
 		if offset != u.Offset {
 			return fmt.Errorf("append to %s at %d, durable offset %d: %w", id, offset, u.Offset, ErrOffsetMismatch)
 		}
@@ -366,6 +369,10 @@ func (s *Store) FinishUpload(ctx context.Context, id string) (FileInfo, error) {
 	}
 	wroteFile := false
 	for attempt := 1; ; attempt++ {
+		if u.State == UploadPurging {
+			// Its removal began (purgeUpload): some chunks may be gone.
+			return FileInfo{}, fmt.Errorf("finish %s: %w", id, ErrExpired)
+		}
 		if u.Length < 0 || u.Offset != u.Length {
 			return FileInfo{}, fmt.Errorf("finish %s at %d of %d: %w", id, u.Offset, u.Length, ErrIncomplete)
 		}
@@ -614,9 +621,24 @@ func (s *Store) Terminate(ctx context.Context, id string) error {
 	return nil
 }
 
-// purgeUpload removes u's chunks, then its row if it is still the version
-// given (a row that changed since is left for a later sweep).
+// purgeUpload removes an expired upload: it claims the row (state purging,
+// by compare-and-set on the version the caller judged), then removes the
+// chunks, then the row. A row that changed since is left alone, chunks
+// included (ErrConflict): a commit that read the row before the sweep
+// (FinishUpload does not look at the expiry) or a writer whose renewal
+// came late would otherwise write a files row, or a new offset, over
+// chunks already gone. After the claim no append or commit goes through,
+// and a purge cut short is taken on by the next sweep or Terminate.
 func (s *Store) purgeUpload(ctx context.Context, u UploadInfo) error {
+	if u.State != UploadPurging {
+		next := u
+		next.State = UploadPurging
+		cur, err := s.b.UpdateUpload(ctx, next, u.Version)
+		if err != nil {
+			return fmt.Errorf("purge upload %s: %w", u.ID, err)
+		}
+		u = cur
+	}
 	if err := s.deleteChunks(ctx, u.ID, uploadChunkBound(u, s.cfg.WriteConcurrency)); err != nil {
 		return fmt.Errorf("purge upload %s: %w", u.ID, err)
 	}

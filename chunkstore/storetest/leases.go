@@ -110,6 +110,20 @@ func (g *gatedBackend) DeleteUpload(ctx context.Context, id string, version int6
 	return g.Backend.DeleteUpload(ctx, id, version)
 }
 
+// ScanUploads stops after the scan, when it saw the gated id: the sweeper
+// has judged the row and not yet acted on it.
+func (g *gatedBackend) ScanUploads(ctx context.Context, fn func(chunkstore.UploadInfo) error) error {
+	saw := false
+	err := g.Backend.ScanUploads(ctx, func(u chunkstore.UploadInfo) error {
+		saw = saw || u.ID == g.id
+		return fn(u)
+	})
+	if saw {
+		g.stop("ScanUploads", g.id)
+	}
+	return err
+}
+
 // cutBackend fails, for one id, one step of a commit: the files row
 // ("PutFile") or the compare-and-set that marks the upload finished after
 // it ("finished"), as if the finisher died right there.
@@ -564,6 +578,57 @@ func runLeases(t *testing.T, open func(t *testing.T) Opener) {
 			}
 			wholeOrGone(t, s1, u.ID, data)
 		})
+	})
+
+	// The sweeper judges an expired upload from its scan, then removes it;
+	// a commit on another edge (FinishUpload looks at no expiry: a HEAD
+	// after a crash commits a complete upload) may come in between, or
+	// while the chunks go. Either the sweep leaves a row that changed, or
+	// it claims the row first and the commit is refused: a whole file or
+	// nothing, never a files row over deleted chunks.
+	t.Run("sweep and commit racing: a whole file or nothing", func(t *testing.T) {
+		for _, at := range []string{"ScanUploads", "DeleteUpload"} {
+			t.Run("commit when the sweep reached "+at, func(t *testing.T) {
+				be := open(t)()
+				ahead := &clock{now: time.Now().Add(3 * time.Hour)}
+				g := gate(be, at)
+				sweeper := storeWith(t, g, func(cfg *chunkstore.Config) { cfg.Clock, cfg.UploadTTL = ahead.Now, time.Hour })
+				edge := storeWith(t, be, func(cfg *chunkstore.Config) { cfg.UploadTTL = time.Hour })
+				defer func() { g.free(); edge.Close(); sweeper.Close() }()
+				data := randBytes(2*small+7, 63)
+				u, err := edge.CreateUpload(ctx, chunkstore.UploadInfo{Length: int64(len(data))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Complete, not committed: as after a crash between the two.
+				if _, err := edge.Append(ctx, u.ID, 0, bytes.NewReader(data), chunkstore.AppendOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				g.id = u.ID
+				swept := make(chan error, 1)
+				go func() {
+					_, err := sweeper.SweepOnce(ctx)
+					swept <- err
+				}()
+				g.waitReached(t)
+				_, ferr := edge.FinishUpload(ctx, u.ID)
+				g.free()
+				serr := <-swept
+				t.Logf("commit: %v; sweep: %v", ferr, serr)
+				if _, err := edge.Stat(ctx, u.ID); errors.Is(err, chunkstore.ErrNotFound) {
+					if ferr == nil {
+						t.Fatal("the commit succeeded and left no file")
+					}
+					if _, err := edge.GetUpload(ctx, u.ID); !errors.Is(err, chunkstore.ErrNotFound) {
+						t.Fatalf("no file, but the upload is still there: %v", err)
+					}
+					return
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				checkRead(t, edge, u.ID, data)
+			})
+		}
 	})
 
 	// A finisher that dies mid-commit leaves the upload finishing: no one
