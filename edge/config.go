@@ -65,8 +65,9 @@ type Config struct {
 	// transform; larger sources are refused (422) instead of filling the heap.
 	MaxTransformSource int64
 	// TransformSourceMemory bounds the bytes of originals that renders
-	// hold at once (read into memory, or copied to a temp file for a video
-	// poster). Renders past it wait, as many as the transform queue, then
+	// hold in memory at once (images, and GIF or WebP made MP4; a video's
+	// poster copies it to a temp file instead, bounded by the video
+	// workers). Renders past it wait, as many as the transform queue, then
 	// get 503 (sourcegate.go). One source larger than it runs alone.
 	TransformSourceMemory int64
 	// UserQuota is the most bytes of complete files a user (a session

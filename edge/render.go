@@ -146,40 +146,45 @@ func (rd *Renderer) ServeMedia(w http.ResponseWriter, r *http.Request, info chun
 
 // render computes a rendition.
 func (rd *Renderer) render(ctx context.Context, info chunkstore.FileInfo, spec transform.Spec) (transform.Result, error) {
-	// The whole original is read (into memory, or a temp file for a
-	// poster) before any worker pool sees it: its bytes are reserved first.
-	release, err := rd.gate.acquire(ctx, info.Size)
-	if err != nil {
-		return transform.Result{}, err
-	}
-	defer release()
 	if res, handled, err := rd.renderVideo(ctx, info, spec); handled {
 		return res, err
 	}
 	if info.ContentType == "image/svg+xml" {
 		return transform.Result{}, errSVG
 	}
-	src, err := rd.readSource(ctx, info)
+	src, release, err := rd.readSource(ctx, info)
 	if err != nil {
 		return transform.Result{}, err
 	}
+	defer release()
 	res, err := rd.tf.Process(ctx, src, info.ContentType, spec)
 	return res, processFault(err)
 }
 
-func (rd *Renderer) readSource(ctx context.Context, info chunkstore.FileInfo) ([]byte, error) {
+// readSource reads a whole original into memory for a transform. The read
+// comes before any worker pool sees the render, so the bytes are reserved
+// first (sourcegate.go); release gives them back once the caller is done
+// with src. A video's poster is not read this way: it copies the video to
+// a temp file, and the video workers bound those.
+func (rd *Renderer) readSource(ctx context.Context, info chunkstore.FileInfo) (src []byte, release func(), err error) {
+	release, err = rd.gate.acquire(ctx, info.Size)
+	if err != nil {
+		return nil, nil, err
+	}
 	f, err := rd.srv.store.Open(ctx, info.ID)
 	if err != nil {
-		return nil, storeFault(err)
+		release()
+		return nil, nil, storeFault(err)
 	}
 	defer f.Close()
 	// Chunks land in place (ReadFull): through Read, each would be fetched
 	// into a chunk buffer of its own and copied out.
 	buf := make([]byte, f.Size())
 	if err := f.ReadFull(ctx, buf); err != nil {
-		return nil, storeFault(fmt.Errorf("read source %s: %w", info.ID, err))
+		release()
+		return nil, nil, storeFault(fmt.Errorf("read source %s: %w", info.ID, err))
 	}
-	return buf, nil
+	return buf, release, nil
 }
 
 // renditionETag is strong: the source's hash and the canonical spec fix the

@@ -1,6 +1,7 @@
 package edge_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/mediaedge/mediaedge/edge"
 	"github.com/mediaedge/mediaedge/transform"
+	"github.com/mediaedge/mediaedge/transform/video"
 )
 
 // heldTransformer blocks every Process until release is closed and records
@@ -20,11 +22,15 @@ type heldTransformer struct {
 	release         chan struct{}
 	running, most   atomic.Int64
 	started, served atomic.Int64
+	only            []byte // when set, only this source is held; others pass
 }
 
 func (h *heldTransformer) Config() transform.Config { return h.cfg }
 
 func (h *heldTransformer) Process(ctx context.Context, src []byte, _ string, _ transform.Spec) (transform.Result, error) {
+	if h.only != nil && !bytes.Equal(src, h.only) {
+		return transform.Result{Data: src[:min(16, len(src))], ContentType: "image/png", Format: "png"}, nil
+	}
 	n := h.running.Add(1)
 	defer h.running.Add(-1)
 	for {
@@ -106,5 +112,72 @@ func TestSourcesBoundedBeforeTheQueue(t *testing.T) {
 	}
 	if tf.most.Load() != 2 || tf.served.Load() != 2+int64(tcfg.QueueLen) {
 		t.Errorf("at most %d at once (want 2), %d served (want %d)", tf.most.Load(), tf.served.Load(), 2+tcfg.QueueLen)
+	}
+}
+
+// posterVideo is a Video whose posters are a fixed frame, made at once.
+type posterVideo struct{ frame []byte }
+
+func (p posterVideo) AnimatedToMP4(context.Context, []byte, video.MP4Options) ([]byte, transform.AnimationInfo, error) {
+	return nil, transform.AnimationInfo{}, video.ErrAlreadyVideo
+}
+
+func (p posterVideo) Poster(context.Context, string, string, float64) ([]byte, error) {
+	return p.frame, nil
+}
+
+// TestPostersOutsideTheSourceGate: a video's poster copies the video to a
+// temp file, not into memory, and the video workers bound it, so it
+// reserves nothing: with the whole budget held by an image render, a
+// poster of a larger video is still made at once. Reserving the video's
+// size made one poster of a big video stall every image render behind it.
+func TestPostersOutsideTheSourceGate(t *testing.T) {
+	tcfg := transform.DefaultConfig()
+	tcfg.Timeout = 20 * time.Second
+	img := pngImage(t, 300, 200)
+	tf := &heldTransformer{cfg: tcfg, release: make(chan struct{}), only: img}
+	var once sync.Once
+	release := func() { once.Do(func() { close(tf.release) }) }
+	t.Cleanup(release)
+	e := newEnv(t, true, func(c *edge.Config, d *edge.Deps) {
+		c.TransformSourceMemory = int64(len(img))
+		d.Transformer = tf
+		d.Video = posterVideo{frame: pngImage(t, 32, 32)}
+	})
+	im := e.put(t, img)
+	// An MP4 header (sniffed as video/mp4) and twice the budget of bytes.
+	mp4 := append([]byte("\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"), bytes.Repeat([]byte{0}, 2*len(img))...)
+	vid := e.put(t, mp4)
+	if vid.ContentType != "video/mp4" {
+		t.Fatalf("the video was stored as %s", vid.ContentType)
+	}
+	held := make(chan int, 1)
+	go func() {
+		resp, _ := do(t, "GET", e.ts.URL+"/m/"+im.ID+"?w=10", nil, nil)
+		held <- resp.StatusCode
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for tf.started.Load() < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if tf.started.Load() != 1 {
+		t.Fatal("the image render never started")
+	}
+	got := make(chan int, 1)
+	go func() {
+		resp, _ := do(t, "GET", e.ts.URL+"/m/"+vid.ID+"?w=20&fm=jpg", nil, nil)
+		got <- resp.StatusCode
+	}()
+	select {
+	case c := <-got:
+		if c != http.StatusOK {
+			t.Errorf("poster: %d, want 200", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the poster waited for the image render's source bytes")
+	}
+	release()
+	if c := <-held; c != http.StatusOK {
+		t.Errorf("image: %d", c)
 	}
 }

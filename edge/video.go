@@ -44,10 +44,11 @@ func (rd *Renderer) renderVideo(ctx context.Context, info chunkstore.FileInfo, s
 		if info.ContentType != "image/gif" && info.ContentType != "image/webp" {
 			return transform.Result{}, true, transform.ErrNotAnimated
 		}
-		src, err := rd.readSource(ctx, info)
+		src, release, err := rd.readSource(ctx, info)
 		if err != nil {
 			return transform.Result{}, true, err
 		}
+		defer release()
 		opt := video.MP4Options{Width: spec.OutWidth(), Height: spec.OutHeight(), Background: spec.BG}
 		mp4, ai, err := rd.video.AnimatedToMP4(ctx, src, opt)
 		if err != nil {
