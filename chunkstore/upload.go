@@ -401,10 +401,12 @@ func (s *Store) FinishUpload(ctx context.Context, id string) (FileInfo, error) {
 			}
 			continue
 		}
-		if !partial && u.State != UploadFinishing {
+		if !partial && !wroteFile {
 			// Claim the commit first (see above). The version is the row's
 			// as judged here, so a lease taken since is a conflict, and the
-			// row is judged again.
+			// row is judged again. A row already finishing (its finisher
+			// died) is claimed again too: the new version and expiry are
+			// what make a sweep that judged the old row leave it alone.
 			now := s.now()
 			if u.Lease.Held(now, "") {
 				return FileInfo{}, &LockedError{ID: id, RetryAfter: u.Lease.Until.Sub(now), Reason: "another writer holds it"}
