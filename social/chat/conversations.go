@@ -156,7 +156,7 @@ func (s *Service) createConversation(w http.ResponseWriter, r *http.Request, uid
 	if kind == Direct {
 		stored, created, err := s.store.CreateDirect(ctx, c, members[0], members[1], ev)
 		if err != nil {
-			return jsonapi.StoreFault(err)
+			return createFault(err, "member_ids")
 		}
 		if !created {
 			status = http.StatusOK
@@ -172,7 +172,7 @@ func (s *Service) createConversation(w http.ResponseWriter, r *http.Request, uid
 		}
 		stored, created, err := s.store.CreateGroup(ctx, c, ms, key, ev)
 		if err != nil {
-			return jsonapi.StoreFault(err)
+			return createFault(err, "Idempotency-Key")
 		}
 		if !created {
 			status = http.StatusOK
@@ -640,4 +640,16 @@ func uniq(ids []int64) []int64 {
 	out := slices.Clone(ids)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// createFault answers a store error of a conversation create. ErrBusy there
+// is another create of the same conversation still in flight (the same
+// Idempotency-Key, or the same pair for a direct one), not a send: the
+// table's send_in_progress would name a client_msg_id the request has not.
+func createFault(err error, param string) error {
+	if errors.Is(err, ErrBusy) {
+		return &httperr.Error{Status: http.StatusConflict, Code: "create_in_progress", Param: param, RetryAfter: 1,
+			Message: "the same conversation is being created by another request; retry to get it"}
+	}
+	return jsonapi.StoreFault(err)
 }

@@ -112,17 +112,17 @@ func (s *Service) send(w http.ResponseWriter, r *http.Request, uid int64) error 
 			return jsonapi.StoreFault(err)
 		}
 	}
-	// A direct chat between users who block each other takes no more
-	// messages; a group does (blocks.go). Before the rate limit, so the
-	// refusal costs no tokens.
-	if err := s.checkSendBlocked(ctx, m.Conv, uid); err != nil {
-		return err
-	}
 	// Before the rate limit: a refused send costs the user no tokens.
 	if err := s.admit(); err != nil {
 		return err
 	}
 	if err := s.act(uid, tooManyMessages); err != nil {
+		return err
+	}
+	// A direct chat between users who block each other takes no more
+	// messages; a group does (blocks.go). After the rate limit, as every
+	// lookup that costs reads: a flood past the budget reads no blocks.
+	if err := s.checkSendBlocked(ctx, m.Conv, uid); err != nil {
 		return err
 	}
 	if err := s.checkMedia(r, m.Conv, uid, media); err != nil {
