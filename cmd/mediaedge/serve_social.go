@@ -105,8 +105,13 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 		so.close()
 		return nil, fmt.Errorf("events relay: %w", err)
 	}
+	pcfg := push.DefaultConfig()
 	ucfg := users.DefaultConfig()
 	ucfg.Store, ucfg.IDs = store, gen
+	// Revoking a user's sessions closes their sockets on every edge. The
+	// gateway authenticates with h, so it is built after h: closes go
+	// through the bus, on the gateway's subjects.
+	ucfg.Sockets = push.NewCloser(bus, pcfg.SubjectPrefix)
 	ucfg.Notify = so.relay.Notify
 	ucfg.Logger = log.With("component", "users")
 	ucfg.MediaExists = func(ctx context.Context, id string) (bool, error) {
@@ -130,7 +135,6 @@ func buildSocial(cfg serveConfig, backend chunkstore.Backend, media *chunkstore.
 		so.close()
 		return nil, err
 	}
-	pcfg := push.DefaultConfig()
 	pcfg.Bus, pcfg.Auth, pcfg.TicketKey = bus, h, key
 	pcfg.Replicas = cfg.Events.Replicas // one --nats-replicas for every social stream
 	pcfg.Logger = log.With("component", "push")

@@ -29,6 +29,7 @@ var (
 	errLateHello = &closeError{websocket.StatusPolicyViolation, "hello must be the first frame"}
 	errShutdown  = &closeError{websocket.StatusGoingAway, "server shutting down"}
 	errStore     = &closeError{websocket.StatusTryAgainLater, "updates temporarily unavailable"}
+	errRevoked   = &closeError{websocket.StatusPolicyViolation, "sessions revoked"}
 	// Ends without a close frame: the peer is gone or does not read.
 	errPeerGone = errors.New("push: peer closed or read failed")
 	errDeadPeer = errors.New("push: no pong in time")

@@ -36,10 +36,12 @@
 // {"type":"ready","seq":N} once the replay is done and the socket is live
 // (seq omitted when it has no base). A signal (Handler.Signal: typing) is
 // an update with no seq, sent to the sockets connected at that moment and
-// stored nowhere: it is never replayed and must not move a client's since. Without a hello the socket goes live
-// after HelloWait. Close codes: 1008 slow consumer or a late hello, 1009 a
-// frame over ReadLimit (4 KiB), 1007 malformed JSON, 1003 a binary frame or
-// an unknown type, 1013 the stream is unavailable, 1001 shutdown. A dead
+// stored nowhere: it is never replayed and must not move a client's since.
+// Without a hello the socket goes live after HelloWait. Close codes: 1008
+// slow consumer, a late hello or the user's sessions revoked ("sessions
+// revoked": reconnect with a new ticket), 1009 a frame over ReadLimit
+// (4 KiB), 1007 malformed JSON, 1003 a binary frame or an unknown type,
+// 1013 the stream is unavailable, 1001 shutdown. A dead
 // peer (no pong within PongTimeout) and a peer that does not read for
 // WriteTimeout are closed without a close frame.
 //
@@ -89,9 +91,26 @@
 // fail closed with 503), so a ticket opens one socket per process.
 // Residual risk, stated: within its 30 s, a stolen ticket could be used once
 // on each other edge of the fleet (used nonces are not shared), and a
-// ticket logged by a proxy is usable until then if not yet used. Tickets
-// are not revoked with the session: a ticket issued before a logout still
-// opens a socket within its 30 s, and an open socket outlives the session.
+// ticket logged by a proxy is usable until then if not yet used.
+//
+// # Revocation
+//
+// A password change or a log-out-everywhere (social/users) calls CloseUser
+// (through a Closer, which needs only the bus) once the sessions are
+// revoked: a message on the user's live subject, marked by the
+// Mediaedge-Close header, reaches every edge holding a socket of theirs,
+// and each cancels those sockets with the cause 1008 "sessions revoked";
+// the writer sends the close frame as for any other cause. No new subject:
+// the edges that need it are the ones already subscribed. The dispatcher
+// never takes a close for an update (it returns on the header) nor an
+// update for a close (a stored update carries Nats-Sequence and is never
+// one). The user's own apps reconnect with a fresh ticket from a session
+// that is still valid; a thief's revoked session gets none. A single
+// logout closes nothing, as sockets do not know their session and the
+// user's other devices keep theirs. Residual risk, stated: tickets are not
+// revoked, so one issued before the revocation still opens a socket within
+// its 30 s, and that socket stays open; a close lost on the way (core NATS,
+// at most once) leaves the sockets open until they end otherwise.
 //
 // # Offline devices
 //

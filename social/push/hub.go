@@ -85,12 +85,22 @@ func (hb *hub) counts() (users, sockets int) {
 	return len(hb.users), sockets
 }
 
-// dispatch delivers one message of a live subscription: a presence probe is
+// dispatch delivers one message of a live subscription: a close
+// (CloseUser) ends every socket of its user here, a presence probe is
 // answered, an update is queued on every socket of its user without ever
 // blocking (a full queue disconnects that socket, not the others).
 func (hb *hub) dispatch(m *nats.Msg, prefix string) {
 	uid, err := strconv.ParseInt(strings.TrimPrefix(m.Subject, prefix), 10, 64)
 	if err != nil {
+		return
+	}
+	if m.Header.Get(closeHeader) != "" {
+		// Never an update, whatever else it carries. A stored update
+		// (republished with Nats-Sequence) is never a close either: only
+		// CloseUser's core-NATS publish is.
+		if m.Header.Get(jetstream.SequenceHeader) == "" && m.Header.Get(closeHeader) == closeRevoked {
+			hb.closeAll(uid, errRevoked)
+		}
 		return
 	}
 	if m.Header.Get(signalHeader) != "" {
@@ -128,6 +138,19 @@ func (hb *hub) offerAll(uid int64, u *update) {
 	if uc := hb.users[uid]; uc != nil {
 		for c := range uc.conns {
 			c.offer(u)
+		}
+	}
+}
+
+// closeAll ends every socket of uid on this process with cause. It only
+// cancels: each socket's writer sees its context end, leaves the hub and
+// sends the close frame (conn.finish), as for any other cause.
+func (hb *hub) closeAll(uid int64, cause error) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if uc := hb.users[uid]; uc != nil {
+		for c := range uc.conns {
+			c.cancel(cause)
 		}
 	}
 }

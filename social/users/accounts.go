@@ -179,7 +179,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 // logout is DELETE /v1/sessions: the request's bearer token stops working
 // at once, on every edge (the store's delete is read back at quorum). With
 // ?all=1 (or true) every session of the user does, the request's own
-// included: log out everywhere.
+// included: log out everywhere, which also closes every live socket of the
+// user (Config.Sockets). A single logout closes none: the user's other
+// devices keep theirs.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 	sum, s, err := h.session(r.Context(), r)
 	if err != nil {
@@ -199,6 +201,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 		if _, err := h.store.DeleteUserSessions(r.Context(), s.UserID, nil); err != nil {
 			return jsonapi.StoreFault(fmt.Errorf("log out user %d everywhere: %w", s.UserID, err))
 		}
+		h.closeSockets(r.Context(), s.UserID)
 	}
 	// Also with all: a session made before the per-user index existed is
 	// not in it, and the request's own must end in any case.

@@ -65,8 +65,22 @@ type Config struct {
 	// the outbox (the relay's Notify), so the event is published at once
 	// instead of at the relay's next poll.
 	Notify func() `json:"-"`
+	// Sockets, when set, closes every live socket of a user on every edge
+	// (push.Closer or push.Handler). It is called once a password change or
+	// a log-out-everywhere has revoked the user's sessions, so an open
+	// socket of a stolen token ends with them; the user's own devices
+	// reconnect with a fresh ticket. A failure is logged, not answered: the
+	// sessions are revoked already. A single-session logout does not call
+	// it (the user's other devices keep their sockets). nil closes none.
+	Sockets Sockets `json:"-"`
 	// Logger receives request failures; nil is slog.Default().
 	Logger *slog.Logger `json:"-"`
+}
+
+// Sockets ends a user's live sockets: the part of the push gateway this
+// service uses.
+type Sockets interface {
+	CloseUser(ctx context.Context, userID int64) error
 }
 
 // Limit is a token bucket: Burst attempts at once, refilled at Every.

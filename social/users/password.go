@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/mediaedge/mediaedge/httperr"
 	"github.com/mediaedge/mediaedge/social/jsonapi"
@@ -23,6 +24,10 @@ var errForbiddenPassword = httperr.New(http.StatusForbidden, "forbidden", "you m
 // The hash is stored before the other sessions are revoked. If the
 // revocation fails (503), the new password is already the password: a
 // retry sends it as current_password too, and revokes.
+//
+// Then every live socket of the user is closed (Config.Sockets), the
+// requester's too: sockets do not know their session, and the requester's
+// app reconnects with a ticket from its still valid session.
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	sum, s, err := h.session(ctx, r)
@@ -70,9 +75,25 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if _, err := h.store.DeleteUserSessions(ctx, id, sum); err != nil {
 		return jsonapi.StoreFault(fmt.Errorf("change password of user %d: revoke the other sessions: %w", id, err))
 	}
+	h.closeSockets(ctx, id)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// closeSockets closes every live socket of a user whose sessions were
+// just revoked. It runs past the request's end (the revocation is done, and
+// a client hanging up must not leave a thief's socket open); a failure is
+// logged, not answered.
+func (h *Handler) closeSockets(ctx context.Context, id int64) {
+	if h.cfg.Sockets == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := h.cfg.Sockets.CloseUser(ctx, id); err != nil {
+		h.log.Warn("close the live sockets of a user whose sessions were revoked", "user", id, "err", err)
+	}
 }
 
 // verifyLimited checks password against u's hash as a login does: the

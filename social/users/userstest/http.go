@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,6 +41,27 @@ func (c *CountingHasher) Hash(p string) (string, error) { c.Hashes.Add(1); retur
 func (c *CountingHasher) Verify(p, h string) (bool, error) {
 	c.Verifies.Add(1)
 	return c.inner.Verify(p, h)
+}
+
+// fakeSockets records the users whose sockets the handler closed and
+// answers err.
+type fakeSockets struct {
+	mu    sync.Mutex // guards users and err
+	users []int64
+	err   error
+}
+
+func (f *fakeSockets) CloseUser(_ context.Context, uid int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users = append(f.users, uid)
+	return f.err
+}
+
+func (f *fakeSockets) got() []int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.users)
 }
 
 // api drives one handler through a real HTTP server.
@@ -412,6 +435,31 @@ func RunHTTP(t *testing.T, open Opener) {
 		a.want(a.do("GET", "/v1/users/me", tokOther, ""), http.StatusOK)
 		a.want(a.do("DELETE", "/v1/sessions?all=1", tokA, ""), http.StatusUnauthorized, "unauthenticated")
 		a.want(a.do("GET", "/v1/users/me", a.login(name, "password1"), ""), http.StatusOK)
+	})
+
+	t.Run("revoking every session closes the user's sockets", func(t *testing.T) {
+		socks := &fakeSockets{}
+		a := setup(t, func(c *users.Config) { c.Sockets = socks })
+		sfx := suffix()
+		name := "sock_" + sfx
+		id := a.register(name, "password1")
+		tokA, tokB := a.login(name, "password1"), a.login(name, "password1")
+		a.want(a.do("DELETE", "/v1/sessions", tokB, ""), http.StatusNoContent)
+		if got := socks.got(); len(got) != 0 {
+			t.Fatalf("a single logout closed the sockets of %v: the other devices keep theirs", got)
+		}
+		a.want(a.do("PUT", "/v1/users/me/password", tokA, jsonBody("current_password", "password1", "new_password", "password2")), http.StatusNoContent)
+		if got := socks.got(); !slices.Equal(got, []int64{id}) {
+			t.Fatalf("after a password change: closed %v, want [%d]", got, id)
+		}
+		socks.mu.Lock()
+		socks.err = errors.New("bus down") // logged; the sessions are revoked, the answer stays 204
+		socks.mu.Unlock()
+		a.want(a.do("DELETE", "/v1/sessions?all=1", tokA, ""), http.StatusNoContent)
+		if got := socks.got(); !slices.Equal(got, []int64{id, id}) {
+			t.Fatalf("after a log-out-everywhere: closed %v, want [%d %d]", got, id, id)
+		}
+		a.want(a.do("GET", "/v1/users/me", tokA, ""), http.StatusUnauthorized, "unauthenticated")
 	})
 
 	t.Run("login floods get 429 before any hash", func(t *testing.T) {
