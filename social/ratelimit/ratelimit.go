@@ -1,8 +1,9 @@
 // Package ratelimit is keyed token buckets for the social services: one
 // bucket per key (an account, a client address, a sender) in a bounded
 // LRU, so a flood of new keys costs memory up to the bound and no more.
-// The buckets are golang.org/x/time/rate's; this package only adds the
-// keying and the bound.
+// Keyed's buckets are golang.org/x/time/rate's; this package only adds the
+// keying and the bound. Refundable's can give an attempt back (logins
+// count only failures), which x/time/rate cannot do after the fact.
 package ratelimit
 
 import (

@@ -33,3 +33,37 @@ func TestLimiters(t *testing.T) {
 		t.Fatalf("%d limiters kept, bound 2", l.lru.Len())
 	}
 }
+
+// TestRefundable: a burst, then one per interval; a refused attempt spends
+// nothing; an attempt given back is there again, never past the burst.
+func TestRefundable(t *testing.T) {
+	l := NewRefundable[string](Limit{Every: 10 * time.Second, Burst: 2}, 2)
+	now := time.Unix(1000, 0)
+	if l.Take("a", now) != 0 || l.Take("a", now) != 0 {
+		t.Fatal("burst refused")
+	}
+	if d := l.Take("a", now); d != 10*time.Second {
+		t.Fatalf("3rd attempt: wait %v, want 10s", d)
+	}
+	l.GiveBack("a")
+	if d := l.Take("a", now); d != 0 {
+		t.Fatalf("after a give-back: wait %v", d)
+	}
+	l.GiveBack("b") // unknown: nothing to do, and b starts full
+	l.GiveBack("a")
+	l.GiveBack("a")
+	l.GiveBack("a")
+	for i := range 2 {
+		if d := l.Take("a", now); d != 0 {
+			t.Fatalf("attempt %d after give-backs refused (%v)", i, d)
+		}
+	}
+	if d := l.Take("a", now.Add(5*time.Second)); d != 5*time.Second {
+		t.Fatalf("give-backs went past the burst, or refill is wrong: wait %v, want 5s", d)
+	}
+	l.Take("b", now)
+	l.Take("c", now)
+	if l.lru.Len() > 2 {
+		t.Fatalf("%d buckets kept, bound 2", l.lru.Len())
+	}
+}
