@@ -18,6 +18,15 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, r *http.Request) (userID int64, err error)
 }
 
+// SessionAuthenticator is an Authenticator that also names the request's
+// login by a tag (never 0), carried by the ticket: the accounts service
+// then ends that login's sockets at its logout (Closer.CloseSession).
+// (*users.Handler).AuthenticateSession.
+type SessionAuthenticator interface {
+	Authenticator
+	AuthenticateSession(ctx context.Context, r *http.Request) (userID int64, session uint64, err error)
+}
+
 // Config is everything the gateway needs; the composition root fills it.
 type Config struct {
 	// Bus is the event backbone (required). The gateway dials a connection
@@ -165,7 +174,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("push: stream %q is the event bus's", c.Stream))
 		}
 		for _, s := range []string{bc.Subject, bc.DeadLetterSubject} {
-			if overlaps(c.SubjectPrefix+".updates", s) || overlaps(c.SubjectPrefix+".live", s) {
+			if overlaps(c.SubjectPrefix+".updates", s) || overlaps(c.SubjectPrefix+".live", s) || overlaps(revokeSubject(c.SubjectPrefix), s) {
 				errs = append(errs, fmt.Errorf("push: subject prefix %q overlaps the bus subject %q", c.SubjectPrefix, s))
 			}
 		}

@@ -50,13 +50,15 @@ var (
 // conn is one socket. Its goroutines: the writer (the HTTP handler's own,
 // the only one that writes) and the reader; both end with the socket.
 type conn struct {
-	h      *Handler
-	ws     *websocket.Conn
-	uid    int64
-	queue  chan *update            // live updates for the writer; bounded
-	ctl    chan []byte             // the reader's answers (pong); cap 1
-	cancel context.CancelCauseFunc // ends the connection with a cause
-	kicked bool                    // a full queue ended it; guarded by the hub's mu
+	h   *Handler
+	ws  *websocket.Conn
+	uid int64
+	// session is the tag of the login whose ticket opened it (0: unknown).
+	session uint64
+	queue   chan *update            // live updates for the writer; bounded
+	ctl     chan []byte             // the reader's answers (pong); cap 1
+	cancel  context.CancelCauseFunc // ends the connection with a cause
+	kicked  bool                    // a full queue ended it; guarded by the hub's mu
 
 	// Only the writer touches these.
 	lastSent uint64 // the last seq sent

@@ -95,22 +95,24 @@
 //
 // # Revocation
 //
-// A password change or a log-out-everywhere (social/users) calls CloseUser
-// (through a Closer, which needs only the bus) once the sessions are
-// revoked: a message on the user's live subject, marked by the
-// Mediaedge-Close header, reaches every edge holding a socket of theirs,
-// and each cancels those sockets with the cause 1008 "sessions revoked";
-// the writer sends the close frame as for any other cause. No new subject:
-// the edges that need it are the ones already subscribed. The dispatcher
-// never takes a close for an update (it returns on the header) nor an
-// update for a close (a stored update carries Nats-Sequence and is never
-// one). The user's own apps reconnect with a fresh ticket from a session
-// that is still valid; a thief's revoked session gets none. A single
-// logout closes nothing, as sockets do not know their session and the
-// user's other devices keep theirs. Residual risk, stated: tickets are not
-// revoked, so one issued before the revocation still opens a socket within
-// its 30 s, and that socket stays open; a close lost on the way (core NATS,
-// at most once) leaves the sockets open until they end otherwise.
+// A ticket carries a tag of the login it was issued to, when the
+// Authenticator names one (SessionAuthenticator; users gives
+// 64 bits of a hash of the session's stored hash), and the socket keeps
+// it. The accounts service, through a Closer, publishes a revocation on
+// one fleet-wide core-NATS subject (SubjectPrefix.revoke) that every
+// gateway subscribes to: a logout ends its own login (1008 "session
+// ended"); a password change every login of the user but the requester's,
+// a log-out-everywhere all of them (1008 "sessions revoked"). Each edge
+// closes the matching sockets it holds and, for one TicketTTL, refuses the
+// matching tickets issued before the revocation (401 session_revoked), so
+// a ticket fetched just before a logout opens nothing after it. The
+// remembered revocations are bounded (MaxUsedTickets users); past that,
+// every ticket issued before the newest one is refused, whoever's, and
+// clients ask for a fresh ticket (fail closed). Residual risk, stated: a
+// revocation lost on the way (core NATS, at most once) leaves that edge's
+// sockets open until they end otherwise, and a ticket of the format before
+// session tags (a rolling upgrade's, 30 s) ends only with a user-wide
+// revocation.
 //
 // # Offline devices
 //

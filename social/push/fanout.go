@@ -160,57 +160,6 @@ func (h *Handler) Signal(ctx context.Context, ev events.Event) error {
 	return nil
 }
 
-// closeHeader marks a live message that is no update but an order to the
-// edges: closeRevoked, close every socket of the subject's user.
-const (
-	closeHeader  = "Mediaedge-Close"
-	closeRevoked = "sessions-revoked"
-)
-
-// CloseUser closes every socket of uid on every edge of the fleet (1008
-// "sessions revoked"): the accounts service calls it once it has revoked
-// the user's sessions, so a stolen token's open socket ends with them. It
-// publishes a close on the user's live subject, where every edge holding a
-// socket of theirs is subscribed, and returns once the server has it; a
-// user with no socket costs one message nobody receives. A socket opened
-// after the close (a ticket issued before the revocation, within its
-// TicketTTL) is not closed: see the package doc.
-func (h *Handler) CloseUser(ctx context.Context, uid int64) error {
-	return closeUser(ctx, h.nc, h.cfg.SubjectPrefix, uid)
-}
-
-// Closer is CloseUser without a gateway: it needs only the bus, so the
-// accounts service, which the gateway authenticates tickets with and is
-// therefore built before it, can hold one. subjectPrefix must be the
-// gateway's Config.SubjectPrefix.
-type Closer struct {
-	nc     *nats.Conn
-	prefix string
-}
-
-// NewCloser publishes closes on the bus's own connection.
-func NewCloser(bus *events.Bus, subjectPrefix string) *Closer {
-	return &Closer{nc: bus.JetStream().Conn(), prefix: subjectPrefix}
-}
-
-// CloseUser is Handler.CloseUser.
-func (c *Closer) CloseUser(ctx context.Context, uid int64) error {
-	return closeUser(ctx, c.nc, c.prefix, uid)
-}
-
-func closeUser(ctx context.Context, nc *nats.Conn, prefix string, uid int64) error {
-	m := &nats.Msg{Subject: liveSubject(prefix, uid), Header: nats.Header{closeHeader: {closeRevoked}}}
-	if err := nc.PublishMsg(m); err != nil {
-		return fmt.Errorf("push: close the sockets of %d: %w", uid, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second) // FlushWithContext wants a deadline
-	defer cancel()
-	if err := nc.FlushWithContext(ctx); err != nil {
-		return fmt.Errorf("push: close the sockets of %d: flush: %w", uid, err)
-	}
-	return nil
-}
-
 func uniq(ids []int64) []int64 {
 	seen := make(map[int64]struct{}, len(ids))
 	out := make([]int64, 0, len(ids))

@@ -31,6 +31,8 @@ type Handler struct {
 	js      jetstream.JetStream
 	stream  jetstream.Stream
 	tickets *tickets
+	revoked *revocations
+	revSub  *nats.Subscription // the fleet-wide revocations
 	hub     *hub
 	fan     *events.Consumer
 	mux     *http.ServeMux
@@ -91,6 +93,11 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h.hub = newHub(nc, cfg.LiveBuffer)
+	h.revoked = newRevocations(cfg.TicketTTL, cfg.MaxUsedTickets, cfg.Now)
+	if h.revSub, err = nc.Subscribe(revokeSubject(cfg.SubjectPrefix), h.onRevoke); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("push: subscribe to revocations: %w", err)
+	}
 	h.ctx, h.cancel = context.WithCancelCause(context.Background())
 	h.bg.Add(2)
 	go h.dispatchLoop()
@@ -151,7 +158,7 @@ func (h *Handler) dispatchLoop() {
 	}
 }
 
-// sweepLoop forgets expired ticket nonces every TicketTTL.
+// sweepLoop forgets expired ticket nonces and revocations every TicketTTL.
 func (h *Handler) sweepLoop() {
 	defer h.bg.Done()
 	t := time.NewTicker(h.cfg.TicketTTL)
@@ -162,6 +169,7 @@ func (h *Handler) sweepLoop() {
 			return
 		case <-t.C:
 			h.tickets.sweep()
+			h.revoked.sweep()
 		}
 	}
 }
@@ -180,6 +188,7 @@ var errClosed = errors.New("push: gateway closed")
 var errorTable = httperr.Table{
 	{Err: ErrTicketExpired, Status: http.StatusUnauthorized, Code: "ticket_expired", Message: "the ticket expired: ask for a new one", Param: "ticket"},
 	{Err: ErrTicketUsed, Status: http.StatusUnauthorized, Code: "ticket_used", Message: "the ticket was used already: ask for a new one", Param: "ticket"},
+	{Err: ErrSessionRevoked, Status: http.StatusUnauthorized, Code: "session_revoked", Message: "the session this ticket was issued to has ended", Param: "ticket"},
 	{Err: ErrTicketInvalid, Status: http.StatusUnauthorized, Code: "invalid_ticket", Message: "the ticket is not valid", Param: "ticket"},
 	{Err: errTicketsFull, Status: http.StatusServiceUnavailable, Code: "busy", Message: "too many sockets opening, try again", RetryAfter: 1},
 	{Err: errClosed, Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the server is shutting down", RetryAfter: 1},
@@ -187,11 +196,20 @@ var errorTable = httperr.Table{
 
 // issueTicket: POST /v1/ws/ticket with a session -> 201 {"ticket","expires_at"}.
 func (h *Handler) issueTicket(w http.ResponseWriter, r *http.Request) error {
-	uid, err := h.cfg.Auth.Authenticate(r.Context(), r)
+	var (
+		uid     int64
+		session uint64
+		err     error
+	)
+	if sa, ok := h.cfg.Auth.(SessionAuthenticator); ok {
+		uid, session, err = sa.AuthenticateSession(r.Context(), r)
+	} else {
+		uid, err = h.cfg.Auth.Authenticate(r.Context(), r)
+	}
 	if err != nil {
 		return err
 	}
-	t, exp := h.tickets.issue(uid)
+	t, exp := h.tickets.issue(uid, session)
 	hd := w.Header()
 	hd.Set("Content-Type", "application/json; charset=utf-8")
 	hd.Set("Cache-Control", "no-store")
@@ -210,9 +228,12 @@ func (h *Handler) serveWS(w http.ResponseWriter, r *http.Request) error {
 	if ticket == "" {
 		return httperr.BadParam("ticket", "a ticket from POST /v1/ws/ticket is required")
 	}
-	uid, err := h.tickets.redeem(ticket)
+	cl, err := h.tickets.redeem(ticket)
 	if err != nil {
 		return err
+	}
+	if h.revoked.refuses(cl) {
+		return ErrSessionRevoked
 	}
 	h.mu.Lock()
 	if h.closed {
@@ -232,15 +253,16 @@ func (h *Handler) serveWS(w http.ResponseWriter, r *http.Request) error {
 	}
 	ws.SetReadLimit(h.cfg.ReadLimit)
 	h.stats.accepted.Add(1)
-	h.serveConn(ws, uid)
+	h.serveConn(ws, cl)
 	return nil
 }
 
 // serveConn runs one socket to its end on the calling goroutine (the
 // writer), with one reader goroutine beside it.
-func (h *Handler) serveConn(ws *websocket.Conn, uid int64) {
+func (h *Handler) serveConn(ws *websocket.Conn, cl claims) {
+	uid := cl.uid
 	ctx, cancel := context.WithCancelCause(h.ctx)
-	c := &conn{h: h, ws: ws, uid: uid, queue: make(chan *update, h.cfg.SendQueue), ctl: make(chan []byte, 1), cancel: cancel}
+	c := &conn{h: h, ws: ws, uid: uid, session: cl.session, queue: make(chan *update, h.cfg.SendQueue), ctl: make(chan []byte, 1), cancel: cancel}
 	hello := make(chan uint64, 1)
 	readerDone := make(chan struct{})
 	go func() {
@@ -248,7 +270,13 @@ func (h *Handler) serveConn(ws *websocket.Conn, uid int64) {
 		c.read(hello)
 	}()
 	err := h.hub.add(c, h.liveSubject(uid))
-	if err == nil {
+	revoked := false
+	if err == nil && h.revoked.refuses(cl) {
+		// A revocation heard between the upgrade's check and add: its
+		// close may have looked at the hub before c was in it.
+		h.hub.remove(c)
+		revoked = true
+	} else if err == nil {
 		// The subscription must be on the server before the replay reads
 		// the stream: an update stored after the read is then surely
 		// queued live. One round trip on the gateway's connection.
@@ -258,12 +286,15 @@ func (h *Handler) serveConn(ws *websocket.Conn, uid int64) {
 		}
 		fcancel()
 	}
-	if err != nil {
+	switch {
+	case revoked:
+		cancel(errSessionEnded)
+	case err != nil:
 		if ctx.Err() == nil {
 			h.log.Warn("socket not registered", "user", uid, "err", err)
 		}
 		cancel(errStore)
-	} else {
+	default:
 		cancel(c.run(ctx, hello)) // the first cause wins: a slow or shutdown cause set meanwhile stays
 		h.hub.remove(c)
 	}

@@ -25,16 +25,27 @@ import (
 // gateway, its sockets and the bus must end all of theirs on Close.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// fakeAuth takes "Bearer user-<id>" as user id.
+// fakeAuth takes "Bearer user-<id>" as user id, with no session tag, and
+// "Bearer user-<id>-s<tag>" as that user's login <tag>.
 type fakeAuth struct{}
 
-func (fakeAuth) Authenticate(_ context.Context, r *http.Request) (int64, error) {
+func (f fakeAuth) Authenticate(ctx context.Context, r *http.Request) (int64, error) {
+	uid, _, err := f.AuthenticateSession(ctx, r)
+	return uid, err
+}
+
+func (fakeAuth) AuthenticateSession(_ context.Context, r *http.Request) (int64, uint64, error) {
 	id, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer user-")
+	id, tag, tagged := strings.Cut(id, "-s")
 	uid, err := strconv.ParseInt(id, 10, 64)
-	if !ok || err != nil {
-		return 0, &httperr.Error{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "no session"}
+	var session uint64
+	if tagged && err == nil {
+		session, err = strconv.ParseUint(tag, 10, 64)
 	}
-	return uid, nil
+	if !ok || err != nil {
+		return 0, 0, &httperr.Error{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "no session"}
+	}
+	return uid, session, nil
 }
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
@@ -89,8 +100,14 @@ func (e *env) close() {
 // ticket asks for a ticket as uid.
 func (e *env) ticket(uid int64) string {
 	e.t.Helper()
+	return e.ticketAs(fmt.Sprintf("Bearer user-%d", uid))
+}
+
+// ticketAs asks for a ticket with the given Authorization.
+func (e *env) ticketAs(auth string) string {
+	e.t.Helper()
 	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/ws/ticket", nil)
-	req.Header.Set("Authorization", fmt.Sprintf("Bearer user-%d", uid))
+	req.Header.Set("Authorization", auth)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

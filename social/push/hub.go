@@ -85,8 +85,7 @@ func (hb *hub) counts() (users, sockets int) {
 	return len(hb.users), sockets
 }
 
-// dispatch delivers one message of a live subscription: a close
-// (CloseUser) ends every socket of its user here, a presence probe is
+// dispatch delivers one message of a live subscription: a presence probe is
 // answered, an update is queued on every socket of its user without ever
 // blocking (a full queue disconnects that socket, not the others).
 func (hb *hub) dispatch(m *nats.Msg, prefix string) {
@@ -94,13 +93,10 @@ func (hb *hub) dispatch(m *nats.Msg, prefix string) {
 	if err != nil {
 		return
 	}
-	if m.Header.Get(closeHeader) != "" {
-		// Never an update, whatever else it carries. A stored update
-		// (republished with Nats-Sequence) is never a close either: only
-		// CloseUser's core-NATS publish is.
-		if m.Header.Get(jetstream.SequenceHeader) == "" && m.Header.Get(closeHeader) == closeRevoked {
-			hb.closeAll(uid, errRevoked)
-		}
+	if m.Header.Get(legacyCloseHeader) != "" {
+		// An order to close from an edge of the version before
+		// revocations had their own subject: never taken for an update,
+		// and no longer obeyed (it cannot say which login ended).
 		return
 	}
 	if m.Header.Get(signalHeader) != "" {
@@ -142,15 +138,18 @@ func (hb *hub) offerAll(uid int64, u *update) {
 	}
 }
 
-// closeAll ends every socket of uid on this process with cause. It only
-// cancels: each socket's writer sees its context end, leaves the hub and
-// sends the close frame (conn.finish), as for any other cause.
-func (hb *hub) closeAll(uid int64, cause error) {
+// closeMatching ends the sockets of uid on this process whose login
+// matches (a revocation's) with cause. It only cancels: each socket's
+// writer sees its context end, leaves the hub and sends the close frame
+// (conn.finish), as for any other cause.
+func (hb *hub) closeMatching(uid int64, match func(session uint64) bool, cause error) {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
 	if uc := hb.users[uid]; uc != nil {
 		for c := range uc.conns {
-			c.cancel(cause)
+			if match(c.session) {
+				c.cancel(cause)
+			}
 		}
 	}
 }

@@ -19,12 +19,26 @@ var (
 	errTicketsFull   = errors.New("push: too many tickets in use")
 )
 
-// A ticket is base64url(uid 8 | expiry unix ms 8 | nonce 16 | HMAC-SHA256
-// of the first 32 bytes). It verifies itself on any edge holding the key.
+// A ticket is base64url(uid 8 | expiry unix ms 8 | nonce 16 | session 8 |
+// HMAC-SHA256 of the first 40 bytes). It verifies itself on any edge
+// holding the key. The session is the tag of the login the ticket was
+// issued to (0: unknown), so that login's end can close its sockets and
+// refuse its tickets still unused. A ticket of the first format (no session
+// field, 32 bytes signed) is still taken, as session 0, so tickets issued
+// by an edge not yet upgraded keep working through a rolling upgrade.
 const (
-	ticketBody = 8 + 8 + 16
-	ticketLen  = ticketBody + sha256.Size
+	ticketBodyV1 = 8 + 8 + 16
+	ticketBody   = ticketBodyV1 + 8
+	ticketLenV1  = ticketBodyV1 + sha256.Size
+	ticketLen    = ticketBody + sha256.Size
 )
+
+// claims is what a redeemed ticket says.
+type claims struct {
+	uid     int64
+	session uint64    // the login's tag; 0 when unknown
+	issued  time.Time // its expiry less this process's TicketTTL
+}
 
 // tickets issues and redeems socket tickets.
 type tickets struct {
@@ -43,13 +57,15 @@ func newTickets(key []byte, old [][]byte, ttl time.Duration, max int, now func()
 	return &tickets{keys: keys, ttl: ttl, now: now, used: make(map[[16]byte]int64), max: max}
 }
 
-// issue returns a fresh ticket for uid and its expiry.
-func (t *tickets) issue(uid int64) (string, time.Time) {
+// issue returns a fresh ticket for uid's login session (0: unknown) and
+// its expiry.
+func (t *tickets) issue(uid int64, session uint64) (string, time.Time) {
 	exp := t.now().Add(t.ttl)
 	var b [ticketLen]byte
 	binary.BigEndian.PutUint64(b[0:], uint64(uid))
 	binary.BigEndian.PutUint64(b[8:], uint64(exp.UnixMilli()))
-	_, _ = rand.Read(b[16:ticketBody]) // never fails (crypto/rand)
+	_, _ = rand.Read(b[16:ticketBodyV1]) // never fails (crypto/rand)
+	binary.BigEndian.PutUint64(b[ticketBodyV1:], session)
 	copy(b[ticketBody:], sign(t.keys[0], b[:ticketBody]))
 	return base64.RawURLEncoding.EncodeToString(b[:]), exp
 }
@@ -60,35 +76,48 @@ func sign(key, body []byte) []byte {
 	return m.Sum(nil)
 }
 
-// redeem checks s and marks it used: it returns the ticket's user once.
-func (t *tickets) redeem(s string) (int64, error) {
+// redeem checks s and marks it used: it returns the ticket's claims once.
+func (t *tickets) redeem(s string) (claims, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != ticketLen {
-		return 0, ErrTicketInvalid
+	if err != nil {
+		return claims{}, ErrTicketInvalid
+	}
+	var body int
+	switch len(b) {
+	case ticketLen:
+		body = ticketBody
+	case ticketLenV1:
+		body = ticketBodyV1
+	default:
+		return claims{}, ErrTicketInvalid
 	}
 	ok := false
 	for _, k := range t.keys {
-		if hmac.Equal(sign(k, b[:ticketBody]), b[ticketBody:]) {
+		if hmac.Equal(sign(k, b[:body]), b[body:]) {
 			ok = true
 			break
 		}
 	}
 	if !ok {
-		return 0, ErrTicketInvalid
+		return claims{}, ErrTicketInvalid
 	}
-	uid := int64(binary.BigEndian.Uint64(b[0:]))
+	c := claims{uid: int64(binary.BigEndian.Uint64(b[0:]))}
+	if body == ticketBody {
+		c.session = binary.BigEndian.Uint64(b[ticketBodyV1:])
+	}
 	exp := int64(binary.BigEndian.Uint64(b[8:]))
+	c.issued = time.UnixMilli(exp).Add(-t.ttl)
 	now := t.now()
 	if now.UnixMilli() >= exp {
-		return 0, ErrTicketExpired
+		return claims{}, ErrTicketExpired
 	}
 	var nonce [16]byte
-	copy(nonce[:], b[16:ticketBody])
+	copy(nonce[:], b[16:ticketBodyV1])
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, dup := t.used[nonce]; dup {
-		return 0, ErrTicketUsed
+		return claims{}, ErrTicketUsed
 	}
 	if len(t.used) >= t.max {
 		// Sweep at most once a second: a set full of live nonces must not
@@ -102,11 +131,11 @@ func (t *tickets) redeem(s string) (int64, error) {
 			}
 		}
 		if len(t.used) >= t.max {
-			return 0, errTicketsFull
+			return claims{}, errTicketsFull
 		}
 	}
 	t.used[nonce] = exp
-	return uid, nil
+	return c, nil
 }
 
 // sweep forgets the nonces of expired tickets; the handler calls it every

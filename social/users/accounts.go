@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -177,11 +178,11 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 }
 
 // logout is DELETE /v1/sessions: the request's bearer token stops working
-// at once, on every edge (the store's delete is read back at quorum). With
-// ?all=1 (or true) every session of the user does, the request's own
-// included: log out everywhere, which also closes every live socket of the
-// user (Config.Sockets). A single logout closes none: the user's other
-// devices keep theirs.
+// at once, on every edge (the store's delete is read back at quorum), and
+// the live sockets opened with its tickets close (Config.Sockets); the
+// user's other devices keep theirs. With ?all=1 (or true) every session of
+// the user ends, the request's own included: log out everywhere, which
+// closes every live socket of the user.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 	sum, s, err := h.session(r.Context(), r)
 	if err != nil {
@@ -201,12 +202,16 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 		if _, err := h.store.DeleteUserSessions(r.Context(), s.UserID, nil); err != nil {
 			return jsonapi.StoreFault(fmt.Errorf("log out user %d everywhere: %w", s.UserID, err))
 		}
-		h.closeSockets(r.Context(), s.UserID)
 	}
 	// Also with all: a session made before the per-user index existed is
 	// not in it, and the request's own must end in any case.
 	if err := h.store.DeleteSession(r.Context(), sum); err != nil {
 		return jsonapi.StoreFault(fmt.Errorf("log out user %d: %w", s.UserID, err))
+	}
+	if all {
+		h.closeSockets(r.Context(), s.UserID, 0)
+	} else {
+		h.closeSession(r.Context(), s.UserID, sessionTag(sum))
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
@@ -224,6 +229,27 @@ func (h *Handler) Authenticate(ctx context.Context, r *http.Request) (userID int
 		return 0, errorTable.Map(err)
 	}
 	return s.UserID, nil
+}
+
+// AuthenticateSession is Authenticate that also names the request's login
+// by its tag (never 0): the push gateway puts it in the socket tickets it
+// issues, so this login's end closes those sockets (Config.Sockets).
+func (h *Handler) AuthenticateSession(ctx context.Context, r *http.Request) (userID int64, session uint64, err error) {
+	sum, s, err := h.session(ctx, r)
+	if err != nil {
+		return 0, 0, errorTable.Map(err)
+	}
+	return s.UserID, sessionTag(sum), nil
+}
+
+// sessionTag names a login to the push gateway: 64 bits of a hash of the
+// stored token hash, never 0. It travels in socket URLs (tickets), so it
+// is neither the token nor the key the session is stored under.
+func sessionTag(tokenHash []byte) uint64 {
+	m := sha256.New()
+	m.Write([]byte("mediaedge socket session\x00"))
+	m.Write(tokenHash)
+	return max(1, binary.BigEndian.Uint64(m.Sum(nil)))
 }
 
 // session finds the request's session and the hash it is stored under.

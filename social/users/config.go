@@ -65,13 +65,12 @@ type Config struct {
 	// the outbox (the relay's Notify), so the event is published at once
 	// instead of at the relay's next poll.
 	Notify func() `json:"-"`
-	// Sockets, when set, closes every live socket of a user on every edge
-	// (push.Closer or push.Handler). It is called once a password change or
-	// a log-out-everywhere has revoked the user's sessions, so an open
-	// socket of a stolen token ends with them; the user's own devices
-	// reconnect with a fresh ticket. A failure is logged, not answered: the
-	// sessions are revoked already. A single-session logout does not call
-	// it (the user's other devices keep their sockets). nil closes none.
+	// Sockets, when set, closes live sockets on every edge (push.Closer or
+	// push.Handler): a logout's, by the session's tag; and all of a
+	// user's once a password change (but the requester's) or a
+	// log-out-everywhere has revoked their sessions, so an open socket of
+	// a stolen token ends with them. A failure is logged, not answered:
+	// the sessions are revoked already. nil closes none.
 	Sockets Sockets `json:"-"`
 	// Logger receives request failures; nil is slog.Default().
 	Logger *slog.Logger `json:"-"`
@@ -80,7 +79,12 @@ type Config struct {
 // Sockets ends a user's live sockets: the part of the push gateway this
 // service uses.
 type Sockets interface {
-	CloseUser(ctx context.Context, userID int64) error
+	// CloseSession closes the sockets opened with tickets of one login
+	// (the tag AuthenticateSession gave).
+	CloseSession(ctx context.Context, userID int64, session uint64) error
+	// CloseUser closes every socket of userID but those of the login
+	// except (0: all).
+	CloseUser(ctx context.Context, userID int64, except uint64) error
 }
 
 // Limit is a token bucket: Burst attempts at once, refilled at Every.

@@ -87,14 +87,15 @@
 // every other session; the requesting one stays. Sessions made before the
 // index existed are not in it: they end by logout or expiry only.
 //
-// Both revocations then close every live socket of the user on every edge
-// (Config.Sockets, the push gateway's Closer): a socket outlives the
-// session that opened it, so without this a stolen token's socket would
-// keep receiving the user's updates. The requester's own sockets close
-// too (a socket does not know its session) and reconnect with a fresh
-// ticket. A failure to close is logged; the answer stays 204, since the
-// sessions are revoked. A single logout closes no socket: the user's other
-// devices keep theirs.
+// Every logout then closes live sockets on every edge (Config.Sockets, the
+// push gateway's Closer): a socket outlives the session that opened it, so
+// without this a stolen token's socket would keep receiving the user's
+// updates. A socket ticket carries a tag of the session it was issued to
+// (AuthenticateSession), so a single logout closes that session's sockets
+// only, a password change all but the requester's, a log-out-everywhere
+// all; tickets of an ended session not yet used are refused too. A
+// failure to close is logged; the answer stays 204, since the sessions are
+// revoked.
 //
 // # Abuse
 //

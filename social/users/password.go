@@ -25,9 +25,8 @@ var errForbiddenPassword = httperr.New(http.StatusForbidden, "forbidden", "you m
 // revocation fails (503), the new password is already the password: a
 // retry sends it as current_password too, and revokes.
 //
-// Then every live socket of the user is closed (Config.Sockets), the
-// requester's too: sockets do not know their session, and the requester's
-// app reconnects with a ticket from its still valid session.
+// Then every live socket of the user is closed (Config.Sockets) but those
+// opened with the requester's session, which stays valid.
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	sum, s, err := h.session(ctx, r)
@@ -75,24 +74,36 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if _, err := h.store.DeleteUserSessions(ctx, id, sum); err != nil {
 		return jsonapi.StoreFault(fmt.Errorf("change password of user %d: revoke the other sessions: %w", id, err))
 	}
-	h.closeSockets(ctx, id)
+	h.closeSockets(ctx, id, sessionTag(sum))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 // closeSockets closes every live socket of a user whose sessions were
-// just revoked. It runs past the request's end (the revocation is done, and
-// a client hanging up must not leave a thief's socket open); a failure is
-// logged, not answered.
-func (h *Handler) closeSockets(ctx context.Context, id int64) {
+// just revoked, but the sockets of the login except (0: none kept);
+// closeSession those of one login that ended. They run past the request's
+// end (the revocation is done, and a client hanging up must not leave a
+// thief's socket open); a failure is logged, not answered.
+func (h *Handler) closeSockets(ctx context.Context, id int64, except uint64) {
 	if h.cfg.Sockets == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := h.cfg.Sockets.CloseUser(ctx, id); err != nil {
+	if err := h.cfg.Sockets.CloseUser(ctx, id, except); err != nil {
 		h.log.Warn("close the live sockets of a user whose sessions were revoked", "user", id, "err", err)
+	}
+}
+
+func (h *Handler) closeSession(ctx context.Context, id int64, session uint64) {
+	if h.cfg.Sockets == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := h.cfg.Sockets.CloseSession(ctx, id, session); err != nil {
+		h.log.Warn("close the live sockets of a session that ended", "user", id, "err", err)
 	}
 }
 

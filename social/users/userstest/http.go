@@ -43,25 +43,33 @@ func (c *CountingHasher) Verify(p, h string) (bool, error) {
 	return c.inner.Verify(p, h)
 }
 
-// fakeSockets records the users whose sockets the handler closed and
-// answers err.
+// fakeSockets records the closes the handler asked for ("user U except
+// E", "session U S") and answers err.
 type fakeSockets struct {
-	mu    sync.Mutex // guards users and err
-	users []int64
+	mu    sync.Mutex // guards calls and err
+	calls []string
 	err   error
 }
 
-func (f *fakeSockets) CloseUser(_ context.Context, uid int64) error {
+func (f *fakeSockets) CloseUser(_ context.Context, uid int64, except uint64) error {
+	return f.record(fmt.Sprintf("user %d except %d", uid, except))
+}
+
+func (f *fakeSockets) CloseSession(_ context.Context, uid int64, session uint64) error {
+	return f.record(fmt.Sprintf("session %d %d", uid, session))
+}
+
+func (f *fakeSockets) record(call string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.users = append(f.users, uid)
+	f.calls = append(f.calls, call)
 	return f.err
 }
 
-func (f *fakeSockets) got() []int64 {
+func (f *fakeSockets) got() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.users)
+	return slices.Clone(f.calls)
 }
 
 // api drives one handler through a real HTTP server.
@@ -73,6 +81,18 @@ type api struct {
 	hasher *CountingHasher
 	b      Backend
 	mine   []int64 // users made through the API: the outbox is checked for theirs
+}
+
+// sessionTag is the tag AuthenticateSession gives token's session.
+func (a *api) sessionTag(token string) uint64 {
+	a.t.Helper()
+	req := httptest.NewRequest("GET", "/v1/users/me", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	_, tag, err := a.h.AuthenticateSession(context.Background(), req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return tag
 }
 
 // resp is one answer: status, headers and the decoded JSON body.
@@ -437,27 +457,34 @@ func RunHTTP(t *testing.T, open Opener) {
 		a.want(a.do("GET", "/v1/users/me", a.login(name, "password1"), ""), http.StatusOK)
 	})
 
-	t.Run("revoking every session closes the user's sockets", func(t *testing.T) {
+	t.Run("logouts close the sockets of the sessions they end", func(t *testing.T) {
 		socks := &fakeSockets{}
 		a := setup(t, func(c *users.Config) { c.Sockets = socks })
 		sfx := suffix()
 		name := "sock_" + sfx
 		id := a.register(name, "password1")
 		tokA, tokB := a.login(name, "password1"), a.login(name, "password1")
+		tagA, tagB := a.sessionTag(tokA), a.sessionTag(tokB)
+		if tagA == 0 || tagB == 0 || tagA == tagB {
+			t.Fatalf("session tags %d and %d: want two distinct, non-zero", tagA, tagB)
+		}
 		a.want(a.do("DELETE", "/v1/sessions", tokB, ""), http.StatusNoContent)
-		if got := socks.got(); len(got) != 0 {
-			t.Fatalf("a single logout closed the sockets of %v: the other devices keep theirs", got)
+		want := []string{fmt.Sprintf("session %d %d", id, tagB)} // the other devices keep theirs
+		if got := socks.got(); !slices.Equal(got, want) {
+			t.Fatalf("after a single logout: closed %v, want %v", got, want)
 		}
 		a.want(a.do("PUT", "/v1/users/me/password", tokA, jsonBody("current_password", "password1", "new_password", "password2")), http.StatusNoContent)
-		if got := socks.got(); !slices.Equal(got, []int64{id}) {
-			t.Fatalf("after a password change: closed %v, want [%d]", got, id)
+		want = append(want, fmt.Sprintf("user %d except %d", id, tagA)) // the requester's stay
+		if got := socks.got(); !slices.Equal(got, want) {
+			t.Fatalf("after a password change: closed %v, want %v", got, want)
 		}
 		socks.mu.Lock()
 		socks.err = errors.New("bus down") // logged; the sessions are revoked, the answer stays 204
 		socks.mu.Unlock()
 		a.want(a.do("DELETE", "/v1/sessions?all=1", tokA, ""), http.StatusNoContent)
-		if got := socks.got(); !slices.Equal(got, []int64{id, id}) {
-			t.Fatalf("after a log-out-everywhere: closed %v, want [%d %d]", got, id, id)
+		want = append(want, fmt.Sprintf("user %d except 0", id))
+		if got := socks.got(); !slices.Equal(got, want) {
+			t.Fatalf("after a log-out-everywhere: closed %v, want %v", got, want)
 		}
 		a.want(a.do("GET", "/v1/users/me", tokA, ""), http.StatusUnauthorized, "unauthenticated")
 	})
