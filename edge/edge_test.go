@@ -313,7 +313,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 		t.Fatalf("metrics: %d", resp.StatusCode)
 	}
 	for _, want := range []string{
-		`mediaedge_http_requests_total{code="200",route="GET /m/{id}"} 1`,
+		`mediaedge_http_requests_total{route="GET /m/{id}",status="200"} 1`,
 		"mediaedge_http_request_duration_seconds_bucket",
 		"mediaedge_http_bytes_sent_total",
 		"mediaedge_http_bytes_received_total",

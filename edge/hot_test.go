@@ -151,7 +151,7 @@ func TestHotFirst(t *testing.T) {
 			t.Errorf("%s: %q before the routes, %q through them", h, resp.Header.Get(h), routed.Get(h))
 		}
 	}
-	if got := metric(t, e, `mediaedge_http_requests_total{code="200",route="GET /m/{id}"}`); got != 4 {
+	if got := metric(t, e, `mediaedge_http_requests_total{route="GET /m/{id}",status="200"}`); got != 4 {
 		t.Errorf("requests counted: %v, want 4 (both paths count)", got)
 	}
 	if got := ramHits(t, e); got != 2 {

@@ -140,7 +140,7 @@ func TestHotLoop(t *testing.T) {
 	if got := metric(t, e, "mediaedge_cache_ram_loop_total"); got != 2 {
 		t.Errorf("answered by the loop: %v, want 2", got)
 	}
-	if got := metric(t, e, `mediaedge_http_requests_total{code="200",route="GET /m/{id}"}`); got != 6 {
+	if got := metric(t, e, `mediaedge_http_requests_total{route="GET /m/{id}",status="200"}`); got != 6 {
 		t.Errorf("GET 200s counted: %v, want 6 (3 routed, 2 by the loop, 1 by hotFirst)", got)
 	}
 

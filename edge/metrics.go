@@ -59,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediaedge_http_requests_total", Help: "HTTP requests by route and status.",
-		}, []string{"route", "code"}),
+		}, []string{"route", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "mediaedge_http_request_duration_seconds", Help: "Time to the end of the response, by route.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14),

@@ -138,7 +138,7 @@ func TestTusMount(t *testing.T) {
 		`mediaedge_uploads_total{event="started"} 1`,
 		`mediaedge_uploads_total{event="finished"} 1`,
 		"mediaedge_upload_bytes_total " + strconv.Itoa(len(data)),
-		`mediaedge_http_requests_total{code="204",route="/files/"} 1`,
+		`mediaedge_http_requests_total{route="/files/",status="204"} 1`,
 	} {
 		if !strings.Contains(string(metricsText), want) {
 			t.Errorf("metrics lack %q", want)
@@ -167,7 +167,7 @@ func TestSendTimeout(t *testing.T) {
 			if err != nil || !strings.Contains(status, "200") {
 				t.Fatalf("status line %q: %v", status, err)
 			}
-			want := `mediaedge_http_requests_total{code="200",route="GET /m/{id}"} 1`
+			want := `mediaedge_http_requests_total{route="GET /m/{id}",status="200"} 1`
 			deadline := time.Now().Add(20 * time.Second)
 			for {
 				_, body := do(t, "GET", e.ts.URL+"/metrics", nil, nil)
