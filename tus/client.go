@@ -449,7 +449,13 @@ func resolve(base, loc string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return b.ResolveReference(l).String(), nil
+	r := b.ResolveReference(l)
+	// The token goes with every request to the upload's URL: a server (or
+	// a proxy rewriting Location) must not move it from https to http.
+	if b.Scheme == "https" && r.Scheme != "https" {
+		return "", fmt.Errorf("%q leaves https for %s", loc, r.Scheme)
+	}
+	return r.String(), nil
 }
 
 // progressReader reports the bytes read through it: a request body, read

@@ -79,6 +79,14 @@ type Config struct {
 	// RespectForwarded trusts X-Forwarded-Proto and X-Forwarded-Host when
 	// building Location URLs (set it behind a proxy that sets them).
 	RespectForwarded bool
+	// PublicURL, when set, is the server's address as clients reach it
+	// ("https://cdn.example.com", maybe with a path a proxy strips): Location
+	// is PublicURL + the mount path + id, whatever the request's Host. Behind
+	// a TLS proxy, a Location built from the request would say http:// (a
+	// browser on https refuses it as mixed content, and a client following
+	// it would send its token in clear) or name the backend's address. The
+	// edge passes its --public-url.
+	PublicURL string
 	// MaxSize is the largest upload in bytes (413 beyond); advertised as
 	// Tus-Max-Size.
 	MaxSize int64
@@ -148,6 +156,11 @@ func (c Config) Validate() error {
 		}
 	} else if !strings.HasPrefix(c.BasePath, "/") {
 		errs = append(errs, fmt.Errorf("base path %q: must start with / or be an absolute URL", c.BasePath))
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			errs = append(errs, fmt.Errorf("public url %q: not an absolute http(s) URL", c.PublicURL))
+		}
 	}
 	if c.MaxSize <= 0 {
 		errs = append(errs, fmt.Errorf("max size %d: must be positive", c.MaxSize))

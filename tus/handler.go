@@ -321,6 +321,9 @@ func (h *Handler) uploadURL(r *http.Request, id string) string {
 	if h.absBase {
 		return h.cfg.BasePath + id
 	}
+	if h.cfg.PublicURL != "" {
+		return strings.TrimSuffix(h.cfg.PublicURL, "/") + h.mount + id
+	}
 	host, proto := r.Host, "http"
 	if r.TLS != nil {
 		proto = "https"

@@ -394,6 +394,35 @@ func TestCreateLocationAndExpires(t *testing.T) {
 	if loc := w.Header().Get("Location"); !strings.HasPrefix(loc, "https://cdn.example/files/") || !validID(path.Base(loc)) {
 		t.Errorf("forwarded: Location %q", loc)
 	}
+	// Behind a TLS proxy that strips a path prefix: the public URL names
+	// the upload, whatever Host the proxy sent; the upload answers at the
+	// mount path the proxy forwards to.
+	hn4 := newHarness(t, func(c *Config) { c.PublicURL = "https://cdn.example/media/" })
+	w = hn4.do("POST", "/files/", map[string]string{"Upload-Length": "4"}, "")
+	loc := w.Header().Get("Location")
+	if !strings.HasPrefix(loc, "https://cdn.example/media/files/") || !validID(path.Base(loc)) {
+		t.Fatalf("public URL: Location %q", loc)
+	}
+	if h := hn4.do("HEAD", "/files/"+path.Base(loc), nil, ""); h.Code != http.StatusOK {
+		t.Errorf("HEAD of the upload at the mount path: %d", h.Code)
+	}
+}
+
+// TestClientRefusesDowngrade: a Location that leaves https for http would
+// carry the token in clear; the client refuses it.
+func TestClientRefusesDowngrade(t *testing.T) {
+	if _, err := resolve("https://cdn.example/files/", "http://cdn.example/files/abc"); err == nil {
+		t.Fatal("https -> http Location taken")
+	}
+	for _, tc := range []struct{ base, loc, want string }{
+		{"https://cdn.example/files/", "/files/abc", "https://cdn.example/files/abc"},
+		{"https://cdn.example/files/", "https://up.example/files/abc", "https://up.example/files/abc"},
+		{"http://127.0.0.1:8080/files/", "http://127.0.0.1:8080/files/abc", "http://127.0.0.1:8080/files/abc"},
+	} {
+		if got, err := resolve(tc.base, tc.loc); err != nil || got != tc.want {
+			t.Errorf("resolve(%q, %q) = %q, %v; want %q", tc.base, tc.loc, got, err, tc.want)
+		}
+	}
 }
 
 func TestResumeInSteps(t *testing.T) {

@@ -29,6 +29,7 @@ func buildEdge(cfg serveConfig, deps edge.Deps, store *chunkstore.Store, log *sl
 	deps.Metrics = metrics
 	tcfg := tus.DefaultConfig()
 	tcfg.MaxSize = cfg.Edge.MaxUploadSize
+	tcfg.PublicURL = cfg.Edge.PublicURL // empty: Location from the request, as reached directly
 	tcfg.Logger = log.With("component", "tus")
 	tcfg.BodyReadTimeout = cfg.Edge.BodyReadTimeout
 	tcfg.BodyMinRate, tcfg.BodyMinRateWindow = cfg.Edge.BodyMinRate, cfg.Edge.BodyMinRateWindow
