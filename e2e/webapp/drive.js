@@ -26,13 +26,17 @@ async function shot(page, name) {
 }
 
 const pages = [];
+// signedOut: pages whose session was ended on purpose; their next calls
+// are answered 401, which is what signs them out.
+const signedOut = new Set();
 function watchErrors(page, who) {
   pages.push([who, page]);
   page.on('pageerror', (e) => result.errors.push(who + ' pageerror: ' + e.message));
   // After the cut, tus answers the interrupted upload's next PATCH with 409
   // (or 423 while the cut request still holds its lock) and the client
   // re-reads the offset: expected, as is the browser's log of them.
-  const tusRetry = (status, url) => (status === 409 || status === 423) && url.includes('/files/');
+  const tusRetry = (status, url) => ((status === 409 || status === 423) && url.includes('/files/'))
+    || (status === 401 && signedOut.has(who));
   page.on('console', (m) => {
     const st = Number((m.text().match(/status of (\d+)/) || [])[1] || 0);
     if (m.type() === 'error' && !tusRetry(st, m.location().url || '')) result.errors.push(who + ' console: ' + m.text());
@@ -281,6 +285,22 @@ async function social(browser) {
   };
   await shot(a.page, '10-alice-chat');
   await shot(b.page, '11-bob-chat');
+
+  // Bob logs out everywhere from another client: his open page stops
+  // acting signed in (its socket closes, the next call is a 401).
+  signedOut.add('bob');
+  await b.page.evaluate(async () => {
+    const s = JSON.parse(localStorage.getItem('mediaedge.session'));
+    const r = await fetch('/v1/sessions?all=1', { method: 'DELETE', headers: { Authorization: 'Bearer ' + s.token } });
+    if (r.status !== 204) throw new Error('log out everywhere: HTTP ' + r.status);
+  });
+  await b.page.evaluate(() => { location.hash = '#/notifications'; });
+  await b.page.waitForFunction(() => document.getElementById('who').textContent.includes('Sign in')
+    && localStorage.getItem('mediaedge.session') === null, null, { timeout: 20000 });
+  step('bob logged out everywhere elsewhere: his page shows Sign in');
+  await b.page.evaluate(() => { location.hash = '#/u/%E0'; });
+  await b.page.waitForSelector('#main h1 >> text=Not found', { timeout: 10000 });
+  step('a malformed address shows Not found');
   await a.ctx.close();
   await b.ctx.close();
 }

@@ -19,7 +19,9 @@ export function loadAuth() {
   // and take it out of the address bar (and so out of history and bookmarks).
   const m = location.hash.match(/^#token=([^&]+)/);
   if (m) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+    let t = null;
+    try { t = decodeURIComponent(m[1]); } catch { /* a stray % is no token */ }
+    if (t) sessionStorage.setItem(TOKEN_KEY, t);
     history.replaceState(null, '', location.pathname + location.search + '#/');
   }
   try {
@@ -50,6 +52,16 @@ export function clearAuth() {
   auth = null;
 }
 
+// sessionEnded forgets a session the server no longer knows (it expired,
+// or a log-out-everywhere or password change elsewhere revoked it), so the
+// page stops acting signed in; the app listens for the event. A wrong
+// password is another code (invalid_credentials) and signs nobody out.
+function sessionEnded() {
+  localStorage.removeItem(SESSION_KEY);
+  loadAuth();
+  window.dispatchEvent(new Event('mediaedge:signedout'));
+}
+
 // libraryKey names the localStorage list of this identity's uploads.
 export function libraryKey() {
   if (!auth) return 'mediaedge.library.anonymous';
@@ -77,7 +89,8 @@ export async function errorOf(resp) {
 export async function api(method, path, body, opts = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (auth && opts.auth !== false) headers.Authorization = 'Bearer ' + auth.token;
+  const sent = auth && opts.auth !== false ? auth : null;
+  if (sent) headers.Authorization = 'Bearer ' + sent.token;
   if (opts.idempotencyKey) headers['Idempotency-Key'] = opts.idempotencyKey;
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), opts.timeout || 15000);
@@ -92,7 +105,11 @@ export async function api(method, path, body, opts = {}) {
   } finally {
     clearTimeout(timer);
   }
-  if (!resp.ok) throw await errorOf(resp);
+  if (!resp.ok) {
+    const err = await errorOf(resp);
+    if (err.status === 401 && err.code === 'unauthenticated' && sent && sent.kind === 'session' && auth === sent) sessionEnded();
+    throw err;
+  }
   if (resp.status === 204) return null;
   const text = await resp.text();
   return text ? JSON.parse(text) : null;

@@ -42,6 +42,11 @@ function identityChanged() {
   refreshUnread();
 }
 
+window.addEventListener('mediaedge:signedout', () => {
+  identityChanged();
+  toast('Your session ended: sign in again.', true);
+});
+
 // ---- views -------------------------------------------------------------
 
 function homePage() {
@@ -127,7 +132,9 @@ async function route() {
   cleanup = [];
   main.replaceChildren();
   const path = (location.hash || '#/').replace(/^#/, '') || '/';
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  // A malformed escape (#/u/%E0) is a page that does not exist, not a blank one.
+  const parts = path.split('/').filter(Boolean).map((p) => { try { return decodeURIComponent(p); } catch { return null; } });
+  if (parts.includes(null)) parts.splice(0, parts.length, 'not-found'); // no view has that name
   document.querySelectorAll('nav a').forEach((a) => {
     const here = a.getAttribute('href') === '#/' + (parts[0] || '');
     if (here) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
