@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -165,7 +166,14 @@ func buildContent(cfg serveConfig, st contentStores, so *social, accounts users.
 	c.stop, c.done = cancel, make(chan struct{})
 	go func() {
 		defer close(c.done)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sweepIdempotency(ctx, log, 10*time.Minute, st.posts, chats) // Cassandra: TTL does it
+		}()
 		c.stories.RunSweeper(ctx, time.Minute) // expired stories (Cassandra: TTL does it)
+		wg.Wait()
 	}()
 	for _, start := range []func(context.Context, *events.Bus) (*events.Consumer, error){c.feed.Start, c.notify.Start} {
 		con, err := start(context.Background(), so.bus)
@@ -176,6 +184,43 @@ func buildContent(cfg serveConfig, st contentStores, so *social, accounts users.
 		c.consumers = append(c.consumers, con)
 	}
 	return c, nil
+}
+
+// idempotencySweeper is a capability of the embedded stores: Cassandra
+// expires Idempotency-Keys by TTL, Pebble keeps them until swept.
+type idempotencySweeper interface {
+	SweepIdempotency(ctx context.Context, now time.Time) (int, error)
+}
+
+// sweepIdempotency sweeps the stores that need it every interval until ctx
+// ends; it returns at once when none does.
+func sweepIdempotency(ctx context.Context, log *slog.Logger, every time.Duration, stores ...any) {
+	var sws []idempotencySweeper
+	for _, s := range stores {
+		if sw, ok := s.(idempotencySweeper); ok {
+			sws = append(sws, sw)
+		}
+	}
+	if len(sws) == 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, sw := range sws {
+			n, err := sw.SweepIdempotency(ctx, time.Now())
+			if err != nil && ctx.Err() == nil {
+				log.Warn("sweep expired idempotency keys", "store", fmt.Sprintf("%T", sw), "err", err)
+			} else if n > 0 {
+				log.Debug("swept expired idempotency keys", "store", fmt.Sprintf("%T", sw), "deleted", n)
+			}
+		}
+	}
 }
 
 func isUserNotFound(err error) bool { return errors.Is(err, users.ErrNotFound) }

@@ -7,7 +7,7 @@
 //
 //	c/conv/<conv>                       conversation (JSON, with its tail)
 //	c/pair/<lo><hi>                     a direct pair's conversation id (JSON)
-//	c/gkey/<creator><key>               a group create's Idempotency-Key: the group and when (JSON; expires after IdempotencyTTL)
+//	c/gkey/<creator><key>               a group create's Idempotency-Key: the group and when (JSON; ignored after IdempotencyTTL, deleted by SweepIdempotency)
 //	c/mem/<conv><user>                  member (JSON: role, joined, marks)
 //	c/ucv/<user><conv>                  a user's conversations (empty value)
 //	c/msg/<conv><seq>                   message (JSON)

@@ -106,3 +106,40 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("outbox holds %v, want %v (no event for the retry)", evIDs, want)
 	}
 }
+
+// TestGroupKeysSwept: a group create's Idempotency-Key past the TTL is
+// deleted by SweepIdempotency; a live one stays and still replays.
+func TestGroupKeysSwept(t *testing.T) {
+	db := socialtest.Pebble(t)
+	now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	cfg := pebblestore.DefaultConfig()
+	cfg.Now = func() time.Time { return now }
+	s := pebblestore.New(db, cfg)
+	ctx := context.Background()
+	const alice = 5
+	create := func(id int64, key string) (chat.Conversation, bool) {
+		c := chat.Conversation{ID: id, Kind: chat.Group, Title: "g", CreatedBy: alice, CreatedAt: now}
+		ms := []chat.Member{{Conv: id, User: alice, Role: chat.RoleAdmin, JoinedAt: now}}
+		got, created, err := s.CreateGroup(ctx, c, ms, key, events.Event{ID: id, Kind: "conversation.created", Actor: alice, At: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, created
+	}
+	create(1, "old")
+	now = now.Add(20 * time.Hour)
+	create(2, "new")
+	if n, err := s.SweepIdempotency(ctx, now); err != nil || n != 0 {
+		t.Fatalf("sweep within the TTL: deleted %d, %v", n, err)
+	}
+	now = now.Add(5 * time.Hour)
+	if n, err := s.SweepIdempotency(ctx, now); err != nil || n != 1 {
+		t.Fatalf("sweep after the TTL: deleted %d, %v; want the old key", n, err)
+	}
+	if c, created := create(3, "new"); created || c.ID != 2 {
+		t.Fatalf("the live key after the sweep: group %d created %v; want group 2 replayed", c.ID, created)
+	}
+	if n, err := s.SweepIdempotency(ctx, now); err != nil || n != 0 {
+		t.Fatalf("second sweep: deleted %d, %v", n, err)
+	}
+}

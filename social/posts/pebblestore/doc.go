@@ -4,12 +4,12 @@
 // Keys (ids big-endian, so keys sort by id):
 //
 //	p/post/<post>                the post row (JSON)
-//	p/idem/<author><key>         an Idempotency-Key: the post it made and when (expires after IdempotencyTTL)
+//	p/idem/<author><key>         an Idempotency-Key: the post it made and when (ignored after IdempotencyTTL, deleted by SweepIdempotency)
 //	p/tl/<author><post>          the author's timeline (scanned backwards: newest first)
 //	p/like/<post><user>          a like (its time)
 //	p/nlike/<post>               the post's like count (8 bytes)
 //	p/cmt/<post><comment>        a comment (JSON)
-//	p/cidem/<post><author><key>  a comment's Idempotency-Key: the comment it made and when (expires after IdempotencyTTL)
+//	p/cidem/<post><author><key>  a comment's Idempotency-Key: the comment it made and when (ignored after IdempotencyTTL, deleted by SweepIdempotency)
 //	p/ncmt/<post>                the post's comment count (8 bytes)
 //
 // Every read-then-write of a post (its row, likes, comments and counts)
