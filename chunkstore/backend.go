@@ -227,6 +227,13 @@ type ChunkRangeDeleter interface {
 	DeleteChunkRange(ctx context.Context, id string, from, to int) error
 }
 
+// ChunkExister is an optional Backend capability: whether a chunk exists,
+// without reading its bytes. The sweeper probes for chunks a crash left past
+// an upload's durable offset; Cassandra answers from the row's small column.
+type ChunkExister interface {
+	HasChunk(ctx context.Context, id string, idx int) (bool, error)
+}
+
 // ChunkIntoGetter is an optional Backend capability: GetChunk into a
 // caller's buffer (dst's capacity; a larger chunk gets a new slice). A
 // reader streaming a file then recycles its chunk memory instead of

@@ -6,6 +6,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"math"
 	"hash"
 	"io"
 	"maps"
@@ -609,7 +610,12 @@ func (s *Store) Terminate(ctx context.Context, id string) error {
 	// Cassandra for a large upload), so no writer starts meanwhile; the row
 	// goes last, at the version the last renewal left.
 	u := l.row()
-	if err := s.deleteChunks(ctx, id, uploadChunkBound(u, s.cfg.WriteConcurrency)); err != nil {
+	bound := uploadChunkBound(u, s.cfg.WriteConcurrency)
+	if err := s.deleteChunksPast(ctx, u, bound); err != nil { // first: see purgeUpload
+		l.abandon(ctx)
+		return fmt.Errorf("terminate %s: %w", id, err)
+	}
+	if err := s.deleteChunks(ctx, id, bound); err != nil {
 		l.abandon(ctx)
 		return fmt.Errorf("terminate %s: %w", id, err)
 	}
@@ -641,11 +647,67 @@ func (s *Store) purgeUpload(ctx context.Context, u UploadInfo) error {
 		}
 		u = cur
 	}
-	if err := s.deleteChunks(ctx, u.ID, uploadChunkBound(u, s.cfg.WriteConcurrency)); err != nil {
+	bound := uploadChunkBound(u, s.cfg.WriteConcurrency)
+	// The tail first: the embedded backend frees an id's blob file with
+	// its chunks from 0, after which a chunk's index entry still there
+	// would read as an error rather than as missing.
+	if err := s.deleteChunksPast(ctx, u, bound); err != nil {
+		return fmt.Errorf("purge upload %s: %w", u.ID, err)
+	}
+	if err := s.deleteChunks(ctx, u.ID, bound); err != nil {
 		return fmt.Errorf("purge upload %s: %w", u.ID, err)
 	}
 	if err := s.b.DeleteUpload(ctx, u.ID, u.Version); err != nil {
 		return fmt.Errorf("purge upload %s: %w", u.ID, err)
 	}
 	return nil
+}
+
+// deleteChunksPast removes the chunks of u at or past from that a crashed
+// Append left: a PATCH with a checksum takes no checkpoint (its bytes count
+// only once the whole body matched), so a crash in one leaves up to that
+// PATCH's worth of chunks past any bound the row can tell. They were
+// written in order, at most WriteConcurrency at a time, so the tail ends
+// before a run of WriteConcurrency+1 missing chunks; probing stops there
+// (or at the declared length), which costs one small read per chunk left
+// and a few per upload.
+func (s *Store) deleteChunksPast(ctx context.Context, u UploadInfo, from int) error {
+	limit := math.MaxInt32
+	if u.Length >= 0 {
+		cs := int64(max(1, u.ChunkSize))
+		limit = int((u.Length + cs - 1) / cs)
+	}
+	misses := 0
+	for i := from; i < limit && misses <= s.cfg.WriteConcurrency; i++ {
+		ok, err := s.hasChunk(ctx, u.ID, i)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			misses++
+			continue
+		}
+		misses = 0
+		if err := s.b.DeleteChunk(ctx, u.ID, i); err != nil {
+			return fmt.Errorf("delete chunk %d of %s: %w", i, u.ID, err)
+		}
+	}
+	return nil
+}
+
+// hasChunk says whether chunk (id, idx) exists, without its bytes where the
+// backend can (ChunkExister). A chunk that exists but reads as corrupt
+// exists.
+func (s *Store) hasChunk(ctx context.Context, id string, idx int) (bool, error) {
+	if ex, ok := s.b.(ChunkExister); ok {
+		return ex.HasChunk(ctx, id, idx)
+	}
+	_, _, err := s.b.GetChunk(ctx, id, idx)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	case err == nil, errors.Is(err, ErrCorrupt):
+		return true, nil
+	}
+	return false, err
 }

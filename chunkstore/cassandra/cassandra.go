@@ -226,6 +226,7 @@ const (
 	qPutChunk    = `INSERT INTO chunks (id, idx, data, crc32c) VALUES (?, ?, ?, ?)`
 	qGetChunk    = `SELECT data, crc32c FROM chunks WHERE id = ? AND idx = ?`
 	qDeleteChunk = `DELETE FROM chunks WHERE id = ? AND idx = ?`
+	qHasChunk    = `SELECT crc32c FROM chunks WHERE id = ? AND idx = ?`
 
 	fileCols    = `id, size, chunk_size, content_type, sha256, width, height, duration_ms, owner, created_at, state`
 	qPutFile    = `INSERT INTO files (` + fileCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -302,6 +303,20 @@ func (b *Backend) GetChunk(ctx context.Context, id string, idx int) ([]byte, uin
 		return nil, 0, fmt.Errorf("get chunk %d of %s: %w", idx, id, notFound(err))
 	}
 	return c.data, uint32(c.crc), nil
+}
+
+// HasChunk says whether chunk (id, idx) exists, reading its checksum
+// column only (chunkstore.ChunkExister).
+func (b *Backend) HasChunk(ctx context.Context, id string, idx int) (bool, error) {
+	var crc int32
+	err := b.read(qHasChunk, id, idx).ScanContext(ctx, &crc)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("probe chunk %d of %s: %w", idx, id, err)
+	}
+	return true, nil
 }
 
 // DeleteChunk removes chunk (id, idx); deleting a missing chunk is not an error.

@@ -67,6 +67,15 @@ func upload(t *testing.T, s *chunkstore.Store, data []byte, state string) chunks
 }
 
 // noChunks fails unless chunks [0, n) of id are gone.
+// seq is [from, to).
+func seq(from, to int) []int {
+	out := make([]int, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
 func noChunks(t *testing.T, b chunkstore.Backend, id string, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
@@ -141,6 +150,30 @@ func runLifecycle(t *testing.T, open func(t *testing.T) Opener) {
 			t.Fatalf("partial upload row after expiry: %v", err)
 		}
 		noChunks(t, b, part.ID, 2)
+	})
+
+	t.Run("sweep removes the chunks a crashed checksummed PATCH left", func(t *testing.T) {
+		// No checkpoint in such a PATCH: its chunks run far past what the
+		// row tells, in order, with gaps among the last ones in flight.
+		b := open(t)()
+		c := &clock{now: time.Now()}
+		s := storeWith(t, b, func(cfg *chunkstore.Config) { cfg.Clock = c.Now; cfg.UploadTTL = time.Hour })
+		defer s.Close()
+		u, err := s.CreateUpload(ctx, chunkstore.UploadInfo{Length: 40 * small})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunk := randBytes(small, 31)
+		for _, i := range append(seq(0, 30), 31, 33) {
+			if err := b.PutChunk(ctx, u.ID, i, chunk, crc32.Checksum(chunk, crc32.MakeTable(crc32.Castagnoli))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Advance(2 * time.Hour)
+		if st, err := s.SweepOnce(ctx); err != nil || st.ExpiredUploads != 1 {
+			t.Fatalf("sweep: %+v %v", st, err)
+		}
+		noChunks(t, b, u.ID, 40)
 	})
 
 	t.Run("size limits", func(t *testing.T) {
@@ -283,6 +316,19 @@ func runLifecycle(t *testing.T, open func(t *testing.T) Opener) {
 			t.Fatal(err)
 		}
 		noChunks(t, b, w.ID, 4)
+		// A crash in a PATCH with a checksum (no checkpoints) leaves that
+		// PATCH's chunks, in order with gaps among the last ones in
+		// flight, far past what the row tells: all go too.
+		long, _ := s.CreateUpload(ctx, chunkstore.UploadInfo{Length: 40 * small})
+		for _, i := range append(seq(0, 30), 31, 33) {
+			if err := b.PutChunk(ctx, long.ID, i, orphan, crc32.Checksum(orphan, crc32.MakeTable(crc32.Castagnoli))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Terminate(ctx, long.ID); err != nil {
+			t.Fatal(err)
+		}
+		noChunks(t, b, long.ID, 40)
 	})
 
 	t.Run("concat refuses unfit parts", func(t *testing.T) {
