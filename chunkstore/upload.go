@@ -6,10 +6,10 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
-	"math"
 	"hash"
 	"io"
 	"maps"
+	"math"
 	"time"
 
 	"github.com/mediaedge/mediaedge/mediatype"
