@@ -47,7 +47,8 @@ type Cache struct {
 	closed atomic.Bool
 }
 
-// Open opens the cache over cfg.Disks. It fails only for an invalid config: a
+// Open opens the cache over cfg.Disks. It fails only for an invalid config or
+// a folder another process holds (ErrInUse; see Config.ReadOnly): a
 // missing or unusable disk starts offline (the probe brings it back) and the index
 // is rebuilt from the disks in the background while the cache already serves
 // (entries not yet scanned are misses until their disk's scan reaches them).
@@ -67,23 +68,34 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Cache, error) 
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	for i, dc := range cfg.Disks {
 		root := filepath.Clean(dc.Path)
-		budget := dc.Budget
-		if cfg.ReadOnly {
-			budget = math.MaxInt64 // never evict while inspecting
-		}
-		ev, err := NewEvictor(cfg.Policy, budget)
+		d := &disk{idx: i, root: root, budget: dc.Budget, seed: diskSeed(root)}
+		ev, err := NewEvictor(cfg.Policy, c.evictBudget(d))
 		if err != nil {
 			return nil, err
 		}
-		d := &disk{idx: i, root: root, budget: dc.Budget, seed: diskSeed(root), ev: ev}
+		d.ev = ev
 		c.disks = append(c.disks, d)
 		c.seeds = append(c.seeds, d.seed)
 		c.wts = append(c.wts, float64(dc.Budget))
 	}
+	// Every folder is locked before any scan starts: a scan removes temp files,
+	// so it must not run in a folder another process writes, nor in ours when
+	// Open then fails on the next folder.
+	prepared := make([]error, len(c.disks))
+	for i, d := range c.disks {
+		prepared[i] = c.prepare(d)
+		if errors.Is(prepared[i], ErrInUse) {
+			c.cancel()
+			for _, d := range c.disks {
+				c.unlockDisk(d)
+			}
+			return nil, fmt.Errorf("edgecache: open: %w", prepared[i])
+		}
+	}
 	limit := c.gen.Load() + 1
 	var initial sync.WaitGroup
-	for _, d := range c.disks {
-		if err := c.prepare(d); err != nil {
+	for i, d := range c.disks {
+		if err := prepared[i]; err != nil {
 			d.state.Store(int32(Offline))
 			d.lastErr = err.Error()
 			c.log.Warn("cache disk offline at start", "disk", d.root, "err", err)
@@ -376,6 +388,15 @@ func (c *Cache) forget(e *entry, unlink bool) {
 	}
 }
 
+// evictBudget is the budget d's Evictor keeps: none (nothing is evicted) while
+// inspecting or maintaining, where the budgets given may not be the server's.
+func (c *Cache) evictBudget(d *disk) int64 {
+	if c.cfg.ReadOnly || c.cfg.NoEvict {
+		return math.MaxInt64
+	}
+	return d.budget
+}
+
 // dropDisk takes an offline disk's entries out of the index; its files stay for
 // the rescan when it comes back.
 func (c *Cache) dropDisk(d *disk) {
@@ -387,11 +408,7 @@ func (c *Cache) dropDisk(d *disk) {
 			gone = append(gone, e)
 		}
 	}
-	budget := d.budget
-	if c.cfg.ReadOnly {
-		budget = math.MaxInt64
-	}
-	d.ev, _ = NewEvictor(c.cfg.Policy, budget) // the policy was validated at Open
+	d.ev, _ = NewEvictor(c.cfg.Policy, c.evictBudget(d)) // the policy was validated at Open
 	d.scanned.Store(false)
 	c.mu.Unlock()
 	for _, e := range gone {
@@ -414,5 +431,8 @@ func (c *Cache) Close() error {
 		}
 	}
 	c.fds.closeAll()
+	for _, d := range c.disks {
+		c.unlockDisk(d)
+	}
 	return errors.Join(errs...)
 }

@@ -31,6 +31,10 @@ var (
 	ErrClosed = errors.New("edgecache: closed")
 	// ErrStalled: a disk write or sync took longer than Config.WriteDeadline.
 	ErrStalled = errors.New("edgecache: disk write stalled past its deadline")
+	// ErrInUse: Open found a cache folder locked by another process (a running
+	// server or cache command). Only one process may write a folder: each one's
+	// start-up scan removes the temp files it did not write.
+	ErrInUse = errors.New("edgecache: cache folder in use")
 )
 
 // DefaultBudget is a disk's byte budget when the --cache-dir spec gives none.
@@ -90,7 +94,15 @@ type Config struct {
 	CreateDirs bool
 	// ReadOnly opens the cache for inspection only: nothing on disk is created,
 	// removed or written, no background probe runs. Fills return ErrReadOnly.
+	// It takes no folder lock, so it can inspect the folders of a running server.
 	ReadOnly bool
+	// NoEvict turns eviction off: budgets still weigh placement and cap the size
+	// of one entry, but no entry is removed to keep a disk within its budget.
+	// The maintenance commands (cache verify, purge, rebalance) set it: they run
+	// with the sizes typed on their command line (10 GiB when none is given),
+	// and evicting down to those would delete what the server's budgets keep.
+	// The server evicts to its own budgets at its next start.
+	NoEvict bool
 	// FS is the file system the disks are reached through; nil is vfs.Default.
 	// Tests pass vfs.NewMem() or an errorfs wrapper.
 	FS vfs.FS

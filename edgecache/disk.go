@@ -60,10 +60,12 @@ func (s *DiskState) UnmarshalText(b []byte) error {
 //	ROOT/ff/HHHHHHHHHHHHHHHH-GGGGGGGGGGGGGGGG        the body: exactly the bytes served
 //	ROOT/ff/HHHHHHHHHHHHHHHH-GGGGGGGGGGGGGGGG.meta   the sidecar: key, length, checksum, headers
 //	ROOT/stats.json           persisted hit and miss counters
+//	ROOT/mediaedge.lock       flock(2)ed by the process writing the folder; holds its pid
 const (
 	tmpDir    = "tmp"
 	metaExt   = ".meta"
 	statsFile = "stats.json"
+	lockFile  = "mediaedge.lock"
 )
 
 type disk struct {
@@ -88,6 +90,9 @@ type disk struct {
 	scanning             atomic.Bool  // a scan is running
 
 	ev Evictor // guarded by Cache.mu
+
+	lmu  sync.Mutex // guards lock
+	lock io.Closer  // the folder's lock, held from the first prepare to Close; nil before
 }
 
 func (d *disk) State() DiskState { return DiskState(d.state.Load()) }
@@ -141,8 +146,9 @@ func (c *Cache) writeOK(d *disk) {
 	}
 }
 
-// prepare checks that d's folder is usable and lays it out. Read-only caches only
-// check that the folder exists.
+// prepare checks that d's folder is usable, locks it and lays it out. Read-only
+// caches only check that the folder exists. A folder another process holds is
+// an error wrapping ErrInUse.
 func (c *Cache) prepare(d *disk) error {
 	if c.cfg.CreateDirs && !c.cfg.ReadOnly {
 		if err := c.fs.MkdirAll(d.root, 0o755); err != nil {
@@ -157,7 +163,14 @@ func (c *Cache) prepare(d *disk) error {
 		return fmt.Errorf("cache dir %s: not a directory", d.root)
 	}
 	if c.cfg.ReadOnly {
+		// No lock, not even a shared one: the server holds its exclusive lock as
+		// long as it runs, so a shared lock would make `cache stats` refuse on
+		// a live server, and a read-only cache creates, writes and removes
+		// nothing, so it cannot disturb the server's fills.
 		return nil
+	}
+	if err := c.lockDisk(d); err != nil {
+		return err
 	}
 	if err := c.fs.MkdirAll(filepath.Join(d.root, tmpDir), 0o755); err != nil {
 		return fmt.Errorf("lay out cache dir %s: %w", d.root, err)
@@ -168,6 +181,48 @@ func (c *Cache) prepare(d *disk) error {
 		}
 	}
 	return nil
+}
+
+// lockDisk takes d's folder lock unless it is held already. Without it, a
+// second process writing the folder (a cache command run against a live
+// server) would remove the temp files of the other's fills in its start-up
+// scan, and their commits would fail.
+func (c *Cache) lockDisk(d *disk) error {
+	d.lmu.Lock()
+	defer d.lmu.Unlock()
+	if d.lock != nil {
+		return nil
+	}
+	l, err := vfs.TryLock(c.fs, filepath.Join(d.root, lockFile))
+	if err != nil {
+		var le *vfs.LockedError
+		if errors.As(err, &le) {
+			who := "another process"
+			if le.PID > 0 {
+				who = fmt.Sprintf("pid %d", le.PID)
+			}
+			return fmt.Errorf("%w: %s is in use by a running server or cache command (%s)", ErrInUse, d.root, who)
+		}
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return fmt.Errorf("lock cache dir %s: %w", d.root, err)
+		}
+		// A file system without flock (some FUSE mounts) should not cost the
+		// disk; it runs unprotected, as before locks existed.
+		c.log.Warn("cache dir cannot be locked; do not run cache commands beside the server", "disk", d.root, "err", err)
+		l = io.NopCloser(nil)
+	}
+	d.lock = l
+	return nil
+}
+
+// unlockDisk releases d's folder lock (at Close).
+func (c *Cache) unlockDisk(d *disk) {
+	d.lmu.Lock()
+	defer d.lmu.Unlock()
+	if d.lock != nil {
+		d.lock.Close()
+		d.lock = nil
+	}
 }
 
 // probe writes, syncs, reads back and removes a small file on d, within the

@@ -7,7 +7,7 @@
 //	cfg := edgecache.DefaultConfig()
 //	d, _ := edgecache.ParseDisk("/mnt/ssd1:200GiB")      // --cache-dir PATH[:SIZE]
 //	cfg.Disks = append(cfg.Disks, d)
-//	c, _ := edgecache.Open(ctx, cfg, logger)             // fails only for a bad config
+//	c, _ := edgecache.Open(ctx, cfg, logger)             // fails for a bad config or a folder in use
 //	e, err := c.GetOrFill(ctx, key, func(ctx context.Context, w io.Writer) (edgecache.Meta, error) {
 //	        ... stream the result into w ...
 //	        return edgecache.Meta{ContentType: "image/webp", ETag: `"..."`}, nil
@@ -109,11 +109,23 @@
 // (which opens the cache ReadOnly: nothing written, nothing evicted) shows the
 // server's hit ratio without talking to it.
 //
+// # One writer per folder
+//
+// A read-write cache holds flock(2) on ROOT/mediaedge.lock (with its pid in it)
+// from Open to Close, and Open fails with ErrInUse when another process holds
+// it. Two writers cannot share a folder: each one's start-up scan removes the
+// temp files it did not write, failing the other's fills. So `cache verify`,
+// `purge` and `rebalance` refuse while the server runs. ReadOnly takes no lock
+// (a shared one would fail beside the server's exclusive lock) and writes
+// nothing, so `cache stats` and `rebalance --dry-run` run beside a server. The
+// maintenance commands set NoEvict: their budgets are what was typed, and
+// evicting to them would delete what the server's budgets keep. Should a temp
+// file still vanish before its commit, the fill fails (the caller serves it
+// uncached) without counting against the disk: its folders are all there.
+//
 // # Limits
 //
-// Purge reaches only disks that are not offline. Maintenance commands run against
-// the folders of a live server are safe for the files, but the server keeps serving
-// a purged entry from an idle open file until it is evicted or restarted. An entry
+// Purge reaches only disks that are not offline. An entry
 // larger than its disk's budget is not cached (ErrTooLarge) and the fill's work is
 // lost; the caller serves it uncached. A read error in the middle of a response
 // (after the first byte was checked) is not seen by the cache.

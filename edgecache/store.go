@@ -272,6 +272,13 @@ func (c *Cache) fillOnce(ctx context.Context, d *disk, key string, fill FillFunc
 	if err := c.withDeadline(commit); err != nil {
 		cleanup()
 		go c.fs.Remove(finalBody)
+		if c.tmpRemoved(d, finalBody, err) {
+			// Not the disk's fault: counting it would take a healthy disk offline
+			// (and empty its part of the index) after FailThreshold such fills.
+			// The fill is lost; the caller serves it uncached.
+			c.log.Warn("cache fill's temp file removed by another process; not cached", "key", key, "disk", d.root, "err", err)
+			return nil, fmt.Errorf("edgecache: commit %q on %s: temp file removed by another process: %w: %w", key, d.root, ErrUnavailable, err)
+		}
 		c.ioError(d, "commit", err)
 		return nil, &diskFault{fmt.Errorf("commit %q on %s: %w", key, d.root, err)}
 	}
@@ -279,6 +286,22 @@ func (c *Cache) fillOnce(ctx context.Context, d *disk, key string, fill FillFunc
 	e := &entry{key: key, d: d, name: name, gen: gen, size: w.n, sum: w.h.Sum64(), meta: meta, created: created}
 	e.verified.Store(true) // hashed on the way in
 	return e, nil
+}
+
+// tmpRemoved reports whether a commit failed because our own temp file was
+// gone (another process removed it: a second writer's scan, an operator's
+// rm), as opposed to the disk failing: the error is ENOENT, yet both folders
+// the renames touch are there. A missing folder is an unmounted or failed disk.
+func (c *Cache) tmpRemoved(d *disk, finalBody string, err error) bool {
+	if !isNotExist(err) {
+		return false
+	}
+	for _, dir := range []string{d.tmpPath(""), filepath.Dir(finalBody)} {
+		if fi, serr := c.fs.Stat(dir); serr != nil || !fi.IsDir() {
+			return false
+		}
+	}
+	return true
 }
 
 // readMeta reads and checks a sidecar.

@@ -31,6 +31,10 @@ type cacheFlags struct {
 func (f *cacheFlags) config(readOnly bool) (edgecache.Config, error) {
 	cfg := edgecache.DefaultConfig()
 	cfg.ReadOnly = readOnly
+	// Never evict: the sizes here are only what was typed (10 GiB for a folder
+	// given without one), not necessarily the server's budgets, and evicting
+	// down to them at the start-up scan would delete most of a larger cache.
+	cfg.NoEvict = true
 	var errs []error
 	for _, spec := range f.dirs {
 		d, err := edgecache.ParseDisk(spec)
@@ -47,8 +51,10 @@ func (f *cacheFlags) config(readOnly bool) (edgecache.Config, error) {
 }
 
 // open opens the cache and waits for its index; Ctrl-C interrupts (rebalance and
-// verify are safe to interrupt and rerun).
-func (f *cacheFlags) open(cmd *cobra.Command, readOnly bool) (*edgecache.Cache, context.Context, func(), error) {
+// verify are safe to interrupt and rerun). Opened read-write, it takes the
+// folders' locks and fails while a server (or another cache command) holds
+// them; inUse is the advice added to that error.
+func (f *cacheFlags) open(cmd *cobra.Command, readOnly bool, inUse string) (*edgecache.Cache, context.Context, func(), error) {
 	cfg, err := f.config(readOnly)
 	if err != nil {
 		return nil, nil, nil, err
@@ -58,6 +64,9 @@ func (f *cacheFlags) open(cmd *cobra.Command, readOnly bool) (*edgecache.Cache, 
 	c, err := edgecache.Open(ctx, cfg, logger)
 	if err != nil {
 		stop()
+		if errors.Is(err, edgecache.ErrInUse) {
+			err = fmt.Errorf("%w; %s", err, inUse)
+		}
 		return nil, nil, nil, err
 	}
 	done := func() {
@@ -80,10 +89,10 @@ func newCacheCmd() *cobra.Command {
 (repeatable, or MEDIAEDGE_CACHE_DIR comma-separated). Give the same list the server uses:
 placement depends on every folder and its size.
 
-rebalance, verify and purge are best run with the server stopped; against a running
-server they are safe for the files (every write is temp + rename, every file name unique)
-and the server drops entries it no longer finds, but it may keep serving a purged entry
-from an open file until it is evicted or the server restarts.`,
+rebalance, verify and purge need the server stopped: they lock each folder as the
+server does, and refuse while it runs. stats and rebalance --dry-run only read,
+so they run beside a live server. None of them evicts: the sizes given here weigh
+placement but are not enforced; the server evicts to its own budgets when it starts.`,
 	}
 	cmd.PersistentFlags().StringSliceVar(&f.dirs, "cache-dir", []string{"./data/cache"}, "cache folder PATH[:SIZE], repeatable; SIZE like 10GiB (default size 10GiB)")
 	cmd.AddCommand(newCacheStatsCmd(&f), newCacheRebalanceCmd(&f), newCacheVerifyCmd(&f), newCachePurgeCmd(&f))
@@ -111,7 +120,7 @@ which cannot know the server's disk states; the output says so.`,
 				printStats(cmd.OutOrStdout(), stats)
 				return nil
 			}
-			c, _, done, err := f.open(cmd, true)
+			c, _, done, err := f.open(cmd, true, "")
 			if err != nil {
 				return err
 			}
@@ -211,7 +220,7 @@ func newCacheRebalanceCmd(f *cacheFlags) *cobra.Command {
 		Short: "Move every entry to the disk placement names now (after disks were added or removed)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, done, err := f.open(cmd, dry)
+			c, ctx, done, err := f.open(cmd, dry, "stop it or use --dry-run")
 			if err != nil {
 				return err
 			}
@@ -245,7 +254,7 @@ func newCacheVerifyCmd(f *cacheFlags) *cobra.Command {
 		Short: "Read every entry, check its length and checksum, remove bad ones",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, done, err := f.open(cmd, false)
+			c, ctx, done, err := f.open(cmd, false, "stop it first")
 			if err != nil {
 				return err
 			}
@@ -281,7 +290,7 @@ func newCachePurgeCmd(f *cacheFlags) *cobra.Command {
 			default:
 				match = edgecache.MatchAll()
 			}
-			c, ctx, done, err := f.open(cmd, false)
+			c, ctx, done, err := f.open(cmd, false, "stop it first")
 			if err != nil {
 				return err
 			}

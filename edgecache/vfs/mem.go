@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -21,8 +22,9 @@ func NewMem() FS {
 }
 
 type memFS struct {
-	mu   sync.Mutex // guards the tree (dir maps) of every node
-	root *memNode
+	mu    sync.Mutex // guards the tree (dir maps) of every node, and locks
+	root  *memNode
+	locks map[string]bool // cleaned paths locked by TryLock
 }
 
 type memNode struct {
@@ -201,6 +203,44 @@ func (m *memFS) SyncDir(dir string) error {
 	if n.dir == nil {
 		return syscallNotDir(dir)
 	}
+	return nil
+}
+
+// TryLock is a lock table of this file system: two opens of one folder in a
+// test conflict as they would on disk. The holder is always this process.
+func (m *memFS) TryLock(name string) (io.Closer, error) {
+	name = filepath.Clean(name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dir, base, err := m.parent(name)
+	if err != nil {
+		return nil, err
+	}
+	if m.locks[name] {
+		return nil, &LockedError{Path: name, PID: os.Getpid()}
+	}
+	if _, ok := dir.dir[base]; !ok {
+		dir.dir[base] = &memNode{mod: time.Now()}
+	}
+	if m.locks == nil {
+		m.locks = map[string]bool{}
+	}
+	m.locks[name] = true
+	return &memLock{m: m, name: name}, nil
+}
+
+type memLock struct {
+	m    *memFS
+	name string
+	once sync.Once
+}
+
+func (l *memLock) Close() error {
+	l.once.Do(func() {
+		l.m.mu.Lock()
+		delete(l.m.locks, l.name)
+		l.m.mu.Unlock()
+	})
 	return nil
 }
 

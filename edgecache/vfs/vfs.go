@@ -9,11 +9,15 @@
 package vfs
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"syscall"
 
 	"github.com/mediaedge/mediaedge/diskio"
@@ -49,6 +53,45 @@ type FS interface {
 	Stat(name string) (fs.FileInfo, error)
 	// SyncDir makes the entries of dir (creates, renames, removes) durable.
 	SyncDir(dir string) error
+}
+
+// ErrLocked: TryLock found the lock held by another holder. The error TryLock
+// returns is a *LockedError, which names the holder when it can.
+var ErrLocked = errors.New("vfs: locked by another holder")
+
+// LockedError is TryLock's error when another holder has the lock.
+type LockedError struct {
+	Path string
+	PID  int // the holder's process id as it wrote it in the lock file; 0 when unknown
+}
+
+func (e *LockedError) Error() string {
+	if e.PID > 0 {
+		return fmt.Sprintf("lock %s: held by pid %d", e.Path, e.PID)
+	}
+	return fmt.Sprintf("lock %s: held by another process", e.Path)
+}
+
+// Is makes errors.Is(err, ErrLocked) hold.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// Locker is the optional capability of an FS to take an exclusive advisory
+// lock, so that two processes never maintain one cache folder at once.
+type Locker interface {
+	// TryLock creates name when missing and takes an exclusive lock on it
+	// without waiting, then writes the caller's pid into it. When another
+	// holder has it, the error is a *LockedError. Close releases the lock; so
+	// does the holder's exit, even by SIGKILL.
+	TryLock(name string) (io.Closer, error)
+}
+
+// TryLock takes the lock through fsys's Locker; an FS without one cannot
+// lock, and the lock is a no-op there.
+func TryLock(fsys FS, name string) (io.Closer, error) {
+	if l, ok := fsys.(Locker); ok {
+		return l.TryLock(name)
+	}
+	return io.NopCloser(nil), nil
 }
 
 // Sync makes f's data durable. An *os.File (Default's) is synced through
@@ -114,4 +157,36 @@ func (osFS) SyncDir(dir string) error {
 		return serr
 	}
 	return cerr
+}
+
+// TryLock is flock(2), LOCK_EX|LOCK_NB: advisory, held per open file (so two
+// opens in one process conflict too, as two processes do) and released by the
+// kernel when the holder dies, so a crashed server leaves no stale lock. An
+// fcntl lock would be dropped by any close of the file in the process.
+func (osFS) TryLock(name string) (io.Closer, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		defer f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			b, _ := io.ReadAll(io.LimitReader(f, 32))
+			pid, _ := strconv.Atoi(string(bytes.TrimSpace(b)))
+			return nil, &LockedError{Path: name, PID: pid}
+		}
+		return nil, &fs.PathError{Op: "flock", Path: name, Err: err}
+	}
+	// The pid is for the message of whoever is refused next; a failure to
+	// write it loses only that.
+	if f.Truncate(0) == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
 }

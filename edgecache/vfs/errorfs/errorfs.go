@@ -5,6 +5,7 @@
 package errorfs
 
 import (
+	"io"
 	"io/fs"
 	"strings"
 	"sync"
@@ -239,6 +240,10 @@ func (e *FS) SyncDir(dir string) error {
 	}
 	return e.fs.SyncDir(dir)
 }
+
+// TryLock implements vfs.Locker by the wrapped FS's (no faults: a lock is
+// taken once per folder, at open, and is not what these tests break).
+func (e *FS) TryLock(name string) (io.Closer, error) { return vfs.TryLock(e.fs, name) }
 
 type file struct {
 	vfs.File
