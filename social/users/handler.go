@@ -94,6 +94,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/users/{id}/following", handle(h.listFollowing))
 	mux.HandleFunc("POST /v1/sessions", handle(h.login))
 	mux.HandleFunc("DELETE /v1/sessions", handle(h.logout))
+	mux.HandleFunc("GET /v1/sessions", handle(h.listSessions))
+	mux.HandleFunc("DELETE /v1/sessions/{id}", handle(h.endSession))
 }
 
 // ServeHTTP serves the routes of Register (for tests and a standalone mount).

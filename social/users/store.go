@@ -155,6 +155,10 @@ type Sessions interface {
 	// returns how many it revoked. Every session created before it starts
 	// is revoked; one created while it runs may survive it.
 	DeleteUserSessions(ctx context.Context, userID int64, except []byte) (int, error)
+	// ListUserSessions returns the sessions in userID's index (the ones
+	// made since the index existed), expired ones included: the caller's
+	// clock decides.
+	ListUserSessions(ctx context.Context, userID int64) ([]Session, error)
 }
 
 // Graph stores follows and blocks. Every write is idempotent: it reports

@@ -368,6 +368,34 @@ func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {
 	return nil
 }
 
+// ListUserSessions reads the user's index partition, then each session's
+// row (for its creation time; a row revoked meanwhile is skipped). A user
+// has tens of sessions, not thousands: the login limits see to that.
+func (s *Store) ListUserSessions(ctx context.Context, user int64) ([]users.Session, error) {
+	var hashes [][]byte
+	iter := s.s.Query(qUserSessions, user).IterContext(ctx)
+	var h []byte
+	for iter.Scan(&h) {
+		hashes = append(hashes, h)
+		h = nil // Scan reuses a non-nil slice
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("list sessions of user %d: %w", user, err)
+	}
+	out := make([]users.Session, 0, len(hashes))
+	for _, h := range hashes {
+		sess, err := s.GetSession(ctx, h)
+		if errors.Is(err, users.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list sessions of user %d: %w", user, err)
+		}
+		out = append(out, sess)
+	}
+	return out, nil
+}
+
 // DeleteUserSessions reads the user's index partition and deletes each
 // session but except with its index row, revokeBatch sessions to a LOGGED
 // batch. A failure midway leaves the sessions not yet deleted valid; a

@@ -115,6 +115,26 @@ func (s *Store) DeleteUserSessions(ctx context.Context, user int64, except []byt
 	return len(hashes), nil
 }
 
+// ListUserSessions reads the sessions in user's index.
+func (s *Store) ListUserSessions(ctx context.Context, user int64) ([]users.Session, error) {
+	prefix := pebblekv.Key(pSessUser, user)
+	var out []users.Session
+	err := s.db.Scan(ctx, prefix, pebblekv.PrefixEnd(prefix), func(k, _ []byte) (bool, error) {
+		h := bytes.Clone(k[len(prefix):])
+		var r sessionRow
+		found, err := s.db.Get(sessKey(h), &r)
+		if err != nil || !found {
+			return true, err // an entry whose row was just deleted is no session
+		}
+		out = append(out, users.Session{TokenHash: h, UserID: r.UserID, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt})
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sessions of user %d: %w", user, err)
+	}
+	return out, nil
+}
+
 // SweepSessions deletes the sessions expired at now, walking the expiry
 // index up to now only, in batches of 1000; it returns how many it deleted
 // in the batches it committed.

@@ -489,6 +489,50 @@ func RunHTTP(t *testing.T, open Opener) {
 		a.want(a.do("GET", "/v1/users/me", tokA, ""), http.StatusUnauthorized, "unauthenticated")
 	})
 
+	t.Run("a user lists their sessions and ends one", func(t *testing.T) {
+		socks := &fakeSockets{}
+		a := setup(t, func(c *users.Config) { c.Sockets = socks })
+		name := "dev_" + suffix()
+		id := a.register(name, "password1")
+		tokA := a.login(name, "password1")
+		a.clock.Advance(time.Minute)
+		tokB := a.login(name, "password1")
+		name2 := "dev2_" + suffix()
+		a.register(name2, "password1")
+		other := a.login(name2, "password1")
+		r := a.want(a.do("GET", "/v1/sessions", tokA, ""), http.StatusOK)
+		if r.header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("Cache-Control %q", r.header.Get("Cache-Control"))
+		}
+		list, _ := r.body["sessions"].([]any)
+		var ids []string
+		var current []bool
+		for _, x := range list {
+			m := x.(map[string]any)
+			ids = append(ids, m["id"].(string))
+			current = append(current, m["current"] == true)
+		}
+		// Newest first: B (a minute later), then A, the requester's.
+		tagB := a.sessionTag(tokB)
+		idA, idB := fmt.Sprintf("%016x", a.sessionTag(tokA)), fmt.Sprintf("%016x", tagB)
+		if !slices.Equal(ids, []string{idB, idA}) || !slices.Equal(current, []bool{false, true}) {
+			t.Fatalf("sessions %v current %v; want [%s %s] [false true]", ids, current, idB, idA)
+		}
+		a.want(a.do("DELETE", "/v1/sessions/"+fmt.Sprintf("%016x", a.sessionTag(other)), tokA, ""), http.StatusNotFound, "not_found")
+		a.want(a.do("DELETE", "/v1/sessions/xyz", tokA, ""), http.StatusBadRequest, "invalid_parameter")
+		a.want(a.do("DELETE", "/v1/sessions/"+idB, tokA, ""), http.StatusNoContent)
+		a.want(a.do("GET", "/v1/users/me", tokB, ""), http.StatusUnauthorized, "unauthenticated")
+		a.want(a.do("GET", "/v1/users/me", other, ""), http.StatusOK)
+		if got, want := socks.got(), []string{fmt.Sprintf("session %d %d", id, tagB)}; !slices.Equal(got, want) {
+			t.Fatalf("closed %v, want %v", got, want)
+		}
+		r = a.want(a.do("GET", "/v1/sessions", tokA, ""), http.StatusOK)
+		if list, _ := r.body["sessions"].([]any); len(list) != 1 {
+			t.Fatalf("%d sessions after ending one, want 1", len(list))
+		}
+		a.want(a.do("GET", "/v1/sessions", "", ""), http.StatusUnauthorized, "unauthenticated")
+	})
+
 	t.Run("login floods get 429 before any hash", func(t *testing.T) {
 		a := setup(t, func(c *users.Config) { c.LoginPerAddress = users.Limit{Every: time.Second, Burst: 5} })
 		before := a.hasher.Verifies.Load()

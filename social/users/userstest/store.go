@@ -10,6 +10,7 @@
 package userstest
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -301,6 +302,30 @@ func Run(t *testing.T, open Opener) {
 		if err := s.DeleteSession(ctx, gone); err != nil { // leaves the index with its session
 			t.Fatal(err)
 		}
+		listed := func(user int64) [][]byte {
+			t.Helper()
+			ss, err := s.ListUserSessions(ctx, user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var hs [][]byte
+			for _, x := range ss {
+				if x.UserID != user || !x.CreatedAt.Equal(now) || !x.ExpiresAt.Equal(now.Add(time.Hour)) {
+					t.Fatalf("listed %+v, want user %d, created %v, expiring an hour later", x, user, now)
+				}
+				hs = append(hs, x.TokenHash)
+			}
+			slices.SortFunc(hs, bytes.Compare)
+			return hs
+		}
+		want := [][]byte{keep, a, b}
+		slices.SortFunc(want, bytes.Compare)
+		if got := listed(u.ID); !slices.EqualFunc(got, want, bytes.Equal) {
+			t.Fatalf("listed %d sessions of the user, want their 3 live ones", len(got))
+		}
+		if got := listed(v.ID); len(got) != 1 || !bytes.Equal(got[0], theirs) {
+			t.Fatalf("listed %d sessions of the other user, want 1", len(got))
+		}
 		if n, err := s.DeleteUserSessions(ctx, u.ID, keep); err != nil || n != 2 {
 			t.Fatalf("revoke all but one: %d %v, want 2", n, err)
 		}
@@ -315,6 +340,9 @@ func Run(t *testing.T, open Opener) {
 		}
 		if n, err := s.DeleteUserSessions(ctx, u.ID, nil); err != nil || n != 0 {
 			t.Fatalf("revoke all again: %d %v, want 0", n, err)
+		}
+		if got := listed(u.ID); len(got) != 0 {
+			t.Fatalf("listed %d sessions after revoking all", len(got))
 		}
 		if n, err := s.DeleteUserSessions(ctx, f.ids.Next(), nil); err != nil || n != 0 {
 			t.Fatalf("revoke a stranger's: %d %v, want 0", n, err)
