@@ -20,7 +20,12 @@ type Config struct {
 	// Pprof mounts net/http/pprof at /debug/pprof/ on the metrics listener
 	// (never on the public one); it needs MetricsListen.
 	Pprof bool
-	// PublicURL prefixes the URLs returned to uploaders; default http://Listen.
+	// PublicURL prefixes the URLs returned to uploaders (POST /upload, tus,
+	// /m/{id}/info); default http://Listen. It is required when Listen binds
+	// every interface (0.0.0.0, ::, or no host): http://0.0.0.0:8080 is no
+	// address a client can use. The request's Host header is not used in its
+	// place: it is the client's to choose, and a URL built from it would
+	// send the next reader wherever a spoofed Host pointed.
 	PublicURL string
 	// UploadTokens are the bearer tokens accepted for uploads and deletes;
 	// none means uploads are refused.
@@ -134,8 +139,10 @@ func DefaultConfig() Config {
 // Validate reports every problem at once.
 func (c Config) Validate() error {
 	var errs []error
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	if host, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	} else if c.PublicURL == "" && unspecifiedHost(host) {
+		errs = append(errs, fmt.Errorf("public-url: required when listen %s binds every interface (media URLs would say http://%s; give the URL clients reach this server at, e.g. --public-url https://media.example.com)", c.Listen, c.Listen))
 	}
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
@@ -203,4 +210,11 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// unspecifiedHost reports whether a listen address's host binds every
+// interface: empty, 0.0.0.0 or ::.
+func unspecifiedHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || (ip != nil && ip.IsUnspecified())
 }

@@ -23,9 +23,10 @@
 //
 // Uploads and deletes need `Authorization: Bearer <token>`; reads are open.
 // Tokens are compared in constant time, against every configured token
-// without an early exit. The owner recorded with an upload is the token's
-// position ("token1"), never the token, so rotating a token's value keeps its
-// uploads' owner.
+// without an early exit. The owner recorded with an upload is TokenOwner: a
+// hash of the token, never the token, so reordering or adding tokens (or
+// edges listing them in another order) keeps each upload's owner; rotate by
+// adding the new token and removing the old one once its uploads are done.
 //
 // Routes (Go 1.22 ServeMux patterns): GET|HEAD /m/{id} (the id may carry a
 // format extension, /m/{id}.webp), GET /m/{id}/info, DELETE /m/{id},

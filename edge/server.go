@@ -2,7 +2,9 @@ package edge
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -224,8 +226,8 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, "ready\n")
 }
 
-// Authorize checks the bearer token and returns the owner (the token's index,
-// never the token itself). The tus handler calls it too.
+// Authorize checks the bearer token and returns the owner (TokenOwner of a
+// static token, UserOwner of a session). The tus handler calls it too.
 func (s *Server) Authorize(r *http.Request) (string, error) {
 	unauthorized := &httperr.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 		Message: "a valid Authorization: Bearer token is required",
@@ -244,11 +246,11 @@ func (s *Server) Authorize(r *http.Request) (string, error) {
 	unauthorized.Header = http.Header{"Www-Authenticate": {`Bearer realm="mediaedge", error="invalid_token"`}}
 	tok = strings.TrimSpace(tok)
 	owner := ""
-	for i, want := range s.cfg.UploadTokens {
+	for _, want := range s.cfg.UploadTokens {
 		// Compare against every token, without an early exit, so timing says
 		// nothing about which prefix matched.
 		if subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 && owner == "" {
-			owner = fmt.Sprintf("token%d", i+1)
+			owner = TokenOwner(want)
 		}
 	}
 	if owner == "" && s.deps.Sessions != nil {
@@ -280,6 +282,23 @@ func (s *Server) QuotaRoom(ctx context.Context, owner string) (int64, error) {
 	return s.cfg.UserQuota - used, nil
 }
 
+// TokenOwner is the owner recorded on uploads made with a static upload
+// token: "token:" and the first 16 hex digits of the token's SHA-256. It is
+// derived from the token's value, not its position in --upload-token, so
+// reordering the list, or adding and removing tokens around it, leaves the
+// owner of every upload in progress unchanged (a position would hand an
+// upload to whichever token took that slot, and 403 its own). It is a hash,
+// never the token: owners are stored in upload and file rows, which whoever
+// reads the store sees, and a generated token (160 random bits) cannot be
+// recovered from 64 bits of its hash. Two configured tokens colliding in
+// those 64 bits is not a practical risk. Replacing a token's value gives
+// its uploads in progress a new owner: rotate by adding the new token
+// beside the old one and removing the old one once they are done.
+func TokenOwner(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return "token:" + hex.EncodeToString(sum[:8])
+}
+
 // UserOwner is the owner recorded on media a user uploaded with a session.
 func UserOwner(uid int64) string { return "user:" + strconv.FormatInt(uid, 10) }
 
@@ -297,6 +316,11 @@ func (s *Server) StripLocation(owner string) bool {
 	}
 	return false
 }
+
+// PublicURL is the prefix of the media URLs this server returns (no
+// trailing slash): Config.PublicURL, or, without one, http:// and the
+// bound address once Run has started.
+func (s *Server) PublicURL() string { return s.cfg.PublicURL }
 
 // MediaURL is the public URL of a media id.
 func (s *Server) MediaURL(id string) string { return s.cfg.PublicURL + "/m/" + id }

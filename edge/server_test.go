@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,114 @@ func TestConfigValidate(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
+	}
+}
+
+// TestConfigUnspecifiedListenNeedsPublicURL: a listener on every
+// interface without a public URL is refused, naming public-url, instead of
+// handing out http://0.0.0.0:8080 media URLs; loopback and a given public
+// URL are fine.
+func TestConfigUnspecifiedListenNeedsPublicURL(t *testing.T) {
+	for _, tc := range []struct {
+		listen, public string
+		ok             bool
+	}{
+		{"0.0.0.0:8080", "", false},
+		{"[::]:8080", "", false},
+		{":8080", "", false},
+		{"0.0.0.0:8080", "https://media.example.com", true},
+		{"[::]:8080", "http://edge1.example:8080/", true},
+		{"127.0.0.1:0", "", true},
+		{"localhost:8080", "", true},
+		{"10.1.2.3:8080", "", true},
+	} {
+		cfg := edge.DefaultConfig()
+		cfg.Listen, cfg.PublicURL = tc.listen, tc.public
+		err := cfg.Validate()
+		if tc.ok != (err == nil) {
+			t.Errorf("listen %q public-url %q: %v", tc.listen, tc.public, err)
+			continue
+		}
+		if err != nil && !strings.Contains(err.Error(), "public-url: required when listen "+tc.listen) {
+			t.Errorf("listen %q: the error does not name public-url: %v", tc.listen, err)
+		}
+	}
+	// New refuses it too (it validates), so a library user cannot end up
+	// with 0.0.0.0 URLs either.
+	cfg := edge.DefaultConfig()
+	cfg.Listen = "0.0.0.0:8080"
+	if _, err := edge.New(cfg, edge.Deps{Store: newEnv(t, false).store}); err == nil {
+		t.Fatal("edge.New accepted listen 0.0.0.0 with no public URL")
+	}
+}
+
+// TestTokenOwnerSurvivesReorder: an upload's owner is its token's
+// identity, not the token's place in --upload-token. After a restart with
+// the tokens in another order, the upload is still its token's (HEAD 200)
+// and the other token, now first in the list, gets 403; the owner stored
+// in the row is not the token.
+func TestTokenOwnerSurvivesReorder(t *testing.T) {
+	const tokA, tokB = "token-a-0123456789abcdef", "token-b-0123456789abcdef"
+	e := newEnv(t, false) // for its store, shared by both "processes"
+	start := func(tokens ...string) *httptest.Server {
+		var srv *edge.Server
+		tcfg := tus.DefaultConfig()
+		tcfg.Authorize = func(r *http.Request) (string, error) { return srv.Authorize(r) }
+		h, err := tus.New(e.store, tcfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ecfg := edge.DefaultConfig()
+		ecfg.UploadTokens = tokens
+		if srv, err = edge.New(ecfg, edge.Deps{Store: e.store, Uploads: h}); err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(srv.Handler())
+		t.Cleanup(ts.Close)
+		return ts
+	}
+	tusHdr := func(tok string) map[string]string {
+		return map[string]string{"Tus-Resumable": "1.0.0", "Authorization": "Bearer " + tok}
+	}
+
+	before := start(tokA, tokB)
+	hdr := tusHdr(tokA)
+	hdr["Upload-Length"] = "1000"
+	resp, body := do(t, "POST", before.URL+"/files/", hdr, nil)
+	if resp.StatusCode != 201 {
+		t.Fatalf("tus creation: %d %s", resp.StatusCode, body)
+	}
+	id := path.Base(resp.Header.Get("Location"))
+	before.Close()
+
+	after := start(tokB, tokA)
+	if resp, body := do(t, "HEAD", after.URL+"/files/"+id, tusHdr(tokA), nil); resp.StatusCode != 200 {
+		t.Fatalf("HEAD with the upload's own token after reordering: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := do(t, "HEAD", after.URL+"/files/"+id, tusHdr(tokB), nil); resp.StatusCode != 403 {
+		t.Fatalf("HEAD with another token after reordering: %d, want 403", resp.StatusCode)
+	}
+	// A third token added in front takes nothing either.
+	third := start("token-c-0123456789abcdef", tokA)
+	if resp, _ := do(t, "HEAD", third.URL+"/files/"+id, tusHdr("token-c-0123456789abcdef"), nil); resp.StatusCode != 403 {
+		t.Fatalf("HEAD with a new token in the first place: %d, want 403", resp.StatusCode)
+	}
+
+	owner := edge.TokenOwner(tokA)
+	if !strings.HasPrefix(owner, "token:") || len(owner) != len("token:")+16 || strings.Contains(owner, tokA) || owner == edge.TokenOwner(tokB) {
+		t.Fatalf("TokenOwner(A) = %q", owner)
+	}
+	// What a one-shot upload records is the same owner.
+	resp, body = do(t, "POST", start(tokB, tokA).URL+"/upload", map[string]string{"Authorization": "Bearer " + tokA}, bytes.NewReader([]byte("hello")))
+	if resp.StatusCode != 201 {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	var out struct{ ID string }
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := e.store.Stat(context.Background(), out.ID); err != nil || info.Owner != owner {
+		t.Fatalf("stored owner %q (%v), want %q", info.Owner, err, owner)
 	}
 }
 

@@ -216,3 +216,56 @@ func TestServeRefusesMissingCacheDir(t *testing.T) {
 		t.Error("the missing folder was created")
 	}
 }
+
+// serveErr runs `serve` with args on a fresh --data and returns its error;
+// every call here is refused by Validate before anything is opened (the
+// caller adds a bad flag when the flags under test are good).
+func serveErr(t *testing.T, args ...string) error {
+	t.Helper()
+	root := newRootCmd()
+	root.SetOut(&bytes.Buffer{})
+	root.SetErr(&bytes.Buffer{})
+	root.SetArgs(append([]string{"serve", "--data", t.TempDir()}, args...))
+	return root.Execute()
+}
+
+// TestServePushWebhookValidate: --push-webhook must be an absolute http(s)
+// URL with a host; anything else is refused at start naming the flag,
+// instead of failing every push later.
+func TestServePushWebhookValidate(t *testing.T) {
+	for _, bad := range []string{"relay.example.com/push", "ftp://relay.example.com/push", "http:///push", "https://", "http://[::1/push", "/push"} {
+		err := serveErr(t, "--push-webhook", bad)
+		if err == nil || !strings.Contains(err.Error(), "--push-webhook") {
+			t.Errorf("--push-webhook %q accepted: %v", bad, err)
+		}
+	}
+	for _, good := range []string{"https://relay.example.com/push", "http://127.0.0.1:9000/hook?x=1"} {
+		// --node-id 5000 makes the start fail in Validate either way.
+		err := serveErr(t, "--push-webhook", good, "--node-id", "5000")
+		if err == nil || !strings.Contains(err.Error(), "--node-id") || strings.Contains(err.Error(), "push-webhook") {
+			t.Errorf("--push-webhook %q refused: %v", good, err)
+		}
+	}
+}
+
+// TestServeUnspecifiedListenNeedsPublicURL: serve on every interface
+// (the image's 0.0.0.0:8080) without --public-url is refused naming it, as
+// returned media URLs would say http://0.0.0.0:8080; with it, it passes.
+func TestServeUnspecifiedListenNeedsPublicURL(t *testing.T) {
+	data := t.TempDir()
+	root := newRootCmd()
+	root.SetOut(&bytes.Buffer{})
+	root.SetArgs([]string{"serve", "--data", data, "--listen", "0.0.0.0:0"})
+	err := root.Execute()
+	if err == nil || !strings.Contains(err.Error(), "public-url") {
+		t.Fatalf("--listen 0.0.0.0 without --public-url accepted: %v", err)
+	}
+	if entries, _ := os.ReadDir(data); len(entries) != 0 {
+		t.Errorf("a refused start left files in --data: %v", entries)
+	}
+	t.Setenv("MEDIAEDGE_PUBLIC_URL", "https://media.example.com")
+	err = serveErr(t, "--listen", "0.0.0.0:0", "--node-id", "5000")
+	if err == nil || strings.Contains(err.Error(), "public-url") {
+		t.Fatalf("--listen 0.0.0.0 with MEDIAEDGE_PUBLIC_URL: %v", err)
+	}
+}

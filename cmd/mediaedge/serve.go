@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -139,7 +140,7 @@ generated upload token (kept in ./data/upload-token for the next start).`,
 	f.StringVar(&cfg.Edge.Listen, "listen", cfg.Edge.Listen, "address to serve on")
 	f.StringVar(&cfg.Edge.MetricsListen, "metrics-listen", "", "serve /metrics on this address instead of --listen")
 	f.BoolVar(&cfg.Edge.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on --metrics-listen")
-	f.StringVar(&cfg.Edge.PublicURL, "public-url", "", "URL prefix of returned media URLs (default http://LISTEN)")
+	f.StringVar(&cfg.Edge.PublicURL, "public-url", "", "URL prefix of returned media URLs, as clients reach this server (default http://LISTEN; required when --listen binds every interface, e.g. 0.0.0.0)")
 	f.StringVar(&cfg.Data, "data", cfg.Data, "folder for the embedded store and the default cache")
 	f.StringVar(&cfg.Store, "store", cfg.Store, "chunk store: embedded or cassandra")
 	f.StringSliceVar(&cfg.Cassandra.Hosts, "cassandra-hosts", cfg.Cassandra.Hosts, "Cassandra contact points")
@@ -222,6 +223,13 @@ func (c serveConfig) Validate() error {
 	}
 	if c.Data == "" {
 		errs = append(errs, errors.New("--data: must name a folder"))
+	}
+	if c.PushWebhook != "" {
+		// Checked here, not at the first push: a typo would otherwise show
+		// only as pushes failing, one log line each, long after the start.
+		if u, err := url.Parse(c.PushWebhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--push-webhook %q: want an absolute http(s)://HOST/... URL", c.PushWebhook))
+		}
 	}
 	errs = append(errs, c.Fleet.validate(c.Edge.Listen)...)
 	if err := c.Chunks.Validate(); err != nil {
@@ -470,8 +478,10 @@ func runServe(ctx context.Context, cfg serveConfig, out io.Writer) error {
 	defer func() { stopSweep(); <-swept }()
 
 	return a.server.Run(ctx, ln, func(addr string) {
-		base := "http://" + addr
-		fmt.Fprintf(out, "mediaedge %s serving on %s (store: %s)\n", version, base, cfg.Store)
+		fmt.Fprintf(out, "mediaedge %s serving on http://%s (store: %s)\n", version, addr, cfg.Store)
+		// The links use the public URL: the bound address may be 0.0.0.0,
+		// which no browser or client can open.
+		base := a.server.PublicURL()
 		if cfg.Edge.MetricsListen != "" {
 			fmt.Fprintf(out, "metrics on http://%s/metrics\n", cfg.Edge.MetricsListen)
 		}
