@@ -36,8 +36,9 @@ func TestConfigValidate(t *testing.T) {
 	cc := DefaultConsumerConfig("bad name")
 	cc.Kinds = []string{"ok.*", "no>"}
 	cc.MaxDeliver = 0
+	cc.Heartbeat = 20 * time.Second
 	err = cc.Validate()
-	for _, want := range []string{"bad name", `"no>"`, "max deliver 0"} {
+	for _, want := range []string{"bad name", `"no>"`, "max deliver 0", "heartbeat 20s"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("consumer error lacks %q: %v", want, err)
 		}

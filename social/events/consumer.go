@@ -52,8 +52,9 @@ type ConsumerConfig struct {
 	// (the last entry repeats), with 20% jitter.
 	Backoff []time.Duration
 	// AckWait is how long a delivery may go unanswered before JetStream
-	// delivers it again (to this or another instance); the handler's
-	// context ends then.
+	// delivers it again (to this or another instance). A running handler
+	// tells JetStream every AckWait/3 that it is still at it; its context
+	// ends AckWait after it started.
 	AckWait time.Duration
 	// Concurrency is how many handlers run at once; 1 handles events in
 	// stream order.
@@ -62,6 +63,11 @@ type ConsumerConfig struct {
 	// Prefetch*handler time well under AckWait, or fetched events time out
 	// and are delivered twice.
 	Prefetch int
+	// Heartbeat is how often JetStream signals a pull that has nothing to
+	// deliver; after two missed the consumer pulls again (the pull was lost
+	// to a reconnect or a leader change). 500ms to 15s (half the library's
+	// 30s pull expiry); 0 is 15s.
+	Heartbeat time.Duration
 	// BacklogEvery is how often Backlog is read from JetStream (one API
 	// request); 0 never reads it.
 	BacklogEvery time.Duration
@@ -78,7 +84,20 @@ func DefaultConsumerConfig(name string) ConsumerConfig {
 		AckWait:     30 * time.Second,
 		Concurrency: 1,
 		Prefetch:    64,
+		Heartbeat:   maxHeartbeat,
 	}
+}
+
+// maxHeartbeat is half of jetstream.DefaultExpires, the longest heartbeat
+// the library accepts for its pulls.
+const maxHeartbeat = jetstream.DefaultExpires / 2
+
+// heartbeat is the effective Heartbeat.
+func (c ConsumerConfig) heartbeat() time.Duration {
+	if c.Heartbeat == 0 {
+		return maxHeartbeat
+	}
+	return c.Heartbeat
 }
 
 var (
@@ -114,6 +133,9 @@ func (c ConsumerConfig) Validate() error {
 	if c.BacklogEvery != 0 && c.BacklogEvery < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("events: consumer %s: backlog every %v: want 0 (never) or at least 10ms", c.Name, c.BacklogEvery))
 	}
+	if c.Heartbeat != 0 && (c.Heartbeat < 500*time.Millisecond || c.Heartbeat > maxHeartbeat) {
+		errs = append(errs, fmt.Errorf("events: consumer %s: heartbeat %v: want 0 (%v) or 500ms to %v", c.Name, c.Heartbeat, maxHeartbeat, maxHeartbeat))
+	}
 	if c.Concurrency < 1 || c.Prefetch < 1 {
 		errs = append(errs, fmt.Errorf("events: consumer %s: concurrency %d and prefetch %d: want at least 1", c.Name, c.Concurrency, c.Prefetch))
 	}
@@ -121,17 +143,36 @@ func (c ConsumerConfig) Validate() error {
 }
 
 // Consumer runs a Handler over a durable JetStream consumer.
+//
+// Design note: the events reach the handlers through the library's
+// Consume callback, not its Messages iterator. The iterator buffers in a
+// channel exactly Prefetch deep, and the server's idle heartbeats and
+// status messages land in that same channel; the client never blocks the
+// connection for it, so while every handler is busy a few heartbeats take
+// the last slots, the next burst overflows them ("slow consumer, messages
+// dropped"), and the dropped events, counted as delivered, come again only
+// after AckWait. Consume queues on a subscription whose limit is far
+// above Prefetch, stops watching for heartbeats while the callback runs,
+// and counts an event as taken only when the callback returns, so a busy
+// callback holds the pulls back instead of losing what they bring.
 type Consumer struct {
-	cfg     ConsumerConfig
-	bus     *Bus
-	h       Handler
-	log     *slog.Logger
-	cons    jetstream.Consumer
-	iter    jetstream.MessagesContext
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	stats   struct{ handled, failed, dead atomic.Int64 }
-	backlog atomic.Int64 // see Backlog; -1 until first read
+	cfg  ConsumerConfig
+	bus  *Bus
+	h    Handler
+	log  *slog.Logger
+	cons jetstream.Consumer
+	cc   jetstream.ConsumeContext
+	// ctx ends on Close: the parent of the handlers' contexts, and the sign
+	// for receive to give events back instead of handling them.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// sem holds a slot per running handler when Concurrency > 1 (nil at
+	// 1: receive runs the handler itself, which keeps stream order).
+	sem      chan struct{}
+	wg       sync.WaitGroup // the handler goroutines and watchBacklog
+	stats    struct{ handled, failed, dead atomic.Int64 }
+	returned atomic.Int64 // events given back unhandled on Close
+	backlog  atomic.Int64 // see Backlog; -1 until first read
 }
 
 // ConsumerStats are a consumer's counters since it started.
@@ -170,25 +211,27 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Cons
 	if err != nil {
 		return nil, fmt.Errorf("events: consumer %s: %w", cfg.Name, err)
 	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(cfg.Prefetch))
-	if err != nil {
-		return nil, fmt.Errorf("events: consumer %s: %w", cfg.Name, err)
-	}
 	log := cfg.Logger
 	if log == nil {
 		log = b.log
 	}
-	c := &Consumer{cfg: cfg, bus: b, h: h, log: log.With("consumer", cfg.Name), cons: cons, iter: iter}
+	c := &Consumer{cfg: cfg, bus: b, h: h, log: log.With("consumer", cfg.Name), cons: cons}
 	c.backlog.Store(-1)
-	runCtx, stop := context.WithCancel(context.Background())
-	c.cancel = stop
-	for range cfg.Concurrency {
-		c.wg.Add(1)
-		go c.work(runCtx)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if cfg.Concurrency > 1 {
+		c.sem = make(chan struct{}, cfg.Concurrency)
+	}
+	c.cc, err = cons.Consume(c.receive,
+		jetstream.PullMaxMessages(cfg.Prefetch),
+		jetstream.PullHeartbeat(cfg.heartbeat()),
+		jetstream.ConsumeErrHandler(c.consumeErr))
+	if err != nil {
+		c.cancel()
+		return nil, fmt.Errorf("events: consumer %s: %w", cfg.Name, err)
 	}
 	if cfg.BacklogEvery > 0 {
 		c.wg.Add(1)
-		go c.watchBacklog(runCtx)
+		go c.watchBacklog(c.ctx)
 	}
 	return c, nil
 }
@@ -229,12 +272,23 @@ func (c *Consumer) watchBacklog(ctx context.Context) {
 }
 
 // Close stops fetching, ends running handlers' contexts and waits for them.
-// Events fetched but not handled are delivered again after AckWait; an
-// event whose handler was cut short is delivered again at once.
+// Events fetched but not yet handled are given back (nak) and so are
+// delivered again at once, to another instance or the next consumer of
+// this name; so is an event whose handler was cut short.
 func (c *Consumer) Close() error {
+	// Cancel first: from here on receive gives back whatever it is handed,
+	// and a handler cut short naks its event (process).
 	c.cancel()
-	c.iter.Stop()
+	// Drain, not Stop: Stop would discard the events the subscription
+	// holds, which then come again only after AckWait; Drain hands them to
+	// receive, which gives them back. Closed is closed once the last
+	// callback has returned, so no handler goroutine starts after it.
+	c.cc.Drain()
+	<-c.cc.Closed()
 	c.wg.Wait()
+	if n := c.returned.Swap(0); n > 0 {
+		c.log.Debug("gave back events not yet handled", "events", n)
+	}
 	return nil
 }
 
@@ -243,26 +297,59 @@ func (c *Consumer) Stats() ConsumerStats {
 	return ConsumerStats{Handled: c.stats.handled.Load(), Failed: c.stats.failed.Load(), DeadLettered: c.stats.dead.Load()}
 }
 
-func (c *Consumer) work(ctx context.Context) {
-	defer c.wg.Done()
-	for {
-		msg, err := c.iter.Next()
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			// A missed heartbeat or a reconnect: the iterator carries on;
-			// pause so that an error that repeats does not spin.
-			c.log.Warn("fetch events", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(200 * time.Millisecond):
-			}
-			continue
-		}
-		c.process(ctx, msg)
+// receive is the Consume callback; the library calls it for one event at a
+// time. With Concurrency 1 it runs the handler itself, so events are
+// handled in stream order. Otherwise it waits for a free slot and hands
+// the event to a goroutine; the wait holds back the library (it pulls no
+// more while its callback runs), never the connection.
+func (c *Consumer) receive(msg jetstream.Msg) {
+	if c.ctx.Err() != nil {
+		c.giveBack(msg)
+		return
 	}
+	if c.sem == nil {
+		c.process(c.ctx, msg)
+		return
+	}
+	select {
+	case c.sem <- struct{}{}:
+	case <-c.ctx.Done():
+		c.giveBack(msg)
+		return
+	}
+	if c.ctx.Err() != nil { // select picks at random when both are ready
+		<-c.sem
+		c.giveBack(msg)
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer func() { <-c.sem }()
+		c.process(c.ctx, msg)
+	}()
+}
+
+// giveBack naks an event received while closing: JetStream delivers it
+// again at once rather than after AckWait.
+func (c *Consumer) giveBack(msg jetstream.Msg) {
+	c.returned.Add(1)
+	_ = msg.Nak() // lost with the connection: delivered again after AckWait
+}
+
+// consumeErr logs what the library reports about fetching: missed
+// heartbeats and reconnects, after which it pulls again on its own, and
+// the errors that end consuming for good.
+func (c *Consumer) consumeErr(_ jetstream.ConsumeContext, err error) {
+	if c.ctx.Err() != nil {
+		return // closing: the subscription ends anyway
+	}
+	if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrBadRequest) ||
+		errors.Is(err, jetstream.ErrConnectionClosed) {
+		c.log.Error("consuming stopped", "err", err)
+		return
+	}
+	c.log.Warn("fetch events", "err", err)
 }
 
 func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
@@ -283,7 +370,9 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	hctx, cancel := context.WithTimeout(ctx, c.cfg.AckWait)
+	stop := c.keepAlive(msg)
 	err = c.call(hctx, ev)
+	stop()
 	cancel()
 	if err == nil {
 		c.stats.handled.Add(1)
@@ -303,6 +392,40 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	}
 	c.log.Debug("handler failed; delivering again later", "id", ev.ID, "delivery", n, "err", err)
 	_ = msg.NakWithDelay(c.backoff(n))
+}
+
+// keepAlive tells JetStream every AckWait/3 that msg is still being
+// handled (InProgress restarts its AckWait clock), until stop returns. The
+// clock started at delivery, not when the handler did: an event that
+// waited behind others would otherwise be delivered again, to another
+// worker or instance, while its handler still runs within its AckWait.
+// A handler done within AckWait/3 costs a timer and no message.
+func (c *Consumer) keepAlive(msg jetstream.Msg) (stop func()) {
+	every := c.cfg.AckWait / 3
+	var (
+		mu      sync.Mutex // guards stopped and t; no InProgress after stop
+		stopped bool
+		t       *time.Timer
+	)
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		if err := msg.InProgress(); err != nil {
+			c.log.Debug("tell progress", "err", err)
+		}
+		t.Reset(every)
+	})
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
+	}
 }
 
 // call runs the handler, turning a panic into an error.

@@ -105,6 +105,17 @@
 // named by the event id, a set membership, a read mark that only rises);
 // Dedup.Once skips repeats within a process and nothing more.
 //
+// Events come through the library's Consume callback, at most Prefetch
+// fetched ahead (see the design note on Consumer for why not its Messages
+// iterator). With Concurrency 1 the callback runs the handler, in stream
+// order; above, it hands each event to a goroutine once one of
+// Concurrency slots is free, and while it waits the library pulls no more.
+// A handler that runs past AckWait/3 tells JetStream every AckWait/3 that
+// its event is in progress, so the event, which may have waited behind
+// others since its delivery, is not delivered to someone else meanwhile.
+// Close naks the events fetched and not yet handled: they go to the next
+// consumer at once instead of after AckWait.
+//
 // # The embedded server
 //
 // It runs with DontListen and an in-process connection: nothing is
