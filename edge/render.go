@@ -164,8 +164,9 @@ func (rd *Renderer) render(ctx context.Context, info chunkstore.FileInfo, spec t
 // readSource reads a whole original into memory for a transform. The read
 // comes before any worker pool sees the render, so the bytes are reserved
 // first (sourcegate.go); release gives them back once the caller is done
-// with src. A video's poster is not read this way: it copies the video to
-// a temp file, and the video workers bound those.
+// with src. A video's poster is not read this way: the video converter
+// copies the video to a temp file once one of its job slots is free, so the
+// video workers bound those copies (edge/video.go, poster).
 func (rd *Renderer) readSource(ctx context.Context, info chunkstore.FileInfo) (src []byte, release func(), err error) {
 	release, err = rd.gate.acquire(ctx, info.Size)
 	if err != nil {

@@ -2,6 +2,8 @@ package edge
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -79,30 +81,78 @@ func (rd *Renderer) renderVideo(ctx context.Context, info chunkstore.FileInfo, s
 	return transform.Result{}, false, nil
 }
 
-// poster copies the video to a temp file (ffmpeg must seek: an MP4's index may
-// sit at its end) and takes the frame at t.
+// sourcePoster is the capability of a Video that copies the video itself,
+// once a job slot is its (*video.Converter is one): posters waiting for a
+// slot then hold no copy of their video, however many distinct times are
+// asked at once, and the copy lands in the converter's temp folder under
+// its deadline.
+type sourcePoster interface {
+	PosterFrom(ctx context.Context, src video.Source, contentType string, atSeconds float64) ([]byte, error)
+}
+
+// poster takes the frame at t. ffmpeg must seek (an MP4's index may sit at
+// its end), so the video is copied to a file first: by the converter when
+// it can (sourcePoster), else here.
 func (rd *Renderer) poster(ctx context.Context, info chunkstore.FileInfo, t float64) ([]byte, error) {
-	f, err := os.CreateTemp("", "mediaedge-poster-")
+	if sp, ok := rd.video.(sourcePoster); ok {
+		png, err := sp.PosterFrom(ctx, rd.openSource(info), info.ContentType, t)
+		return png, processFault(err)
+	}
+	f, err := os.CreateTemp("", video.PosterPrefix)
 	if err != nil {
 		return nil, err
 	}
 	defer os.Remove(f.Name())
-	r, err := rd.srv.store.Open(ctx, info.ID)
+	r, err := rd.openSource(info)(ctx)
 	if err != nil {
 		f.Close()
-		return nil, storeFault(err)
+		return nil, err
 	}
 	_, err = io.Copy(f, r)
 	r.Close()
 	if err != nil {
 		f.Close()
-		return nil, storeFault(err)
+		return nil, err
 	}
 	if err := f.Close(); err != nil {
 		return nil, err
 	}
 	png, err := rd.video.Poster(ctx, f.Name(), info.ContentType, t)
 	return png, processFault(err)
+}
+
+// openSource opens a stored video for copying, its failures marked as the
+// store's (503), not ffmpeg's.
+func (rd *Renderer) openSource(info chunkstore.FileInfo) video.Source {
+	return func(ctx context.Context) (io.ReadCloser, error) {
+		r, err := rd.srv.store.Open(ctx, info.ID)
+		if err != nil {
+			return nil, storeFault(err)
+		}
+		return storeSource{r}, nil
+	}
+}
+
+// storeSource marks the store's read failures. It has no WriteTo on
+// purpose: io.Copy then reads through Read, so a failure to write the copy
+// (the disk's) stays unmarked.
+type storeSource struct{ r *chunkstore.Reader }
+
+func (s storeSource) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = storeFault(fmt.Errorf("read source: %w", err))
+	}
+	return n, err
+}
+
+func (s storeSource) Close() error { return s.r.Close() }
+
+// hlsForgetter is the capability of an HLS that drops a package one of
+// whose files is gone from the store, to produce it again (*hls.Packager
+// is one).
+type hlsForgetter interface {
+	Forget(ctx context.Context, sourceID string, m hls.Manifest) error
 }
 
 // serveHLS answers GET|HEAD /m/{id}/hls/{name}: the playlist and segments of a
@@ -117,20 +167,37 @@ func (s *Server) serveHLS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	m, err := s.deps.HLS.Manifest(r.Context(), info)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	fileID, ok := m.Files[name]
-	if !ok {
-		httperr.Write(w, r, s.log, httperr.NotFound("no such file in this video's HLS package"))
-		return
-	}
-	part, err := s.store.Stat(r.Context(), fileID)
-	if err != nil {
-		s.fail(w, r, storeFault(err))
-		return
+	var (
+		fileID string
+		part   chunkstore.FileInfo
+	)
+	for try := 0; ; try++ {
+		m, err := s.deps.HLS.Manifest(r.Context(), info)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		var ok bool
+		if fileID, ok = m.Files[name]; !ok {
+			httperr.Write(w, r, s.log, httperr.NotFound("no such file in this video's HLS package"))
+			return
+		}
+		part, err = s.store.Stat(r.Context(), fileID)
+		if err == nil {
+			break
+		}
+		// A file of the recorded package is gone: as it is, every later
+		// request would 404. Drop the record and make the package again,
+		// once.
+		f, canForget := s.deps.HLS.(hlsForgetter)
+		if try > 0 || !errors.Is(err, chunkstore.ErrNotFound) || !canForget {
+			s.fail(w, r, storeFault(err))
+			return
+		}
+		if err := f.Forget(r.Context(), info.ID, m); err != nil {
+			s.fail(w, r, storeFault(err))
+			return
+		}
 	}
 	ct := video.ContentType(name)
 	s.cacheThrough(w, r, origin{

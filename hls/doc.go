@@ -6,9 +6,10 @@
 // "hls") record in the derived table; when there is none it claims the work
 // with the (source, "hls.lock") record (a lightweight transaction on
 // Cassandra, a locked read-then-write in the embedded store: exactly one
-// claimant wins), copies the source from the chunk store to a temp file,
-// runs video.Converter.PackageHLS (remux H.264 with -c copy, transcode
-// anything else; fMP4 segments of 4-6 s), stores every output file in the
+// claimant wins), runs video.Converter.PackageHLSFrom (which copies the
+// source from the chunk store into its job folder only once it holds a
+// video slot; remux H.264 with -c copy, transcode anything else; fMP4
+// segments of 4-6 s), stores every output file in the
 // chunk store, then a JSON manifest naming them, and records the manifest as
 // the (source, "hls") variant. Every edge then serves the same files through
 // its own disk cache, with explicit content types (video.ContentType).
@@ -22,5 +23,9 @@
 //
 // A failed production (a corrupt video: video.ErrCorrupt) releases the claim
 // and leaves nothing behind, so a later request tries again rather than
-// waiting StaleAfter.
+// waiting StaleAfter. Once the record may name the package (the claim
+// succeeded, or its outcome is unknown), the files stay whatever fails
+// after: a record naming deleted files would break the video for good. A
+// record whose manifest is gone all the same (or, through Forget, one of
+// whose files is) is dropped and the package produced again.
 package hls

@@ -24,7 +24,6 @@ type Store interface {
 	Put(ctx context.Context, r io.Reader, opt chunkstore.PutOptions) (chunkstore.FileInfo, error)
 	Open(ctx context.Context, id string) (*chunkstore.Reader, error)
 	Delete(ctx context.Context, id string) error
-	GetDerived(ctx context.Context, sourceID, variant string) (chunkstore.FileInfo, error)
 	GetDerivedID(ctx context.Context, sourceID, variant string) (string, error)
 	ClaimDerived(ctx context.Context, sourceID, variant, fileID string) (string, bool, error)
 	DeleteDerived(ctx context.Context, sourceID, variant string) error
@@ -41,7 +40,9 @@ type Config struct {
 	// PollInterval is how often an edge that lost the claim looks for the
 	// manifest.
 	PollInterval time.Duration
-	// TempDir holds the source copy and the ffmpeg output ("" = os.TempDir()).
+	// TempDir holds ffmpeg's output until it is stored ("" =
+	// os.TempDir()). The source copy is the converter's, in its job folder
+	// (video.Config.TempDir), made once the job has a slot.
 	TempDir string
 }
 
@@ -70,6 +71,9 @@ func (c Config) Validate() error {
 type Manifest struct {
 	Files   map[string]string `json:"files"`
 	Remuxed bool              `json:"remuxed"`
+	// ID is the manifest's own file id, the one the (source, "hls") record
+	// names (not stored in the file; Forget compares it).
+	ID string `json:"-"`
 }
 
 const (
@@ -88,8 +92,12 @@ type Packager struct {
 	group singleflight.Group // one production or wait per source on this edge
 }
 
+const tempPrefix = "mediaedge-hls-"
+
 // New returns a Packager. An invalid cfg falls back to DefaultConfig field by
-// field (callers that want the error call cfg.Validate first).
+// field (callers that want the error call cfg.Validate first). It removes
+// the output folders a killed server left in cfg.TempDir: a producer that
+// has held one longer than StaleAfter has lost its claim anyway.
 func New(cfg Config, store Store, conv *video.Converter) *Packager {
 	d := DefaultConfig()
 	if cfg.SegmentSeconds < 1 || cfg.SegmentSeconds > 30 {
@@ -101,6 +109,8 @@ func New(cfg Config, store Store, conv *video.Converter) *Packager {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = d.PollInterval
 	}
+	// Best effort: an unreadable folder fails the first production instead.
+	_ = video.RemoveStale(cfg.TempDir, cfg.StaleAfter, tempPrefix)
 	return &Packager{cfg: cfg, store: store, conv: conv}
 }
 
@@ -126,30 +136,72 @@ func (p *Packager) Manifest(ctx context.Context, src chunkstore.FileInfo) (Manif
 	}
 }
 
+// danglingError: the (source, "hls") record names a manifest that is no
+// longer in the store. Nothing will ever serve it; the record is dropped and
+// the package produced again (produceOrWait). It matches
+// chunkstore.ErrNotFound.
+type danglingError struct{ sourceID, manifestID string }
+
+func (e *danglingError) Error() string {
+	return fmt.Sprintf("hls manifest %s of %s: gone from the store", e.manifestID, e.sourceID)
+}
+
+func (e *danglingError) Unwrap() error { return chunkstore.ErrNotFound }
+
 func (p *Packager) load(ctx context.Context, id string) (Manifest, error) {
-	f, err := p.store.GetDerived(ctx, id, variant)
+	mid, err := p.store.GetDerivedID(ctx, id, variant)
 	if err != nil {
 		return Manifest{}, err
 	}
-	r, err := p.store.Open(ctx, f.ID)
-	if err != nil {
+	r, err := p.store.Open(ctx, mid)
+	if errors.Is(err, chunkstore.ErrNotFound) {
+		return Manifest{}, &danglingError{sourceID: id, manifestID: mid}
+	} else if err != nil {
 		return Manifest{}, err
 	}
 	defer r.Close()
 	var m Manifest
 	if err := json.NewDecoder(r).Decode(&m); err != nil || m.Files[video.HLSPlaylist] == "" {
-		return Manifest{}, fmt.Errorf("hls manifest %s of %s: %w", f.ID, id, chunkstore.ErrCorrupt)
+		return Manifest{}, fmt.Errorf("hls manifest %s of %s: %w", mid, id, chunkstore.ErrCorrupt)
 	}
+	m.ID = mid
 	return m, nil
+}
+
+// Forget drops the source's package record if it still names m, so that the
+// next Manifest produces the package again: the edge calls it when a file m
+// names is gone from the store, which no later request could ever serve.
+func (p *Packager) Forget(ctx context.Context, sourceID string, m Manifest) error {
+	return p.dropIf(ctx, sourceID, variant, m.ID)
+}
+
+// dropIf deletes the (sourceID, v) record if it still names fileID. The read
+// and the delete are two steps (the derived table has no conditional
+// delete): see release for what a record replaced between them costs.
+func (p *Packager) dropIf(ctx context.Context, sourceID, v, fileID string) error {
+	cur, err := p.store.GetDerivedID(ctx, sourceID, v)
+	if errors.Is(err, chunkstore.ErrNotFound) || (err == nil && cur != fileID) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("drop %s of %s: %w", v, sourceID, err)
+	}
+	return p.store.DeleteDerived(ctx, sourceID, v)
 }
 
 func (p *Packager) produceOrWait(ctx context.Context, src chunkstore.FileInfo) (Manifest, error) {
 	poll := time.NewTicker(p.cfg.PollInterval)
 	defer poll.Stop()
 	for {
-		if m, err := p.load(ctx, src.ID); err == nil {
+		m, err := p.load(ctx, src.ID)
+		var gone *danglingError
+		switch {
+		case err == nil:
 			return m, nil
-		} else if !errors.Is(err, chunkstore.ErrNotFound) {
+		case errors.As(err, &gone):
+			// Produce anew rather than answer 404 for ever. A failed drop
+			// shows again below: our record loses its claim to the old one.
+			_ = p.dropIf(ctx, src.ID, variant, gone.manifestID)
+		case !errors.Is(err, chunkstore.ErrNotFound):
 			return Manifest{}, err
 		}
 		// The token names this attempt and when it began, so other edges can
@@ -180,33 +232,34 @@ func (p *Packager) produceOrWait(ctx context.Context, src chunkstore.FileInfo) (
 // producer loses its lock; the worst outcome is a second production whose
 // manifest then loses the (source, "hls") claim and is deleted.
 func (p *Packager) release(ctx context.Context, sourceID, token string) {
-	if cur, err := p.store.GetDerivedID(ctx, sourceID, lockVariant); err == nil && cur == token {
-		_ = p.store.DeleteDerived(ctx, sourceID, lockVariant)
-	}
+	_ = p.dropIf(ctx, sourceID, lockVariant, token)
 }
 
 func (p *Packager) produce(ctx context.Context, src chunkstore.FileInfo) (m Manifest, err error) {
-	dir, err := os.MkdirTemp(p.cfg.TempDir, "mediaedge-hls-")
+	out, err := os.MkdirTemp(p.cfg.TempDir, tempPrefix)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("hls temp folder: %w", err)
 	}
-	defer os.RemoveAll(dir)
-	in := filepath.Join(dir, "source")
-	if err := p.copySource(ctx, src.ID, in); err != nil {
-		return Manifest{}, err
+	defer os.RemoveAll(out)
+	// The converter copies the source once its job has a slot: copying here
+	// first let every waiting production hold a full copy on disk.
+	open := func(ctx context.Context) (io.ReadCloser, error) {
+		r, err := p.store.Open(ctx, src.ID)
+		if err != nil {
+			return nil, fmt.Errorf("open source %s: %w", src.ID, err)
+		}
+		return r, nil
 	}
-	out := filepath.Join(dir, "out")
-	if err := os.Mkdir(out, 0o700); err != nil {
-		return Manifest{}, fmt.Errorf("hls output folder: %w", err)
-	}
-	res, err := p.conv.PackageHLS(ctx, in, src.ContentType, out, p.cfg.SegmentSeconds)
+	res, err := p.conv.PackageHLSFrom(ctx, open, src.ContentType, out, p.cfg.SegmentSeconds)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("hls of %s: %w", src.ID, err)
 	}
-	// Files stored so far are deleted unless the manifest is recorded.
+	// Files stored so far are deleted on failure unless the record may name
+	// them: deleting what the record names would leave it dangling.
 	var stored []string
+	keep := false
 	defer func() {
-		if err != nil {
+		if err != nil && !keep {
 			for _, id := range stored {
 				_ = p.store.Delete(ctx, id)
 			}
@@ -237,36 +290,32 @@ func (p *Packager) produce(ctx context.Context, src chunkstore.FileInfo) (m Mani
 	if err != nil {
 		return Manifest{}, err
 	}
-	mid, err := put(bytes.NewReader(raw))
-	if err != nil {
+	if m.ID, err = put(bytes.NewReader(raw)); err != nil {
 		return Manifest{}, err
 	}
-	if _, mine, err := p.store.ClaimDerived(ctx, src.ID, variant, mid); err != nil {
-		return Manifest{}, fmt.Errorf("record hls of %s: %w", src.ID, err)
-	} else if !mine {
-		// Another producer recorded its package first (after breaking a
-		// claim it took for dead): serve that one, drop ours.
-		for _, id := range stored {
-			_ = p.store.Delete(ctx, id)
+	_, mine, err := p.store.ClaimDerived(ctx, src.ID, variant, m.ID)
+	if err != nil {
+		// The write may have landed all the same (a timeout on an LWT):
+		// read the record back, and keep the files unless it is known not
+		// to name them. A leaked package is disk; a record naming deleted
+		// files is a video that no longer plays.
+		cur, gerr := p.store.GetDerivedID(ctx, src.ID, variant)
+		switch {
+		case gerr == nil && cur == m.ID:
+			return m, nil
+		case gerr != nil && !errors.Is(gerr, chunkstore.ErrNotFound):
+			keep = true
 		}
-		stored = nil
+		return Manifest{}, fmt.Errorf("record hls of %s: %w", src.ID, err)
 	}
+	if mine {
+		return m, nil // recorded: this is the package, no need to read it back
+	}
+	// Another producer recorded its package first (after breaking a claim
+	// it took for dead): serve that one, drop ours.
+	for _, id := range stored {
+		_ = p.store.Delete(ctx, id)
+	}
+	stored = nil
 	return p.load(ctx, src.ID)
-}
-
-func (p *Packager) copySource(ctx context.Context, id, path string) error {
-	r, err := p.store.Open(ctx, id)
-	if err != nil {
-		return fmt.Errorf("open source %s: %w", id, err)
-	}
-	defer r.Close()
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("copy source %s: %w", id, err)
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return fmt.Errorf("copy source %s: %w", id, err)
-	}
-	return f.Close()
 }

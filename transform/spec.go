@@ -367,6 +367,12 @@ func Parse(cfg Config, ext string, q url.Values, accept string) (Spec, error) {
 			return Spec{}, paramErr("smallest", "applies to fm=mp4 only (an animated GIF served as its MP4 or itself)")
 		}
 	}
+	if s.Format == "mp4" && s.T > 0 {
+		// t picks a video's poster frame; an animation's MP4 has all its
+		// frames and the MP4 of a video is refused, so t would only split
+		// the cache key: every value would encode the same MP4 again.
+		return Spec{}, paramErr("t", "picks a video's poster frame; it does not apply to fm=mp4")
+	}
 	if s.Format == "mp4" && (s.Blur > 0 || s.Sharp > 0 || s.Rot != 0 || s.Flip != "" || s.Quality > 0) {
 		return Spec{}, paramErr("fm", "mp4 takes only w, h, dpr, fit, bg and smallest")
 	}

@@ -118,7 +118,7 @@ func TestParseErrors(t *testing.T) {
 		{"", "bg=zzz", "bg"}, {"", "bg=12345", "bg"}, {"", "rot=360", "rot"}, {"", "rot=-90", "rot"},
 		{"", "flip=x", "flip"}, {"", "p=nope", "p"}, {"", "zz=1", "zz"}, {"", "w=1&w=2", "w"},
 		{"", "fp-x=0.5", "fp-x"}, {"", "fit=crop&crop=focalpoint&fp-x=2", "fp-x"},
-		{"", "fm=mp4&blur=10", "fm"},
+		{"", "fm=mp4&blur=10", "fm"}, {"", "fm=mp4&t=2", "t"}, {"mp4", "t=0.5&w=100", "t"},
 		{"", "fm=mp4&w=300&h=300&fit=crop", "fit"}, {"mp4", "w=300&h=300&fit=fill", "fit"}, {"mp4", "w=3&fit=scale", "fit"},
 		{"", "smallest=1", "smallest"}, {"", "fm=webp&smallest=1", "smallest"}, {"mp4", "smallest=yes", "smallest"},
 		{"", "h=8193", "h"}, {"", "h=3000&dpr=3", "dpr"}, {"", "fp-y=0.5", "fp-y"},
@@ -224,7 +224,7 @@ func TestNegotiate(t *testing.T) {
 // the key of a parsed spec parses back to the same key.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"w=400&h=300&fit=crop", "fm=webp&q=70", "auto=format", "crop=focalpoint&fit=crop&fp-x=0.2&fp-y=1",
-		"bg=80ff0000&rot=45&flip=hv", "blur=2000&sharp=100", "dpr=2.5&w=100", "w=1&w=2", "%zz", "p=x"} {
+		"bg=80ff0000&rot=45&flip=hv", "blur=2000&sharp=100", "dpr=2.5&w=100", "w=1&w=2", "%zz", "p=x", "fm=mp4&t=2&w=10"} {
 		f.Add("", s, "image/avif")
 	}
 	f.Add("webp", "w=1", "")

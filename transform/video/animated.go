@@ -180,7 +180,7 @@ func (c *Converter) gifToMP4(j *job, src []byte, out string, opt MP4Options, bg 
 	}
 	graph := fmt.Sprintf("[0:v]format=rgba,split=2[bg][fg];[bg]lutrgb=r=%d:g=%d:b=%d:a=255[base];"+
 		"[base][fg]overlay=eof_action=pass:format=auto,%s,format=yuv420p[v]", bg[0], bg[1], bg[2], fit)
-	args := slices.Concat(globalArgs, safeInput("gif"), []string{"-i", in, "-filter_complex", graph, "-map", "[v]"},
+	args := slices.Concat(globalArgs, c.maxPixelsArgs(), safeInput("gif"), []string{"-i", in, "-filter_complex", graph, "-map", "[v]"},
 		c.mp4Args(n, g.delaysMS[n-1]), []string{out})
 	if err := j.run(c.cfg.FFmpeg, args, nil); err != nil {
 		return info, markCorrupt(err)
@@ -236,12 +236,20 @@ type gifProbe struct {
 }
 
 // probeGIF reads the GIF's size and each frame's delay from ffprobe's packet
-// list: the demuxer only, no decoding, so it is quick on long GIFs.
+// list: the demuxer only, no decoding, so it is quick on long GIFs. It lists
+// at most MaxFrames+1 packets (-read_intervals), enough to refuse a GIF with
+// too many: a 100 MiB GIF of 1x1 frames has millions, and their listing
+// would be hundreds of MB of JSON. The output is also capped (capped), in
+// case ffprobe ever prints more than asked.
 func (c *Converter) probeGIF(j *job, path string) (gifProbe, error) {
-	var out bytes.Buffer
-	args := append(globalArgs[:3:3], "-protocol_whitelist", "file,pipe", "-f", "gif", "-show_entries",
-		"stream=width,height,time_base:packet=pts,duration", "-of", "json", path)
-	if err := j.run(c.cfg.FFprobe, args, &out); err != nil {
+	out := capped{max: 64<<10 + 128*(c.cfg.MaxFrames+1)}
+	args := slices.Concat(globalArgs[:3:3], c.maxPixelsArgs(), safeInput("gif"), []string{
+		"-read_intervals", "%+#" + strconv.Itoa(c.cfg.MaxFrames+1),
+		"-show_entries", "stream=width,height,time_base:packet=pts,duration", "-of", "json", path})
+	if err := j.run(c.cfg.FFprobe, args, &out.buf); err != nil {
+		if out.over {
+			return gifProbe{}, fmt.Errorf("video: ffprobe of the GIF printed over %d bytes: %w", out.max, transform.ErrTooManyFrames)
+		}
 		return gifProbe{}, markCorrupt(err)
 	}
 	var p struct {
@@ -254,7 +262,7 @@ func (c *Converter) probeGIF(j *job, path string) (gifProbe, error) {
 			Duration int64 `json:"duration"`
 		}
 	}
-	if err := json.Unmarshal(out.Bytes(), &p); err != nil || len(p.Streams) != 1 {
+	if err := json.Unmarshal(out.buf.Bytes(), &p); err != nil || len(p.Streams) != 1 {
 		return gifProbe{}, corrupt("ffprobe of the GIF: %v", err)
 	}
 	num, den, ok := strings.Cut(p.Streams[0].TimeBase, "/")
@@ -268,6 +276,22 @@ func (c *Converter) probeGIF(j *job, path string) (gifProbe, error) {
 		g.delaysMS = append(g.delaysMS, int(pk.Duration*1000*tn/td))
 	}
 	return g, nil
+}
+
+// capped keeps what a process prints up to max bytes; a write past it fails,
+// which closes the pipe, and the process dies of it at its next write.
+type capped struct {
+	buf  bytes.Buffer
+	max  int
+	over bool // a write was refused
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if c.buf.Len()+len(p) > c.max {
+		c.over = true
+		return 0, fmt.Errorf("video: output over %d bytes", c.max)
+	}
+	return c.buf.Write(p)
 }
 
 // framesToMP4 takes the frames of an animated WebP (or anything else

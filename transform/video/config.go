@@ -33,19 +33,23 @@ var (
 type Config struct {
 	// FFmpeg and FFprobe are the binaries, by path or looked up in PATH.
 	FFmpeg, FFprobe string
-	// Timeout bounds one job (every ffmpeg/ffprobe run in it); at the deadline
-	// the process group is killed and the job returns ErrTimeout (504).
+	// Timeout bounds one job (the copy of its source from the store and
+	// every ffmpeg/ffprobe run in it); at the deadline the process group is
+	// killed and the job returns ErrTimeout (504).
 	Timeout time.Duration
 	// MaxConcurrent is how many jobs run at once: ffmpeg uses every core it
 	// gets, so a few at once saturate a machine.
 	MaxConcurrent int
 	// QueueWait is how long a job waits for a slot before ErrBusy (503).
 	QueueWait time.Duration
-	// TempDir is the parent of the per-job temp folders ("" = os.TempDir()).
-	// Each job's folder is removed when the job ends, killed or not.
+	// TempDir is the parent of the per-job temp folders ("" = os.TempDir()),
+	// where sources from the store are copied. Each job's folder is removed
+	// when the job ends, killed or not; New removes those of a server that
+	// was itself killed.
 	TempDir string
 	// Images holds the libvips limits (MaxFrames, MaxSourcePixels) used for
 	// animated WebP, whose frames libvips decodes all at once.
+	// MaxSourcePixels also bounds one frame of a video or GIF (422 beyond).
 	Images transform.Config
 	// MaxFrames bounds an animated GIF's frames (422 beyond).
 	MaxFrames int

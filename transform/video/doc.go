@@ -13,6 +13,19 @@
 // (the last 4 KB) in the returned error for the log. A failed decode is
 // ErrCorrupt (422).
 //
+// A video from the store (PosterFrom, PackageHLSFrom) is copied into the
+// job's folder only once the job holds its slot, under its deadline: the
+// disk holds at most MaxConcurrent copies, and requests waiting for a slot
+// hold nothing. Before any ffmpeg decodes a video, ffprobe checks its frame
+// size against the image limit (Images.MaxSourcePixels: ErrTooManyPixels,
+// 422), and every decoder, ffprobe's included, runs with -max_pixels, so no
+// header can make one allocate a larger frame. A GIF's frames are listed
+// only up to MaxFrames+1.
+//
+// A server killed outright cannot kill its children: each runs with
+// Pdeathsig, so the kernel kills it when the server dies, and New removes
+// the job folders such a server left behind.
+//
 // Argument lists are plain []string in ffmpeg's own order (global options,
 // input options and -i, output options, output), and the process is started
 // here. github.com/u2takey/ffmpeg-go was used to build the lists and is

@@ -41,19 +41,43 @@ type HLSResult struct {
 // every segmentSec, scaled down to HLSMaxSide. Audio is copied when it is
 // AAC and transcoded to AAC otherwise; only the first video and audio
 // streams are kept (phones add metadata tracks that HLS players refuse).
+//
+// Frames larger than Images.MaxSourcePixels are transform.ErrTooManyPixels,
+// found by the probe before ffmpeg decodes anything.
 func (c *Converter) PackageHLS(ctx context.Context, path, contentType, outDir string, segmentSec int) (HLSResult, error) {
+	return c.packageHLS(ctx, input{path: path}, contentType, outDir, segmentSec)
+}
+
+// PackageHLSFrom is PackageHLS of a video that is not on disk: src is
+// copied into the job's folder once the job has its slot (input.local).
+func (c *Converter) PackageHLSFrom(ctx context.Context, src Source, contentType, outDir string, segmentSec int) (HLSResult, error) {
+	return c.packageHLS(ctx, input{src: src}, contentType, outDir, segmentSec)
+}
+
+func (c *Converter) packageHLS(ctx context.Context, in input, contentType, outDir string, segmentSec int) (HLSResult, error) {
 	if segmentSec < 1 {
 		return HLSResult{}, fmt.Errorf("video: HLS segment length %d s", segmentSec)
 	}
-	info, err := c.Probe(ctx, path, contentType)
-	if err != nil {
-		return HLSResult{}, err
+	dm := Demuxer(contentType)
+	if dm == "" {
+		return HLSResult{}, fmt.Errorf("%w: %s is not a video", ErrCorrupt, contentType)
 	}
-	j, err := c.start(ctx, "hls")
+	// One slot from the copy to the last segment: the probe and the
+	// packaging are reported as two jobs (next), each with its deadline.
+	j, err := c.start(ctx, "probe")
 	if err != nil {
 		return HLSResult{}, err
 	}
 	defer j.done()
+	path, err := in.local(j)
+	if err != nil {
+		return HLSResult{}, err
+	}
+	info, err := j.probe(path, dm)
+	if err != nil {
+		return HLSResult{}, err
+	}
+	j.next("hls")
 	copyVideo := info.VideoCodec == "h264" && (info.PixFmt == "yuv420p" || info.PixFmt == "yuvj420p")
 	// The first video and audio streams only; no subtitles, data tracks,
 	// metadata (a phone's GPS location, make, model and capture time are
@@ -83,7 +107,7 @@ func (c *Converter) PackageHLS(ctx context.Context, path, contentType, outDir st
 	out = append(out, "-f", "hls", "-hls_time", strconv.Itoa(segmentSec), "-hls_playlist_type", "vod", "-hls_list_size", "0",
 		"-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", HLSInit,
 		"-hls_segment_filename", filepath.Join(outDir, hlsSegments), "-hls_flags", "independent_segments")
-	args := slices.Concat(globalArgs, safeInput(Demuxer(contentType)), []string{"-i", path}, out,
+	args := slices.Concat(globalArgs, c.maxPixelsArgs(), safeInput(dm), []string{"-i", path}, out,
 		[]string{filepath.Join(outDir, HLSPlaylist)})
 	if err := j.run(c.cfg.FFmpeg, args, nil); err != nil {
 		return HLSResult{}, fmt.Errorf("package hls: %w", err)

@@ -37,7 +37,19 @@ func Demuxer(contentType string) string {
 // at the video's display size (rotation applied). A time past the end gives
 // the last frame, as a player paused at the end shows. contentType picks
 // the demuxer (Demuxer); one ffmpeg decodes from the keyframe before t.
+// Frames larger than Images.MaxSourcePixels are transform.ErrTooManyPixels,
+// found by ffprobe before ffmpeg decodes anything.
 func (c *Converter) Poster(ctx context.Context, path, contentType string, atSeconds float64) ([]byte, error) {
+	return c.poster(ctx, input{path: path}, contentType, atSeconds)
+}
+
+// PosterFrom is Poster of a video that is not on disk: src is copied into
+// the job's folder once the job has its slot (see input.local).
+func (c *Converter) PosterFrom(ctx context.Context, src Source, contentType string, atSeconds float64) ([]byte, error) {
+	return c.poster(ctx, input{src: src}, contentType, atSeconds)
+}
+
+func (c *Converter) poster(ctx context.Context, in input, contentType string, atSeconds float64) ([]byte, error) {
 	dm := Demuxer(contentType)
 	if dm == "" {
 		return nil, fmt.Errorf("%w: %s is not a video", ErrCorrupt, contentType)
@@ -50,13 +62,20 @@ func (c *Converter) Poster(ctx context.Context, path, contentType string, atSeco
 		return nil, err
 	}
 	defer j.done()
+	path, err := in.local(j)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := j.probe(path, dm); err != nil {
+		return nil, fmt.Errorf("poster: %w", err)
+	}
 	// compression_level 1: the PNG is an intermediate that the image
 	// pipeline decodes at once (and strips of any metadata); fast beats
 	// small here.
 	png := []string{"-an", "-sn", "-dn", "-map_metadata", "-1", "-c:v", "png", "-compression_level", "1", "-f", "image2"}
 	at := strconv.FormatFloat(atSeconds, 'f', 3, 64)
 	var out bytes.Buffer
-	args := slices.Concat(globalArgs, safeInput(dm), []string{"-ss", at, "-i", path}, png, []string{"-frames:v", "1", "pipe:1"})
+	args := slices.Concat(globalArgs, c.maxPixelsArgs(), safeInput(dm), []string{"-ss", at, "-i", path}, png, []string{"-frames:v", "1", "pipe:1"})
 	if err := j.run(c.cfg.FFmpeg, args, &out); err != nil {
 		return nil, fmt.Errorf("poster at %.3f s: %w", atSeconds, err)
 	}
@@ -66,7 +85,7 @@ func (c *Converter) Poster(ctx context.Context, path, contentType string, atSeco
 	// Nothing decoded at or after t: t is past the end. Decode the last
 	// seconds and keep overwriting one file, which ends as the last frame.
 	last := filepath.Join(j.dir, "last.png")
-	args = slices.Concat(globalArgs, safeInput(dm), []string{"-sseof", "-3", "-i", path}, png, []string{"-update", "1", last})
+	args = slices.Concat(globalArgs, c.maxPixelsArgs(), safeInput(dm), []string{"-sseof", "-3", "-i", path}, png, []string{"-update", "1", last})
 	if err := j.run(c.cfg.FFmpeg, args, nil); err != nil {
 		return nil, fmt.Errorf("poster at the end: %w", err)
 	}

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
+
+	"github.com/mediaedge/mediaedge/transform"
 )
 
 // Info is what ffprobe says of a media file.
@@ -19,6 +24,8 @@ type Info struct {
 }
 
 // Probe runs ffprobe on the file at path (a forced demuxer for contentType).
+// A video whose frames exceed Images.MaxSourcePixels is
+// transform.ErrTooManyPixels (422), as an image would be.
 func (c *Converter) Probe(ctx context.Context, path, contentType string) (Info, error) {
 	dm := Demuxer(contentType)
 	if dm == "" {
@@ -29,13 +36,77 @@ func (c *Converter) Probe(ctx context.Context, path, contentType string) (Info, 
 		return Info{}, err
 	}
 	defer j.done()
+	return j.probe(path, dm)
+}
+
+// probe reads the video at path and refuses one whose frames are larger
+// than images may be (Images.MaxSourcePixels) before anything decodes it:
+// a video of a few KB can declare 16000x16000 frames, and every decoder
+// allocates what the header says. ffprobe decodes a few frames itself (to
+// learn the pixel format), so it runs with -max_pixels (maxPixelsArgs):
+// the decoder refuses a larger frame before allocating it, and ffprobe
+// fails. Only then a second ffprobe, told to decode nothing (-skip_frame
+// all, which also hides the pixel format), reads the declared size, to
+// answer "too many pixels" rather than "corrupt".
+func (j *job) probe(path, dm string) (Info, error) {
 	var out bytes.Buffer
-	args := []string{"-hide_banner", "-v", "error", "-protocol_whitelist", "file,pipe", "-f", dm,
-		"-print_format", "json", "-show_streams", "-show_format", path}
-	if err := j.run(c.cfg.FFprobe, args, &out); err != nil {
+	args := slices.Concat([]string{"-hide_banner", "-v", "error"}, j.c.maxPixelsArgs(), safeInput(dm),
+		[]string{"-print_format", "json", "-show_streams", "-show_format", path})
+	if err := j.run(j.c.cfg.FFprobe, args, &out); err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			if big := j.declaredTooBig(path, dm); big != nil {
+				return Info{}, big
+			}
+		}
 		return Info{}, err
 	}
-	return parseProbe(out.Bytes())
+	info, err := parseProbe(out.Bytes())
+	if err != nil {
+		return info, err
+	}
+	if err := j.c.checkPixels(info.Width, info.Height); err != nil {
+		return Info{}, err
+	}
+	return info, nil
+}
+
+// declaredTooBig is the ErrTooManyPixels of a video any of whose video
+// streams declares frames above the limit, read without decoding; nil
+// otherwise (the failure was something else).
+func (j *job) declaredTooBig(path, dm string) error {
+	var out bytes.Buffer
+	args := slices.Concat([]string{"-hide_banner", "-v", "error", "-skip_frame", "all"}, safeInput(dm),
+		[]string{"-select_streams", "v", "-show_entries", "stream=width,height", "-of", "json", path})
+	if j.run(j.c.cfg.FFprobe, args, &out) != nil {
+		return nil
+	}
+	var p struct {
+		Streams []struct{ Width, Height int }
+	}
+	if json.Unmarshal(out.Bytes(), &p) != nil {
+		return nil
+	}
+	for _, s := range p.Streams {
+		if err := j.c.checkPixels(s.Width, s.Height); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPixels refuses a frame of w x h above Images.MaxSourcePixels.
+func (c *Converter) checkPixels(w, h int) error {
+	if int64(w)*int64(h) > c.cfg.Images.MaxSourcePixels {
+		return fmt.Errorf("video: %dx%d frames, at most %d pixels: %w", w, h, c.cfg.Images.MaxSourcePixels, transform.ErrTooManyPixels)
+	}
+	return nil
+}
+
+// maxPixelsArgs go before an input's -i (or ffprobe's file): libavcodec's
+// decoders refuse to allocate a frame above Images.MaxSourcePixels, whatever
+// the header said when it was probed (a stream may change size midway).
+func (c *Converter) maxPixelsArgs() []string {
+	return []string{"-max_pixels", strconv.FormatInt(min(c.cfg.Images.MaxSourcePixels, math.MaxInt32), 10)}
 }
 
 func parseProbe(b []byte) (Info, error) {

@@ -1,13 +1,14 @@
 package video
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -18,9 +19,10 @@ import (
 type Converter struct {
 	cfg   Config
 	slots chan struct{} // one token per running job
-	// onStart, when set (tests only), is told each child's pid, so a test can
-	// check the process is gone after a kill.
-	onStart func(pid int)
+	// onStart, when set (tests only), is told each child's pid and binary,
+	// so a test can check the process is gone after a kill, or that no
+	// ffmpeg decoded a source that was refused.
+	onStart func(pid int, bin string)
 	// obs, when set, is told how every job ended (SetObserver).
 	obs Observer
 }
@@ -39,8 +41,9 @@ type Job struct {
 	// or the failure of the ffmpeg/ffprobe process that ended the job
 	// (ErrCorrupt: it exited non-zero; ErrTimeout: killed at the deadline;
 	// context.Canceled: killed because the caller went away; or it did not
-	// start). Failures after the processes (reading their output) are the
-	// caller's and not reported here.
+	// start, the copy of its source into the job's folder included).
+	// Failures after the processes (reading their output) are the caller's
+	// and not reported here.
 	Err error
 }
 
@@ -54,12 +57,56 @@ type Observer interface {
 // is used (the edge does so as it is built): the field is not guarded.
 func (c *Converter) SetObserver(o Observer) { c.obs = o }
 
-// New validates cfg and returns a Converter.
+// Temp entry names. Sweeps touch only names with mediaedge's prefixes.
+const (
+	tempPrefix = "mediaedge-video-" // a job's folder (Converter.start)
+	// PosterPrefix names the edge's own copy of a video for a Video that
+	// reads only paths (the converter itself copies into its job folder).
+	PosterPrefix = "mediaedge-poster-"
+)
+
+// New validates cfg and returns a Converter. It first removes the job
+// folders a killed server left in cfg.TempDir: a folder last changed more
+// than two deadlines ago (the longest a job lives: PackageHLS's probe and
+// packaging, each with its own deadline) belongs to no live job.
 func New(cfg Config) (*Converter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Best effort: a folder that cannot be read now fails the first job
+	// with its own error.
+	_ = RemoveStale(cfg.TempDir, 2*cfg.Timeout, tempPrefix, PosterPrefix)
 	return &Converter{cfg: cfg, slots: make(chan struct{}, cfg.MaxConcurrent)}, nil
+}
+
+// RemoveStale removes the entries of dir ("" = os.TempDir()) whose names
+// start with one of prefixes and that were last modified more than age ago.
+// A SIGKILLed or OOM-killed server never runs its cleanups; its ffmpeg
+// children die with it (Pdeathsig in run), its temp files stay until this
+// runs at the next start. dir is often a shared /tmp, so only mediaedge's
+// own prefixes are ever passed.
+func RemoveStale(dir string, age time.Duration, prefixes ...string) error {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("video: sweep %s: %w", dir, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(e.Name(), p) }) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || time.Since(fi.ModTime()) <= age {
+			continue // gone already, or may be a live job's
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Config returns the converter's configuration.
@@ -67,12 +114,13 @@ func (c *Converter) Config() Config { return c.cfg }
 
 // job is one unit of ffmpeg work: a slot, a deadline and a temp folder.
 type job struct {
+	parent context.Context // the caller's: next takes a fresh deadline from it
 	ctx    context.Context
 	cancel context.CancelFunc
 	dir    string
 	c      *Converter
 	kind   string    // for the observer
-	began  time.Time // the slot was taken
+	began  time.Time // the slot was taken (or the phase began: next)
 	err    error     // the process failure that ended the job, for the observer
 }
 
@@ -92,7 +140,7 @@ func (c *Converter) start(ctx context.Context, kind string) (*job, error) {
 		return nil, ctxErr(ctx)
 	}
 	began := time.Now()
-	dir, err := os.MkdirTemp(c.cfg.TempDir, "mediaedge-video-")
+	dir, err := os.MkdirTemp(c.cfg.TempDir, tempPrefix)
 	if err != nil {
 		<-c.slots
 		err = fmt.Errorf("video: temp folder: %w", err)
@@ -100,7 +148,67 @@ func (c *Converter) start(ctx context.Context, kind string) (*job, error) {
 		return nil, err
 	}
 	jctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	return &job{ctx: jctx, cancel: cancel, dir: dir, c: c, kind: kind, began: began}, nil
+	return &job{parent: ctx, ctx: jctx, cancel: cancel, dir: dir, c: c, kind: kind, began: began}, nil
+}
+
+// next reports the job so far to the observer as finished and goes on as a
+// job of another kind, with a deadline of its own, in the same slot and
+// folder: PackageHLS probes the source it copied and then packages it
+// without letting go of either in between, and the observer still counts
+// a probe and a packaging as before.
+func (j *job) next(kind string) {
+	j.cancel()
+	j.c.observe(Job{Kind: j.kind, Ran: true, Duration: time.Since(j.began), Err: j.err})
+	j.kind, j.began, j.err = kind, time.Now(), nil
+	j.ctx, j.cancel = context.WithTimeout(j.parent, j.c.cfg.Timeout)
+}
+
+// Source opens a video's bytes (the chunk store's reader, for the edge and
+// the HLS packager) for a job to copy into its folder; ctx carries the
+// job's deadline, and the job closes what it returns.
+type Source func(ctx context.Context) (io.ReadCloser, error)
+
+// input is a job's video: a file on disk already, or a Source.
+type input struct {
+	path string
+	src  Source
+}
+
+// local returns the path ffmpeg reads. A Source is copied into the job's
+// folder here, once the job holds its slot and under its deadline: ffmpeg
+// must seek (an MP4's index may sit at its end), and copying before the
+// slot let every queued request hold a full copy of its video on disk, one
+// per distinct poster time, however few jobs could run.
+func (in input) local(j *job) (path string, err error) {
+	if in.src == nil {
+		return in.path, nil
+	}
+	defer func() {
+		if err != nil && j.ctx.Err() != nil {
+			err = fmt.Errorf("video: copy source: %w", ctxErr(j.ctx))
+		}
+		if err != nil && j.err == nil {
+			j.err = err // ffmpeg never started: the observer counts the job failed
+		}
+	}()
+	r, err := in.src(j.ctx)
+	if err != nil {
+		return "", fmt.Errorf("video: open source: %w", err)
+	}
+	defer r.Close()
+	path = filepath.Join(j.dir, "source")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("video: copy source: %w", err)
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return "", fmt.Errorf("video: copy source: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("video: copy source: %w", err)
+	}
+	return path, nil
 }
 
 func (c *Converter) observe(j Job) {
@@ -146,7 +254,7 @@ func (t *tail) Write(p []byte) (int, error) {
 // job's deadline the whole process group is killed and reaped before run
 // returns ErrTimeout. exec.CommandContext is not used: it kills only the
 // direct child (see doc.go for why no ffmpeg wrapper library runs it).
-func (j *job) run(bin string, args []string, stdout *bytes.Buffer) (err error) {
+func (j *job) run(bin string, args []string, stdout io.Writer) (err error) {
 	defer func() {
 		if err != nil && j.err == nil {
 			j.err = err
@@ -162,12 +270,19 @@ func (j *job) run(bin string, args []string, stdout *bytes.Buffer) (err error) {
 	if stdout != nil {
 		cmd.Stdout = stdout
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Setpgid: a kill at the deadline reaches ffmpeg's own children too.
+	// Pdeathsig: if the server dies without a chance to kill (SIGKILL, the
+	// OOM killer), the kernel kills the child instead of leaving it
+	// decoding for nobody. It fires when the thread that forked exits; Go
+	// keeps its threads for the life of the process (only a goroutine that
+	// exits locked to one ends it, and such a thread runs nothing else),
+	// so in practice that is the server's death.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("video: start %s: %w", bin, err)
 	}
 	if j.c.onStart != nil {
-		j.c.onStart(cmd.Process.Pid)
+		j.c.onStart(cmd.Process.Pid, filepath.Base(bin))
 	}
 	waitc := make(chan error, 1)
 	go func() { waitc <- cmd.Wait() }()

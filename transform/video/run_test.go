@@ -45,7 +45,7 @@ func TestDeadlineKillsAndCleansUp(t *testing.T) {
 	cfg.Timeout = 200 * time.Millisecond
 	c := newConvWith(t, cfg)
 	pids := make(chan int, 10)
-	c.onStart = func(pid int) { pids <- pid }
+	c.onStart = func(pid int, _ string) { pids <- pid }
 	src := fifo(t)
 	jobs := map[string]func() error{
 		"poster": func() error { _, err := c.Poster(context.Background(), src, "video/mp4", 1); return err },
@@ -86,7 +86,7 @@ func TestBusy(t *testing.T) {
 	cfg.MaxConcurrent, cfg.QueueWait = 1, 20*time.Millisecond
 	c := newConvWith(t, cfg)
 	started := make(chan int, 1)
-	c.onStart = func(pid int) { started <- pid }
+	c.onStart = func(pid int, _ string) { started <- pid }
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	src := fifo(t)
