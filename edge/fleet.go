@@ -26,14 +26,22 @@ import (
 // ForwardRanked, and the answer is streamed back as it came (status,
 // headers, body: Range, conditionals and HEAD are the serving edge's job).
 // When the walk reaches this edge, or the request came from another edge
-// (fleet.HopHeader), it is served here, counted in this edge's load by
-// Begin. Serving here, a miss is filled (produce):
+// (fleet.HopHeader, signed: Inbound strips the fleet's headers from any
+// other request, so a client cannot make an edge compute what another
+// owns), it is served here, counted in this edge's load by Begin. Serving
+// here:
 //
-//   - from the first member ranked above this edge that answers, when there
-//     is one: this edge is a spill target (or its view is stale), and the
+//   - when a member ranked above this edge answers, this edge is a spill
+//     target (or its view is stale): it relays the request to that member
+//     (spill), Range and conditionals included, and keeps no copy; the
 //     owner computes under its own single-flight; the request carries
 //     FillHeader so the owner serves it itself whatever its own view, which
 //     ends any chain of edges whose views differ;
+//
+// else a miss is filled (produce):
+//
+//   - from the first member ranked above this edge that answers, with
+//     FillHeader (an edge without a cache, which does not spill);
 //   - else, for FleetHandoff after a member joined, from the next-ranked
 //     member with only-if-cached (it owned the key before the join), so a
 //     join moves results instead of recomputing them;
@@ -42,6 +50,10 @@ import (
 // Uploads, deletes, /v1, /files (tus), HLS (claimed once fleet-wide in the
 // store) and the admin routes are never routed.
 type Fleet interface {
+	// Inbound reports whether r is a genuine forward from another edge,
+	// and strips the fleet's headers (fleet.HopHeader, FillHeader) from
+	// r when it is not. route calls it first, before anything reads them.
+	Inbound(r *http.Request) bool
 	Candidates(key string) (cands []fleet.Member, owner fleet.Member, spilled bool)
 	ForwardRanked(ctx context.Context, cands []fleet.Member, r *http.Request) (*http.Response, fleet.Member, error)
 	Forward(ctx context.Context, target fleet.Member, r *http.Request) (*http.Response, error)
@@ -59,8 +71,8 @@ type MediaKeyer interface {
 
 // FillHeader marks an edge's request that fills its cache miss from the
 // key's owner: the receiver serves it from its cache or makes it, never
-// asking a third edge. Honoured only with fleet.HopHeader.
-const FillHeader = "X-Mediaedge-Fill"
+// asking a third edge. Honoured only on a forward Inbound verified.
+const FillHeader = fleet.FillHeader
 
 // The sources of a fill from another edge (mediaedge_fleet_fills_total{source}).
 const (
@@ -68,7 +80,11 @@ const (
 	fillPrevious = "previous"
 )
 
-// peerFillTimeout bounds a whole fill from another edge, body included.
+// peerFillTimeout bounds the body of a fill from another edge, from its
+// response headers on. The wait for the headers, which includes the owner
+// computing the result, is the fleet's (fleet.Config.ResponseHeaderTimeout,
+// sized to the longest render): a total bound here would cut a long video
+// conversion short and answer 502 where a lone edge serves it.
 const peerFillTimeout = 2 * time.Minute
 
 // isFill reports whether r is another edge filling its miss from this one.
@@ -106,9 +122,12 @@ func (s *Server) mediaKey(r *http.Request, id, ext string) (string, bool) {
 
 // route sends a client's request for key to the edge that should serve it
 // and streams the answer back. It reports false when this edge serves it.
+// Every routed request passes here first (serveMedia), so this is where a
+// forged fleet header is stripped: isFill, onlyIfCached and spill trust
+// them afterwards.
 func (s *Server) route(w http.ResponseWriter, r *http.Request, key string) bool {
 	f := s.deps.Fleet
-	if fleet.IsForwarded(r) {
+	if f.Inbound(r) {
 		return false
 	}
 	cands, _, _ := f.Candidates(key)
@@ -183,115 +202,73 @@ func (s *Server) copyResponse(w http.ResponseWriter, r *http.Request, resp *http
 }
 
 // spill serves a request this edge took for a busier owner (bounded
-// loads) or while its view of the fleet is behind: it passes the bytes of
-// the first reachable member ranked above it through, and keeps none, so
-// every result stays on one edge's disks and the fleet's disks add up to
-// one cache (issue 13). The owner's single-flight still makes it once.
-// The price: a spilled request costs the owner a cache read, not a
-// compute. False: this edge ranks first for the key (or nobody above it
-// answered), so the usual cache-through applies.
+// loads) or while its view of the fleet is behind: it relays the answer of
+// the first reachable member ranked above it, and keeps none, so every
+// result stays on one edge's disks and the fleet's disks add up to one
+// cache (issue 13). The owner's single-flight still makes it once. The
+// request goes as the client sent it, method, Range and conditionals
+// included, with FillHeader (the owner serves it whatever its view): the
+// owner answers a range or a 304 from its cache, and no more than that
+// crosses the LAN or sits in this edge's memory. The answer streams on
+// under the client's context, bounded only by the fleet's wait for the
+// owner's headers: a large original sent at a slow client's pace takes
+// what it takes (fills, which a cache holds, have peerFillTimeout). The
+// price: a spilled request costs the owner a cache read, not a compute.
+// False: this edge ranks first for the key (or nobody above it answered),
+// so the usual cache-through applies.
 func (s *Server) spill(w http.ResponseWriter, r *http.Request, o origin) bool {
 	if !o.routed || s.deps.Fleet == nil || isFill(r) {
 		return false
 	}
 	ranked := s.deps.Fleet.Rank(o.key)
-	if len(ranked) == 0 || ranked[0].Local {
-		return false
+	self := slices.IndexFunc(ranked, func(m fleet.Member) bool { return m.Local })
+	if self <= 0 {
+		return false // first for the key, or not ranked (leaving): served here
 	}
-	c, ok, err := s.fillFromPeers(r.Context(), r, o.key, true)
-	if err != nil {
-		s.fail(w, r, err)
-		return true
-	}
-	if !ok {
-		return false
-	}
-	defer c.release()
-	var rs io.ReadSeeker
-	if fs, ok := forwardOnly(c, r); ok {
-		rs = fs
-	} else if rs, err = c.seeker(); err != nil {
-		s.fail(w, r, err)
-		return true
-	}
-	o.setHeaders(w.Header(), c.contentType, seekerSize(rs))
-	http.ServeContent(w, r, "", o.modTime, rs)
-	return true
-}
-
-// forwardOnly serves another edge's answer to a spilled request as it
-// streams, when the request reads it front to back (a whole body, or one
-// range): buffering it, as a multi-range answer still must, cost the whole
-// entity's size in memory for each request (up to CacheMaxOriginal for a
-// video player's 64 KiB ranges).
-func forwardOnly(c content, r *http.Request) (io.ReadSeeker, bool) {
-	// A type to send, or ServeContent would read bytes to sniff one and
-	// seek back.
-	if c.body == nil || c.size <= 0 || c.contentType == "" || multiRange(r) {
-		return nil, false
-	}
-	if _, ok := c.body.(io.ReadSeeker); ok {
-		return nil, false
-	}
-	return &forwardSeeker{r: c.body, size: c.size, fault: c.readFault}, true
-}
-
-// forwardSeeker is a stream of known size as an io.ReadSeeker for
-// http.ServeContent: seeking to the end only reports the size, and seeking
-// forward skips bytes. ServeContent asks the size, goes back to 0, then
-// (for a range) seeks forward to its start once; a seek behind what was
-// already read is an error, which it never asks of a single range.
-type forwardSeeker struct {
-	r     io.Reader
-	size  int64
-	read  int64 // bytes consumed from r
-	pos   int64 // the position ServeContent believes in
-	fault func(error) error
-}
-
-func (f *forwardSeeker) Read(p []byte) (int, error) {
-	if err := f.catchUp(); err != nil {
-		return 0, err
-	}
-	n, err := f.r.Read(p)
-	f.read += int64(n)
-	f.pos = f.read
-	if err != nil && err != io.EOF {
-		err = f.fault(err)
-	}
-	return n, err
-}
-
-func (f *forwardSeeker) Seek(off int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		off += f.pos
-	case io.SeekEnd:
-		off += f.size
-	default:
-		return 0, errors.New("forwardSeeker: bad whence")
-	}
-	if off < 0 {
-		return 0, errors.New("forwardSeeker: negative position")
-	}
-	f.pos = off
-	return off, nil
-}
-
-// catchUp skips from what was read to where ServeContent sought.
-func (f *forwardSeeker) catchUp() error {
-	if f.pos < f.read {
-		return fmt.Errorf("forwardSeeker: seek back to %d after %d bytes were read", f.pos, f.read)
-	}
-	if f.pos > f.read {
-		n, err := io.CopyN(io.Discard, f.r, f.pos-f.read)
-		f.read += n
+	for _, m := range ranked[:self] {
+		req, err := spillRequest(r)
 		if err != nil {
-			return f.fault(err)
+			s.fail(w, r, err)
+			return true
+		}
+		resp, err := s.deps.Fleet.Forward(r.Context(), m, req)
+		if err != nil {
+			if fleet.IsUnreachable(err) {
+				continue // gone, and the fleet has not noticed yet: the next
+			}
+			s.fail(w, r, peerFault(err))
+			return true
+		}
+		defer resp.Body.Close()
+		var body io.Reader = resp.Body
+		if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent {
+			body = &eofHook{r: resp.Body, at: func() { s.metrics.peerFills.WithLabelValues(fillOwner).Inc() }}
+		}
+		s.copyResponse(w, r, resp, body, o.key, m)
+		return true
+	}
+	return false
+}
+
+// spillHeaders are the client's headers a spilled request takes to the
+// owner: Accept picks auto=format's output (the same key), the rest are
+// the owner's to answer (Range, conditionals), as it would a client's.
+var spillHeaders = []string{"Accept", "Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"}
+
+// spillRequest is r as a spill target asks the owner for it.
+func spillRequest(r *http.Request) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, r.URL.RequestURI(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.RemoteAddr = r.RemoteAddr
+	for _, h := range spillHeaders {
+		if vs := r.Header.Values(h); len(vs) > 0 {
+			req.Header[h] = vs
 		}
 	}
-	return nil
+	req.Header.Set(FillHeader, "1")
+	return req, nil
 }
 
 // produce makes o's bytes for a miss: from another edge when the fleet says
@@ -355,14 +332,15 @@ type peerAnswer struct {
 	peerErr error // the member's error answer, as the client should see it
 }
 
-// fetchPeer asks m for r's bytes with a fresh GET (no Range, no
-// conditionals: the whole entity): as its owner (FillHeader) or only if
-// cached. A 200's body is returned open, counted as a fill when read to the end.
+// fetchPeer asks m for r's bytes to fill this edge's cache with a fresh GET
+// (no Range, no conditionals: the whole entity): as its owner (FillHeader)
+// or only if cached. A 200's body is returned open, counted as a fill when read to the
+// end. The wait for the headers is the fleet's; the body has peerFillTimeout.
 func (s *Server) fetchPeer(ctx context.Context, r *http.Request, m fleet.Member, cachedOnly bool) (peerAnswer, int, error) {
-	ctx, cancel := context.WithTimeout(ctx, peerFillTimeout)
+	ctx, stop := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL.RequestURI(), nil)
 	if err != nil {
-		cancel()
+		stop()
 		return peerAnswer{}, 0, err
 	}
 	req.RemoteAddr = r.RemoteAddr
@@ -378,9 +356,11 @@ func (s *Server) fetchPeer(ctx context.Context, r *http.Request, m fleet.Member,
 	}
 	resp, err := s.deps.Fleet.Forward(ctx, m, req)
 	if err != nil {
-		cancel()
+		stop()
 		return peerAnswer{}, 0, err
 	}
+	bodyTimer := time.AfterFunc(peerFillTimeout, stop)
+	cancel := func() { bodyTimer.Stop(); stop() }
 	if resp.StatusCode != http.StatusOK {
 		defer cancel()
 		defer resp.Body.Close()

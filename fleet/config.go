@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,10 +43,18 @@ type Config struct {
 	// edge with the same name owns the same keys and finds them on its
 	// disks). Default: hostname "-" Bind.
 	Name string
-	// SecretKey, when set (16, 24 or 32 bytes), encrypts and authenticates
-	// gossip with AES-GCM; every member needs the same key. Without it,
-	// anyone who can reach Bind can join the fleet.
+	// SecretKey (16, 24 or 32 bytes) encrypts and authenticates gossip with
+	// AES-GCM, and a key derived from it signs forwards (auth.go); every
+	// member needs the same key. Without it, anyone who can reach Bind can
+	// join the fleet and serve its own bytes as any key's owner, which the
+	// other edges cache as immutable: Validate refuses a fleet without a key
+	// unless Insecure is set or Bind is a loopback address.
 	SecretKey []byte
+	// Insecure allows a fleet without SecretKey on an address other hosts
+	// can reach: for a network where nothing untrusted can reach Bind.
+	// Forwards are still signed (with per-edge keys that travel in the
+	// gossip, see auth.go), so HTTP clients cannot forge them.
+	Insecure bool
 	// Logger receives the fleet's logs; memberlist's own lines go to it at
 	// debug level. Nil means slog.Default().
 	Logger *slog.Logger
@@ -79,6 +89,13 @@ type Config struct {
 	// RejoinInterval is how often an edge that knows no other member retries
 	// its Peers (seeds that were not up yet, or a partition that healed).
 	RejoinInterval time.Duration
+	// ReconnectInterval is how often (jittered by +-25%) an edge that knows
+	// other members joins those of its Peers that are not among them, as
+	// Serf's reconnect does: after a partition, memberlist forgets the far
+	// side's members (dead, then gone after GossipToTheDeadTime) and would
+	// never look for them again, so two halves that each keep a member
+	// would stay two fleets. A Join to a live seed is one TCP push/pull.
+	ReconnectInterval time.Duration
 	// LeaveTimeout bounds how long Close waits for the leave message to go
 	// out before shutting down anyway.
 	LeaveTimeout time.Duration
@@ -89,7 +106,14 @@ type Config struct {
 	DialTimeout time.Duration
 	// ResponseHeaderTimeout bounds the wait for a forwarded request's
 	// response headers, which includes the owner computing a miss (a
-	// transform). The body then streams under the caller's context only.
+	// transform, a video conversion, their queues). It must cover the
+	// longest of them: past it the forward fails (502) where a lone edge
+	// would have served the result. The composition root derives it from
+	// the transform and video timeouts; the default, 4 minutes, covers
+	// their defaults: an image transform (30 s, waiting included) after as
+	// long a wait for source memory, or a video job (120 s) after its queue
+	// (5 s), with room for reading the original.
+	// The body then streams under the caller's context only.
 	ResponseHeaderTimeout time.Duration
 	// IdleConnTimeout closes pooled keep-alive connections unused this long.
 	IdleConnTimeout time.Duration
@@ -116,9 +140,10 @@ func DefaultConfig() Config {
 		GossipInterval:        200 * time.Millisecond,
 		SuspicionMult:         4,
 		RejoinInterval:        2 * time.Second,
+		ReconnectInterval:     30 * time.Second,
 		LeaveTimeout:          2 * time.Second,
 		DialTimeout:           time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
+		ResponseHeaderTimeout: 4 * time.Minute,
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConnsPerHost:   64,
 	}
@@ -151,11 +176,19 @@ func (c Config) Validate() error {
 		bad("fleet: the HTTP address is required")
 	} else if u, err := url.Parse(c.HTTPAddr); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("fleet: HTTP address %q is not an http(s)://host:port URL", c.HTTPAddr)
-	} else if len(encodeMeta(meta{HTTP: c.HTTPAddr})) > maxMeta {
+	} else if len(encodeMeta(metaOf(c, strings.Repeat("k", base64.RawURLEncoding.EncodedLen(hopKeyLen))))) > maxMeta {
 		bad("fleet: HTTP address %q is too long for the member metadata", c.HTTPAddr)
 	}
 	switch len(c.SecretKey) {
-	case 0, 16, 24, 32:
+	case 0:
+		// An observer serves nothing, so it cannot inject bytes, and joins
+		// a keyless fleet only if that fleet already allowed itself to be.
+		// A loopback bind is reachable from this host only, whose users
+		// can read the edges' data anyway (tests, development).
+		if !c.Insecure && !c.Observer && !loopback(c.Bind) {
+			bad("fleet: a secret key is required (anyone who can reach %s could join and serve its own bytes); set Insecure to run without one", c.Bind)
+		}
+	case 16, 24, 32:
 	default:
 		bad("fleet: the secret key is %d bytes, want 16, 24 or 32", len(c.SecretKey))
 	}
@@ -168,7 +201,7 @@ func (c Config) Validate() error {
 	}{
 		{"load interval", c.LoadInterval}, {"load TTL", c.LoadTTL},
 		{"probe interval", c.ProbeInterval}, {"probe timeout", c.ProbeTimeout},
-		{"gossip interval", c.GossipInterval}, {"rejoin interval", c.RejoinInterval},
+		{"gossip interval", c.GossipInterval}, {"rejoin interval", c.RejoinInterval}, {"reconnect interval", c.ReconnectInterval},
 		{"leave timeout", c.LeaveTimeout}, {"dial timeout", c.DialTimeout},
 		{"response header timeout", c.ResponseHeaderTimeout}, {"idle connection timeout", c.IdleConnTimeout},
 	} {
@@ -201,6 +234,13 @@ func (c Config) name() string {
 		host = "edge"
 	}
 	return host + "-" + c.Bind
+}
+
+// loopback reports whether addr ("ip:port") binds a loopback address.
+func loopback(addr string) bool {
+	h, _, err := net.SplitHostPort(addr)
+	ip := net.ParseIP(h)
+	return err == nil && ip != nil && ip.IsLoopback()
 }
 
 // hostPort checks an "ip:port" (memberlist binds and advertises IPs, not

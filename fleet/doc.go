@@ -10,12 +10,13 @@
 //	cfg := fleet.DefaultConfig()
 //	cfg.Bind, cfg.Peers = "10.0.0.5:7946", []string{"10.0.0.6:7946"} // --fleet-bind, --peers
 //	cfg.HTTPAddr = "http://10.0.0.5:8080"
+//	cfg.SecretKey = key // --fleet-key; required off loopback unless cfg.Insecure
 //	cfg.Forwards = forwardsVec // mediaedge_fleet_forwards_total{result}
 //	f, err := fleet.Join(ctx, cfg)
 //	defer f.Close() // leaves gracefully
 //
 //	// On a request for cache key k:
-//	if fleet.IsForwarded(r) { serve here } // a forwarded request is never forwarded again
+//	if f.Inbound(r) { serve here } // a (signed) forward is never forwarded again; forged fleet headers are stripped
 //	cands, owner, spilled := f.Candidates(k) // cands[0] is Route's target
 //	resp, from, err := f.ForwardRanked(ctx, cands, r)
 //	if errors.Is(err, fleet.ErrLocal) { done := f.Begin(); serve here; done() }
@@ -24,7 +25,7 @@
 //	if owner := f.Owner(k); !owner.Local {
 //	        // a spill target, or a stale view: fill from the owner with a new
 //	        // request (no HopHeader: Forward refuses a forwarded one and sets
-//	        // it afresh, so the owner serves it itself), cache it, serve it
+//	        // it afresh, with FillHeader, so the owner serves it itself)
 //	        resp, err := f.Forward(ctx, owner, fillRequest)
 //	}
 //
@@ -46,8 +47,11 @@
 // messages per edge per period and a dead edge is declared within a few
 // periods whatever the fleet size. A heartbeat table in Cassandra would cost a
 // write per edge per second and detect death only at its own TTL; a static
-// list cannot grow. Peers only seed the join (any one live seed is enough), and
-// each edge's HTTP base URL rides in its memberlist metadata (JSON, under
+// list cannot grow. Peers seed the join (any one live seed is enough) and are
+// joined again every ReconnectInterval while they are not members, so that
+// the sides of a healed partition find each other (memberlist forgets dead
+// members, and each side would otherwise stay a fleet of its own); each
+// edge's HTTP base URL rides in its memberlist metadata (JSON, under
 // memberlist's 512 bytes), so forwarding needs no other lookup.
 //
 // Routing ranks alive and suspect members alike: a suspect usually refutes
@@ -82,9 +86,10 @@
 // paper's choice) the members tried per request stay few. When loads are
 // balanced nothing spills: with equal loads L the threshold is 1.25 L. A spill
 // target is the key's second (or later) choice, and it does not compute
-// the result: it fills its miss from the owner with a request of its own (the
-// owner computes once under its single-flight), then serves the copy it cached,
-// so a hot key ends up on two or three edges and is still computed once.
+// the result: it relays the request to the owner with a request of its own
+// (the owner computes once under its single-flight, and answers Range and
+// conditionals from its cache) and keeps no copy, so a hot key is computed
+// once and stored once; the spill target spends the proxying.
 //
 // Each edge knows its own load exactly (Begin counts the requests it serves
 // itself; forwarded-away ones cost it little and are not counted). Other
@@ -114,4 +119,13 @@
 // one would compute it twice. The longest path is client, receiving edge,
 // spill target, owner: the owner's fill request carries HopHeader, so it is
 // served there whatever the owner's view.
+//
+// HopHeader and FillHeader change how an edge serves a request, so a client
+// must not be able to set them: Forward signs them (HMAC-SHA256 over the
+// method, URI, a timestamp and their values, under a key derived from the
+// fleet key, or per-edge keys gossiped in a keyless fleet), and Inbound
+// strips them from any request whose signature does not verify (auth.go).
+// A fleet without a key lets anyone who can reach its gossip port join and
+// answer for keys with its own bytes, so Config.Validate refuses one unless
+// it binds loopback or Config.Insecure says so.
 package fleet

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"sort"
@@ -43,6 +44,10 @@ type Member struct {
 	// State is "alive" or "suspect"; filled by Members only (routing keeps
 	// suspects, see doc.go).
 	State string
+
+	// hopKey is the key this edge signs forwards to the member with in a
+	// fleet without a secret key, from its metadata (auth.go).
+	hopKey string
 }
 
 // Fleet is this edge's membership in the fleet, its view of the others and
@@ -53,6 +58,9 @@ type Fleet struct {
 	log  *slog.Logger
 	ml   *memberlist.Memberlist
 	meta []byte // this edge's metadata, fixed at Join
+	// hopKey authenticates forwards to this edge (auth.go): derived from
+	// the secret key, or random and advertised in meta.
+	hopKey string
 
 	transport *http.Transport
 	client    *http.Client
@@ -99,6 +107,9 @@ type loadCell struct {
 type meta struct {
 	HTTP     string `json:"http"`
 	Observer bool   `json:"observer,omitempty"`
+	// Hop is the member's hop key in a fleet without a secret key (see
+	// auth.go); empty with one, whose members derive it.
+	Hop string `json:"hop,omitempty"`
 }
 
 func encodeMeta(m meta) []byte {
@@ -106,12 +117,13 @@ func encodeMeta(m meta) []byte {
 	return b
 }
 
-// metaOf is what this edge advertises.
-func metaOf(cfg Config) meta {
+// metaOf is what this edge advertises, hop being its random hop key in a
+// fleet without a secret key ("" with one).
+func metaOf(cfg Config, hop string) meta {
 	if cfg.Observer {
 		return meta{Observer: true}
 	}
-	return meta{HTTP: cfg.HTTPAddr}
+	return meta{HTTP: cfg.HTTPAddr, Hop: hop}
 }
 
 // memberSeed is a member's rendezvous identity: a hash of its name, in its own
@@ -133,14 +145,25 @@ func Join(ctx context.Context, cfg Config) (*Fleet, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	var hopKey, advertised string
+	if len(cfg.SecretKey) > 0 {
+		hopKey = deriveHopKey(cfg.SecretKey)
+	} else {
+		var err error
+		if hopKey, err = randomHopKey(); err != nil {
+			return nil, fmt.Errorf("fleet: make a hop key: %w", err)
+		}
+		advertised = hopKey
+	}
 	f := &Fleet{
-		cfg:   cfg,
-		name:  cfg.name(),
-		log:   logger.With("component", "fleet", "self", cfg.name()),
-		meta:  encodeMeta(metaOf(cfg)),
-		nodes: make(map[string]*memberlist.Node),
-		cells: make(map[string]*loadCell),
-		done:  make(chan struct{}),
+		cfg:    cfg,
+		name:   cfg.name(),
+		log:    logger.With("component", "fleet", "self", cfg.name()),
+		meta:   encodeMeta(metaOf(cfg, advertised)),
+		hopKey: hopKey,
+		nodes:  make(map[string]*memberlist.Node),
+		cells:  make(map[string]*loadCell),
+		done:   make(chan struct{}),
 	}
 	f.loadSeq.Store(uint64(time.Now().UnixNano())) // a restarted edge's reports supersede its old ones
 	f.view.Store(&view{})
@@ -299,26 +322,85 @@ func (f *Fleet) kill() {
 	})
 }
 
-// rejoinLoop retries the seeds while this edge knows no other member.
+// rejoinLoop keeps this edge joined through its seeds: every RejoinInterval
+// while it knows no other member (the seeds were not up yet), and every
+// ReconnectInterval, jittered so that the edges of a fleet do not join in
+// step, to the seeds that are not live members, so that the two sides of a
+// healed partition merge again (see Config.ReconnectInterval).
 func (f *Fleet) rejoinLoop() {
 	defer f.wg.Done()
 	t := time.NewTicker(f.cfg.RejoinInterval)
 	defer t.Stop()
+	reconnect := time.NewTimer(jitter(f.cfg.ReconnectInterval))
+	defer reconnect.Stop()
+	alone := func() bool { return len(f.view.Load().members) <= 1 }
 	for {
 		select {
 		case <-f.done:
 			return
 		case <-t.C:
-		}
-		if len(f.view.Load().members) > 1 {
-			continue
-		}
-		if n, err := f.ml.Join(f.cfg.Peers); n > 0 {
-			f.log.Info("joined the fleet", "peers", f.cfg.Peers)
-		} else {
-			f.log.Debug("no fleet seed answered", "peers", f.cfg.Peers, "err", err)
+			if !alone() {
+				continue
+			}
+			if n, err := f.ml.Join(f.cfg.Peers); n > 0 {
+				f.log.Info("joined the fleet", "peers", f.cfg.Peers)
+			} else {
+				f.log.Debug("no fleet seed answered", "peers", f.cfg.Peers, "err", err)
+			}
+		case <-reconnect.C:
+			reconnect.Reset(jitter(f.cfg.ReconnectInterval))
+			if alone() {
+				continue // the ticker's case retries every seed
+			}
+			f.reconnect()
 		}
 	}
+}
+
+// reconnect joins each seed that is not an alive member, one at a time so
+// that Close waits for one join at most (a seed that drops packets costs
+// memberlist's TCP timeout).
+func (f *Fleet) reconnect() {
+	alive := make(map[string]bool)
+	for _, n := range f.ml.Members() {
+		if n.State == memberlist.StateAlive {
+			alive[n.Address()] = true
+		}
+	}
+	for _, seed := range f.cfg.Peers {
+		if alive[canonicalAddr(seed)] {
+			continue
+		}
+		select {
+		case <-f.done:
+			return
+		default:
+		}
+		// A seed named by host name never matches a member's address and
+		// is joined every time: a push/pull with a member, harmless.
+		if n, err := f.ml.Join([]string{seed}); n > 0 {
+			f.log.Info("reconnected to a fleet seed", "seed", seed)
+		} else {
+			f.log.Debug("fleet seed did not answer", "seed", seed, "err", err)
+		}
+	}
+}
+
+// canonicalAddr writes an "ip:port" as memberlist's Node.Address does.
+func canonicalAddr(addr string) string {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(h); ip != nil {
+		h = ip.String()
+	}
+	return net.JoinHostPort(h, p)
+}
+
+// jitter is d scaled by a random factor in [0.75, 1.25).
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.75 + rand.Float64()/2))
 }
 
 // Load reports: one best-effort datagram to each member every LoadInterval.
@@ -445,7 +527,7 @@ func (f *Fleet) rebuild() {
 			f.log.Warn("fleet member without an HTTP address; not routing to it", "name", name, "err", err)
 			continue
 		}
-		v.members = append(v.members, Member{Name: name, HTTPAddr: md.HTTP, GossipAddr: n.Address(), Local: name == f.name})
+		v.members = append(v.members, Member{Name: name, HTTPAddr: md.HTTP, GossipAddr: n.Address(), Local: name == f.name, hopKey: md.Hop})
 		v.nodes = append(v.nodes, n)
 		v.cells = append(v.cells, f.cells[name])
 		v.seeds = append(v.seeds, memberSeed(name))

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/mediaedge/mediaedge/internal/freeport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -32,6 +34,7 @@ func testConfig(name, httpAddr string, peers ...string) Config {
 	cfg.LoadInterval = 50 * time.Millisecond
 	cfg.LoadTTL = time.Second
 	cfg.RejoinInterval = 200 * time.Millisecond
+	cfg.ReconnectInterval = 300 * time.Millisecond
 	cfg.LeaveTimeout = time.Second
 	cfg.Logger = testLogger()
 	return cfg
@@ -61,6 +64,12 @@ func join(t *testing.T, cfg Config) *Fleet {
 // sees all n.
 func startFleet(t *testing.T, n int, httpAddr func(i int) string) []*Fleet {
 	t.Helper()
+	return startFleetWith(t, n, httpAddr, nil)
+}
+
+// startFleetWith is startFleet with each member's config adjusted by opt.
+func startFleetWith(t *testing.T, n int, httpAddr func(i int) string, opt func(*Config)) []*Fleet {
+	t.Helper()
 	fs := make([]*Fleet, n)
 	for i := range n {
 		addr := fmt.Sprintf("http://127.0.0.1:%d", 9000+i)
@@ -71,7 +80,11 @@ func startFleet(t *testing.T, n int, httpAddr func(i int) string) []*Fleet {
 		if i > 0 {
 			peers = []string{fs[0].GossipAddr()}
 		}
-		fs[i] = join(t, testConfig(fmt.Sprintf("edge-%d", i), addr, peers...))
+		cfg := testConfig(fmt.Sprintf("edge-%d", i), addr, peers...)
+		if opt != nil {
+			opt(&cfg)
+		}
+		fs[i] = join(t, cfg)
 	}
 	waitMembers(t, fs, n)
 	return fs
@@ -258,5 +271,59 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 	cfg.Name = "a"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestSeedsAreRejoinedAfterAPartition(t *testing.T) {
+	// Two halves that only know their own seeds: a is seeded with c, which
+	// is not up when a starts, and b joins a, so a is not alone when c
+	// comes up; c and d form the other half. Only the periodic reconnect to
+	// seeds that are not members (a to c) makes them one fleet, as it must
+	// after a partition, once memberlist has forgotten the far side.
+	addrC, err := freeport.Gossip()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := join(t, testConfig("a", "http://127.0.0.1:9000", addrC))
+	b := join(t, testConfig("b", "http://127.0.0.1:9001", a.GossipAddr()))
+	waitMembers(t, []*Fleet{a, b}, 2)
+
+	cfg := testConfig("c", "http://127.0.0.1:9002")
+	cfg.Bind = addrC
+	c := join(t, cfg)
+	d := join(t, testConfig("d", "http://127.0.0.1:9003", c.GossipAddr()))
+	took := waitMembers(t, []*Fleet{a, b, c, d}, 4)
+	t.Logf("the halves merged after %v (reconnect interval %v)", took, a.cfg.ReconnectInterval)
+}
+
+func TestConfigValidateRequiresAKey(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		bind     string
+		key      []byte
+		insecure bool
+		observer bool
+		ok       bool
+	}{
+		{name: "LAN without a key", bind: "10.0.0.5:7946"},
+		{name: "every interface without a key", bind: "0.0.0.0:7946"},
+		{name: "LAN with a key", bind: "10.0.0.5:7946", key: []byte("0123456789abcdef"), ok: true},
+		{name: "LAN, insecure", bind: "10.0.0.5:7946", insecure: true, ok: true},
+		{name: "loopback", bind: "127.0.0.1:7946", ok: true},
+		{name: "loopback v6", bind: "[::1]:7946", ok: true},
+		{name: "observer", bind: "10.0.0.9:0", observer: true, ok: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Bind, cfg.Name, cfg.HTTPAddr = tc.bind, "a", "http://10.0.0.5:8080"
+			cfg.SecretKey, cfg.Insecure, cfg.Observer = tc.key, tc.insecure, tc.observer
+			err := cfg.Validate()
+			if tc.ok && err != nil {
+				t.Fatal(err)
+			}
+			if !tc.ok && (err == nil || !strings.Contains(err.Error(), "secret key is required")) {
+				t.Fatalf("validated without a key: %v", err)
+			}
+		})
 	}
 }

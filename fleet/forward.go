@@ -17,6 +17,8 @@ import (
 // HopHeader marks a request one edge sent to another; its value is the
 // sender's member name. A request carrying it is served where it lands, never
 // forwarded again, so two edges with different views cannot bounce a request.
+// Forward signs it (AuthHeader) and Inbound strips it from a request whose
+// signature does not verify (auth.go).
 const HopHeader = "X-Mediaedge-Hop"
 
 var (
@@ -30,8 +32,8 @@ var (
 // IsForwarded reports whether r came from another edge (it carries
 // HopHeader). The edge serves such a request itself: from its cache, by
 // computing it, or, as a spill target, by filling from the owner with a new
-// request of its own. Any client can set the header; the worst it does is
-// bypass routing (a result cached on a second edge).
+// request of its own. Any client can set the header: it means something only
+// on a request that went through Inbound, which strips a forged one.
 func IsForwarded(r *http.Request) bool { return r.Header.Get(HopHeader) != "" }
 
 // ForwardedBy is the name of the edge that forwarded r, or "".
@@ -100,7 +102,8 @@ var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy
 
 // Forward sends r to target and returns its response, which the caller must
 // close. The request keeps its method, path, query, Host and end-to-end
-// headers, gains HopHeader and X-Forwarded-For, and runs under ctx (which
+// headers (FillHeader included), gains HopHeader, its signature (AuthHeader,
+// see auth.go) and X-Forwarded-For, and runs under ctx (which
 // should end with the client's request). It never follows redirects. A
 // request that is already forwarded fails with ErrForwarded, and target
 // being this edge with ErrLocal. IsUnreachable(err) tells whether another
@@ -147,6 +150,7 @@ func (f *Fleet) Forward(ctx context.Context, target Member, r *http.Request) (*h
 		}
 		out.Header.Set("X-Forwarded-For", ip)
 	}
+	sign(out, f.keyFor(target), time.Now())
 	resp, err := f.client.Do(out)
 	if err != nil {
 		if IsUnreachable(err) {

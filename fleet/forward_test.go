@@ -18,9 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// edge is a test HTTP server wired as the lead will wire the real one: a
-// forwarded request is served here; any other is routed by its path (the
-// cache key) and forwarded, or served here when the walk reaches this edge.
+// edge is a test HTTP server wired as edge.Server is: a forwarded request
+// (one Inbound verifies) is served here; any other is routed by its path
+// (the cache key) and forwarded, or served here when the walk reaches this
+// edge.
 type edge struct {
 	srv    *httptest.Server
 	fleet  atomic.Pointer[Fleet]
@@ -37,8 +38,8 @@ func newEdge(t *testing.T) *edge {
 
 func (e *edge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	f := e.fleet.Load()
-	if IsForwarded(r) {
-		for _, h := range []string{HopHeader, "X-Forwarded-For", "X-Private", "X-Kept", "Connection"} {
+	if f.Inbound(r) {
+		for _, h := range []string{HopHeader, FillHeader, "X-Forwarded-For", "X-Private", "X-Kept", "Connection"} {
 			e.seen.Store(h, r.Header.Get(h))
 		}
 		e.seen.Store("host", r.Host)
@@ -71,11 +72,16 @@ func (e *edge) serveHere(w http.ResponseWriter, r *http.Request, f *Fleet) {
 
 // startEdges starts n edges, each with its fleet member.
 func startEdges(t *testing.T, n int) ([]*edge, []*Fleet) {
+	return startEdgesWith(t, n, nil)
+}
+
+// startEdgesWith is startEdges with each member's config adjusted by opt.
+func startEdgesWith(t *testing.T, n int, opt func(*Config)) ([]*edge, []*Fleet) {
 	es := make([]*edge, n)
 	for i := range es {
 		es[i] = newEdge(t)
 	}
-	fs := startFleet(t, n, func(i int) string { return es[i].srv.URL })
+	fs := startFleetWith(t, n, func(i int) string { return es[i].srv.URL }, opt)
 	for i := range es {
 		es[i].fleet.Store(fs[i])
 	}
@@ -186,9 +192,7 @@ func TestForwardedRequestIsNeverForwardedAgain(t *testing.T) {
 	// Through the edge: a forwarded request is served where it lands, even
 	// when that edge is not the owner.
 	for _, k := range keys(20) {
-		req, _ := http.NewRequest(http.MethodGet, es[0].srv.URL+"/"+k, nil)
-		req.Header.Set(HopHeader, "edge-1")
-		resp, err := testClient(t).Do(req)
+		resp, err := fs[1].Forward(context.Background(), fs[1].Members()[0], httptest.NewRequest(http.MethodGet, "/"+k, nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -303,5 +307,47 @@ func TestSlowMemberIsNotRetried(t *testing.T) {
 	}
 	if st := a.Stats(); st.Errors != 1 || st.OK != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestForwardWaitsForASlowOwner: the owner computing a result longer than
+// a forward's header wait is a 502 where a lone edge would serve it, so the
+// wait must cover the longest render (the composition root derives it);
+// within it, a slow owner's answer comes back.
+func TestForwardWaitsForASlowOwner(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(500 * time.Millisecond): // a render
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("X-Served-By", "b")
+	}))
+	t.Cleanup(slow.Close)
+	for _, tc := range []struct {
+		wait time.Duration
+		ok   bool
+	}{{5 * time.Second, true}, {100 * time.Millisecond, false}} {
+		t.Run(tc.wait.String(), func(t *testing.T) {
+			cfg := testConfig("a", "http://127.0.0.1:9000")
+			cfg.ResponseHeaderTimeout = tc.wait
+			a := join(t, cfg)
+			b := join(t, testConfig("b", slow.URL, a.GossipAddr()))
+			waitMembers(t, []*Fleet{a, b}, 2)
+			resp, err := a.Forward(context.Background(), a.Members()[1], httptest.NewRequest(http.MethodGet, "/k", nil))
+			if !tc.ok {
+				if err == nil || IsUnreachable(err) {
+					t.Fatalf("an owner slower than the wait: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 || resp.Header.Get("X-Served-By") != "b" {
+				t.Fatalf("%d from %q", resp.StatusCode, resp.Header.Get("X-Served-By"))
+			}
+		})
 	}
 }
