@@ -399,9 +399,19 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 // clock started at delivery, not when the handler did: an event that
 // waited behind others would otherwise be delivered again, to another
 // worker or instance, while its handler still runs within its AckWait.
-// A handler done within AckWait/3 costs a timer and no message.
+// A handler done within AckWait/3 costs a timer and no message. The
+// time the event waited before its handler (in the library's buffer,
+// behind others) is not known here, so an event stored longer ago than
+// AckWait/3 (a backlog, a redelivery, or one that waited) is told about at
+// once: its AckWait may be mostly spent already. A live event, handled
+// within milliseconds of being stored, costs nothing more.
 func (c *Consumer) keepAlive(msg jetstream.Msg) (stop func()) {
 	every := c.cfg.AckWait / 3
+	if md, err := msg.Metadata(); err != nil || time.Since(md.Timestamp) >= every {
+		if err := msg.InProgress(); err != nil {
+			c.log.Debug("tell progress", "err", err)
+		}
+	}
 	var (
 		mu      sync.Mutex // guards stopped and t; no InProgress after stop
 		stopped bool

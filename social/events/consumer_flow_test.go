@@ -125,7 +125,7 @@ func TestConsumeBurstWhileHandlersHold(t *testing.T) {
 				}
 			}()
 			want := quick + len(burst)
-			waitFor(t, "every event handled, well within AckWait", 3*time.Second, func() bool { return got.distinct() == want })
+			waitFor(t, "every event handled, well within AckWait", 10*time.Second, func() bool { return got.distinct() == want })
 			if n := got.total(); n != want {
 				t.Errorf("%d handler calls for %d events", n, want)
 			}
@@ -167,27 +167,30 @@ func TestCloseGivesBackFetchedEvents(t *testing.T) {
 				got.add(ev.ID)
 				return nil
 			})
-			waitFor(t, "the second consumer to handle every event, well within AckWait", 3*time.Second, func() bool {
+			waitFor(t, "the second consumer to handle every event, well within AckWait", 10*time.Second, func() bool {
 				return got.distinct() == len(evs)
 			})
 		})
 	}
 }
 
-// TestSlowHandlerKeepsItsEvent: an event that waited behind another and
-// then has a handler slower than what is left of its AckWait is not
+// TestSlowHandlerKeepsItsEvent: an event that waited behind another (most
+// of its AckWait) and then has a handler slower than what is left of it is not
 // delivered again while that handler runs (the consumer tells JetStream it
 // is in progress).
 func TestSlowHandlerKeepsItsEvent(t *testing.T) {
 	b, _ := loggedBus(t)
 	cc := DefaultConsumerConfig("slow")
-	cc.AckWait = 2400 * time.Millisecond
+	cc.AckWait = 6 * time.Second
 	cc.Prefetch = 4
 	evs := makeEvents(t, generator(t, 1), 3)
 	first, slow, sentinel := evs[0], evs[1], evs[2]
-	// Both fetched at once: slow waits 1s behind first, then runs 1.8s, so
-	// it ends 2.8s after its delivery, past AckWait.
-	work := map[int64]time.Duration{first.ID: time.Second, slow.ID: 1800 * time.Millisecond}
+	// Both fetched at once: slow waits 4.5s behind first (more than
+	// 2/3 of AckWait: a first InProgress AckWait/3 into its handler would
+	// come too late), then runs 2.5s, so it ends 7s after its delivery,
+	// past AckWait. Told at once when its handler starts, it has until
+	// 10.5s: the margins are seconds, not milliseconds.
+	work := map[int64]time.Duration{first.ID: 4500 * time.Millisecond, slow.ID: 2500 * time.Millisecond}
 	got := newTally()
 	slowDone := make(chan struct{})
 	consume(t, b, cc, func(ctx context.Context, ev Event) error {

@@ -56,8 +56,15 @@ export function clearAuth() {
 // or a log-out-everywhere or password change elsewhere revoked it), so the
 // page stops acting signed in; the app listens for the event. A wrong
 // password is another code (invalid_credentials) and signs nobody out.
-function sessionEnded() {
-  localStorage.removeItem(SESSION_KEY);
+//
+// Only the session that got the 401 is forgotten: another tab may have
+// signed in again meanwhile (storage is shared), and a stale tab's late
+// call with the old token must not sign that new session out; this tab
+// then takes the new one up instead.
+function sessionEnded(sent) {
+  let stored = null;
+  try { stored = JSON.parse(localStorage.getItem(SESSION_KEY) || 'null'); } catch { /* corrupt: no session */ }
+  if (!stored || stored.token === sent.token) localStorage.removeItem(SESSION_KEY);
   loadAuth();
   window.dispatchEvent(new Event('mediaedge:signedout'));
 }
@@ -107,7 +114,7 @@ export async function api(method, path, body, opts = {}) {
   }
   if (!resp.ok) {
     const err = await errorOf(resp);
-    if (err.status === 401 && err.code === 'unauthenticated' && sent && sent.kind === 'session' && auth === sent) sessionEnded();
+    if (err.status === 401 && err.code === 'unauthenticated' && sent && sent.kind === 'session') sessionEnded(sent);
     throw err;
   }
   if (resp.status === 204) return null;

@@ -44,7 +44,8 @@ function identityChanged() {
 
 window.addEventListener('mediaedge:signedout', () => {
   identityChanged();
-  toast('Your session ended: sign in again.', true);
+  // Another tab may have signed in meanwhile: then this one just follows.
+  if (!auth || auth.kind !== 'session') toast('Your session ended: sign in again.', true);
 });
 
 // ---- views -------------------------------------------------------------
