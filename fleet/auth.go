@@ -84,14 +84,16 @@ func hopMAC(key, method, uri, hop, fill string, ts int64) []byte {
 
 // sign sets out's AuthHeader for the edge whose hop key is key, or removes
 // it when there is no key to sign with (a member that advertises none: an
-// older version, which trusts HopHeader as it is).
-func sign(out *http.Request, key string, now time.Time) {
+// older version, which trusts HopHeader as it is). uri is the request's URI
+// as the receiving edge will see it: without the path of the target's
+// --fleet-http, which only a proxy that strips it can serve.
+func sign(out *http.Request, uri, key string, now time.Time) {
 	if key == "" {
 		out.Header.Del(AuthHeader)
 		return
 	}
 	ts := now.Unix()
-	mac := hopMAC(key, out.Method, out.URL.RequestURI(), out.Header.Get(HopHeader), out.Header.Get(FillHeader), ts)
+	mac := hopMAC(key, out.Method, uri, out.Header.Get(HopHeader), out.Header.Get(FillHeader), ts)
 	out.Header.Set(AuthHeader, strconv.FormatInt(ts, 10)+":"+base64.RawURLEncoding.EncodeToString(mac))
 }
 
@@ -139,6 +141,12 @@ func (f *Fleet) Inbound(r *http.Request) bool {
 		return false // a client's request, as nearly all are: no MAC to compute
 	}
 	if verify(r, f.hopKey, time.Now()) {
+		return true
+	}
+	if f.cfg.Upgrading && r.Header.Get(HopHeader) != "" && r.Header.Get(AuthHeader) == "" {
+		// An edge of the version before signatures, during a rolling
+		// upgrade: taken as it would take ours. Without this, its
+		// forwards and fills would be routed again, and could bounce.
 		return true
 	}
 	f.log.Debug("request with fleet headers but no valid signature; serving it as a client's",

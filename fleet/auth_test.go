@@ -47,7 +47,7 @@ func TestInboundAcceptsOnlySignedForwards(t *testing.T) {
 				r.Header.Set(FillHeader, "1")
 			}
 			if tc.key != "" {
-				sign(r, tc.key, tc.at)
+				sign(r, r.URL.RequestURI(), tc.key, tc.at)
 			}
 			if tc.tamper != nil {
 				tc.tamper(r)
@@ -129,6 +129,36 @@ func TestForgedFleetHeadersAreRoutedAsAClients(t *testing.T) {
 				if fill, _ := es[0].seen.Load(FillHeader); fill != "1" {
 					t.Fatalf("a genuine fill arrived with fill header %q", fill)
 				}
+			}
+		})
+	}
+}
+
+// TestUpgradingAcceptsUnsignedForwards: during a rolling upgrade, a forward
+// from an edge of the version before signatures (hop header, no signature)
+// is taken as one; a bad signature is still refused, and without Upgrading
+// the unsigned forward is a client's request.
+func TestUpgradingAcceptsUnsignedForwards(t *testing.T) {
+	key := deriveHopKey([]byte("0123456789abcdef"))
+	for _, tc := range []struct {
+		name      string
+		upgrading bool
+		auth      string
+		want      bool
+	}{
+		{"upgrading, unsigned", true, "", true},
+		{"upgrading, bad signature", true, "1:abc", false},
+		{"not upgrading, unsigned", false, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &Fleet{hopKey: key, log: testLogger(), cfg: Config{Upgrading: tc.upgrading}}
+			r := httptest.NewRequest(http.MethodGet, "/m/abc", nil)
+			r.Header.Set(HopHeader, "old-edge")
+			if tc.auth != "" {
+				r.Header.Set(AuthHeader, tc.auth)
+			}
+			if got := f.Inbound(r); got != tc.want || IsForwarded(r) != tc.want {
+				t.Fatalf("Inbound = %v, forwarded %v; want %v", got, IsForwarded(r), tc.want)
 			}
 		})
 	}

@@ -55,6 +55,14 @@ type Config struct {
 	// Forwards are still signed (with per-edge keys that travel in the
 	// gossip, see auth.go), so HTTP clients cannot forge them.
 	Insecure bool
+	// Upgrading accepts, from edges of a version before this one, what they
+	// cannot send: forwards without a signature (their hop and fill headers
+	// are taken as they are, as those edges take them) and, with SecretKey,
+	// gossip that is not encrypted (memberlist's GossipVerifyIncoming and
+	// Outgoing off). For a rolling upgrade or a key rollout only: while set,
+	// a client can forge the hop and fill headers again. Turn it off once
+	// every edge runs this version with the key.
+	Upgrading bool
 	// Logger receives the fleet's logs; memberlist's own lines go to it at
 	// debug level. Nil means slog.Default().
 	Logger *slog.Logger

@@ -191,6 +191,11 @@ func Join(ctx context.Context, cfg Config) (*Fleet, error) {
 	mc.SuspicionMult = cfg.SuspicionMult
 	if len(cfg.SecretKey) > 0 {
 		mc.SecretKey = cfg.SecretKey
+		if cfg.Upgrading {
+			// Keyed and keyless edges see each other while the key is
+			// rolled out (memberlist's documented transition).
+			mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = false, false
+		}
 	}
 	mc.Delegate = delegate{f}
 	mc.Events = events{f}

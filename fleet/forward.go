@@ -150,7 +150,7 @@ func (f *Fleet) Forward(ctx context.Context, target Member, r *http.Request) (*h
 		}
 		out.Header.Set("X-Forwarded-For", ip)
 	}
-	sign(out, f.keyFor(target), time.Now())
+	sign(out, r.URL.RequestURI(), f.keyFor(target), time.Now())
 	resp, err := f.client.Do(out)
 	if err != nil {
 		if IsUnreachable(err) {

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -171,6 +173,38 @@ func TestForwardSetsTheHopHeader(t *testing.T) {
 	if want := "mediaedge_fleet_forwards_total{result=ok} 1"; len(got) != 1 || got[0] != want {
 		t.Errorf("metrics %q, want %q", got, want)
 	}
+}
+
+// TestForwardThroughAPathStrippingProxy: an edge whose --fleet-http has a
+// path is reached through a proxy that strips it; the forward's signature
+// covers the URI that edge sees, so it is taken for a forward.
+func TestForwardThroughAPathStrippingProxy(t *testing.T) {
+	es, fs := startEdges(t, 2)
+	proxy := httptest.NewServer(http.StripPrefix("/edge1", httputil.NewSingleHostReverseProxy(mustURL(t, es[1].srv.URL))))
+	t.Cleanup(proxy.Close)
+	target := fs[0].Members()[1]
+	target.HTTPAddr = proxy.URL + "/edge1"
+	resp, err := fs[0].Forward(context.Background(), target, httptest.NewRequest(http.MethodGet, "/m/abc?w=100", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "/m/abc from edge-1" {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	if got, _ := es[1].seen.Load(HopHeader); got != "edge-0" {
+		t.Fatalf("the owner saw hop %q: the forward was not taken for one", got)
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 func TestForwardedRequestIsNeverForwardedAgain(t *testing.T) {

@@ -31,6 +31,7 @@ type fleetOptions struct {
 	Name       string
 	Key        string // hex gossip key
 	Insecure   bool   // --fleet-insecure: no key on a non-loopback bind
+	Upgrading  bool   // --fleet-upgrading: accept unsigned forwards and unencrypted gossip from older edges
 	LoadFactor float64
 
 	// transform and video are the render limits the forward wait is
@@ -51,6 +52,7 @@ func bindFleetFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.StringVar(&o.HTTP, "fleet-http", "", "this edge's HTTP URL as the other edges reach it (default http://LISTEN)")
 	f.StringVar(&o.Name, "fleet-name", "", "this edge's unique, stable name in the fleet (default HOSTNAME-FLEET_BIND)")
 	f.StringVar(&o.Key, "fleet-key", "", "hex key (16, 24 or 32 bytes) that encrypts and authenticates gossip and signs forwards, the same on every edge (required unless --fleet-bind is a loopback address or --fleet-insecure is set)")
+	f.BoolVar(&o.Upgrading, "fleet-upgrading", false, "during a rolling upgrade from a version that did not sign forwards, or while --fleet-key is rolled out: accept unsigned forwards and unencrypted gossip from edges not yet upgraded (clients can forge forwards meanwhile: turn it off once every edge is upgraded)")
 	f.BoolVar(&o.Insecure, "fleet-insecure", false, "run a fleet without --fleet-key on a non-loopback --fleet-bind: anyone who can reach the gossip port can join and serve its own bytes to the other edges")
 	o.transform, o.video = &cfg.Transform, &cfg.Video
 	f.Float64Var(&o.LoadFactor, "fleet-load-factor", o.LoadFactor, "bounded loads: an owner above this times the mean in-flight load spills to the key's next edge (> 1)")
@@ -64,7 +66,7 @@ func (o fleetOptions) validate(listen string) []error {
 		for _, name := range []struct {
 			flag string
 			set  bool
-		}{{"--peers", len(o.Peers) > 0}, {"--fleet-http", o.HTTP != ""}, {"--fleet-name", o.Name != ""}, {"--fleet-key", o.Key != ""}, {"--fleet-insecure", o.Insecure}} {
+		}{{"--peers", len(o.Peers) > 0}, {"--fleet-http", o.HTTP != ""}, {"--fleet-name", o.Name != ""}, {"--fleet-key", o.Key != ""}, {"--fleet-insecure", o.Insecure}, {"--fleet-upgrading", o.Upgrading}} {
 			if name.set {
 				errs = append(errs, fmt.Errorf("%s: needs --fleet-bind (no fleet without a gossip address)", name.flag))
 			}
@@ -163,6 +165,7 @@ func (o fleetOptions) config(httpAddr string, log *slog.Logger) (fleet.Config, e
 	}
 	cfg.SecretKey = key
 	cfg.Insecure = o.Insecure
+	cfg.Upgrading = o.Upgrading
 	if o.transform != nil && o.video != nil {
 		cfg.ResponseHeaderTimeout = forwardWait(*o.transform, *o.video)
 	}
