@@ -299,6 +299,24 @@ func TokenOwner(tok string) string {
 	return "token:" + hex.EncodeToString(sum[:8])
 }
 
+// Owns says whether an upload stored with owner stored belongs to
+// requester (as Authorize names it): the same owner, or, for an upload
+// begun before owners were hashes of the token, the token's position in
+// --upload-token ("token1"), which that version recorded. Those uploads
+// stay resumable across the upgrade; the alias can go once no upload that
+// old is left (UploadTTL, 24 h by default).
+func (s *Server) Owns(stored, requester string) bool {
+	if stored == requester {
+		return true
+	}
+	for i, tok := range s.cfg.UploadTokens {
+		if TokenOwner(tok) == requester {
+			return stored == "token"+strconv.Itoa(i+1)
+		}
+	}
+	return false
+}
+
 // UserOwner is the owner recorded on media a user uploaded with a session.
 func UserOwner(uid int64) string { return "user:" + strconv.FormatInt(uid, 10) }
 

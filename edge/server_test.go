@@ -98,6 +98,7 @@ func TestTokenOwnerSurvivesReorder(t *testing.T) {
 		var srv *edge.Server
 		tcfg := tus.DefaultConfig()
 		tcfg.Authorize = func(r *http.Request) (string, error) { return srv.Authorize(r) }
+		tcfg.Owns = func(stored, requester string) bool { return srv.Owns(stored, requester) }
 		h, err := tus.New(e.store, tcfg)
 		if err != nil {
 			t.Fatal(err)
@@ -153,6 +154,21 @@ func TestTokenOwnerSurvivesReorder(t *testing.T) {
 	}
 	if info, err := e.store.Stat(context.Background(), out.ID); err != nil || info.Owner != owner {
 		t.Fatalf("stored owner %q (%v), want %q", info.Owner, err, owner)
+	}
+
+	// An upload begun by the version that recorded the token's position
+	// ("token1" for the first) stays resumable by that token after the
+	// upgrade, and no other token takes it.
+	legacy, err := e.store.CreateUpload(context.Background(), chunkstore.UploadInfo{Length: 10, Owner: "token1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgraded := start(tokA, tokB)
+	if resp, body := do(t, "HEAD", upgraded.URL+"/files/"+legacy.ID, tusHdr(tokA), nil); resp.StatusCode != 200 {
+		t.Fatalf("HEAD of a pre-upgrade upload with its token: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := do(t, "HEAD", upgraded.URL+"/files/"+legacy.ID, tusHdr(tokB), nil); resp.StatusCode != 403 {
+		t.Fatalf("HEAD of a pre-upgrade upload with another token: %d, want 403", resp.StatusCode)
 	}
 }
 

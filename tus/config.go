@@ -79,6 +79,11 @@ type Config struct {
 	// RespectForwarded trusts X-Forwarded-Proto and X-Forwarded-Host when
 	// building Location URLs (set it behind a proxy that sets them).
 	RespectForwarded bool
+	// Owns, when set, says whether an upload stored with owner stored may
+	// be touched by a request Authorize names requester; nil is equality.
+	// The edge uses it to keep uploads begun under an older naming of the
+	// same token resumable.
+	Owns func(stored, requester string) bool
 	// PublicURL, when set, is the server's address as clients reach it
 	// ("https://cdn.example.com", maybe with a path a proxy strips): Location
 	// is PublicURL + the mount path + id, whatever the request's Host. Behind

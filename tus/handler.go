@@ -310,7 +310,7 @@ func (h *Handler) getUpload(ctx context.Context, id, owner string) (chunkstore.U
 	if u.State != chunkstore.UploadFinished && !u.ExpiresAt.IsZero() && time.Now().After(u.ExpiresAt) {
 		return u, httperr.New(http.StatusGone, "gone", "the upload expired")
 	}
-	if h.cfg.Authorize != nil && u.Owner != owner {
+	if h.cfg.Authorize != nil && u.Owner != owner && (h.cfg.Owns == nil || !h.cfg.Owns(u.Owner, owner)) {
 		return u, httperr.New(http.StatusForbidden, "forbidden", "the upload belongs to another token")
 	}
 	return u, nil

@@ -34,6 +34,7 @@ func buildEdge(cfg serveConfig, deps edge.Deps, store *chunkstore.Store, log *sl
 	tcfg.BodyReadTimeout = cfg.Edge.BodyReadTimeout
 	tcfg.BodyMinRate, tcfg.BodyMinRateWindow = cfg.Edge.BodyMinRate, cfg.Edge.BodyMinRateWindow
 	tcfg.Authorize = func(r *http.Request) (string, error) { return srv.Authorize(r) }
+	tcfg.Owns = func(stored, requester string) bool { return srv.Owns(stored, requester) }
 	tcfg.MediaURL = func(id string) string { return srv.MediaURL(id) }
 	tcfg.Metrics = metrics
 	tcfg.Quota = func(ctx context.Context, owner string) (int64, error) { return srv.QuotaRoom(ctx, owner) }
