@@ -66,6 +66,21 @@ func TestOversizedFramesRefusedBeforeDecode(t *testing.T) {
 	} else if w, h, _, err := transform.Probe(png); err != nil || w != 320 || h != 240 {
 		t.Fatalf("at the limit: poster %dx%d %v", w, h, err)
 	}
+
+	// A width no decoder stride divides: it checks 128x60 for a 100x60
+	// clip. At the limit, that clip is still taken.
+	odd := makeVideo(t, "odd.mp4", "-f", "lavfi", "-i", "testsrc=size=100x60:rate=10:duration=1",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+	cfg.Images.MaxSourcePixels = 100 * 60
+	c = newConvWith(t, cfg)
+	if png, err := c.Poster(ctx, odd, "video/mp4", 0.5); err != nil {
+		t.Fatalf("100x60 at the limit: %v", err)
+	} else if w, h, _, err := transform.Probe(png); err != nil || w != 100 || h != 60 {
+		t.Fatalf("100x60 at the limit: poster %dx%d %v", w, h, err)
+	}
+	if _, err := c.PackageHLS(ctx, odd, "video/mp4", t.TempDir(), 4); err != nil {
+		t.Fatalf("100x60 at the limit, HLS: %v", err)
+	}
 }
 
 // TestGIFFramesCountedUpToLimit: a GIF with more frames than MaxFrames is

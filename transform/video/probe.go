@@ -103,10 +103,18 @@ func (c *Converter) checkPixels(w, h int) error {
 }
 
 // maxPixelsArgs go before an input's -i (or ffprobe's file): libavcodec's
-// decoders refuse to allocate a frame above Images.MaxSourcePixels, whatever
-// the header said when it was probed (a stream may change size midway).
+// decoders refuse to allocate a frame much above Images.MaxSourcePixels,
+// whatever the header said when it was probed (a stream may change size
+// midway). Not exactly at it: a decoder checks its aligned size (the width
+// rounded up to its stride alignment, up to 64, the height to its block
+// rows), so a 100x60 clip is checked as 128x60, and a video within the
+// limit would fail to decode, as corrupt rather than 422. checkPixels is
+// the exact gate, on the declared size; this one has room for the
+// alignment: at most 64 more columns and rows of at most 16384 pixels
+// each (libavcodec's own bound on a side) is 2 Mi pixels, taken twice.
 func (c *Converter) maxPixelsArgs() []string {
-	return []string{"-max_pixels", strconv.FormatInt(min(c.cfg.Images.MaxSourcePixels, math.MaxInt32), 10)}
+	const alignSlack = 4 << 20
+	return []string{"-max_pixels", strconv.FormatInt(min(c.cfg.Images.MaxSourcePixels+alignSlack, math.MaxInt32), 10)}
 }
 
 func parseProbe(b []byte) (Info, error) {
