@@ -132,10 +132,11 @@ const forwardMargin = 30 * time.Second
 // (fleet.Config.ResponseHeaderTimeout): the longest a render may take, so
 // that a result a lone edge would serve is never cut short by the hop (a
 // 502). The longest render is a video poster resized: a video job (its
-// queue wait, then its timeout), then an image transform (a wait as long as
-// its timeout for source memory, then the transform, waiting included).
+// queue wait, the copy of the original into its folder and then ffmpeg,
+// each within the video timeout), then an image transform (a wait as long
+// as its timeout for source memory, then the transform, waiting included).
 func forwardWait(t transform.Config, v video.Config) time.Duration {
-	return v.QueueWait + v.Timeout + 2*t.Timeout + forwardMargin
+	return v.QueueWait + 2*v.Timeout + 2*t.Timeout + forwardMargin
 }
 
 // ipPort checks an "ip:port" (memberlist binds IPs, not names).

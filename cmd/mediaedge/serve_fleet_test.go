@@ -30,7 +30,7 @@ func parseFleetFlags(t *testing.T, args ...string) serveConfig {
 // result a lone edge serves is a 502 in a fleet.
 func TestFleetForwardWaitCoversTheLongestRender(t *testing.T) {
 	for _, args := range [][]string{
-		nil, // the defaults: a video job may take 120 s after a 5 s queue
+		nil, // the defaults: a video job may take 2 x 120 s after a 5 s queue
 		{"--transform-timeout", "100s", "--video-timeout", "5m", "--video-queue-wait", "30s"},
 	} {
 		cfg := parseFleetFlags(t, append([]string{"--fleet-bind", "127.0.0.1:7946"}, args...)...)
@@ -41,7 +41,7 @@ func TestFleetForwardWaitCoversTheLongestRender(t *testing.T) {
 		if err := fc.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		longest := cfg.Video.QueueWait + cfg.Video.Timeout + 2*cfg.Transform.Timeout
+		longest := cfg.Video.QueueWait + 2*cfg.Video.Timeout + 2*cfg.Transform.Timeout // the copy, then ffmpeg
 		if fc.ResponseHeaderTimeout <= longest {
 			t.Errorf("%v: forwards wait %v for headers; a render may take %v", args, fc.ResponseHeaderTimeout, longest)
 		}

@@ -175,7 +175,8 @@ type input struct {
 }
 
 // local returns the path ffmpeg reads. A Source is copied into the job's
-// folder here, once the job holds its slot and under its deadline: ffmpeg
+// folder here, once the job holds its slot and within one Timeout, after
+// which the job's deadline starts again for ffmpeg: ffmpeg
 // must seek (an MP4's index may sit at its end), and copying before the
 // slot let every queued request hold a full copy of its video on disk, one
 // per distinct poster time, however few jobs could run.
@@ -208,6 +209,10 @@ func (in input) local(j *job) (path string, err error) {
 	if err := f.Close(); err != nil {
 		return "", fmt.Errorf("video: copy source: %w", err)
 	}
+	// ffmpeg gets a whole Timeout of its own: a large original read from a
+	// slow store must not leave it too little (the copy had its own).
+	j.cancel()
+	j.ctx, j.cancel = context.WithTimeout(j.parent, j.c.cfg.Timeout)
 	return path, nil
 }
 
