@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
 )
 
 // closedFor reads until the socket closes and returns the close frame's
@@ -155,18 +156,47 @@ func TestRevocationsBounded(t *testing.T) {
 			t.Errorf("%+v: not refused", c)
 		}
 	}
-	if rv.refuses(claims{uid: 3, issued: clk.t}) {
-		t.Error("a ticket issued at the floor was refused")
+	if !rv.refuses(claims{uid: 3, issued: clk.t}) {
+		t.Error("a ticket issued at the floor's millisecond was not refused")
+	}
+	after := clk.t.Add(time.Millisecond)
+	if rv.refuses(claims{uid: 3, issued: after}) {
+		t.Error("a ticket issued after the floor was refused")
 	}
 	if !rv.refuses(claims{uid: 1, session: 5, issued: clk.t}) {
 		t.Error("a ticket of user 1's ended login, issued at the floor, was not refused")
 	}
-	if rv.refuses(claims{uid: 1, session: 6, issued: clk.t}) {
+	if rv.refuses(claims{uid: 1, session: 6, issued: after}) {
 		t.Error("another login of user 1 was refused")
 	}
 	clk.t = clk.t.Add(30 * time.Second)
 	rv.sweep()
 	if rv.refuses(claims{uid: 1, session: 5, issued: clk.t}) {
 		t.Error("a revocation was remembered past the ticket TTL")
+	}
+}
+
+// TestLegacyCloseObeyed: during a rolling upgrade, an edge of the version
+// before revocations had their own subject closes a user's sockets with a
+// message on the user's live subject; this version takes it as every
+// session of the user revoked.
+func TestLegacyCloseObeyed(t *testing.T) {
+	e := newEnv(t, nil)
+	const u = 91
+	c := e.open(e.ticketAs("Bearer user-91-s7"))
+	pending := e.ticketAs("Bearer user-91-s7")
+	m := &nats.Msg{Subject: liveSubject(e.h.cfg.SubjectPrefix, u), Header: nats.Header{legacyCloseHeader: {legacyCloseAll}}}
+	nc := e.bus.JetStream().Conn()
+	if err := nc.PublishMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if code, reason := c.closedFor(); code != websocket.StatusPolicyViolation || reason != "sessions revoked" {
+		t.Fatalf("closed with %d %q, want 1008 \"sessions revoked\"", code, reason)
+	}
+	if st, code := e.refusedWith(pending); st != 401 || code != "session_revoked" {
+		t.Fatalf("a ticket issued before the close: %d %q, want 401 session_revoked", st, code)
 	}
 }

@@ -36,7 +36,8 @@ type Config struct {
 	// Auth authenticates POST /v1/ws/ticket (required).
 	Auth Authenticator `json:"-"`
 	// Pusher, when set, is told about updates for users with no live
-	// socket on any edge (a web push or APNs/FCM relay).
+	// socket on any edge (a web push or APNs/FCM relay), off the fan-out's
+	// path: see PushWorkers.
 	Pusher Pusher `json:"-"`
 
 	// TicketKey signs socket tickets (HMAC-SHA256); at least 32 bytes.
@@ -97,6 +98,17 @@ type Config struct {
 	// PresenceTimeout bounds the "is anyone connected?" probe made before
 	// an offline push.
 	PresenceTimeout time.Duration
+	// PushWorkers is how many offline pushes (presence probe, then the
+	// Pusher) run at once, and PushQueue how many may wait for a worker.
+	// The fan-out only queues them, never waits for the Pusher, so a slow
+	// or down Pusher delays no live update. A push that finds the queue
+	// full is dropped and counted (Stats.PushDropped): its update is in
+	// the stream, and the device reads it when it connects. About 200
+	// bytes a queued push, plus the event's data (shared by its users).
+	PushWorkers, PushQueue int
+	// PushCloseWait is how long Close lets queued and running offline
+	// pushes finish before it cancels them (0: at once).
+	PushCloseWait time.Duration
 	// OriginPatterns are the other origins a browser may open a socket
 	// from (coder/websocket AcceptOptions); the page's own origin always
 	// may.
@@ -114,6 +126,16 @@ func DefaultConfig() Config {
 	fan := events.DefaultConsumerConfig("push-fanout")
 	fan.DeliverNew = true // a new gateway does not replay a week of history as live updates
 	fan.AckWait = time.Minute
+	// Prefetch stays at the consumer default (64), though Concurrency is 1.
+	// The handler no longer waits for the Pusher (see PushWorkers), so
+	// prefetched events do not sit out AckWait behind it, and a shallow
+	// prefetch is not safe with nats.go v1.55's Consume: it pulls again
+	// when half the batch is handled, unless its previous pull request is
+	// still marked in flight, and it clears that mark only after sending;
+	// with a batch of 1 or 2 the server answers and the handler finishes
+	// them first, no pull is left outstanding, and the consumer
+	// sits until two heartbeats are missed (30s). Tests saw such stalls at
+	// Prefetch 1 and 2, none at 64.
 	return Config{
 		TicketTTL:       30 * time.Second,
 		MaxUsedTickets:  1 << 20,
@@ -131,6 +153,9 @@ func DefaultConfig() Config {
 		WriteTimeout:    10 * time.Second,
 		LiveBuffer:      8192,
 		PresenceTimeout: 2 * time.Second,
+		PushWorkers:     8,
+		PushQueue:       10000,
+		PushCloseWait:   5 * time.Second,
 	}
 }
 
@@ -196,6 +221,12 @@ func (c Config) Validate() error {
 	}
 	if c.ReadLimit < 64 {
 		errs = append(errs, fmt.Errorf("push: read limit %d: want at least 64 bytes", c.ReadLimit))
+	}
+	if c.PushWorkers < 1 || c.PushWorkers > 1024 || c.PushQueue < 1 {
+		errs = append(errs, fmt.Errorf("push: push workers %d and push queue %d: want 1 to 1024 workers and a queue of at least 1", c.PushWorkers, c.PushQueue))
+	}
+	if c.PushCloseWait < 0 {
+		errs = append(errs, fmt.Errorf("push: push close wait %v: want 0 or more", c.PushCloseWait))
 	}
 	for _, d := range []struct {
 		name string

@@ -57,6 +57,7 @@ type conn struct {
 	session uint64
 	queue   chan *update            // live updates for the writer; bounded
 	ctl     chan []byte             // the reader's answers (pong); cap 1
+	catchup chan struct{}           // cap 1: NATS dropped live updates of this user (hub.catchUp)
 	cancel  context.CancelCauseFunc // ends the connection with a cause
 	kicked  bool                    // a full queue ended it; guarded by the hub's mu
 
@@ -168,6 +169,17 @@ func (c *conn) run(ctx context.Context, hello <-chan uint64) error {
 		case f := <-c.ctl:
 			if err := c.write(ctx, f); err != nil {
 				return err
+			}
+		case <-c.catchup:
+			// NATS dropped some of this user's live updates: the last ones
+			// may be among them, with no later update to show the gap.
+			// Without a base there is nothing to read from (a live-only
+			// socket that has had no update yet takes the next one, as a
+			// gap before its first update goes unnoticed anyway).
+			if c.based {
+				if err := c.catchUp(ctx); err != nil {
+					return err
+				}
 			}
 		case <-ping.C:
 			// Ping waits for the pong, which the reader reads; frames queue

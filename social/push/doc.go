@@ -55,7 +55,14 @@
 // removed by seq at the switch. Live updates carry the user's previous seq;
 // when that is past the last one sent, the socket missed something (NATS
 // dropped messages on a full LiveBuffer, or a republish was lost) and reads
-// the gap back from the stream before going on. Republishing by the stream
+// the gap back from the stream before going on. That check needs a next
+// update, so drops are also caught as they happen: NATS reports a slow
+// consumer on the user's live subscription to the connection's error
+// handler, and the gateway gives the user a fresh subscription (NATS
+// reports a subscription once until a message gets through again), flushes
+// it, and has the user's sockets read the stream from their last seq. A
+// socket with no base yet (live only, no update so far) has nothing to
+// read from and takes the next update. Republishing by the stream
 // leader is what keeps live updates in stream order on a fleet: if each
 // fan-out worker announced its own publishes, two edges could announce one
 // user's updates out of order.
@@ -116,15 +123,28 @@
 //
 // # Offline devices
 //
-// After storing an event's updates the fan-out asks, for each recipient,
-// whether any edge holds a socket: a core-NATS request on the user's live
-// subject, answered by every edge subscribed there; no subscriber is NATS's
-// immediate "no responders". Users with no socket are handed to the Pusher
-// (Webhook: POST with a timeout, retries on errors, 429 and 5xx,
-// Idempotency-Key event/user), 8 at a time, before the event is
-// acknowledged. A Pusher error after its own retries is logged and counted,
-// not retried with the event: the update is stored, and the device reads it
-// when it connects; retrying the event would push again to everyone else.
+// After storing an event's updates the fan-out queues one offline push per
+// recipient (PushQueue, 10000) and acknowledges the event: it never waits
+// for the Pusher, whose webhook may take 26 s with its retries, so a slow
+// or down receiver delays no one's live updates and has no event delivered
+// again or dead-lettered. PushWorkers (8) serve the queue: each asks
+// whether any edge holds a socket of the user (a core-NATS request on the
+// user's live subject, answered by every edge subscribed there; no
+// subscriber is NATS's immediate "no responders"), and hands users with
+// none to the Pusher (Webhook: POST with a timeout, retries on errors, 429
+// and 5xx, Idempotency-Key event/user). A push that finds the queue full
+// is dropped and counted (Stats.PushDropped, logged at most once a
+// second), and so is one still queued when Close has waited PushCloseWait.
+// A Pusher error after its own retries is logged and counted, not retried
+// with the event. Neither loses the update: it is in the stream, and the
+// device reads it when it connects.
+//
+// One activity is one push. The kinds social/notify turns into
+// notifications (follow, likes, comments, mentions, story likes and new
+// stories, chat messages) reach an offline user as the "notification"
+// event notify builds, so the fan-out pushes only that; every other kind
+// (chat's member and conversation changes) is pushed as it is. The rule
+// is pushesOffline, in fanout.go.
 //
 // # Why coder/websocket and our own protocol, not centrifuge
 //

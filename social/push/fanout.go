@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -77,12 +76,13 @@ func (h *Handler) fanout(ctx context.Context, ev events.Event) error {
 }
 
 // Deliver stores each event as an update in the stream of every user in
-// its To, and returns once all are stored; then it hands users with no
-// live socket to the Pusher. Updates are published on one connection, in
-// the order given, so one user's updates are stored in that order (the
-// chat service relies on it to deliver a conversation's messages in seq
-// order). Nats-Msg-Id "<event id>/<uid>" makes a repeat store nothing
-// within DuplicateWindow, so an error retries the whole call safely.
+// its To, and returns once all are stored; then it queues offline pushes
+// (pushesOffline kinds) for the workers, never waiting for them. Updates
+// are published on one connection, in the order given, so one user's
+// updates are stored in that order (the chat service relies on it to
+// deliver a conversation's messages in seq order). Nats-Msg-Id
+// "<event id>/<uid>" makes a repeat store nothing within DuplicateWindow,
+// so an error retries the whole call safely.
 func (h *Handler) Deliver(ctx context.Context, evs []events.Event) error {
 	type sent struct {
 		ev  int64
@@ -126,13 +126,35 @@ publish:
 		return fmt.Errorf("push: %w", err)
 	}
 	h.stats.updates.Add(int64(len(acks)))
-	if h.cfg.Pusher != nil {
+	if h.offline != nil {
 		for _, ev := range evs {
-			h.pushOffline(ctx, ev, uniq(ev.To))
+			if pushesOffline(ev.Kind) {
+				for _, uid := range uniq(ev.To) {
+					h.offline.enqueue(ev, uid)
+				}
+			}
 		}
 	}
 	return nil
 }
+
+// notifiedKinds are the kinds social/notify turns into notifications
+// (notify.Kinds; "message" is a chat message as the chat service delivers
+// it, which notify reads as chat.message and notifies the members then
+// offline of). Each of them reaches an offline user twice: as itself and
+// as the "notification" notify builds of it, which this fan-out also
+// delivers.
+var notifiedKinds = map[string]bool{
+	"follow": true, "like": true, "comment": true, "mention": true,
+	"story.like": true, "story.created": true, "message": true,
+}
+
+// pushesOffline is the one rule for which updates go to the Pusher: every
+// kind but those notify makes a notification of, so that one activity is
+// one push. "notification" is pushed (it is not one of them); a kind
+// notify does not read (chat's member and conversation changes) is pushed
+// as it is. A kind added to notify.Kinds belongs here too (a test checks).
+func pushesOffline(kind string) bool { return !notifiedKinds[kind] }
 
 // signalHeader marks a live message that is a signal: a whole frame,
 // stored nowhere.
@@ -170,40 +192,6 @@ func uniq(ids []int64) []int64 {
 		}
 	}
 	return out
-}
-
-// pushOffline hands the event to the Pusher for every recipient no edge has
-// a socket for. Presence is asked on the live subject itself: every edge
-// with a socket of the user is subscribed there and answers; no subscriber
-// is NATS's immediate "no responders". Pushes run 8 at a time; a Pusher
-// error is logged and counted, not retried past the Pusher's own retries:
-// the update is stored, and the device reads it from the stream when it
-// connects (see the package doc).
-func (h *Handler) pushOffline(ctx context.Context, ev events.Event, to []int64) {
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for _, uid := range to {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if h.Online(ctx, uid) {
-				return
-			}
-			if err := h.cfg.Pusher.Push(ctx, uid, ev); err != nil {
-				h.stats.pushErrors.Add(1)
-				h.log.Warn("offline push failed", "user", uid, "event", ev.ID, "err", err)
-				return
-			}
-			h.stats.pushed.Add(1)
-		}()
-	}
-	wg.Wait()
 }
 
 // Online asks whether any edge holds a socket of uid. When it cannot tell

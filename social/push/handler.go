@@ -35,11 +35,12 @@ type Handler struct {
 	revSub  *nats.Subscription // the fleet-wide revocations
 	hub     *hub
 	fan     *events.Consumer
+	offline *offline // offline pushes; nil without a Pusher
 	mux     *http.ServeMux
 
 	ctx    context.Context // ends with Close (cause errShutdown): every socket's parent
 	cancel context.CancelCauseFunc
-	bg     sync.WaitGroup // dispatcher and ticket sweeper
+	bg     sync.WaitGroup // dispatcher, drop repairer and ticket sweeper
 
 	mu     sync.Mutex     // guards closed and the Add side of conns
 	closed bool           // no socket is accepted after Close began
@@ -47,8 +48,9 @@ type Handler struct {
 
 	stats struct {
 		accepted, sent, replayed, gaps, resyncs, slow, deadPeers atomic.Int64
-		updates, fanoutErrors, pushed, pushErrors                atomic.Int64
+		updates, fanoutErrors, liveDrops                         atomic.Int64
 	}
+	dropLog rateLog // the slow-consumer warnings of live subscriptions
 }
 
 // Stats are the gateway's counters since it started.
@@ -62,6 +64,8 @@ type Stats struct {
 	FanoutErrors   int64 // events the fan-out failed (delivered again)
 	Pushed         int64 // offline pushes made
 	PushErrors     int64 // offline pushes given up
+	PushDropped    int64 // offline pushes dropped: queue full, or left at Close
+	LiveDrops      int64 // NATS reports of live updates dropped on a full LiveBuffer; each has the user's sockets catch up
 }
 
 // New builds the gateway from cfg: it dials its own NATS connection on
@@ -93,16 +97,26 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h.hub = newHub(nc, cfg.LiveBuffer)
+	// Replaces the bus's handler (which only logs): a live subscription
+	// that dropped updates has its user's sockets catch up (natsError).
+	nc.SetErrorHandler(h.natsError)
 	h.revoked = newRevocations(cfg.TicketTTL, cfg.MaxUsedTickets, cfg.Now)
 	if h.revSub, err = nc.Subscribe(revokeSubject(cfg.SubjectPrefix), h.onRevoke); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("push: subscribe to revocations: %w", err)
 	}
 	h.ctx, h.cancel = context.WithCancelCause(context.Background())
-	h.bg.Add(2)
+	h.bg.Add(3)
 	go h.dispatchLoop()
+	go h.repairLoop()
 	go h.sweepLoop()
+	if cfg.Pusher != nil {
+		h.offline = newOffline(cfg.Pusher, h.Online, cfg.PushWorkers, cfg.PushQueue, h.log)
+	}
 	if h.fan, err = cfg.Bus.Consume(ctx, h.cfg.Fanout, h.fanout); err != nil {
+		if h.offline != nil {
+			h.offline.close(0)
+		}
 		h.cancel(errShutdown)
 		h.bg.Wait()
 		nc.Close()
@@ -122,13 +136,18 @@ func (h *Handler) Register(mux *http.ServeMux) {
 // ServeHTTP serves the routes of Register (for tests and a standalone mount).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-// Close stops the fan-out, closes every socket (1001) and waits for every
-// goroutine of the gateway. The bus stays open.
+// Close stops the fan-out, lets queued offline pushes finish for up to
+// PushCloseWait (sockets stay up meanwhile, so presence stays true),
+// closes every socket (1001) and waits for every goroutine of the
+// gateway. The bus stays open.
 func (h *Handler) Close() error {
 	h.mu.Lock()
 	h.closed = true
 	h.mu.Unlock()
 	h.fan.Close()
+	if h.offline != nil {
+		h.offline.close(h.cfg.PushCloseWait)
+	}
 	h.cancel(errShutdown)
 	h.conns.Wait()
 	h.bg.Wait()
@@ -140,9 +159,13 @@ func (h *Handler) Close() error {
 func (h *Handler) Stats() Stats {
 	u, s := h.hub.counts()
 	st := &h.stats
-	return Stats{Users: u, Sockets: s, Accepted: st.accepted.Load(), Sent: st.sent.Load(), Replayed: st.replayed.Load(),
+	out := Stats{Users: u, Sockets: s, Accepted: st.accepted.Load(), Sent: st.sent.Load(), Replayed: st.replayed.Load(),
 		Gaps: st.gaps.Load(), Resyncs: st.resyncs.Load(), Slow: st.slow.Load(), DeadPeer: st.deadPeers.Load(),
-		Updates: st.updates.Load(), FanoutErrors: st.fanoutErrors.Load(), Pushed: st.pushed.Load(), PushErrors: st.pushErrors.Load()}
+		Updates: st.updates.Load(), FanoutErrors: st.fanoutErrors.Load(), LiveDrops: st.liveDrops.Load()}
+	if o := h.offline; o != nil {
+		out.Pushed, out.PushErrors, out.PushDropped = o.pushed.Load(), o.failed.Load(), o.dropped.Load()
+	}
+	return out
 }
 
 func (h *Handler) dispatchLoop() {
@@ -153,8 +176,63 @@ func (h *Handler) dispatchLoop() {
 		case <-h.ctx.Done():
 			return
 		case m := <-h.hub.ch:
-			h.hub.dispatch(m, prefix)
+			if !h.legacyClose(m, prefix) {
+				h.hub.dispatch(m, prefix)
+			}
 		}
+	}
+}
+
+// natsError is the gateway connection's asynchronous error handler. A slow
+// consumer on a live subscription means NATS dropped messages for it on a
+// full LiveBuffer; a socket notices a dropped update only when the user's
+// next one comes, so the user's last updates would wait for it. The hub
+// instead has the user's sockets catch up from the stream (repairLoop).
+func (h *Handler) natsError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	if errors.Is(err, nats.ErrSlowConsumer) && h.hub.noteDrop(sub, h.cfg.SubjectPrefix+".live.") {
+		n := h.stats.liveDrops.Add(1)
+		if h.dropLog.allow(time.Now(), time.Second) {
+			h.log.Warn("live updates dropped on a full live buffer; the sockets catch up from the stream",
+				"live_buffer", h.cfg.LiveBuffer, "drops_total", n)
+		}
+		return
+	}
+	if sub != nil {
+		h.log.Warn("nats", "subject", sub.Subject, "err", err)
+		return
+	}
+	h.log.Warn("nats", "err", err)
+}
+
+// repairLoop serves the drops natsError notes: it gives each user a fresh
+// subscription (see hub.resubscribeDropped), flushes so the server has it,
+// and only then has their sockets read the stream: an update stored
+// before the flush is in that read, one stored after it reaches the new
+// subscription, or is dropped there and reported again.
+func (h *Handler) repairLoop() {
+	defer h.bg.Done()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-h.hub.repair:
+		}
+		uids := h.hub.resubscribeDropped()
+		if len(uids) == 0 {
+			continue
+		}
+		fctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+		err := h.nc.FlushWithContext(fctx)
+		cancel()
+		if h.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			// Catch up anyway: most of what was dropped is read back, and
+			// the next update's gap check finds the rest.
+			h.log.Warn("flush resubscriptions", "users", len(uids), "err", err)
+		}
+		h.hub.catchUp(uids)
 	}
 }
 
@@ -262,7 +340,8 @@ func (h *Handler) serveWS(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) serveConn(ws *websocket.Conn, cl claims) {
 	uid := cl.uid
 	ctx, cancel := context.WithCancelCause(h.ctx)
-	c := &conn{h: h, ws: ws, uid: uid, session: cl.session, queue: make(chan *update, h.cfg.SendQueue), ctl: make(chan []byte, 1), cancel: cancel}
+	c := &conn{h: h, ws: ws, uid: uid, session: cl.session, queue: make(chan *update, h.cfg.SendQueue), ctl: make(chan []byte, 1),
+		catchup: make(chan struct{}, 1), cancel: cancel}
 	hello := make(chan uint64, 1)
 	readerDone := make(chan struct{})
 	go func() {

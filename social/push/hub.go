@@ -28,6 +28,13 @@ type hub struct {
 
 	mu    sync.Mutex           // guards users
 	users map[int64]*userConns // connected users
+
+	// Drops NATS reported on live subscriptions, for the repair loop. Its
+	// own lock: NATS's callback must not wait for a stalled dispatcher.
+	dmu     sync.Mutex         // guards dropped and dropAll
+	dropped map[int64]struct{} // users whose subscription dropped updates
+	dropAll bool               // a drop on a subscription it could not name: every user
+	repair  chan struct{}      // cap 1: something was noted since the repair loop last looked
 }
 
 type userConns struct {
@@ -36,7 +43,8 @@ type userConns struct {
 }
 
 func newHub(nc *nats.Conn, buffer int) *hub {
-	return &hub{nc: nc, ch: make(chan *nats.Msg, buffer), users: make(map[int64]*userConns)}
+	return &hub{nc: nc, ch: make(chan *nats.Msg, buffer), users: make(map[int64]*userConns),
+		dropped: make(map[int64]struct{}), repair: make(chan struct{}, 1)}
 }
 
 // add registers c; from then on its user's updates are queued for it.
@@ -72,6 +80,82 @@ func (hb *hub) remove(c *conn) {
 	if len(u.conns) == 0 {
 		_ = u.sub.Unsubscribe() // fails only on a closed connection, which has no subscriptions left
 		delete(hb.users, c.uid)
+	}
+}
+
+// noteDrop records that NATS dropped messages of sub (a slow consumer: hb.ch
+// was full) for the repair loop, and reports whether sub is a live
+// subscription (prefix is SubjectPrefix.live.); nil sub means any.
+func (hb *hub) noteDrop(sub *nats.Subscription, prefix string) bool {
+	hb.dmu.Lock()
+	if sub == nil {
+		hb.dropAll = true
+	} else {
+		rest, ok := strings.CutPrefix(sub.Subject, prefix)
+		uid, err := strconv.ParseInt(rest, 10, 64)
+		if !ok || err != nil {
+			hb.dmu.Unlock()
+			return false
+		}
+		hb.dropped[uid] = struct{}{}
+	}
+	hb.dmu.Unlock()
+	select {
+	case hb.repair <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// resubscribeDropped takes the users noted by noteDrop and gives each still
+// connected a new subscription in place of the one that dropped, and
+// returns them. Why a new one: NATS reports a slow consumer once, when a
+// subscription starts dropping, and again only after a message got
+// through; a user whose every update is dropped would be reported once
+// and then lose updates silently. A fresh subscription is reported anew.
+// While both exist a message may arrive twice; sockets drop an update at
+// or below the last seq they sent.
+func (hb *hub) resubscribeDropped() []int64 {
+	hb.dmu.Lock()
+	noted, all := hb.dropped, hb.dropAll
+	hb.dropped, hb.dropAll = make(map[int64]struct{}), false
+	hb.dmu.Unlock()
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if all {
+		for uid := range hb.users {
+			noted[uid] = struct{}{}
+		}
+	}
+	out := make([]int64, 0, len(noted))
+	for uid := range noted {
+		u := hb.users[uid]
+		if u == nil {
+			continue // gone: nothing to catch up
+		}
+		if sub, err := hb.nc.ChanSubscribe(u.sub.Subject, hb.ch); err == nil {
+			_ = u.sub.Unsubscribe()
+			u.sub = sub
+		} // else the old one stays: the sockets still catch up now
+		out = append(out, uid)
+	}
+	return out
+}
+
+// catchUp has every socket of uids read its user's stream from the last
+// update it sent (conn.run).
+func (hb *hub) catchUp(uids []int64) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	for _, uid := range uids {
+		if uc := hb.users[uid]; uc != nil {
+			for c := range uc.conns {
+				select {
+				case c.catchup <- struct{}{}:
+				default: // one pending already: it reads up to the stream's end
+				}
+			}
+		}
 	}
 }
 

@@ -337,12 +337,12 @@ func TestOfflinePushWebhook(t *testing.T) {
 
 	c := e.dial(bob, 0)
 	c.expect("ready")
-	ev := e.publish("follow", alice, bob, carol)
+	ev := e.publish("notification", alice, bob, carol)
 	c.expect("update")
 	waitFor(t, "the offline push", func() bool { return e.h.Stats().Pushed == 1 })
 	mu.Lock()
 	defer mu.Unlock()
-	want := call{fmt.Sprintf("%d/%d", ev.ID, carol), strconv.FormatInt(carol, 10), "follow"}
+	want := call{fmt.Sprintf("%d/%d", ev.ID, carol), strconv.FormatInt(carol, 10), "notification"}
 	if len(calls) != 1 || calls[0] != want || attempts != 2 {
 		t.Fatalf("calls %+v after %d attempts, want [%+v] after 2", calls, attempts, want)
 	}

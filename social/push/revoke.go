@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mediaedge/mediaedge/social/events"
 )
@@ -55,8 +58,32 @@ func (r revocation) matches(session uint64) bool {
 func revokeSubject(prefix string) string { return prefix + ".revoke" }
 
 // legacyCloseHeader marked a close on a user's live subject before
-// revocations had a subject of their own.
-const legacyCloseHeader = "Mediaedge-Close"
+// revocations had a subject of their own; the version that sent it sent
+// only legacyCloseAll (a password change or a log-out-everywhere).
+const (
+	legacyCloseHeader = "Mediaedge-Close"
+	legacyCloseAll    = "sessions-revoked"
+)
+
+// legacyClose takes a close published on a user's live subject by an edge
+// of the version before revocations had their own subject (a rolling
+// upgrade): it meant every session of the user, and is obeyed as a
+// revocation of them all, so a thief's socket here does not outlive a
+// password change made through an old edge. A stored update is never one
+// (it carries Nats-Sequence). It reports whether m was such a close.
+func (h *Handler) legacyClose(m *nats.Msg, prefix string) bool {
+	if m.Header.Get(legacyCloseHeader) != legacyCloseAll || m.Header.Get(jetstream.SequenceHeader) != "" {
+		return false
+	}
+	uid, err := strconv.ParseInt(strings.TrimPrefix(m.Subject, prefix), 10, 64)
+	if err != nil || uid == 0 {
+		return true
+	}
+	r := revocation{User: uid, All: true, At: h.cfg.Now().UnixMilli()}
+	h.revoked.add(r)
+	h.hub.closeMatching(uid, r.matches, errRevoked)
+	return true
+}
 
 // ErrSessionRevoked answers a ticket whose login ended after it was issued.
 var ErrSessionRevoked = errors.New("push: the ticket's session was revoked")
@@ -190,11 +217,14 @@ func (rv *revocations) add(r revocation) {
 func (rv *revocations) refuses(c claims) bool {
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
-	if c.issued.Before(rv.floor) {
+	// "Issued before" includes the revocation's own millisecond (tickets
+	// carry milliseconds): a ticket of that instant is refused, and its
+	// client asks for another.
+	if !rv.floor.IsZero() && !c.issued.After(rv.floor) {
 		return true
 	}
 	for _, t := range rv.users[c.uid] {
-		if t.r.matches(c.session) && (!t.r.All || c.issued.Before(time.UnixMilli(t.r.At))) {
+		if t.r.matches(c.session) && (!t.r.All || !c.issued.After(time.UnixMilli(t.r.At))) {
 			return true
 		}
 	}
