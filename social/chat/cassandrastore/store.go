@@ -213,41 +213,30 @@ func (s *Store) CreateDirect(ctx context.Context, c chat.Conversation, a, b int6
 	lo, hi := min(a, b), max(a, b)
 	c = newConv(c)
 	op := fmt.Sprintf("create direct %d-%d", lo, hi)
-	prev := map[string]any{}
-	applied, err := cqlrows.CAS(ctx, s.s, s.cfg.Serial, prev, true, qClaimPair, lo, hi, c.ID, time.Now())
-	if err != nil {
-		return chat.Conversation{}, false, fmt.Errorf("%s: claim: %w", op, err)
-	}
-	for try := 0; !applied; try++ {
-		holder, _ := prev["conv_id"].(int64)
-		at, _ := prev["claimed_at"].(time.Time)
-		if holder == c.ID {
-			break // a driver retry of our own claim
-		}
-		existing, err := s.GetConversation(ctx, holder)
-		switch {
-		case err == nil:
-			return existing, false, nil
-		case !errors.Is(err, chat.ErrNotFound):
-			return chat.Conversation{}, false, fmt.Errorf("%s: %w", op, err)
-		case try >= 3:
-			return chat.Conversation{}, false, fmt.Errorf("%s: claim keeps changing: %w", op, chat.ErrBusy)
-		case time.Since(at) < s.cfg.ClaimGrace:
-			return s.awaitConv(ctx, op, holder)
-		}
-		// A stale claim: its create died before its batch.
-		prev = map[string]any{}
-		applied, err = cqlrows.CAS(ctx, s.s, s.cfg.Serial, prev, false, qTakeoverPair, c.ID, time.Now(), lo, hi, holder)
-		if err != nil {
-			return chat.Conversation{}, false, fmt.Errorf("%s: take over stale claim: %w", op, err)
-		}
-		if !applied {
-			// Someone else took it over: read the claim again.
-			prev = map[string]any{}
-			if err := s.serial(`SELECT conv_id, claimed_at FROM chat_direct WHERE lo = ? AND hi = ?`, lo, hi).MapScanContext(ctx, prev); err != nil {
-				return chat.Conversation{}, false, fmt.Errorf("%s: read claim: %w", op, err)
-			}
-		}
+	holderOf := func(m map[string]any) int64 { id, _ := m["conv_id"].(int64); return id }
+	existing, done, err := cqlrows.KeyClaim[chat.Conversation]{
+		Op:   op,
+		Mine: c.ID,
+		Claim: func(ctx context.Context, m map[string]any) (bool, error) {
+			return cqlrows.CAS(ctx, s.s, s.cfg.Serial, m, true, qClaimPair, lo, hi, c.ID, time.Now())
+		},
+		Holder: func(m map[string]any) (int64, bool) {
+			at, _ := m["claimed_at"].(time.Time)
+			return holderOf(m), time.Since(at) < s.cfg.ClaimGrace
+		},
+		TakeOver: func(ctx context.Context, row, m map[string]any) (bool, error) {
+			return cqlrows.CAS(ctx, s.s, s.cfg.Serial, m, false, qTakeoverPair, c.ID, time.Now(), lo, hi, holderOf(row))
+		},
+		Reread: func(ctx context.Context, m map[string]any) error {
+			return s.serial(`SELECT conv_id, claimed_at FROM chat_direct WHERE lo = ? AND hi = ?`, lo, hi).MapScanContext(ctx, m)
+		},
+		Get:      s.GetConversation,
+		NotFound: chat.ErrNotFound,
+		Busy:     chat.ErrBusy,
+		Wait:     s.cfg.ReplayWait,
+	}.Run(ctx)
+	if err != nil || done {
+		return existing, false, err // done: the pair's conversation exists
 	}
 	users := []int64{lo, hi}
 	if lo == hi { // a user's chat with themself has one member
@@ -268,24 +257,6 @@ func (s *Store) CreateDirect(ctx context.Context, c chat.Conversation, a, b int6
 		return chat.Conversation{}, false, fmt.Errorf("%s: %w", op, err)
 	}
 	return c, true, nil
-}
-
-// awaitConv waits for the conversation of a direct claim in flight.
-func (s *Store) awaitConv(ctx context.Context, op string, id int64) (chat.Conversation, bool, error) {
-	deadline := time.Now().Add(s.cfg.ReplayWait)
-	for time.Now().Before(deadline) {
-		if err := cqlrows.Sleep(ctx, cqlrows.Jitter(100*time.Millisecond)); err != nil {
-			return chat.Conversation{}, false, err
-		}
-		c, err := s.GetConversation(ctx, id)
-		if err == nil {
-			return c, false, nil
-		}
-		if !errors.Is(err, chat.ErrNotFound) {
-			return chat.Conversation{}, false, fmt.Errorf("%s: %w", op, err)
-		}
-	}
-	return chat.Conversation{}, false, fmt.Errorf("%s: conversation %d still being created: %w", op, id, chat.ErrBusy)
 }
 
 // newConv fills what every new conversation has: LastAt is CreatedAt

@@ -2,12 +2,10 @@ package cassandrastore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
-	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"github.com/bwmarrin/snowflake"
 
 	"github.com/mediaedge/mediaedge/social/cqlrows"
@@ -36,72 +34,35 @@ func commentKey(post int64, key string) string {
 // a column for it.
 func madeAt(id int64) time.Time { return time.UnixMilli(snowflake.ParseInt64(id).Time()) }
 
-// claimComment claims key for c. done=true: the key belongs to a comment
-// that exists, returned as prev (a retry). An error is posts.ErrBusy while
-// the key's comment is being added elsewhere.
+// claimComment claims key for c (cqlrows.KeyClaim). done=true: the key
+// belongs to a comment that exists, returned as prev (a retry). An error is
+// posts.ErrBusy while the key's comment is being added elsewhere. A claim
+// is young while its comment id (made when the claim was) is younger than
+// ClaimGrace; one whose comment was deleted since is taken over.
 func (s *Store) claimComment(ctx context.Context, c posts.Comment, key string) (prev posts.Comment, done bool, err error) {
-	op := fmt.Sprintf("add comment to %d: key %q of %d", c.Post, key, c.Author)
 	ik, ttl := commentKey(c.Post, key), int(s.cfg.IdempotencyTTL/time.Second)
-	m := map[string]any{}
-	// Idempotent: a driver retry of our applied claim answers with our own
-	// comment id, recognised below.
-	applied, err := cqlrows.CAS(ctx, s.s, s.cfg.Serial, m, true, qClaimKey, c.Author, ik, c.ID, ttl)
-	if err != nil {
-		return posts.Comment{}, false, fmt.Errorf("%s: claim: %w", op, err)
-	}
-	for try := 0; !applied; try++ {
-		holder, _ := m["post_id"].(int64)
-		if holder == c.ID {
-			return posts.Comment{}, false, nil // a driver retry of our own claim
-		}
-		existing, err := s.GetComment(ctx, c.Post, holder)
-		switch {
-		case err == nil:
-			return existing, true, nil
-		case !errors.Is(err, posts.ErrNotFound):
-			return posts.Comment{}, false, fmt.Errorf("%s: %w", op, err)
-		case try >= 3:
-			return posts.Comment{}, false, fmt.Errorf("%s: claim keeps changing: %w", op, posts.ErrBusy)
-		case time.Since(madeAt(holder)) < s.cfg.ClaimGrace:
-			return s.awaitComment(ctx, op, c.Post, holder)
-		}
-		// A stale claim: its add died before its batch, or its comment
-		// was deleted since.
-		m = map[string]any{}
-		applied, err = cqlrows.CAS(ctx, s.s, s.cfg.Serial, m, false, qTakeoverKey, ttl, c.ID, c.Author, ik, holder)
-		if err != nil {
-			return posts.Comment{}, false, fmt.Errorf("%s: take over stale claim: %w", op, err)
-		}
-		if !applied {
-			m = map[string]any{}
-			err := s.s.Query(qReadKey, c.Author, ik).Consistency(s.cfg.Serial).Idempotent(true).MapScanContext(ctx, m)
-			if errors.Is(err, gocql.ErrNotFound) {
-				// Expired meanwhile: claim it afresh.
-				m = map[string]any{}
-				applied, err = cqlrows.CAS(ctx, s.s, s.cfg.Serial, m, true, qClaimKey, c.Author, ik, c.ID, ttl)
-			}
-			if err != nil {
-				return posts.Comment{}, false, fmt.Errorf("%s: read claim: %w", op, err)
-			}
-		}
-	}
-	return posts.Comment{}, false, nil
-}
-
-// awaitComment waits for the comment of a key claim in flight.
-func (s *Store) awaitComment(ctx context.Context, op string, post, id int64) (posts.Comment, bool, error) {
-	deadline := time.Now().Add(s.cfg.ReplayWait)
-	for time.Now().Before(deadline) {
-		if err := cqlrows.Sleep(ctx, cqlrows.Jitter(100*time.Millisecond)); err != nil {
-			return posts.Comment{}, false, err
-		}
-		c, err := s.GetComment(ctx, post, id)
-		if err == nil {
-			return c, true, nil
-		}
-		if !errors.Is(err, posts.ErrNotFound) {
-			return posts.Comment{}, false, fmt.Errorf("%s: %w", op, err)
-		}
-	}
-	return posts.Comment{}, false, fmt.Errorf("%s: comment %d still being added: %w", op, id, posts.ErrBusy)
+	holderOf := func(m map[string]any) int64 { id, _ := m["post_id"].(int64); return id }
+	return cqlrows.KeyClaim[posts.Comment]{
+		Op:   fmt.Sprintf("add comment to %d: key %q of %d", c.Post, key, c.Author),
+		Mine: c.ID,
+		// Idempotent: a driver retry of our applied claim answers with
+		// our own comment id, which Run recognises.
+		Claim: func(ctx context.Context, m map[string]any) (bool, error) {
+			return cqlrows.CAS(ctx, s.s, s.cfg.Serial, m, true, qClaimKey, c.Author, ik, c.ID, ttl)
+		},
+		Holder: func(m map[string]any) (int64, bool) {
+			id := holderOf(m)
+			return id, time.Since(madeAt(id)) < s.cfg.ClaimGrace
+		},
+		TakeOver: func(ctx context.Context, row, m map[string]any) (bool, error) {
+			return cqlrows.CAS(ctx, s.s, s.cfg.Serial, m, false, qTakeoverKey, ttl, c.ID, c.Author, ik, holderOf(row))
+		},
+		Reread: func(ctx context.Context, m map[string]any) error {
+			return s.s.Query(qReadKey, c.Author, ik).Consistency(s.cfg.Serial).Idempotent(true).MapScanContext(ctx, m)
+		},
+		Get:      func(ctx context.Context, id int64) (posts.Comment, error) { return s.GetComment(ctx, c.Post, id) },
+		NotFound: posts.ErrNotFound,
+		Busy:     posts.ErrBusy,
+		Wait:     s.cfg.ReplayWait,
+	}.Run(ctx)
 }

@@ -176,73 +176,35 @@ func (s *Store) Create(ctx context.Context, st stories.Story, ev events.Event) (
 	return st, true, nil
 }
 
-// claim takes st.Key for st. done=true: the key belongs to a story that
-// exists, returned as prev (a retry). An error is ErrBusy while the key's
-// story is being created elsewhere.
+// claim takes st.Key for st (cqlrows.KeyClaim). done=true: the key
+// belongs to a story that exists, returned as prev (a retry). An error is
+// ErrBusy while the key's story is being created elsewhere.
 func (s *Store) claim(ctx context.Context, st stories.Story, ttl int) (prev stories.Story, done bool, err error) {
-	op := fmt.Sprintf("create story of %d", st.Owner)
-	m := map[string]any{}
-	// Idempotent: a driver retry of our applied claim answers with our own
-	// story id, recognised below.
-	applied, err := cqlrows.CAS(ctx, s.s, s.cfg.Serial, m, true, qClaimKey, st.Owner, st.Key, st.ID, time.Now(), ttl)
-	if err != nil {
-		return stories.Story{}, false, fmt.Errorf("%s: claim key: %w", op, err)
-	}
-	for try := 0; !applied; try++ {
-		holder, _ := m["story_id"].(int64)
-		at, _ := m["claimed_at"].(time.Time)
-		if holder == st.ID {
-			return stories.Story{}, false, nil // a driver retry of our own claim
-		}
-		existing, err := s.Get(ctx, holder)
-		switch {
-		case err == nil:
-			return existing, true, nil
-		case !errors.Is(err, stories.ErrNotFound):
-			return stories.Story{}, false, fmt.Errorf("%s: %w", op, err)
-		case try >= 3:
-			return stories.Story{}, false, fmt.Errorf("%s: key claim keeps changing: %w", op, stories.ErrBusy)
-		case time.Since(at) < s.cfg.ClaimGrace:
-			return s.await(ctx, op, holder)
-		}
-		// A stale claim: its create died before its batch.
-		m = map[string]any{}
-		applied, err = cqlrows.CAS(ctx, s.s, s.cfg.Serial, m, false, qTakeoverKey, ttl, st.ID, time.Now(), st.Owner, st.Key, holder)
-		if err != nil {
-			return stories.Story{}, false, fmt.Errorf("%s: take over stale key: %w", op, err)
-		}
-		if !applied {
-			m = map[string]any{}
-			err := s.s.Query(qReadKey, st.Owner, st.Key).Consistency(s.cfg.Serial).Idempotent(true).MapScanContext(ctx, m)
-			if errors.Is(err, gocql.ErrNotFound) {
-				// Expired meanwhile: claim it afresh.
-				m = map[string]any{}
-				applied, err = cqlrows.CAS(ctx, s.s, s.cfg.Serial, m, true, qClaimKey, st.Owner, st.Key, st.ID, time.Now(), ttl)
-			}
-			if err != nil {
-				return stories.Story{}, false, fmt.Errorf("%s: read key: %w", op, err)
-			}
-		}
-	}
-	return stories.Story{}, false, nil
-}
-
-// await waits for the story of a key claim in flight.
-func (s *Store) await(ctx context.Context, op string, id int64) (stories.Story, bool, error) {
-	deadline := time.Now().Add(s.cfg.ReplayWait)
-	for time.Now().Before(deadline) {
-		if err := cqlrows.Sleep(ctx, cqlrows.Jitter(100*time.Millisecond)); err != nil {
-			return stories.Story{}, false, err
-		}
-		st, err := s.Get(ctx, id)
-		if err == nil {
-			return st, true, nil
-		}
-		if !errors.Is(err, stories.ErrNotFound) {
-			return stories.Story{}, false, fmt.Errorf("%s: %w", op, err)
-		}
-	}
-	return stories.Story{}, false, fmt.Errorf("%s: story %d still being created: %w", op, id, stories.ErrBusy)
+	return cqlrows.KeyClaim[stories.Story]{
+		Op:   fmt.Sprintf("create story of %d", st.Owner),
+		Mine: st.ID,
+		// Idempotent: a driver retry of our applied claim answers with
+		// our own story id, which Run recognises.
+		Claim: func(ctx context.Context, m map[string]any) (bool, error) {
+			return cqlrows.CAS(ctx, s.s, s.cfg.Serial, m, true, qClaimKey, st.Owner, st.Key, st.ID, time.Now(), ttl)
+		},
+		Holder: func(m map[string]any) (int64, bool) {
+			holder, _ := m["story_id"].(int64)
+			at, _ := m["claimed_at"].(time.Time)
+			return holder, time.Since(at) < s.cfg.ClaimGrace
+		},
+		TakeOver: func(ctx context.Context, row, m map[string]any) (bool, error) {
+			holder, _ := row["story_id"].(int64)
+			return cqlrows.CAS(ctx, s.s, s.cfg.Serial, m, false, qTakeoverKey, ttl, st.ID, time.Now(), st.Owner, st.Key, holder)
+		},
+		Reread: func(ctx context.Context, m map[string]any) error {
+			return s.s.Query(qReadKey, st.Owner, st.Key).Consistency(s.cfg.Serial).Idempotent(true).MapScanContext(ctx, m)
+		},
+		Get:      s.Get,
+		NotFound: stories.ErrNotFound,
+		Busy:     stories.ErrBusy,
+		Wait:     s.cfg.ReplayWait,
+	}.Run(ctx)
 }
 
 // Get reads a live story.
