@@ -122,7 +122,7 @@ func (p posterVideo) AnimatedToMP4(context.Context, []byte, video.MP4Options) ([
 	return nil, transform.AnimationInfo{}, video.ErrAlreadyVideo
 }
 
-func (p posterVideo) Poster(context.Context, string, string, float64) ([]byte, error) {
+func (p posterVideo) PosterFrom(context.Context, video.Source, string, float64) ([]byte, error) {
 	return p.frame, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -20,7 +19,12 @@ import (
 // Video is what the edge needs from the ffmpeg side.
 type Video interface {
 	AnimatedToMP4(ctx context.Context, src []byte, opt video.MP4Options) ([]byte, transform.AnimationInfo, error)
-	Poster(ctx context.Context, path, contentType string, atSeconds float64) ([]byte, error)
+	// PosterFrom takes a frame of the video src opens. The converter copies
+	// the video (ffmpeg must seek: an MP4's index may sit at its end) once
+	// a job slot is its, so posters waiting for a slot hold no copy of
+	// their video, however many distinct times are asked at once, and the
+	// copy lands in its temp folder under its deadline.
+	PosterFrom(ctx context.Context, src video.Source, contentType string, atSeconds float64) ([]byte, error)
 }
 
 // HLS finds (producing once for the fleet) a video's HLS package.
@@ -81,43 +85,9 @@ func (rd *Renderer) renderVideo(ctx context.Context, info chunkstore.FileInfo, s
 	return transform.Result{}, false, nil
 }
 
-// sourcePoster is the capability of a Video that copies the video itself,
-// once a job slot is its (*video.Converter is one): posters waiting for a
-// slot then hold no copy of their video, however many distinct times are
-// asked at once, and the copy lands in the converter's temp folder under
-// its deadline.
-type sourcePoster interface {
-	PosterFrom(ctx context.Context, src video.Source, contentType string, atSeconds float64) ([]byte, error)
-}
-
-// poster takes the frame at t. ffmpeg must seek (an MP4's index may sit at
-// its end), so the video is copied to a file first: by the converter when
-// it can (sourcePoster), else here.
+// poster takes the frame at t (Video.PosterFrom).
 func (rd *Renderer) poster(ctx context.Context, info chunkstore.FileInfo, t float64) ([]byte, error) {
-	if sp, ok := rd.video.(sourcePoster); ok {
-		png, err := sp.PosterFrom(ctx, rd.openSource(info), info.ContentType, t)
-		return png, processFault(err)
-	}
-	f, err := os.CreateTemp("", video.PosterPrefix)
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(f.Name())
-	r, err := rd.openSource(info)(ctx)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	_, err = io.Copy(f, r)
-	r.Close()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	png, err := rd.video.Poster(ctx, f.Name(), info.ContentType, t)
+	png, err := rd.video.PosterFrom(ctx, rd.openSource(info), info.ContentType, t)
 	return png, processFault(err)
 }
 

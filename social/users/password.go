@@ -86,24 +86,25 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 // end (the revocation is done, and a client hanging up must not leave a
 // thief's socket open); a failure is logged, not answered.
 func (h *Handler) closeSockets(ctx context.Context, id int64, except uint64) {
-	if h.cfg.Sockets == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := h.cfg.Sockets.CloseUser(ctx, id, except); err != nil {
-		h.log.Warn("close the live sockets of a user whose sessions were revoked", "user", id, "err", err)
-	}
+	h.sockets(ctx, id, "close the live sockets of a user whose sessions were revoked", func(ctx context.Context, sk Sockets) error {
+		return sk.CloseUser(ctx, id, except)
+	})
 }
 
 func (h *Handler) closeSession(ctx context.Context, id int64, session uint64) {
+	h.sockets(ctx, id, "close the live sockets of a session that ended", func(ctx context.Context, sk Sockets) error {
+		return sk.CloseSession(ctx, id, session)
+	})
+}
+
+func (h *Handler) sockets(ctx context.Context, id int64, what string, close func(context.Context, Sockets) error) {
 	if h.cfg.Sockets == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := h.cfg.Sockets.CloseSession(ctx, id, session); err != nil {
-		h.log.Warn("close the live sockets of a session that ended", "user", id, "err", err)
+	if err := close(ctx, h.cfg.Sockets); err != nil {
+		h.log.Warn(what, "user", id, "err", err)
 	}
 }
 

@@ -60,8 +60,9 @@ func (c *Converter) SetObserver(o Observer) { c.obs = o }
 // Temp entry names. Sweeps touch only names with mediaedge's prefixes.
 const (
 	tempPrefix = "mediaedge-video-" // a job's folder (Converter.start)
-	// PosterPrefix names the edge's own copy of a video for a Video that
-	// reads only paths (the converter itself copies into its job folder).
+	// PosterPrefix named the edge's own copy of a video for a poster
+	// before the converter copied it into its job folder (PosterFrom);
+	// copies a killed server of that version left are still swept.
 	PosterPrefix = "mediaedge-poster-"
 )
 
